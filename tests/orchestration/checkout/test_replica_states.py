@@ -9,21 +9,24 @@ is held beyond its stock; after every third, also: none is sold beyond it,
 each node's on-hand stock is its first stock
 less exactly the units of the confirmed orders shipped from it, every
 confirmed checkout is in ``online_orders`` once with its cart's lines, the
-upgrade allowance charged is the upgrade cost of the confirmed checkouts
-whose last hold was an upgrade, no lapsed hold is confirmed, the replica
+upgrades charged are those of the stored orders whose last hold was an
+upgrade, at its cost, no lapsed hold is confirmed, the replica
 that confirms has the order's work in its capacity map at once, and both
 replicas' maps, once they have read the log, carry exactly the confirmed
 orders' workload and the posted events at every node (each counted once,
-wherever it landed).
+wherever it landed). Every answer, on either replica, leaves the customer
+what the confirmed upgrades left of the allowance: each replica reads every
+charge.
+
+All on one fixed clock (:data:`_START`), so a run takes the same paths at
+any hour; and the run must have charged an allowance.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import shutil
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -49,8 +52,9 @@ from tests.orchestration.checkout.helpers import (
     upgrade_charge,
 )
 from tests.postgres import NewState, PreparedState
-from tests.service_fixtures import MONDAY_10, tiny_network, tiny_router
+from tests.service_fixtures import ET, MONDAY_10, tiny_network, tiny_router
 from tierflow.data.errors import InputError
+from tierflow.data.store import StateStore
 from tierflow.data.vocabulary import HoldStatus
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.results import OptionSet
@@ -73,6 +77,14 @@ _REPLICAS = st.sampled_from((0, 1))
 _FULL_CHECK_EVERY = 3
 #: How long a hold lives (the router's default).
 _HOLD_TTL_S = 900.0
+#: The holds' and quotes' clock at the start of every example: a Monday at
+#: 10:00 ET, before every node's cutoff, so Platinum is offered and C10's
+#: and C9's first upgrades are charged. It started at the wall clock: on a
+#: Sunday at 13:00 UTC no answer offered Platinum and none of ~28 examples
+#: charged an allowance; on this clock 21-25 of 28-30 charge one or two
+#: (2026-12-06). Far past the wall clock, as the stock reads (which count
+#: lapsed holds free by it) must see every hold live until a take sweeps it.
+_START = dt.datetime(2100, 1, 4, 10, 0, tzinfo=ET)
 
 
 class TwoReplicas(RuleBasedStateMachine):
@@ -87,11 +99,11 @@ class TwoReplicas(RuleBasedStateMachine):
         state = new_state()
         policy = TierPolicy().with_changes(upgrade_allowance_share=0.2)
         kw: dict[str, Any] = {"policy": policy, "reservation_ttl_s": _HOLD_TTL_S}
-        #: The holds' clock: it starts at the wall clock (so the stock reads,
-        #: which count lapsed holds free by the wall clock, see every hold as
-        #: live until a take sweeps it) and jumps past the TTL when time
-        #: passes, so every outcome is the same on a slow machine.
-        self.clock = time.time()
+        self.policy = policy
+        #: The holds' clock: it starts at :data:`_START` and jumps past the
+        #: TTL when time passes, so every outcome is the same on a slow
+        #: machine and at any hour.
+        self.clock = _START.timestamp()
         self.replicas: list[OnlineRouter] = [
             tiny_router(self.folder, state=state, **kw),
             tiny_router(self.folder, state=state, scores=False, **kw),
@@ -105,8 +117,8 @@ class TwoReplicas(RuleBasedStateMachine):
         self.held: dict[str, tuple[str, float]] = {}
         #: Checkouts whose hold has lapsed since it was made.
         self.lapsed: set[str] = set()
-        self.charged: defaultdict[str, float] = defaultdict(float)
-        self.confirmed: set[str] = set()
+        #: Confirmed checkouts: what each charged the allowance (0: none).
+        self.confirmed: dict[str, float] = {}
         #: Work posted as capacity events, by node.
         self.posted: defaultdict[str, float] = defaultdict(float)
         self.events = 0
@@ -134,8 +146,24 @@ class TwoReplicas(RuleBasedStateMachine):
         answer = self.replicas[at].generate_fulfillment_options(
             customer, cart, "606", now=self._now()
         )
+        self._allowance_left_agrees(answer)
         self.answers[answer.request_id] = answer
         return answer.request_id
+
+    def _allowance_left_agrees(self, answer: OptionSet) -> None:
+        """The answer leaves the customer their allowance less what the
+        model's confirmed upgrades charged: whichever replica answered, it
+        read every charge, and none is dated out of the period."""
+        customer = answer.customer
+        allowance = self.policy.upgrade_allowance(customer.predicted_spend)
+        spent = sum(
+            self.confirmed[r]
+            for r in self.confirmed
+            if self.answers[r].customer.customer_id == customer.customer_id
+        )
+        left = customer.upgrade_allowance
+        assert left is not None, customer
+        assert abs(left - max(0.0, allowance - spent)) < 1e-9, (customer, spent)
 
     @rule(where=st.tuples(_REPLICAS, _REPLICAS, _REPLICAS))
     def spend_elsewhere(self, where: tuple[int, int, int]) -> None:
@@ -145,8 +173,12 @@ class TwoReplicas(RuleBasedStateMachine):
 
     @rule(request=requests, at=_REPLICAS)
     def requote(self, request: str, at: int) -> None:
-        with contextlib.suppress(InputError):  # finished: nothing changes
-            self.answers[request] = self.replicas[at].requote(request, now=self._now())
+        try:
+            answer = self.replicas[at].requote(request, now=self._now())
+        except InputError:
+            return  # finished: nothing changes
+        self._allowance_left_agrees(answer)
+        self.answers[request] = answer
 
     @rule(request=requests, option=st.sampled_from(_OPTIONS), at=_REPLICAS)
     def select(self, request: str, option: str, at: int) -> None:
@@ -170,9 +202,7 @@ class TwoReplicas(RuleBasedStateMachine):
         if not result.replayed:
             assert request not in self.confirmed
             assert request not in self.lapsed, "a lapsed hold was confirmed"
-            self.confirmed.add(request)
-            customer = self.answers[request].customer.customer_id
-            self.charged[customer] += self.held[request][1]
+            self.confirmed[request] = self.held[request][1]
             # at once: the confirming replica's map has the order's work
             # (and every event logged before it) without reading the log again
             np.testing.assert_allclose(
@@ -211,7 +241,7 @@ class TwoReplicas(RuleBasedStateMachine):
         """Every hold lapses (its stock is free again; a confirm is refused),
         and a held checkout tries to confirm before any take sweeps it."""
         self.clock += _HOLD_TTL_S + 1.0
-        self.lapsed |= self.held.keys() - self.confirmed
+        self.lapsed |= self.held.keys() - self.confirmed.keys()
         self.confirm(data.draw(st.sampled_from(list(self.held))), at)
 
     @rule(request=requests, at=_REPLICAS)
@@ -266,14 +296,28 @@ class TwoReplicas(RuleBasedStateMachine):
     def _store_agrees(self, orders: pd.DataFrame) -> None:
         store = self.store
         assert store.check_consistency() == []
-        assert set(orders["order_id"]) == self.confirmed
+        assert set(orders["order_id"]) == self.confirmed.keys()
         lines = orders.groupby("order_id")["sku"].count()
         for request in self.confirmed:
             assert lines[request] == len(self.answers[request].items)
         assert_stock_conserved(store, self.first_stock, orders)
-        for customer in set(_CUSTOMERS):
-            spent = store.upgrade_spent(customer, since=0)
-            assert abs(spent - self.charged[customer]) < 1e-9, (customer, spent)
+        self._allowances_agree(orders)
+
+    def _allowances_agree(self, orders: pd.DataFrame) -> None:
+        """The stored charges are, one for one, the upgrades of the stored
+        orders (each order's customer, the model's cost of its last hold,
+        in cents). What each replica reads as spent is checked on each of
+        its answers (:meth:`_allowance_left_agrees`), at no extra read."""
+        ordered_by = orders.groupby("order_id")["customer_id"].first()
+        expected = {
+            (str(request), str(customer)): round(self.confirmed[str(request)], 2)
+            for request, customer in ordered_by.items()
+            if self.confirmed[str(request)] > 0
+        }
+        upgrades = store_upgrades(self.store)
+        assert upgrades.keys() == expected.keys()
+        for key, amount in expected.items():
+            assert abs(upgrades[key] - amount) < 1e-9, (key, upgrades[key], amount)
 
     def _expected_backlog(self, orders: pd.DataFrame | None = None) -> np.ndarray:
         """Per node: the posted events' work and the confirmed orders'
@@ -293,6 +337,17 @@ class TwoReplicas(RuleBasedStateMachine):
             np.testing.assert_allclose(router.monitor.backlog, expected, atol=1e-9)
 
 
+def store_upgrades(store: StateStore) -> dict[tuple[str, str], float]:
+    """The store's charged upgrades: amount by (request id, customer)."""
+    frame = store.confirmed_upgrades()
+    return {
+        (str(request), str(customer)): float(amount)
+        for request, customer, amount in frame[
+            ["request_id", "customer_id", "amount"]
+        ].itertuples(index=False)
+    }
+
+
 def _seeded(location: str) -> None:
     """Migrated by the store's first open and seeded by the router's, as
     the first replica's open leaves a fresh store."""
@@ -306,10 +361,15 @@ def test_two_replicas_keep_stock_orders_allowances_and_capacity(
     and seeded once: a new database migrated per example was 40 % of the
     server's CPU of the test (4.6 s of server CPU, 3.8 s with copies)."""
     new_state = prepared_state("tiny_seeded", _seeded)
+    charged: list[int] = []
 
     class OnFreshStores(TwoReplicas):
         def __init__(self) -> None:
             super().__init__(new_state)
+
+        def teardown(self) -> None:
+            charged.append(sum(cost > 0 for cost in self.confirmed.values()))
+            super().teardown()
 
     run_state_machine_as_test(
         OnFreshStores,
@@ -320,3 +380,5 @@ def test_two_replicas_keep_stock_orders_allowances_and_capacity(
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
+    # the allowance checks saw charges, not only untouched allowances
+    assert sum(charged) > 0, charged
