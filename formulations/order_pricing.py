@@ -35,11 +35,24 @@ def local_clock(
 ) -> tuple[DateArray, NDArray[np.float64]]:
     """Local date and seconds after local midnight of UTC ``instants`` per zone.
 
-    Returns two ``(len(instants), len(timezones))`` arrays. Few instants
-    (the online path) go through :mod:`zoneinfo` directly; many through pandas'
+    Returns two ``(len(instants), len(timezones))`` arrays. Each distinct
+    instant is converted once (a batch releases its orders at one instant:
+    one conversion, not one per order). Few distinct instants (the online
+    path, a batch) go through :mod:`zoneinfo` directly; many through pandas'
     vectorized conversion.
     """
     utc = np.asarray(instants, dtype="datetime64[s]")
+    distinct, back = np.unique(utc, return_inverse=True)
+    if distinct.size < utc.size:
+        dates, secs = _local_clock(distinct, timezones)
+        return dates[back.reshape(-1)], secs[back.reshape(-1)]
+    return _local_clock(utc, timezones)
+
+
+def _local_clock(
+    utc: NDArray[np.datetime64], timezones: tuple[str, ...]
+) -> tuple[DateArray, NDArray[np.float64]]:
+    """:func:`local_clock` of ``instants`` as they are (no deduplication)."""
     n, z = utc.size, len(timezones)
     dates = np.empty((n, z), dtype="datetime64[D]")
     secs = np.empty((n, z), dtype=np.float64)
@@ -112,7 +125,19 @@ def promised_dates(
     """Promised delivery date of each order: the date promised at checkout
     where the order carries one, else its local order date + its tier's
     promise days."""
-    local_date = order_dates(network, orders, idx)
+    return _promised_dates(
+        network, orders, idx, policy, order_dates(network, orders, idx)
+    )
+
+
+def _promised_dates(
+    network: Network,
+    orders: Orders,
+    idx: NDArray[np.intp],
+    policy: TierPolicy,
+    local_date: DateArray,
+) -> DateArray:
+    """:func:`promised_dates` from the orders' local dates (:func:`order_dates`)."""
     days = policy.table("promise_days")[policy.tier_index(orders.tier[idx])]
     by_tier = network.calendar.promised_dates(local_date, days.astype(np.int64))
     explicit = checkout_promised(orders, idx)
@@ -125,8 +150,13 @@ def order_dates(network: Network, orders: Orders, idx: NDArray[np.intp]) -> Date
     may precede."""
     created = orders.created_at[idx].astype("datetime64[s]")
     tz = network.dest_tz[orders.dest[idx]]
-    dates, _ = local_clock(created, network.dest_timezones)
-    return np.asarray(dates[np.arange(idx.size), tz])
+    # each order in its own zone only (not in all of them, then one picked)
+    local = np.empty(idx.size, dtype="datetime64[D]")
+    for z in np.unique(tz):
+        at = tz == z
+        dates, _ = local_clock(created[at], (network.dest_timezones[int(z)],))
+        local[at] = dates[:, 0]
+    return local
 
 
 def checkout_promised(orders: Orders, idx: NDArray[np.intp]) -> DateArray:
@@ -309,8 +339,8 @@ def price_orders(
     if billed_kg is not None:
         kg = np.asarray(billed_kg, dtype=np.float64)
     when = orders.created_at[idx] if release is None else np.asarray(release)
-    promised = promised_dates(network, orders, idx, policy)
     ordered = order_dates(network, orders, idx)
+    promised = _promised_dates(network, orders, idx, policy, ordered)
     # a promise made at checkout is kept like a guarantee where it can be
     kept = ~np.isnat(checkout_promised(orders, idx))
     rules = _TierRules.of(policy, orders.tier[idx], promised=kept)

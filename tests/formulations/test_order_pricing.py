@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
-from tierflow.formulations.order_pricing import price_orders
+from tierflow.formulations.order_pricing import local_clock, price_orders
 from tierflow.formulations.tiers import TierPolicy
 
 POLICY = TierPolicy()
@@ -74,3 +76,28 @@ def test_saturday_order_arrives_monday(tiny: Network, tiny_orders: OrdersOf) -> 
     assert str(opt.promised[0]) == "2026-01-12"
     assert str(opt.delivery[0, east]) == "2026-01-12"
     assert opt.feasible[0, east]
+
+
+def test_local_clock_of_repeated_instants_is_each_instants_own() -> None:
+    """A batch releases its orders at one instant, and ``local_clock``
+    converts each distinct instant once (pandas for many, zoneinfo for up to
+    16): 40 copies of four instants around New York's spring-forward and
+    two midnights read, in every zone, what zoneinfo says of each alone,
+    in their order; 40 distinct instants (pandas) too."""
+    zones = ("America/New_York", "Asia/Kolkata", "Pacific/Honolulu", "UTC")
+    four = np.array(
+        ["2026-03-08T06:59:59", "2026-03-08T07:00:00", "2026-03-08T04:59:00",
+         "2026-03-09T05:30:00"],
+        dtype="datetime64[s]",
+    )  # fmt: skip
+    repeated = np.tile(four, 10)[np.random.default_rng(3).permutation(40)]
+    distinct = four[0] + np.arange(40) * np.timedelta64(3593, "s")
+    for instants in (repeated, distinct):
+        dates, secs = local_clock(instants, zones)
+        assert dates.shape == secs.shape == (40, len(zones))
+        for i, instant in enumerate(instants.astype(dt.datetime)):
+            for k, zone in enumerate(zones):
+                local = instant.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone))
+                assert dates[i, k] == np.datetime64(local.date(), "D")
+                seconds = local.hour * 3600 + local.minute * 60 + local.second
+                assert secs[i, k] == seconds
