@@ -94,6 +94,10 @@ class _Pricer:
         self.ordered = _order_dates(network, orders)
         self.offers = (network.services_mask[:, None] >> np.arange(len(SERVICES))) & 1
         self._ship_dates: dict[np.datetime64, NDArray[np.datetime64]] = {}
+        self._deliveries: dict[
+            tuple[np.datetime64, int, int, np.datetime64, np.datetime64],
+            tuple[NDArray[np.datetime64], int],
+        ] = {}
 
     def ship_dates(self, release: np.datetime64) -> NDArray[np.datetime64]:
         """Ship date at every node for an item reaching it at ``release``
@@ -120,10 +124,13 @@ class _Pricer:
         net, j, s = self.net, item.node, item.service
         zone = net.zone[j, self.orders.dest[item.order]]
         ship = self.ship_dates(item.release)[j]
-        deliver = net.calendar.delivery_dates(
-            ship, net.rates.transit(s, zone), s, ordered=self.ordered[item.order]
+        deliver, late = self.delivery(
+            ship,
+            s,
+            int(net.rates.transit(s, zone)),
+            self.ordered[item.order],
+            self.promised[item.order],
         )
-        late = int(net.calendar.days_late(self.promised[item.order], deliver))
         cost = (
             float(net.rates.price(s, zone, item.kg))
             + item.units * float(net.handling_cost[j])
@@ -131,6 +138,26 @@ class _Pricer:
             + item.extra
         )
         return cost, str(ship), str(deliver), late
+
+    def delivery(
+        self,
+        ship: np.datetime64,
+        service: int,
+        transit: int,
+        ordered: np.datetime64,
+        promised: np.datetime64,
+    ) -> tuple[NDArray[np.datetime64], int]:
+        """(delivery date, days late) of a parcel shipped on ``ship``: a day's
+        shipments share a handful of these, so each is counted once (the
+        calendar's per-call cost was most of re-pricing a row)."""
+        key = (ship, service, transit, ordered, promised)
+        found = self._deliveries.get(key)
+        if found is None:
+            cal = self.net.calendar
+            deliver = cal.delivery_dates(ship, transit, service, ordered=ordered)
+            late = int(cal.days_late(promised, deliver))
+            found = self._deliveries[key] = (deliver, late)
+        return found
 
     def reference(self, item: _Item, ship_from: NDArray[np.bool_]) -> float:
         """What the item costs waiting a day: at each node the service that is
