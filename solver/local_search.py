@@ -8,6 +8,7 @@ rounds and by a deadline.
 from __future__ import annotations
 
 import time
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +22,8 @@ from tierflow.solver.partial_assignment import (
     PartialAssignment,
     item_costs,
 )
+
+_Cell = TypeVar("_Cell", bound=np.generic)
 
 #: Up to this many items a round may also try swaps (a swap round is O(n²)).
 SWAP_MAX_ITEMS = 3000
@@ -102,16 +105,33 @@ def _swap_deltas(
     and each item's current cost."""
     ag = state.assignment[idx]
     cur = problem.cost[idx, ag]
-    cq = problem.cost[idx][:, ag]  # cq[u, v]: item idx[u] at the agent of idx[v]
-    wq = problem.weight[idx][:, ag]
-    eq = problem.eligible[idx][:, ag]
+    # Each (n, n) table and its transpose are gathered by rows (reading an
+    # (n, n) transpose across is cache-bound), and combined in place.
+    cq, cq_t = _at_agents(problem.cost[idx], ag)  # cq[u, v]: idx[u] at idx[v]'s agent
+    wq, wq_t = _at_agents(problem.weight[idx], ag)
+    eq, eq_t = _at_agents(problem.eligible[idx], ag)
     room = state.residual[ag] + problem.weight[idx, ag]  # room at own agent if left
-    delta = cq + cq.T - cur[:, None] - cur[None, :]
-    ok = eq & eq.T & (room[:, None] + TOL >= wq.T) & (wq <= room[None, :] + TOL)
+    delta = cq + cq_t
+    delta -= cur[:, None]
+    delta -= cur[None, :]
+    ok = eq
+    ok &= eq_t
+    ok &= room[:, None] + TOL >= wq_t
+    ok &= wq <= room[None, :] + TOL
     ok &= ag[:, None] != ag[None, :]
-    delta = np.where(ok, delta, INF)
+    np.copyto(delta, INF, where=~ok)
     np.fill_diagonal(delta, INF)
     return delta, cur
+
+
+def _at_agents(
+    table: NDArray[_Cell], agents: NDArray[np.int64]
+) -> tuple[NDArray[_Cell], NDArray[_Cell]]:
+    """``table[:, agents]`` and its transpose, both C-contiguous; the
+    transpose gathered as rows of ``table.T``."""
+    across = table.take(agents, axis=1)
+    down = np.ascontiguousarray(table.T).take(agents, axis=0)
+    return across, down
 
 
 def _swap_stock_ok(
