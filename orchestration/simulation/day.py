@@ -318,8 +318,9 @@ def simulate(
     note("checkouts", settings.checkouts)
     day = steps.load(_CHECKOUTS)
     if day is None:
+        # the network already read (it is immutable), not its folder read again
         with OnlineRouter.open(
-            network=network.source,
+            network=network,
             state=store_path,
             policy=policy,
             request_ids=_request_ids(settings),
