@@ -11,9 +11,10 @@ LNS call :func:`solve_model` too.
 
 OR-Tools is imported when a model is first built, not with this module:
 the engine registry imports every engine, and ``tierflow.solver.lp`` (the
-checkout's bid-price LP, on HiGHS) the registry, so each ``tierflow serve``
-start paid its import (about 0.1 s of CPU: 1.62 -> 1.52 s a start, median of 8)
-for a solver no request runs.
+checkout's bid-price LP, on HiGHS) imported the registry (it no longer
+does: the package loads the registry on first use), so each ``tierflow
+serve`` start paid its import (about 0.1 s of CPU: 1.62 -> 1.52 s a start,
+median of 8) for a solver no request runs.
 """
 
 from __future__ import annotations

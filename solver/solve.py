@@ -21,7 +21,6 @@ from tierflow.solver.engine import Engine
 from tierflow.solver.greedy import greedy_assign
 from tierflow.solver.lp import lp_bound
 from tierflow.solver.params import SolveParams
-from tierflow.solver.registry import engines_with, fallback_engine, get_engine
 from tierflow.solver.result import Limit, SolveResult, Status, no_solution
 from tierflow.solver.verify import OBJECTIVE_RTOL
 
@@ -78,6 +77,10 @@ def solve(
         threads=threads,
         relative_gap=relative_gap,
     )
+    # the registry imports every engine: here, not with the module, which
+    # the checkout imports (via this package) and never calls
+    from tierflow.solver.registry import engines_with, get_engine
+
     eng, start = get_engine(engine), time.perf_counter()
     caps = eng.capabilities
     if params.deterministic and not caps.deterministic:
@@ -275,6 +278,8 @@ def _fall_back(
     start: float,
 ) -> SolveResult:
     """The fallback engine's answer, keeping the failed engine's bound and limit."""
+    from tierflow.solver.registry import fallback_engine
+
     backup = fallback_engine()
     answer = backup.solve(
         problem,
