@@ -215,10 +215,24 @@ def test_the_values_help_shows_are_their_owners() -> None:
 #: (``scipy.sparse``, whose array-API layer was the larger part of both).
 SERVE_LATER = ("holidays", "scipy", "scipy.special", "scipy.sparse")
 
+#: What answering a checkout never runs: CP-SAT (OR-Tools), CBC (PuLP) and
+#: the engine registry that imports every engine. HiGHS is not among them:
+#: the bid-price LP runs on it when capacity is tight.
+CHECKOUT_NEVER = (
+    "ortools",
+    "ortools.sat",
+    "pulp",
+    "tierflow.solver.registry",
+    "tierflow.solver.cpsat",
+    "tierflow.solver.cbc",
+    "tierflow.solver.portfolio",
+)
 
-#: Three stages run one after another in one fresh interpreter (one
-#: start-up's imports, not three): a network loaded, the serving stack
-#: imported, then what it defers used.
+
+#: Four stages run one after another in one fresh interpreter (one
+#: start-up's imports, not four): a network loaded, the serving stack
+#: imported, what it defers used, then a router built on a fresh store
+#: (``STATE``) and one checkout answered.
 _STAGES = {
     "network": (
         "from pathlib import Path\n"
@@ -243,19 +257,31 @@ _STAGES = {
         "assert _poisson_cdf(k, lam)[0] == 0.0 and _poisson_sf(k, lam)[0] == 1.0\n"
         "assert build_matrix(fractional_lp().problem).matrix.nnz > 0"
     ),
+    "checkout": (
+        "import datetime as dt\n"
+        "from tierflow.orchestration.checkout.router import OnlineRouter\n"
+        "router = OnlineRouter.open(Path('tests/data/tiny_network'), STATE)\n"
+        "now = dt.datetime(2026, 1, 5, 15, tzinfo=dt.timezone.utc)\n"
+        "answer = router.generate_fulfillment_options(\n"
+        "    'C1', [('TEE', 1)], '10001', now=now\n"
+        ")\n"
+        "assert answer.options and not answer.degraded, answer\n"
+        "router.close()"
+    ),
 }
 
 
 @pytest.fixture(scope="module")
-def loaded_after() -> dict[str, list[str]]:
-    """Which of :data:`SERVE_LATER` are imported after each of
-    :data:`_STAGES`."""
-    code = "import json, sys\nloaded = {}\n"
+def loaded_after(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """Which of :data:`SERVE_LATER` and :data:`CHECKOUT_NEVER` are imported
+    after each of :data:`_STAGES`."""
+    state = tmp_path_factory.mktemp("lazy") / "state.db"
+    watched = SERVE_LATER + CHECKOUT_NEVER
+    code = f"import json, sys\nSTATE = {str(state)!r}\nloaded = {{}}\n"
     for stage, statement in _STAGES.items():
         code += (
             f"{statement}\n"
-            f"loaded[{stage!r}] = sorted(m for m in {SERVE_LATER!r} "
-            "if m in sys.modules)\n"
+            f"loaded[{stage!r}] = sorted(m for m in {watched!r} if m in sys.modules)\n"
         )
     code += "print(json.dumps(loaded))\n"
     done = subprocess.run(
@@ -270,13 +296,18 @@ def loaded_after() -> dict[str, list[str]]:
     return loaded
 
 
+def _of(names: tuple[str, ...], loaded: list[str]) -> list[str]:
+    """Those of ``loaded`` among ``names``."""
+    return [m for m in loaded if m in names]
+
+
 def test_the_serving_stack_imports_no_holidays_nor_scipy(
     loaded_after: dict[str, list[str]],
 ) -> None:
     """The app, the checkout router (stock and bid prices) and the serve
     command: 0.22 s less CPU a server start without them (1.41 -> 1.19 s,
     median of 9)."""
-    assert loaded_after["serving"] == []
+    assert _of(SERVE_LATER, loaded_after["serving"]) == []
 
 
 def test_loading_a_network_imports_no_holidays(
@@ -284,7 +315,7 @@ def test_loading_a_network_imports_no_holidays(
 ) -> None:
     """A server start reads its network; the carrier holidays of a year are
     built (and the ``holidays`` package imported) when a date is asked."""
-    assert loaded_after["network"] == []
+    assert _of(SERVE_LATER, loaded_after["network"]) == []
 
 
 def test_what_the_serving_stack_defers_still_loads_when_used(
@@ -292,4 +323,14 @@ def test_what_the_serving_stack_defers_still_loads_when_used(
 ) -> None:
     """The deferred imports happen on use: a carrier date, a Poisson tail
     and an LP matrix."""
-    assert loaded_after["used"] == sorted(SERVE_LATER)
+    assert _of(SERVE_LATER, loaded_after["used"]) == sorted(SERVE_LATER)
+
+
+def test_a_checkout_imports_no_engine_it_never_runs(
+    loaded_after: dict[str, list[str]],
+) -> None:
+    """The serving stack, a router and one options call (after every stage
+    above) import neither OR-Tools nor PuLP, nor the engine registry, which
+    imports every engine: the checkout runs greedy's node choice and, at
+    tight capacity, the bid-price LP on HiGHS."""
+    assert _of(CHECKOUT_NEVER, loaded_after["checkout"]) == []
