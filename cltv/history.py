@@ -19,12 +19,20 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tierflow.data.errors import InputError
+from tierflow.data.json_objects import (
+    FieldKinds,
+    field_problem,
+    is_count,
+    is_iso_date,
+    is_number,
+)
 from tierflow.data.transactions import TransactionLog, day_number, day_to_date
 
 #: Default share of the champion's rows, customers or spend the day's data
@@ -83,41 +91,52 @@ class HistorySummary:
 
     @classmethod
     def from_json(cls, value: Any, *, file: str | None = None) -> HistorySummary:
-        """The summary stored in ``metadata.json``; a damaged one is an
-        :class:`InputError` naming ``file`` (a hand edit should not turn the
-        guard off silently)."""
-        field = "data.history"
+        """The summary stored in ``metadata.json``; a field missing or not
+        of the kind :meth:`to_json` writes is an :class:`InputError` naming
+        ``file`` and the field (a hand edit should not turn the guard off
+        silently: a spend of ``"12.5"`` or ``true`` was read as a number,
+        and the day refused as "another unit")."""
+        where = "data.history"
         if not isinstance(value, dict):
-            raise InputError("not a JSON object", file=file, field=field)
-        try:
-            summary = cls(
-                as_of=str(day_to_date(day_number(value["as_of"])).date()),
-                rows=_count(value["rows"]),
-                customers=_count(value["customers"]),
-                spend=float(value["spend"]),
-                weekly_rows=tuple(_count(n) for n in value["weekly_rows"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError("not a JSON object", file=file, field=where)
+        found = field_problem(value, SUMMARY_FIELDS)
+        index = None
+        if found is None:
+            weeks = value["weekly_rows"]
+            index = next((k for k, n in enumerate(weeks) if not is_count(n)), None)
+            if index is not None:
+                found = f"not {_COUNT}", "weekly_rows", weeks[index]
+        if found is not None:
+            problem, key, bad = found
             raise InputError(
-                f"not a history summary ({type(exc).__name__}: {exc})",
-                file=file,
-                field=field,
-            ) from exc
-        if not np.isfinite(summary.spend) or summary.spend < 0:
-            raise InputError(
-                "spend must be finite and >= 0",
-                file=file,
-                field=field,
-                value=summary.spend,
+                problem, file=file, field=f"{where}.{key}", index=index, value=bad
             )
-        return summary
+        return cls(
+            as_of=value["as_of"],
+            rows=value["rows"],
+            customers=value["customers"],
+            spend=float(value["spend"]),
+            weekly_rows=tuple(value["weekly_rows"]),
+        )
 
 
-def _count(value: Any) -> int:
-    """A stored count: an integer >= 0 (``True`` is not one)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{value!r} is not a count")
-    return value
+_COUNT = "a count (an integer >= 0)"
+
+
+def _is_spend(value: object) -> bool:
+    """A finite number >= 0 (an int too: JSON does not tell them apart)."""
+    return is_number(value) and 0 <= value <= sys.float_info.max  # type: ignore[operator]
+
+
+#: The fields of a stored :class:`HistorySummary`, with what
+#: :meth:`HistorySummary.to_json` writes in them (each week's rows a count).
+SUMMARY_FIELDS: FieldKinds = {
+    "as_of": ("a date (YYYY-MM-DD)", is_iso_date),
+    "rows": (_COUNT, is_count),
+    "customers": (_COUNT, is_count),
+    "spend": ("a finite number >= 0", _is_spend),
+    "weekly_rows": ("a list of counts", lambda value: isinstance(value, list)),
+}
 
 
 def summarize_history(log: TransactionLog, as_of_day: int) -> HistorySummary:

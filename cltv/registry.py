@@ -25,7 +25,6 @@ deleted in place), are removed by the next writer.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import fcntl
 import functools
 import hashlib
@@ -34,7 +33,7 @@ import os
 import platform
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -51,6 +50,13 @@ from tierflow.cltv.model import CLTVConfig, CLTVModel
 from tierflow.cltv.regressor import CLTVRegressor
 from tierflow.cltv.training import FeatureEncoder
 from tierflow.data.errors import InputError
+from tierflow.data.json_objects import (
+    FieldKinds,
+    field_problem,
+    is_count,
+    is_iso_date,
+    is_number,
+)
 from tierflow.data.limits import MAX_HORIZON_DAYS, require_number
 from tierflow.data.transactions import day_to_date
 
@@ -429,14 +435,7 @@ def _is_version(value: object) -> bool:
 
 
 def _is_count_or_null(value: object) -> bool:
-    return value is None or (
-        isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    )
-
-
-def _is_number(value: object) -> bool:
-    """A JSON number (NaN too: a metric of nothing to rank), not a bool."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return value is None or is_count(value)
 
 
 #: The fields of ``RETRAIN.json`` that a retrain reads, with what
@@ -444,7 +443,7 @@ def _is_number(value: object) -> bool:
 #: since the first has all of them) and its test. The others (``as_of``,
 #: ``promoted``, ``reason``, ``history_check``, ``backtest_skipped``) are for
 #: people, never read back.
-RETRAIN_FIELDS: dict[str, tuple[str, Callable[[object], bool]]] = {
+RETRAIN_FIELDS: FieldKinds = {
     "challenger": ("a version name", _is_version),
     "champion": ("a version name", _is_version),
     "completed": ("true or false", lambda value: isinstance(value, bool)),
@@ -457,16 +456,14 @@ def _retrain_problem(state: dict[str, Any]) -> tuple[str, str, object] | None:
     """``(problem, field, value)`` of the first field of :data:`RETRAIN_FIELDS`
     missing from ``state`` or not what a retrain writes there, down to each
     metric; ``None`` when every one is."""
-    for key, (kind, test) in RETRAIN_FIELDS.items():
-        if key not in state:
-            return "missing", key, None
-        if not test(state[key]):
-            return f"not {kind}", key, state[key]
+    found = field_problem(state, RETRAIN_FIELDS)
+    if found is not None:
+        return found
     for model, metrics in state["metrics"].items():
         if not isinstance(metrics, dict):
             return "not an object of metrics", f"metrics.{model}", metrics
         for name, number in metrics.items():
-            if not _is_number(number):
+            if not is_number(number):
                 return "not a number", f"metrics.{model}.{name}", number
     return None
 
@@ -503,19 +500,11 @@ def stored_recipe(
             exc.reason, file=file, field="horizon_days", value=horizon
         ) from None
     as_of = meta.get("as_of")
-    if as_of is not None and not (isinstance(as_of, str) and _is_iso_date(as_of)):
+    if as_of is not None and not is_iso_date(as_of):
         raise InputError(
             "must be a date (YYYY-MM-DD)", file=file, field="as_of", value=as_of
         )
     return config, int(horizon), as_of or None  # type: ignore[arg-type]
-
-
-def _is_iso_date(text: str) -> bool:
-    try:
-        datetime.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return len(text) == len("YYYY-MM-DD")
 
 
 def stored_data(meta: dict[str, Any], path: Path) -> dict[str, Any]:

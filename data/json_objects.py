@@ -7,12 +7,19 @@ events, operator writes), a key given twice is refused instead.
 A number too large for a float (``1e400``) reads as infinity, as
 ``json.loads`` reads it, but keeps how it was written for the messages that
 name it (they said "value inf" of a ``1e400`` the caller never wrote).
+
+An object tierflow wrote and reads back (a model's ``metadata.json``, the
+last retrain's record) is checked against what its writer writes, field by
+field (:func:`field_problem`), before a field is used.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, Self
 
 
@@ -74,3 +81,49 @@ def loads_unique(text: str) -> Any:
             "Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0
         )
     return _UNIQUE_DECODER.decode(text)
+
+
+#: What a writer writes in each field of a JSON object it reads back:
+#: ``{key: (kind, test)}``, ``kind`` as a message names it ("a version name").
+FieldKinds = Mapping[str, tuple[str, Callable[[object], bool]]]
+
+
+def is_number(value: object) -> bool:
+    """A JSON number (NaN too: a metric of nothing to rank), not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_count(value: object) -> bool:
+    """An integer >= 0 (``True`` is an int, and no count)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+#: ``date.fromisoformat`` also reads ``2023-W26-5`` and ``20230630``.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def is_iso_date(value: object) -> bool:
+    """A ``YYYY-MM-DD`` date of the calendar, as ``str(date)`` writes it
+    (``pd.Timestamp`` read ``5`` as 1970-01-01)."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def field_problem(
+    record: Mapping[str, Any], kinds: FieldKinds
+) -> tuple[str, str, object] | None:
+    """``(problem, key, value)`` of the first key of ``kinds`` missing from
+    ``record`` or failing its test; ``None`` when every one passes. A file
+    written by tierflow and read back (a hand edit, a disk) is checked
+    against what its writer writes, before a field is used."""
+    for key, (kind, test) in kinds.items():
+        if key not in record:
+            return "missing", key, None
+        if not test(record[key]):
+            return f"not {kind}", key, record[key]
+    return None

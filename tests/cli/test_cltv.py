@@ -1497,3 +1497,62 @@ def test_a_failed_write_leaves_the_model_folder_as_it_was(
     assert not (tmp_path / "new").exists()
     assert list(empty.iterdir()) == []
     assert _tree(models) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "damaged", "problem"),
+    [
+        ("data.history.spend", "12.5", "field 'data.history.spend': value "
+         "'12.5': not a finite number >= 0"),
+        ("data.history.spend", True, "field 'data.history.spend': value True: "
+         "not a finite number >= 0"),
+        ("data.history.spend", ..., "field 'data.history.spend': missing"),
+        ("data.history.rows", True, "field 'data.history.rows': value True: not "
+         "a count (an integer >= 0)"),
+        ("data.history.customers", "700", "field 'data.history.customers': "
+         "value '700': not a count (an integer >= 0)"),
+        ("data.history.as_of", 5, "field 'data.history.as_of': value 5: not a "
+         "date (YYYY-MM-DD)"),
+        ("data.history.weekly_rows", {"0": 1}, "field "
+         "'data.history.weekly_rows': value {'0': 1}: not a list of counts"),
+    ],
+)  # fmt: skip
+def test_a_metadata_field_not_of_its_kind_is_one_line_and_writes_nothing(
+    transactions: Path,
+    trained_90: tuple[Path, Result],
+    tmp_path: Path,
+    field: str,
+    damaged: object,
+    problem: str,
+) -> None:
+    """The champion's metadata.json edited: a history summary's spend of
+    "12.5" or true was read as a number (retrain then refused the day as
+    "another unit", score went on), an as_of of 5 as 1970-01-01 (a "lost
+    history"). Each is one line naming the file, the field and the value,
+    exit 1, nothing written."""
+    models = _copy_of(trained_90, tmp_path)
+    version = (models / "CURRENT").read_text().strip()
+    path = models / version / "metadata.json"
+    meta = json.loads(path.read_text())
+    *parents, key = field.split(".")
+    node = meta
+    for name in parents:
+        node = node.setdefault(name, {})
+    if damaged is ...:
+        del node[key]
+    else:
+        node[key] = damaged
+    path.write_text(json.dumps(meta))
+    before = _tree(models)
+    common = ["--transactions", str(transactions), "--as-of", "2023-06-30"]
+    common += ["--model-dir", str(models)]
+    scores = tmp_path / "scores.csv"
+    for args in (
+        ["score", "--out", str(scores)],
+        ["retrain", "--scores-out", str(scores)],
+    ):
+        failed = _run(*args, *common)
+        assert (failed.exit_code, failed.stdout) == (1, ""), failed.output
+        assert failed.stderr.splitlines()[-1] == f"Error: {path}: {problem}", args
+        assert "Traceback" not in failed.output
+        assert _tree(models) == before and not scores.exists()

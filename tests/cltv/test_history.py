@@ -358,29 +358,69 @@ def test_a_sparse_week_is_measured_on_the_usual_weeks_scale() -> None:
     assert (week.week_to, week.champion_rows, week.today_rows) == ("2023-06-30", 50, 25)
 
 
+_STORED = {
+    "as_of": "2023-06-30", "rows": 3, "customers": 2, "spend": 10.0,
+    "weekly_rows": [1, 2],
+}  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("stored", "why"),
+    ("change", "why"),
     [
-        ([1, 2], "not a JSON object"),
-        ({"as_of": "2023-06-30", "rows": 3}, "not a history summary (KeyError"),
-        (
-            {"as_of": "2023-06-30", "rows": -1, "customers": 1, "spend": 1.0,
-             "weekly_rows": [1]},
-            "not a history summary (ValueError: -1 is not a count)",
-        ),
-        (
-            {"as_of": "2023-06-30", "rows": 1, "customers": 1, "spend": np.nan,
-             "weekly_rows": [1]},
-            "value nan: spend must be finite and >= 0",
-        ),
+        ([1, 2], "field 'data.history': not a JSON object"),
+        ({"customers": ...}, "field 'data.history.customers': missing"),
+        ({"rows": -1}, "field 'data.history.rows': value -1: not a count (an "
+         "integer >= 0)"),
+        # True is an int, 1.0 a float: neither is what to_json writes
+        ({"rows": True}, "field 'data.history.rows': value True: not a count "
+         "(an integer >= 0)"),
+        ({"customers": 2.0}, "field 'data.history.customers': value 2.0: not a "
+         "count (an integer >= 0)"),
+        ({"spend": "12.5"}, "field 'data.history.spend': value '12.5': not a "
+         "finite number >= 0"),
+        ({"spend": True}, "field 'data.history.spend': value True: not a "
+         "finite number >= 0"),
+        ({"spend": np.nan}, "field 'data.history.spend': value nan: not a "
+         "finite number >= 0"),
+        ({"spend": 1e400}, "field 'data.history.spend': value inf: not a "
+         "finite number >= 0"),
+        # beyond a float: it was an OverflowError in float()
+        ({"spend": 10**400}, "field 'data.history.spend': value 1" + "0" * 116
+         + "...: not a finite number >= 0"),
+        ({"as_of": 5}, "field 'data.history.as_of': value 5: not a date "
+         "(YYYY-MM-DD)"),
+        ({"as_of": "20230630"}, "field 'data.history.as_of': value '20230630': "
+         "not a date (YYYY-MM-DD)"),
+        # an ISO week date, which date.fromisoformat reads
+        ({"as_of": "2023-W26-5"}, "field 'data.history.as_of': value "
+         "'2023-W26-5': not a date (YYYY-MM-DD)"),
+        ({"as_of": "2023-06-31"}, "field 'data.history.as_of': value "
+         "'2023-06-31': not a date (YYYY-MM-DD)"),
+        ({"weekly_rows": "12"}, "field 'data.history.weekly_rows': value '12': "
+         "not a list of counts"),
+        ({"weekly_rows": [4, "1"]}, "field 'data.history.weekly_rows': index 1: "
+         "value '1': not a count (an integer >= 0)"),
     ],
 )  # fmt: skip
-def test_a_damaged_summary_names_the_file(stored: Any, why: str) -> None:
+def test_a_damaged_summary_names_the_file(
+    change: dict[str, Any] | list[Any], why: str
+) -> None:
+    """Each field is what :meth:`HistorySummary.to_json` writes, or an
+    error naming it: a spend of ``"12.5"`` or ``true`` was read as a number
+    and an ``as_of`` of ``5`` as 1970-01-01."""
+    stored: dict[str, Any] | list[Any] = change
+    if isinstance(change, dict):  # ...: the field left out
+        stored = {k: v for k, v in (_STORED | change).items() if v is not ...}
     with pytest.raises(InputError) as caught:
         HistorySummary.from_json(stored, file="models/v/metadata.json")
-    assert str(caught.value).startswith(
-        f"models/v/metadata.json: field 'data.history': {why}"
-    ), caught.value
+    assert str(caught.value) == f"models/v/metadata.json: {why}"
+
+
+def test_a_stored_summary_reads_back_as_written() -> None:
+    summary = HistorySummary("2023-06-30", 455, 100, 1000.0, (3, 0, 5))
+    assert HistorySummary.from_json(summary.to_json()) == summary
+    # a whole spend is a JSON number as well
+    assert HistorySummary.from_json(_STORED | {"spend": 10}).spend == 10.0
 
 
 @pytest.mark.parametrize(

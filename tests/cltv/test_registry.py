@@ -1120,8 +1120,8 @@ def test_the_version_that_wrote_a_model_is_named(
          f"does not match the model file's ({HORIZON})"),
         ({"as_of": "2023-06-29"}, "field 'as_of': value '2023-06-29': does not "
          "match the model file's (2023-06-30)"),
-        ({"data": {"history": {"rows": 1}}}, "field 'data.history': not a "
-         "history summary (KeyError: 'as_of')"),
+        ({"data": {"history": {"rows": 1}}}, "field 'data.history.as_of': "
+         "missing"),
         ({"data": {"history": "x"}}, "field 'data.history': not a JSON object"),
         ({"data": 5}, "field 'data': value 5: not a JSON object"),
         ({"training_metrics": [1]}, "field 'training_metrics': value [1]: not "
