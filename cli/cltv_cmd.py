@@ -332,7 +332,9 @@ def train_command(
     state = "wrote" if result.created else "already had"
     added = "; ran and stored its backtest" if result.added_backtest else ""
     click.echo(f"{state} model {model_dir / result.version} (current){added}")
-    backtest = result.metadata.get("training_metrics", {}).get("backtest")
+    # training_metrics may be null (load() takes it, as level above): it was
+    # an AttributeError traceback
+    backtest = (result.metadata.get("training_metrics") or {}).get("backtest")
     if backtest:
         width = max(len(name) for name in backtest)
         # the log's unit: a log in 0.0001 read "mae 0.00" in every row

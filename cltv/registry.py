@@ -223,6 +223,7 @@ class ModelRegistry:
         history = stored_history(metadata, meta_path)
         for key in ("training_metrics", "level"):  # what cltv train prints
             _optional_object(metadata, key, meta_path)
+        _stored_backtest(metadata, meta_path)
         _optional_note(metadata, meta_path)
         try:
             model = joblib.load(directory / MODEL_FILE)
@@ -457,15 +458,35 @@ def _retrain_problem(state: dict[str, Any]) -> tuple[str, str, object] | None:
     missing from ``state`` or not what a retrain writes there, down to each
     metric; ``None`` when every one is."""
     found = field_problem(state, RETRAIN_FIELDS)
-    if found is not None:
-        return found
-    for model, metrics in state["metrics"].items():
+    return found or _metrics_problem(state["metrics"], "metrics")
+
+
+def _metrics_problem(
+    by_model: dict[str, Any], field: str, printed: FieldKinds | None = None
+) -> tuple[str, str, object] | None:
+    """``(problem, field, value)`` of the first of ``by_model``'s models
+    (``field.<model>``) whose metrics are not an object of numbers, or lack
+    one of ``printed``; ``None`` when there is none."""
+    for model, metrics in by_model.items():
+        where = f"{field}.{model}"
         if not isinstance(metrics, dict):
-            return "not an object of metrics", f"metrics.{model}", metrics
+            return "not an object of metrics", where, metrics
+        found = field_problem(metrics, printed or {})
+        if found is not None:
+            problem, name, number = found
+            return problem, f"{where}.{name}", number
         for name, number in metrics.items():
             if not is_number(number):
-                return "not a number", f"metrics.{model}.{name}", number
+                return "not a number", f"{where}.{name}", number
     return None
+
+
+#: The metrics ``cltv train`` prints of each model's stored backtest (every
+#: backtest since the first has them; the others are read by no command).
+BACKTEST_PRINTED: FieldKinds = {
+    name: ("a number", is_number)
+    for name in ("spearman", "top10_capture", "mae", "bias_pct")
+}
 
 
 def stored_recipe(
@@ -541,6 +562,29 @@ def _optional_object(meta: dict[str, Any], key: str, path: Path) -> None:
             field=key,
             value=value,
         )
+
+
+def _stored_backtest(meta: dict[str, Any], path: Path) -> None:
+    """``training_metrics.backtest`` is absent, or an object of each model's
+    metrics with those ``cltv train`` prints (:data:`BACKTEST_PRINTED`): a
+    list, a metric ``"x"`` or one missing was a TypeError, ValueError or
+    KeyError traceback when a train of the recipe printed it back."""
+    training = meta.get("training_metrics") or {}
+    if "backtest" not in training:
+        return
+    backtest = training["backtest"]
+    field = "training_metrics.backtest"
+    if not isinstance(backtest, dict):
+        found: tuple[str, str, object] | None = (
+            "not an object of each model's metrics",
+            field,
+            backtest,
+        )
+    else:
+        found = _metrics_problem(backtest, field, BACKTEST_PRINTED)
+    if found is not None:
+        problem, where, value = found
+        raise InputError(problem, file=str(path), field=where, value=value)
 
 
 def _optional_note(meta: dict[str, Any], path: Path) -> None:

@@ -1499,6 +1499,11 @@ def test_a_failed_write_leaves_the_model_folder_as_it_was(
     assert _tree(models) == before
 
 
+#: A stored backtest of one model, as ``cltv train`` writes it (the printed
+#: metrics; the others it writes are read by no command).
+_BACKTEST = {"spearman": 0.4, "top10_capture": 0.5, "mae": 12.0, "bias_pct": -3.0}
+
+
 @pytest.mark.parametrize(
     ("field", "damaged", "problem"),
     [
@@ -1515,6 +1520,14 @@ def test_a_failed_write_leaves_the_model_folder_as_it_was(
          "date (YYYY-MM-DD)"),
         ("data.history.weekly_rows", {"0": 1}, "field "
          "'data.history.weekly_rows': value {'0': 1}: not a list of counts"),
+        ("training_metrics.backtest", [1], "field 'training_metrics.backtest': "
+         "value [1]: not an object of each model's metrics"),
+        ("training_metrics.backtest", {"cltv": [1]}, "field "
+         "'training_metrics.backtest.cltv': value [1]: not an object of metrics"),
+        ("training_metrics.backtest", {"cltv": {**_BACKTEST, "mae": "12"}},
+         "field 'training_metrics.backtest.cltv.mae': value '12': not a number"),
+        ("training_metrics.backtest", {"cltv": {"spearman": 0.4}}, "field "
+         "'training_metrics.backtest.cltv.top10_capture': missing"),
     ],
 )  # fmt: skip
 def test_a_metadata_field_not_of_its_kind_is_one_line_and_writes_nothing(
@@ -1528,8 +1541,10 @@ def test_a_metadata_field_not_of_its_kind_is_one_line_and_writes_nothing(
     """The champion's metadata.json edited: a history summary's spend of
     "12.5" or true was read as a number (retrain then refused the day as
     "another unit", score went on), an as_of of 5 as 1970-01-01 (a "lost
-    history"). Each is one line naming the file, the field and the value,
-    exit 1, nothing written."""
+    history"), and a stored backtest not of its kind was a TypeError,
+    ValueError or KeyError traceback from the cltv train that printed it
+    back. Each is one line naming the file, the field and the value, exit 1,
+    nothing written; a train of the recipe writes the version again."""
     models = _copy_of(trained_90, tmp_path)
     version = (models / "CURRENT").read_text().strip()
     path = models / version / "metadata.json"
@@ -1556,3 +1571,36 @@ def test_a_metadata_field_not_of_its_kind_is_one_line_and_writes_nothing(
         assert failed.stderr.splitlines()[-1] == f"Error: {path}: {problem}", args
         assert "Traceback" not in failed.output
         assert _tree(models) == before and not scores.exists()
+    if field.startswith("training_metrics"):  # what a train printed back
+        again = _train_without_backtest(["--transactions", str(transactions)], models)
+        assert again.stdout == f"wrote model {models / version} (current)\n"
+        assert "backtest" not in json.loads(path.read_text())["training_metrics"]
+
+
+def test_null_training_metrics_are_trained_over_without_a_traceback(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """``"training_metrics": null`` is let by (as ``level``'s null), and a
+    train of the recipe printed it back with an AttributeError traceback: it
+    is "already had", or given its backtest when one is asked for."""
+    models = _copy_of(trained_90, tmp_path)
+    version = (models / "CURRENT").read_text().strip()
+    path = models / version / "metadata.json"
+    path.write_text(
+        json.dumps(json.loads(path.read_text()) | {"training_metrics": None})
+    )
+    common = ["--transactions", str(transactions)]
+    again = _train_without_backtest(common, models)
+    assert again.stdout == f"already had model {models / version} (current)\n"
+    with_backtest = _run(
+        "train", *common, "--as-of", "2023-06-30", "--horizon-days", "90",
+        "--model-dir", str(models),
+    )  # fmt: skip
+    assert with_backtest.exit_code == 0, with_backtest.output
+    lines = with_backtest.stdout.splitlines()
+    assert lines[0] == (
+        f"already had model {models / version} (current); ran and stored its backtest"
+    )
+    assert len(lines) >= 6 and all(" spearman " in line for line in lines[1:])
+    stored = json.loads(path.read_text())["training_metrics"]["backtest"]
+    assert len(stored) == len(lines) - 1

@@ -1126,6 +1126,11 @@ def test_the_version_that_wrote_a_model_is_named(
         ({"data": 5}, "field 'data': value 5: not a JSON object"),
         ({"training_metrics": [1]}, "field 'training_metrics': value [1]: not "
          "a JSON object"),
+        ({"training_metrics": {"backtest": [1]}}, "field "
+         "'training_metrics.backtest': value [1]: not an object of each "
+         "model's metrics"),
+        ({"training_metrics": {"backtest": {"cltv": {"mae": 1.0}}}}, "field "
+         "'training_metrics.backtest.cltv.spearman': missing"),
         ({"level": "x"}, "field 'level': value 'x': not a JSON object or null"),
         ({"level": {"young_history_note": 5}}, "field 'level.young_history_note': "
          "value 5: not a string or null"),
