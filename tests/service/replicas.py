@@ -28,13 +28,23 @@ Replica = tuple[RunningServer, OnlineRouter]
 
 @contextmanager
 def replicas(
-    folder: Path, state: Path | str, n: int = 2, **router_kw: Any
+    folder: Path,
+    state: Path | str,
+    n: int = 2,
+    app_kw: dict[str, Any] | None = None,
+    **router_kw: Any,
 ) -> Iterator[list[Replica]]:
-    """``n`` servers on the tiny network and one store (pinned clock)."""
+    """``n`` servers on the tiny network and one store (pinned clock);
+    ``app_kw``: ``create_app``'s settings of each (``live_server``'s
+    otherwise, its hub polling the log every 0.1 s)."""
     with ExitStack() as stack:
         out = [
             stack.enter_context(
-                live_server(folder / f"r{k}", router_kw={"state": state, **router_kw})
+                live_server(
+                    folder / f"r{k}",
+                    router_kw={"state": state, **router_kw},
+                    **(app_kw or {}),
+                )
             )
             for k in range(n)
         ]
