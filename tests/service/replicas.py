@@ -26,6 +26,12 @@ from tierflow.service.server import RunningServer, free_port
 Replica = tuple[RunningServer, OnlineRouter]
 
 
+#: The live hubs' poll of the capacity log (``poll_s``) in a test that
+#: times the capacity follower: longer than the test's waits, so that only
+#: the follower's wake-up can bring another replica's event in time.
+FOLLOWER_ONLY_POLL_S = 60.0
+
+
 @contextmanager
 def replicas(
     folder: Path,

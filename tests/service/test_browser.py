@@ -31,7 +31,7 @@ import pytest
 
 from tests.orchestration.checkout.helpers import event as apply_event
 from tests.service.helpers import OUTAGE, confirm_tee
-from tests.service.replicas import post_events, replicas
+from tests.service.replicas import FOLLOWER_ONLY_POLL_S, post_events, replicas
 from tests.service_fixtures import API_KEY, MONDAY_10, live_server, tiny_router
 from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -439,12 +439,6 @@ def test_ops_lists_every_node_filtered_and_sorted(
     ops.click("#nodes th[data-sort='max_congestion']")
     assert rows()[-1] == "ST-CHI"  # sorted by the largest delay
     assert errors == []
-
-
-#: The live hubs' poll of the capacity log (``poll_s``) in a test that
-#: times the capacity follower: longer than the test's waits, so that only
-#: the follower's wake-up can bring another replica's event in time.
-FOLLOWER_ONLY_POLL_S = 60.0
 
 
 def test_an_event_posted_to_one_replica_reaches_a_page_on_another(

@@ -16,7 +16,12 @@ import httpx
 import pytest
 
 from tests.service.helpers import OUTAGE, Listener, by_id, post_options
-from tests.service.replicas import post_events, replicas, stock_up
+from tests.service.replicas import (
+    FOLLOWER_ONLY_POLL_S,
+    post_events,
+    replicas,
+    stock_up,
+)
 from tests.service_fixtures import TEE_TO_CHICAGO
 from tierflow.data.store.local_postgres import LocalPostgres
 
@@ -73,9 +78,13 @@ def test_any_replica_answers_any_call(tmp_path: Path, pg: str) -> None:
     after an outage posted to A) that A then holds. The outage's delivery
     to B's stream is timed over :data:`TOGGLES` events (down and up again):
     the median within the issue's second, every one within
-    :data:`DELIVERY_EACH_S`."""
+    :data:`DELIVERY_EACH_S`. The hubs poll the log only every
+    :data:`FOLLOWER_ONLY_POLL_S`: B's capacity follower must bring each
+    (at the fixture's 0.1 s poll the hub's own pull brought them with the
+    follower 1.2 s late, and the test passed)."""
+    fleet = replicas(tmp_path, pg, app_kw={"poll_s": FOLLOWER_ONLY_POLL_S})
     with (
-        replicas(tmp_path, pg) as [(sa, _), (sb, _)],
+        fleet as [(sa, _), (sb, _)],
         httpx.Client(base_url=sa.url) as a,
         httpx.Client(base_url=sb.url) as b,
     ):
