@@ -239,6 +239,7 @@ class ModelRegistry:
             )
         _check_model(model, directory / MODEL_FILE, metadata)
         _check_matches(model, recipe, meta_path)
+        _history_of_its_day(history, recipe[2], meta_path)
         return StoredModel(name, model, metadata, *recipe, history)
 
     def readable(self, version: str) -> bool:
@@ -548,6 +549,22 @@ def stored_history(meta: dict[str, Any], path: Path) -> HistorySummary | None:
     file (``cltv score``'s unit note was dropped without a word)."""
     stored = stored_data(meta, path).get("history")
     return None if stored is None else HistorySummary.from_json(stored, file=str(path))
+
+
+def _history_of_its_day(
+    history: HistorySummary | None, as_of: str | None, path: Path
+) -> None:
+    """The history summary is of the version's own as-of date: the guard
+    compares the day's log up to that date with it, so an edited date read
+    as rows lost or added."""
+    if history is not None and as_of is not None and history.as_of != as_of:
+        raise InputError(
+            f"not the version's as_of ({as_of}): the history guard would "
+            "compare the log with another day's",
+            file=str(path),
+            field="data.history.as_of",
+            value=history.as_of,
+        )
 
 
 def _optional_object(meta: dict[str, Any], key: str, path: Path) -> None:

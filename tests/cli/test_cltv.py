@@ -1518,6 +1518,9 @@ _BACKTEST = {"spearman": 0.4, "top10_capture": 0.5, "mae": 12.0, "bias_pct": -3.
          "value '700': not a count (an integer >= 0)"),
         ("data.history.as_of", 5, "field 'data.history.as_of': value 5: not a "
          "date (YYYY-MM-DD)"),
+        ("data.history.as_of", "2023-05-31", "field 'data.history.as_of': value "
+         "'2023-05-31': not the version's as_of (2023-06-30): the history guard "
+         "would compare the log with another day's"),
         ("data.history.weekly_rows", {"0": 1}, "field "
          "'data.history.weekly_rows': value {'0': 1}: not a list of counts"),
         ("training_metrics.backtest", [1], "field 'training_metrics.backtest': "
@@ -1541,7 +1544,8 @@ def test_a_metadata_field_not_of_its_kind_is_one_line_and_writes_nothing(
     """The champion's metadata.json edited: a history summary's spend of
     "12.5" or true was read as a number (retrain then refused the day as
     "another unit", score went on), an as_of of 5 as 1970-01-01 (a "lost
-    history"), and a stored backtest not of its kind was a TypeError,
+    history"; an edited date, valid but not the version's, made the guard
+    compare another day), and a stored backtest not of its kind was a TypeError,
     ValueError or KeyError traceback from the cltv train that printed it
     back. Each is one line naming the file, the field and the value, exit 1,
     nothing written; a train of the recipe writes the version again."""
