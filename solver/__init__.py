@@ -8,9 +8,9 @@ bid-price LP, runs none of them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tierflow.data.lazy_names import lazy_names
 from tierflow.solver.engine import Availability, Capabilities, Engine
 from tierflow.solver.params import SolveParams
 from tierflow.solver.result import Limit, SolveResult, Status
@@ -26,10 +26,6 @@ if TYPE_CHECKING:
         register,
     )
 
-#: Names imported from ``tierflow.solver.registry`` when first asked for.
-_REGISTRY = frozenset(
-    {"engine_names", "engines_with", "fallback_engine", "get_engine", "register"}
-)
 
 __all__ = [
     "Availability",
@@ -49,15 +45,17 @@ __all__ = [
     "verify",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import a registry name on first access (PEP 562)."""
-    if name not in _REGISTRY:
-        raise AttributeError(f"module 'tierflow.solver' has no attribute {name!r}")
-    value = getattr(importlib.import_module("tierflow.solver.registry"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+#: Names imported from ``tierflow.solver.registry`` when first asked for.
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        name: "tierflow.solver.registry"
+        for name in (
+            "engine_names",
+            "engines_with",
+            "fallback_engine",
+            "get_engine",
+            "register",
+        )
+    },
+)

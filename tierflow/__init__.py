@@ -7,8 +7,9 @@ below are loaded on first use, so ``import tierflow`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tierflow.data.lazy_names import lazy_names
 
 if TYPE_CHECKING:
     from tierflow.data.errors import InputError, TierflowError
@@ -43,15 +44,4 @@ __all__ = [
     "verify",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first access (PEP 562)."""
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'tierflow' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC)

@@ -14,6 +14,7 @@ or a URL. Design and guarantees: ``docs/store.md``.
 from typing import TYPE_CHECKING
 
 from tierflow.data.allocation_rows import ALLOCATION_COLUMNS, ALLOCATION_EXTRA_COLUMNS
+from tierflow.data.lazy_names import lazy_names
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
 from tierflow.data.store.capacity_log import (
@@ -89,13 +90,10 @@ if TYPE_CHECKING:
     from tierflow.data.store.postgres_store import PostgresStore
 
 
-def __getattr__(name: str) -> object:
-    """``PostgresStore`` on first use: the SQLite path never imports psycopg."""
-    if name == "PostgresStore":
-        from tierflow.data.store.postgres_store import PostgresStore
-
-        return PostgresStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: ``PostgresStore`` on first use: the SQLite path never imports psycopg.
+__getattr__, __dir__ = lazy_names(
+    __name__, {"PostgresStore": "tierflow.data.store.postgres_store"}
+)
 
 
 __all__ = [
