@@ -592,13 +592,13 @@ def _stored_backtest(meta: dict[str, Any], path: Path) -> None:
     backtest = training["backtest"]
     field = "training_metrics.backtest"
     if not isinstance(backtest, dict):
-        found: tuple[str, str, object] | None = (
+        raise InputError(
             "not an object of each model's metrics",
-            field,
-            backtest,
+            file=str(path),
+            field=field,
+            value=backtest,
         )
-    else:
-        found = _metrics_problem(backtest, field, BACKTEST_PRINTED)
+    found = _metrics_problem(backtest, field, BACKTEST_PRINTED)
     if found is not None:
         problem, where, value = found
         raise InputError(problem, file=str(path), field=where, value=value)
