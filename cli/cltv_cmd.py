@@ -160,6 +160,13 @@ def _warn(notes: list[str], data: CustomerData, as_of: datetime.date | None) -> 
             _log.warning("%s", note)
 
 
+def _log_progress(message: str) -> None:
+    """Each seed's time and each split's table of ``cltv protocol``: log
+    records, as every command's progress, so that ``--log-format json`` and
+    ``--log-level warning`` hold for them too (they were raw stderr text)."""
+    _log.info("%s", message)
+
+
 def _config(
     seed: int, platinum: float, gold: float, level: LevelChoice = "seasonal"
 ) -> CLTVConfig:
@@ -725,7 +732,7 @@ def protocol_command(
         [(split, False) for split in splits],
         seeds,
         out,
-        lambda m: click.echo(m, err=True),
+        _log_progress,
         config,
     )
     if out is not None:

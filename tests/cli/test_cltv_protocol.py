@@ -287,3 +287,25 @@ def test_the_recorded_command_keeps_the_data_options(
         f"Command: `tierflow cltv protocol --transactions {log} --format csv "
         "--skip-bad-rows --origins 1 --holdout-days 60 --seeds 0`" in result.stdout
     )
+
+
+def test_its_progress_is_log_records_as_every_commands_is(
+    log: Path, fast: None
+) -> None:
+    """QA: each seed's time and each split's table went to stderr as raw
+    text: ``--log-format json`` left lines no JSON reader takes, and
+    ``--log-level warning`` did not silence them (docs/cli.md, "Logs and
+    progress"). They are log records now; the tables stay on stdout."""
+    args = ["cltv", "protocol", "--transactions", str(log), "--origins", "1",
+            "--holdout-days", "60", "--seeds", "0"]  # fmt: skip
+    result = CliRunner().invoke(cli, ["--log-format", "json", *args])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    messages = [r["message"] for r in records if r["level"] == "info"]
+    assert any(m.startswith("shop rolling-1 (") and "seed 0:" in m for m in messages)
+    assert any(m.startswith("#### shop, rolling-1:") for m in messages)
+    assert "#### shop, rolling-1:" in result.stdout
+    quiet = CliRunner().invoke(cli, ["--log-level", "warning", *args])
+    assert quiet.exit_code == 0, quiet.output
+    assert "seed 0:" not in quiet.stderr and "####" not in quiet.stderr
+    assert "#### shop, rolling-1:" in quiet.stdout
