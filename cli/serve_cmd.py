@@ -231,10 +231,11 @@ def _unsendable(key: str) -> str | None:
     type=click.Choice(["public", "key"]),
     default="public",
     show_default=True,
-    help="Who may read the operator data (GET /v1/capacity, /v1/allocation, "
-    "/v1/map, /metrics, and /v1/stream's capacity events): anyone, or only "
-    "callers with the API key, as the operator writes (401 without it, 403 "
-    "for a wrong one; Prometheus sends it as a bearer token). With key, the "
+    help="Who may read the operator data (GET /v1/capacity, /v1/stock, "
+    "/v1/allocation, /v1/map, /metrics, and /v1/stream's capacity events): "
+    "anyone, or only callers with the API key, as the operator writes (401 "
+    "without it, 403 for a wrong one; Prometheus sends it as a bearer "
+    "token). With key, the "
     "checkout answers to a caller without it withhold the operator data "
     "(node ids, costs, bid prices, scores, CLTV figures).",
 )

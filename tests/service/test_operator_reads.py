@@ -341,3 +341,28 @@ def test_an_unknown_operator_reads_mode_is_refused(tmp_path: Path) -> None:
     assert str(caught.value) == (
         "field 'operator_reads': value 'private': must be one of public, key"
     )
+
+
+def test_the_option_and_the_example_file_name_every_operator_read() -> None:
+    """QA: ``tierflow serve --help`` and ``cli/tierflow.example.toml`` listed
+    the operator reads without ``/v1/stock``, which the key guards all the
+    same (docs/cli.md lists it): an operator reading them could think stock
+    public."""
+    from click.testing import CliRunner
+
+    from tests.conftest import ROOT
+    from tierflow.cli.main import cli
+
+    help_text = " ".join(CliRunner().invoke(cli, ["serve", "--help"]).stdout.split())
+    start = help_text.index("--operator-reads [public|key]")
+    option = help_text[start : help_text.index("--samples", start)]
+    example = (ROOT / "cli" / "tierflow.example.toml").read_text(encoding="utf-8")
+    above = example[: example.index('\noperator_reads = "public"')].splitlines()
+    comment: list[str] = []  # the comment lines right above the setting
+    while above and above[-1].startswith("#"):
+        comment.insert(0, above.pop().lstrip("# "))
+    setting = " ".join(" ".join(comment).split())
+    assert setting.startswith("Who may read the operator data"), setting
+    for path in OPERATOR_READS:
+        assert path in option, (path, option)
+        assert path in setting, (path, setting)
