@@ -453,13 +453,13 @@ def _warn_unrecorded(outcome: AllocationOutcome) -> None:
 
 
 def _warn_repricing(outcome: AllocationOutcome) -> None:
-    """One stderr line when the independent re-pricing disagrees."""
+    """One warning record when the independent re-pricing disagrees (a log
+    record, as every command's warnings: ``--log-format json`` reads it)."""
     if outcome.repriced is not None and outcome.repriced.problems:
-        shown = "; ".join(outcome.repriced.problems[:3])
-        click.echo(
-            f"warning: re-pricing found {len(outcome.repriced.problems)} "
-            f"problem(s): {shown}",
-            err=True,
+        _log.warning(
+            "re-pricing found %d problem(s): %s",
+            len(outcome.repriced.problems),
+            "; ".join(outcome.repriced.problems[:3]),
         )
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.orchestration.allocation.conftest import MakeOrders
 from tierflow.orchestration.allocation.batch_plan import BatchPlan
@@ -181,3 +183,29 @@ def test_summary_figures_are_rounded_to_the_rows_cent_millionths() -> None:
     assert s["lp_bound"] == 1077.6 / 3
     text = json.dumps(s)
     assert "0000000" not in text.replace(str(1077.6 / 3), "")
+
+
+def test_a_repricing_disagreement_is_one_warning_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``allocate`` said a disagreeing re-pricing with a raw ``warning:``
+    line on stderr, outside logging (``--log-format json`` could not read
+    it, ``--log-level error`` did not silence it); it is one warning record
+    of the command's logger, naming the count and the first three."""
+    from tierflow.cli.allocate_cmd import _warn_repricing
+    from tierflow.orchestration.allocation.repricing import Repricing
+
+    problems = [f"O{i}: re-priced 2.00, reported 1.00" for i in range(4)]
+    outcome = dataclasses.replace(
+        _outcome(AllocationSettings(engine="greedy"), parts=True),
+        repriced=Repricing(8.0, 4.0, np.zeros(4), problems),
+    )
+    with caplog.at_level(logging.WARNING, logger="tierflow"):
+        _warn_repricing(outcome)
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "tierflow.cli.allocate",
+            "WARNING",
+            "re-pricing found 4 problem(s): " + "; ".join(problems[:3]),
+        )
+    ]
