@@ -44,6 +44,7 @@ from tierflow.data.store.database import (
 )
 from tierflow.data.store.location import redact_url
 from tierflow.data.store.postgres_notices import Notices
+from tierflow.data.store.schema import STORE_TABLE
 
 #: How a write transaction starts, whatever the server's default isolation.
 _BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
@@ -873,6 +874,39 @@ def _version(conn: psycopg.Connection[Any]) -> int:
     return 0 if row is None or row[0] is None else int(row[0])
 
 
+def _opened_version(conn: psycopg.Connection[Any], where: str) -> int:
+    """:func:`_version`, once the ``schema_version`` table found is
+    tierflow's: an integer ``version`` beside
+    :data:`~tierflow.data.store.schema.STORE_TABLE` (or alone, empty: a
+    store about to be made). Another program's (Flyway's before 5.0, a
+    hand-rolled one) was read as tierflow's: a traceback
+    (``UndefinedColumn``, ``int('1.2.3')``), or a migration of its
+    database "from schema 7" that failed on a missing table.
+
+    Raises
+    ------
+    InputError
+        The table is another program's (:func:`_refuse_foreign_schema`).
+    """
+    found = conn.execute(
+        "SELECT format_type(a.atttypid, a.atttypmod), "
+        "to_regclass(%s) IS NOT NULL FROM (SELECT to_regclass('schema_version') "
+        "AS oid) AS t LEFT JOIN pg_attribute AS a ON a.attrelid = t.oid "
+        "AND a.attname = 'version' AND NOT a.attisdropped WHERE t.oid IS NOT NULL",
+        (STORE_TABLE,),
+    ).fetchone()
+    if found is None:
+        return 0
+    kind, marked = found
+    version = None
+    if kind == "integer":
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        version = 0 if row is None or row[0] is None else int(row[0])
+    if version is None or (version != 0 and not marked):
+        _refuse_foreign_schema(conn, where, own_version=False)
+    return version or 0
+
+
 def _migrate(
     conn: psycopg.Connection[Any],
     migrations: Sequence[Sequence[str]],
@@ -885,7 +919,7 @@ def _migrate(
     time (``migrate`` False: refuse an older one instead,
     :func:`~tierflow.data.store.database.refuse_older_schema`)."""
     newest = len(migrations)
-    found = _version(conn)
+    found = _opened_version(conn, where)
     if found == newest:
         return
     refuse_newer_schema(found, newest, where)  # before a write a role may not make
@@ -949,8 +983,12 @@ def _refuse_missing_schema(conn: psycopg.Connection[Any], where: str) -> None:
         )
 
 
-def _refuse_foreign_schema(conn: psycopg.Connection[Any], where: str) -> None:
-    """Refuse to make a store beside another program's tables.
+def _refuse_foreign_schema(
+    conn: psycopg.Connection[Any], where: str, *, own_version: bool = True
+) -> None:
+    """Refuse to make a store beside another program's tables
+    (``own_version`` False: its ``schema_version`` is one of them, and
+    none of tierflow's is there).
 
     Raises
     ------
@@ -965,18 +1003,19 @@ def _refuse_foreign_schema(conn: psycopg.Connection[Any], where: str) -> None:
         "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
         "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
         "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
-        "AND c.relname <> 'schema_version' ORDER BY c.relname LIMIT %s",
-        (_FOREIGN_NAMED + 1,),
+        "AND (c.relname <> 'schema_version' OR NOT %s) ORDER BY c.relname "
+        "LIMIT %s",
+        (own_version, _FOREIGN_NAMED + 1),
     ).fetchall()
     if rows:
         names = [str(name) for _, name in rows[:_FOREIGN_NAMED]]
         if len(rows) > _FOREIGN_NAMED:
             names.append("...")
+        lacks = "no tierflow schema version" if own_version else "none of tierflow's"
         raise InputError(
             f"not a tierflow state store: its schema {rows[0][0]} holds another "
-            f"program's tables ({', '.join(names)}) and no tierflow schema "
-            f"version; give tierflow a database of its own, or a schema "
-            f"({_OWN_SCHEMA})",
+            f"program's tables ({', '.join(names)}) and {lacks}; give tierflow a "
+            f"database of its own, or a schema ({_OWN_SCHEMA})",
             file=where,
         )
 

@@ -499,6 +499,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+#: A table every store has had since migration 1, on both backends: a
+#: database with a schema version but not this table is another program's
+#: (many set SQLite's ``user_version``; Flyway before 5.0 kept a
+#: ``schema_version`` table), never a store to migrate.
+STORE_TABLE = "capacity_events"
 
 #: What each migration does, in a line (``tierflow state migrate`` lists the
 #: pending ones): ``MIGRATION_SUMMARIES[i]`` is migration ``i + 1``'s. One is

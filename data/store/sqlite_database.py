@@ -33,6 +33,7 @@ from tierflow.data.store.database import (
     refuse_writes_past_schema,
     store_error,
 )
+from tierflow.data.store.schema import STORE_TABLE
 from tierflow.data.store.sqlite_writer_lock import (
     WRITER_SUFFIX,
     WriterLock,
@@ -177,23 +178,32 @@ _NOT_A_DATABASE = "file is not a database"
 _FOREIGN_NAMED = 5
 
 
-def _foreign_tables(conn: sqlite3.Connection) -> list[str]:
-    """The tables of a database that is not a tierflow store though it holds
-    tables (another program's: a tierflow store has its schema version from
-    the transaction that made its first table), at most :data:`_FOREIGN_NAMED`
-    of them; none for an empty file or a store. Read before anything is
-    written: a ``--state`` naming another program's file was switched to WAL
-    and given tierflow's tables beside its own."""
+def _foreign_tables(conn: sqlite3.Connection) -> str | None:
+    """Why a database is another program's, naming its tables (at most
+    :data:`_FOREIGN_NAMED`), or None for an empty file or a store. A file
+    with tables is a store only with a schema version and
+    :data:`~tierflow.data.store.schema.STORE_TABLE` (a store has its version
+    from the transaction that made its first table; many programs set a
+    ``user_version`` of their own). Read before anything is written: a
+    ``--state`` naming another program's file was switched to WAL and given
+    tierflow's tables beside its own."""
     rows = conn.execute(  # one statement, one snapshot: a store being made
         # by another process has its tables and its version in one commit
         "SELECT v.user_version, m.name FROM pragma_user_version AS v "
         "LEFT JOIN sqlite_master AS m ON m.type = 'table' "
         "AND m.name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY m.name"
     ).fetchall()
-    if rows[0][0] != 0:
-        return []
+    version = int(rows[0][0])
     names = [str(name) for _, name in rows if name is not None]
-    return names if len(names) <= _FOREIGN_NAMED else [*names[:_FOREIGN_NAMED], "..."]
+    if not names or (version != 0 and STORE_TABLE in names):
+        return None
+    if len(names) > _FOREIGN_NAMED:
+        names = [*names[:_FOREIGN_NAMED], "..."]
+    return f"it holds another program's tables ({', '.join(names)}) and " + (
+        f"schema version {version}, none of tierflow's"
+        if version
+        else "no tierflow schema version"
+    )
 
 
 def _check_database_path(path: Path) -> None:
@@ -317,9 +327,7 @@ class SqliteDatabase:
             if foreign:
                 self._conn.close()
                 raise InputError(
-                    "not a tierflow state store: it holds another program's "
-                    f"tables ({', '.join(foreign)}) and no tierflow schema version",
-                    file=str(self.path),
+                    f"not a tierflow state store: {foreign}", file=str(self.path)
                 )
             if str(mode).lower() != "wal":
                 raise TierflowError(f"{self.path}: cannot enable WAL mode (got {mode})")

@@ -112,6 +112,34 @@ def test_another_applications_sqlite_database_is_refused_untouched(
         assert store.schema_version() == SCHEMA_VERSION
 
 
+@pytest.mark.parametrize("version", [3, SCHEMA_VERSION + 1])
+def test_another_programs_sqlite_file_with_a_user_version_is_refused_untouched(
+    tmp_path: Path, version: int
+) -> None:
+    """Many programs set ``PRAGMA user_version`` (Firefox's places.sqlite,
+    Android's databases): such a file was taken for a tierflow store at that
+    version, switched to WAL and given a ``-writer`` file, then said to need
+    ``tierflow state migrate`` (which failed on "no such table") or a newer
+    tierflow. A version without tierflow's tables is another program's."""
+    other = tmp_path / "places.sqlite"
+    conn = sqlite3.connect(other)
+    conn.executescript(
+        "CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT);"
+        f"PRAGMA user_version = {version};"
+    )
+    conn.close()
+    before = other.read_bytes()
+    for migrate in (True, False):
+        with pytest.raises(InputError) as caught:
+            SqliteStore(other, migrate=migrate)
+        assert str(caught.value) == (
+            f"{other}: not a tierflow state store: it holds another program's "
+            f"tables (moz_places) and schema version {version}, none of tierflow's"
+        )
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["places.sqlite"]
+
+
 def test_a_store_in_a_folder_it_cannot_write_is_refused_by_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

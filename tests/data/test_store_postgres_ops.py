@@ -221,6 +221,47 @@ def test_another_programs_database_is_refused_untouched(
     assert [r for r in _relations(url) if r[0] == "public"] == before
 
 
+#: Flyway's history table before 5.0 (in ``schema_version``), in short.
+_FLYWAY = "installed_rank INTEGER, version VARCHAR(50), script TEXT"
+
+
+@pytest.mark.parametrize(
+    ("table", "row"),
+    [
+        (_FLYWAY, "1, '1.2.3', 'V1'"),
+        (_FLYWAY, "1, '7', 'V7'"),
+        ("id INTEGER, applied TEXT", "1, 'init'"),
+        ("version INTEGER NOT NULL", "3"),
+    ],
+)
+def test_another_programs_schema_version_table_is_refused_untouched(
+    postgres_server: LocalPostgres, table: str, row: str
+) -> None:
+    """Another program's database with a ``schema_version`` table of its own
+    (Flyway's before 5.0, a hand-rolled one) was read as tierflow's: a
+    traceback (``UndefinedColumn``, ``ValueError: invalid literal for
+    int()``) from every command and ``serve``, or a migration "from schema
+    7" that failed on a missing table. Without tierflow's tables it is
+    another program's, refused before anything is made."""
+    url = postgres_server.create_database(_name("flyway"))
+    run_sql(
+        url,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT)",
+        f"CREATE TABLE schema_version ({table})",
+        f"INSERT INTO schema_version VALUES ({row})",
+    )
+    before = _relations(url), run_sql(url, "SELECT * FROM schema_version")
+    for migrate in (True, False):
+        with pytest.raises(InputError) as caught:
+            open_store(url, migrate=migrate)
+        assert str(caught.value) == (
+            f"{url}: not a tierflow state store: its schema public holds another "
+            "program's tables (schema_version, users) and none of tierflow's; give "
+            "tierflow a database of its own, or a schema (options=-csearch_path=SCHEMA)"
+        )
+    assert (_relations(url), run_sql(url, "SELECT * FROM schema_version")) == before
+
+
 def test_stores_opening_a_fresh_database_at_once_migrate_it_once(
     postgres_server: LocalPostgres,
 ) -> None:
