@@ -23,7 +23,7 @@ before it). The model is trained on the data up to the as-of date only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -308,10 +308,7 @@ class Evaluation:
             "as_of": str(day_to_date(self.as_of_day).date()),
             "holdout_days": self.holdout_days,
             "holdout_complete": self.complete,
-            "models": {
-                name: {k: _json_number(k, v) for k, v in row.items()}
-                for name, row in self.metrics.items()
-            },
+            "models": {name: metrics_json(row) for name, row in self.metrics.items()},
         }
         if self.holdout_gross is not None:
             out["holdout_net_spend"] = self.holdout_net
@@ -344,15 +341,15 @@ class Evaluation:
         table: dict[str, dict[str, object]] = {
             key: {
                 "row": rows[key],
-                "value": _json_number(key, best[key]),
-                MODEL_NAME: _json_number(key, ours[key]),
+                "value": metric_json(key, best[key]),
+                MODEL_NAME: metric_json(key, ours[key]),
             }
             for key in rows
         }
         table["bias_pct"] = {
             "row": BIAS_BASELINE,
-            "value": _json_number("bias_pct", bias),
-            MODEL_NAME: _json_number("bias_pct", ours["bias_pct"]),
+            "value": metric_json("bias_pct", bias),
+            MODEL_NAME: metric_json("bias_pct", ours["bias_pct"]),
         }
         return table, target_checks(ours, best, bias, strict=True)
 
@@ -435,10 +432,18 @@ def _fmt(key: str, value: object, money: str = ".3f") -> str:
     return f"{100 * value:.2f} %" if key in TARGET_RANKING else f"{value:{money}}"
 
 
-def _json_number(key: str, value: float) -> float | int | None:
+def metric_json(key: str, value: float) -> float | int | None:
+    """A metric as JSON has it: ``n_customers`` an int, NaN (a metric of
+    nothing to rank) ``null``; ``json.dumps`` wrote ``NaN``, which is no
+    JSON (``JSON.parse`` refuses the whole document)."""
     if key == "n_customers":
         return int(value)
     return value if math.isfinite(value) else None
+
+
+def metrics_json(metrics: Mapping[str, float]) -> dict[str, float | int | None]:
+    """A model's metrics (``{metric: value}``) with :func:`metric_json`."""
+    return {key: metric_json(key, value) for key, value in metrics.items()}
 
 
 def evaluate_forecasts(

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from tierflow.cltv.evaluate import evaluate_model
+from tierflow.cltv.evaluate import evaluate_model, metrics_json
 from tierflow.cltv.features import CustomerData, purchasers_by, spend_between
 from tierflow.cltv.history import (
     DEFAULT_MAX_HISTORY_LOSS,
@@ -532,7 +532,7 @@ class RetrainResult:
             "promoted": self.promoted,
             "reason": self.reason,
             "noop": self.noop,
-            "metrics": self.metrics,
+            "metrics": {name: metrics_json(m) for name, m in self.metrics.items()},
             "pruned": list(self.pruned),
             "published_rows": self.published_rows,
             "history_check": None if self.history is None else self.history.to_json(),

@@ -21,6 +21,7 @@ from tierflow.cltv.evaluate import (
     Evaluation,
     best_of,
     evaluate_model,
+    metrics_json,
     target_checks,
 )
 from tierflow.cltv.features import CustomerData, purchasers_by, spend_between
@@ -254,12 +255,16 @@ class SplitResult:
             "holdout_days": self.split.holdout_days,
             "holdout_end": self.split.holdout_end,
             "seeds": [
-                {"seed": r.seed, "seconds": r.seconds, "models": r.metrics}
+                {
+                    "seed": r.seed,
+                    "seconds": r.seconds,
+                    "models": _models_json(r.metrics),
+                }
                 for r in self.runs
             ],
-            "worst_seed": self.worst(),
-            "mean": {row: self.mean(row) for row in self.rows()},
-            "best_baseline": self.best_baseline(),
+            "worst_seed": metrics_json(self.worst()),
+            "mean": _models_json({row: self.mean(row) for row in self.rows()}),
+            "best_baseline": metrics_json(self.best_baseline()),
             "calibration": self.calibration,
             **(
                 {"targets": self.checks(strict=strict)}
@@ -267,6 +272,11 @@ class SplitResult:
                 else {"targets_not_judged": self.unjudged}
             ),
         }
+
+
+def _models_json(by_model: dict[str, Metrics]) -> dict[str, object]:
+    """Each model's metrics as JSON has them (NaN ``null``: :func:`metrics_json`)."""
+    return {name: metrics_json(m) for name, m in by_model.items()}
 
 
 def run_split(

@@ -1608,3 +1608,53 @@ def test_null_training_metrics_are_trained_over_without_a_traceback(
     assert len(lines) >= 6 and all(" spearman " in line for line in lines[1:])
     stored = json.loads(path.read_text())["training_metrics"]["backtest"]
     assert len(stored) == len(lines) - 1
+
+
+def flat_window_log(folder: Path) -> Path:
+    """A log up to 2023-05-26, then one purchase of 10 on 2023-06-15 by each
+    of its customers and nothing else: in the 20 days to 2023-06-15 every
+    customer known before them spent the same, so no forecast can be ranked
+    against that spend (Spearman NaN)."""
+    log = generate_transactions(700, seed=5)
+    log = log.loc[
+        log["order_date"] <= "2023-05-26", ["customer_id", "order_date", "amount"]
+    ]
+    flat = pd.DataFrame(
+        {"customer_id": log["customer_id"].unique(), "order_date": "2023-06-15"}
+    ).assign(amount=10.0)
+    path = folder / "flat.csv"
+    pd.concat([log, flat]).to_csv(path, index=False)
+    return path
+
+
+def strict_json(text: str) -> Any:
+    """``text`` as a strict JSON parser reads it: ``NaN`` and ``Infinity``
+    are Python's extension, and what a JavaScript or Go reader refuses."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_retrain_json_is_json_when_a_backtest_metric_is_nan(tmp_path: Path) -> None:
+    """QA: a backtest window in which every known customer spent the same
+    has a NaN Spearman; ``cltv retrain --json`` printed it as ``NaN`` (not
+    JSON: ``JSON.parse`` refuses the whole line) where ``cltv evaluate
+    --json`` prints ``null``. The day's run and its no-op rerun say null."""
+    tx = flat_window_log(tmp_path)
+    models = tmp_path / "models"
+    trained = _run(
+        "train", "--transactions", str(tx), "--as-of", "2023-05-26",
+        "--horizon-days", "20", "--model-dir", str(models), "--no-backtest",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    args = ["retrain", "--transactions", str(tx), "--model-dir", str(models)]
+    args += ["--as-of", "2023-06-15", "--json"]
+    for noop in (False, True):
+        result = _run(*args)
+        assert result.exit_code == 0, result.output
+        record = strict_json(result.stdout)
+        assert record["noop"] is noop
+        assert record["metrics"]["challenger"]["spearman"] is None
+        assert record["metrics"]["challenger"]["top10_capture"] == pytest.approx(0.1)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.cli.test_cltv import flat_window_log, strict_json
 from tests.cltv.test_protocol import FAST
 from tierflow.cli.main import cli
 from tierflow.cltv.model import CLTVConfig
@@ -309,3 +310,21 @@ def test_its_progress_is_log_records_as_every_commands_is(
     assert quiet.exit_code == 0, quiet.output
     assert "seed 0:" not in quiet.stderr and "####" not in quiet.stderr
     assert "#### shop, rolling-1:" in quiet.stdout
+
+
+def test_json_is_json_when_a_metric_is_nan(tmp_path: Path, fast: None) -> None:
+    """QA: a holdout in which every known customer spent the same has a NaN
+    Spearman; ``--json`` and protocol.json held ``NaN`` (not JSON) where
+    ``cltv evaluate --json`` and the split's metrics.json hold ``null``."""
+    out = tmp_path / "out"
+    result = _run("--transactions", str(flat_window_log(tmp_path)), "--origins",
+                  "1", "--holdout-days", "20", "--seeds", "0", "--json",
+                  "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for text in (result.stdout, (out / "protocol.json").read_text()):
+        (split,) = strict_json(text)
+        assert split["as_of"] == "2023-05-26"
+        assert split["seeds"][0]["models"]["cltv"]["spearman"] is None
+        assert split["worst_seed"]["spearman"] is None
+        assert split["mean"]["bgnbd_gg"]["spearman"] is None
+        assert split["worst_seed"]["top10_capture"] == pytest.approx(0.1)
