@@ -224,19 +224,20 @@ def protocol_markdown(results: list[tuple[SplitResult, bool]], command: str) -> 
 def _seed_logger(
     name: str,
     split: Split,
-    target: Path | None,
     first_seed: int,
     log: Callable[[str], None],
+    first: list[Evaluation],
 ) -> Callable[[int, Evaluation, float], None]:
-    """Log each seed's time; write the first seed's evaluation to ``target``."""
+    """Log each seed's time; keep the first seed's evaluation in ``first``
+    (:func:`run_splits` writes it once every split has run)."""
 
     def on_seed(seed: int, evaluation: Evaluation, seconds: float) -> None:
         log(
             f"{name} {split.name} ({split.as_of} +{split.holdout_days} d) "
             f"seed {seed}: {seconds:.0f} s"
         )
-        if target is not None and seed == first_seed:
-            write_evaluation(evaluation, target)
+        if seed == first_seed:
+            first.append(evaluation)
 
     return on_seed
 
@@ -272,14 +273,24 @@ def run_splits(
     """``splits`` of one data set (each with whether the strict targets
     apply), ``seeds`` each; the first seed's evaluation of each split is
     written to ``out/<name>-<split>`` (predictions, gains chart, metrics).
-    ``tierflow cltv protocol`` runs a user's own log through here."""
+    ``tierflow cltv protocol`` runs a user's own log through here.
+
+    The files are written once every split has run: written split by split,
+    a later split that failed (or Ctrl-C) left ``out`` holding this run's
+    first splits beside the previous run's others and its protocol.json.
+    """
     results = []
+    written: list[tuple[Path, Evaluation]] = []
     for split, strict in splits:
-        target = None if out is None else out / f"{name}-{split.name}"
-        on_seed = _seed_logger(name, split, target, seeds[0], log)
+        first: list[Evaluation] = []
+        on_seed = _seed_logger(name, split, seeds[0], log, first)
         result = run_split(data, name, split, seeds, config, on_seed=on_seed)
         log(split_markdown(result, strict))
         results.append((result, strict))
+        if out is not None:
+            written.append((out / f"{name}-{split.name}", first[0]))
+    for target, evaluation in written:
+        write_evaluation(evaluation, target)
     return results
 
 

@@ -328,3 +328,32 @@ def test_json_is_json_when_a_metric_is_nan(tmp_path: Path, fast: None) -> None:
         assert split["worst_seed"]["spearman"] is None
         assert split["mean"]["bgnbd_gg"]["spearman"] is None
         assert split["worst_seed"]["top10_capture"] == pytest.approx(0.1)
+
+
+def test_a_split_that_fails_leaves_the_out_folder_as_it_was(
+    log: Path, tmp_path: Path, fast: None
+) -> None:
+    """QA: each split's files were written as soon as it was scored, so a
+    later split that failed (here: a purchase of 900,000,000 that its model
+    cannot learn from, in the earlier split's holdout) left ``--out`` with
+    the new shop-rolling-2/ beside the previous run's protocol.json and
+    shop-rolling-1/: protocol.json said rolling-2's MAE was one figure, its
+    metrics.json another. The splits are written once every one has run."""
+    out = tmp_path / "out"
+    args = ["--origins", "2", "--holdout-days", "60", "--seeds", "0", "--out", str(out)]
+    assert _run("--transactions", str(log), *args).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert len(before) == 8
+    frame = pd.read_csv(log, dtype=str)
+    spike = frame.iloc[[0]].assign(order_date="2024-10-01", amount="900000000")
+    spiked = tmp_path / "other" / log.name  # the same stem: the same folders
+    spiked.parent.mkdir()
+    pd.concat([frame, spike.assign(order_id="SPIKE")]).to_csv(spiked, index=False)
+    result = _run("--transactions", str(spiked), *args)
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1].startswith(
+        f"Error: {spiked}: field 'amount': the model cannot learn from spend "
+        "this uneven"
+    )
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
