@@ -209,8 +209,9 @@ class ModelRegistry:
         return _read_json(self._version_dir(version) / METADATA_FILE)
 
     def load(self, version: str | None = None) -> StoredModel:
-        """Load ``version`` (default: the champion)."""
-        name = version or self.current()
+        """Load ``version`` (default, ``None``: the champion; ``""`` is no
+        version, not the champion: ``--version "$V"`` with ``V`` unset)."""
+        name = self.current() if version is None else version
         if name is None:
             raise InputError(
                 "no current model; run 'tierflow cltv train' first",

@@ -1658,3 +1658,24 @@ def test_retrain_json_is_json_when_a_backtest_metric_is_nan(tmp_path: Path) -> N
         assert record["noop"] is noop
         assert record["metrics"]["challenger"]["spearman"] is None
         assert record["metrics"]["challenger"]["top10_capture"] == pytest.approx(0.1)
+
+
+def test_an_empty_version_is_no_version_not_the_current_one(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """QA: ``--version "$V"`` with ``V`` unset scored with the current
+    model, exit 0, as if no ``--version`` had been given; it names no
+    version, and says so."""
+    models = _copy_of(trained_90, tmp_path)
+    version = (models / "CURRENT").read_text().strip()
+    out = tmp_path / "scores.csv"
+    result = _run(
+        "score", "--transactions", str(transactions), "--as-of", "2023-06-30",
+        "--model-dir", str(models), "--version", "", "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: {models}: field 'version': value '': no such model version "
+        f"(have: {version})\n"
+    )
+    assert not out.exists()
