@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from tierflow.data.network import Network
     from tierflow.data.orders import Orders
     from tierflow.data.store import StoreUnavailable
+
+_log = logging.getLogger("tierflow.cli.capacity")
 
 
 @click.group(
@@ -162,7 +165,9 @@ def _follow(
     )
 
     def bad(exc: InputError) -> None:
-        click.echo(f"skipped: {exc}", err=True)
+        # a warning record, as every command's (raw stderr text until
+        # 2026-12-06: --log-format json could not read it)
+        _log.warning("skipped: %s", exc)
 
     totals = FeedTotals()
     lost: StoreUnavailable | None = None

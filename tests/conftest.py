@@ -80,3 +80,9 @@ CDNOW_DIR = ROOT / "benchmarks" / "data" / "cdnow"
 def cdnow_dir() -> Path:
     """The CDNOW files shipped in ``benchmarks/data/cdnow`` (see its README)."""
     return CDNOW_DIR
+
+
+def untimed_lines(stderr: str) -> list[str]:
+    """A text log's lines without their date and time (``LEVEL logger:
+    message``): what a test can compare exactly."""
+    return [line.split(" ", 2)[2] for line in stderr.splitlines()]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import TINY_NETWORK
+from tests.conftest import TINY_NETWORK, untimed_lines
 from tierflow.cli.main import cli
 
 
@@ -201,10 +201,12 @@ def test_follow_exits_1_when_a_line_was_skipped(tmp_path: Path, as_json: bool) -
     feed = "\n".join([good[0], missing_ts, "not json", good[1]]) + "\n"
     result = CliRunner().invoke(cli, args, input=feed)
     assert result.exit_code == 1
-    assert result.stderr == (
-        "skipped: <stdin>: row 2: field 'ts': missing\n"
-        "skipped: <stdin>: row 3: not JSON (Expecting value: column 1)\n"
-    )
+    # warning records (after their time stamp): raw text until 2026-12-06
+    assert untimed_lines(result.stderr) == [
+        "WARNING tierflow.cli.capacity: skipped: <stdin>: row 2: field 'ts': missing",
+        "WARNING tierflow.cli.capacity: skipped: <stdin>: row 3: not JSON "
+        "(Expecting value: column 1)",
+    ]
     if as_json:
         summary = json.loads(result.stdout)
         batches = summary.pop("batches")  # 1 or 2: how the 50 ms linger fell
@@ -374,7 +376,9 @@ def _second_line_refused(tmp_path: Path, how: str, lines: list[str], said: str) 
         assert result.output == f"Error: {message}\n"
         assert not state.exists()  # nothing was applied
         return
-    assert result.stderr == f"skipped: {message}\n"
+    assert untimed_lines(result.stderr) == [
+        f"WARNING tierflow.cli.capacity: skipped: {message}"
+    ]
     summary = json.loads(result.stdout)
     assert (summary["applied"], summary["bad"], summary["last_seq"]) == (2, 1, 2)
 
