@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from decimal import Decimal, InvalidOperation
@@ -136,6 +137,10 @@ def cbc_command(**options: Any) -> pulp.COIN_CMD:
 #: solves in 0.2 s either way; x 1e-6 now in 4.6 s, to the true optimum).
 SAFE_OPTIONS: tuple[str, ...] = ("preprocess off", "increment 1e-9")
 
+#: CBC's log line of a proof that no solution exists ("Problem is infeasible
+#: - tightenPrimalBounds!", "Problem is infeasible - 0.00 seconds").
+_INFEASIBLE_RE = re.compile(r"^Problem is infeasible\b", re.MULTILINE)
+
 #: CBC's summary of its best bound (printed with three decimals).
 _BOUND_RE = re.compile(r"^Lower bound:\s+(-?[\d.eE+-]+)", re.MULTILINE)
 
@@ -193,6 +198,14 @@ def _pulp_model(model: MatrixModel) -> tuple[pulp.LpProblem, list[pulp.LpVariabl
     return lp, xs
 
 
+class CbcCrashed(SolverError):
+    """CBC ended without writing its solution; ``log`` is a rerun's log."""
+
+    def __init__(self, message: str, log: str) -> None:
+        super().__init__(message)
+        self.log = log
+
+
 def _run_cbc(lp: pulp.LpProblem, params: SolveParams, warm_start: bool) -> str:
     """Solve ``lp`` with CBC; its log (where the best bound is).
 
@@ -201,7 +214,9 @@ def _run_cbc(lp: pulp.LpProblem, params: SolveParams, warm_start: bool) -> str:
     or any other exception while CBC runs stops CBC: PuLP waits for its
     child without a handler, so a Ctrl-C sent to tierflow alone left CBC
     running to its time limit, and every interrupted run left its files.
+    A CBC that crashed raises :class:`CbcCrashed` with the log of a rerun.
     """
+    start = time.perf_counter()
     work = tempfile.mkdtemp(prefix="tierflow-cbc-")
     log_path = os.path.join(work, "cbc.log")
     try:
@@ -217,6 +232,12 @@ def _run_cbc(lp: pulp.LpProblem, params: SolveParams, warm_start: bool) -> str:
         cmd.tmpDir = work
         try:
             lp.solve(cmd)
+        except _pulp().PulpSolverError as exc:
+            left = params.time_limit_s - (time.perf_counter() - start)
+            log = _rerun_without_solution(cmd, work, left)
+            if log is None:
+                raise
+            raise CbcCrashed(str(exc), log) from None
         except BaseException:
             _stop_cbc_of(work)
             raise
@@ -224,6 +245,33 @@ def _run_cbc(lp: pulp.LpProblem, params: SolveParams, warm_start: bool) -> str:
             return fh.read()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _rerun_without_solution(
+    cmd: pulp.COIN_CMD, work: str, time_limit_s: float
+) -> str | None:
+    """The log of CBC run again on the model PuLP left in ``work``, with the
+    same options but no solution file; None when there is no model (CBC
+    never ran). CBC 2.10.3 with preprocessing off crashes (SIGSEGV) writing
+    the solution of a problem its bound tightening proved infeasible, its
+    log lost in its buffer: ``cbc`` answered a 2 x 2 infeasible GAP with an
+    ERROR, and greedy's ``no_solution``, where HiGHS and CP-SAT said
+    ``infeasible``."""
+    models = sorted(Path(work).glob("*-pulp.mps"))
+    if not models or cmd.path is None:
+        return None
+    options = " ".join(f"-{o}" for o in [*cmd.options, *cmd.getOptions()])
+    args = [cmd.path, str(models[0]), "-sec", f"{max(time_limit_s, 0.01):g}"]
+    run = subprocess.run(
+        [*args, *options.split(), "-solve"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        check=False,
+        text=True,
+        errors="replace",
+    )
+    return run.stdout
 
 
 def _stop_cbc_of(work: str) -> None:
@@ -275,7 +323,21 @@ class CbcEngine(BundledEngine):
             x0 = model.columns_from(np.asarray(warm_start, dtype=np.int64))
             for var, val in zip(xs, x0.tolist(), strict=True):
                 var.setInitialValue(round(val))
-        log = _run_cbc(lp, params, warm_start is not None)
+        try:
+            log = _run_cbc(lp, params, warm_start is not None)
+        except CbcCrashed as crash:
+            infeasible = _INFEASIBLE_RE.search(crash.log) is not None
+            return no_solution(
+                self.name,
+                problem.n_items,
+                Status.INFEASIBLE if infeasible else Status.ERROR,
+                time.perf_counter() - start,
+                limit=Limit.NONE if infeasible else Limit.OTHER,
+                message="CBC proved the problem infeasible (it crashed writing "
+                "its solution; the proof is from a run without one)"
+                if infeasible
+                else f"CBC crashed: {crash}",
+            )
         runtime = time.perf_counter() - start
         status, limit = cbc_status(lp.status, lp.sol_status)
         bound = cbc_lower_bound(log)

@@ -129,4 +129,22 @@ def integer_infeasible() -> KnownInstance:
     )
 
 
+def bound_infeasible() -> KnownInstance:
+    """Both items too heavy for node 0 (5 > 3), and node 1 cannot take both
+    (2 + 5 > 5): the LP is feasible, fixing the too-heavy pairs at 0 is not.
+    CBC 2.10.3 with preprocessing off proves it in its bound tightening and
+    then crashes (SIGSEGV) writing the solution file PuLP asks for."""
+    return KnownInstance(
+        problem=AssignmentProblem(
+            cost=[[1.0, 2.0], [3.0, 4.0]],
+            weight=[[5.0, 2.0], [5.0, 5.0]],
+            capacity=[3.0, 5.0],
+            name="bound_infeasible",
+        ),
+        optimum=None,
+        assignment=None,
+        lp_bound=None,
+    )
+
+
 KNOWN = [fractional_lp(), defer_and_stock(), masked_fractional_costs()]

@@ -21,6 +21,7 @@ from tests.conftest import ROOT
 from tests.instances import (
     KNOWN,
     KnownInstance,
+    bound_infeasible,
     fractional_lp,
     infeasible,
     integer_infeasible,
@@ -160,7 +161,9 @@ def test_dual_signs_agree_between_highs_and_cbc() -> None:
 
 
 @pytest.mark.parametrize(
-    "known", [infeasible(), integer_infeasible()], ids=lambda k: k.problem.name
+    "known",
+    [infeasible(), integer_infeasible(), bound_infeasible()],
+    ids=lambda k: k.problem.name,
 )
 @pytest.mark.parametrize("name", EXACT)
 def test_exact_engines_prove_infeasibility(name: str, known: KnownInstance) -> None:
