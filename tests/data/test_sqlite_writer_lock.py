@@ -13,9 +13,17 @@ import pytest
 
 from tests.locked_store import HOLDERS, locked_by_another_process
 from tierflow.data.store import StoreUnavailable
+from tierflow.data.store.schema import STORE_TABLE
 from tierflow.data.store.sqlite_database import SqliteDatabase
 
-_SCHEMA = [["CREATE TABLE t (k INTEGER PRIMARY KEY, who TEXT NOT NULL)"]]
+#: A table to write, beside the one that marks a store as tierflow's (a
+#: database without it is another program's, refused untouched).
+_SCHEMA = [
+    [
+        "CREATE TABLE t (k INTEGER PRIMARY KEY, who TEXT NOT NULL)",
+        f"CREATE TABLE {STORE_TABLE} (seq INTEGER PRIMARY KEY)",
+    ]
+]
 
 
 def _db(path: Path, timeout_s: float = 30.0) -> SqliteDatabase:
