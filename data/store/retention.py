@@ -22,6 +22,10 @@ PRUNED_RESULT = ""
 #: ``prune_horizons``' row of the capacity log (``capacity_log.py`` reads it).
 EVENTS_HORIZON = "capacity_events"
 _DAY_S = 86_400.0
+#: The most days a prune keeps: a century. Counted back further the cutoff
+#: is no date (``--keep-days 999999`` ended in a traceback, year -711);
+#: a store that keeps everything is simply not pruned.
+MAX_KEEP_DAYS = 36_500
 #: How far ahead of the clock a prune's ``now`` may be (the caller's clock
 #: and this one's read a moment apart); further is refused.
 _AHEAD_S = 60.0
@@ -136,7 +140,8 @@ def check_keep_days(
     keep_days: int, *, upgrade_period_days: int, give_back_upgrades: bool = False
 ) -> None:
     """Refuse (``InputError`` on ``--keep-days``) ``keep_days`` below 1 (the
-    day's orders, scores and events are live), or shorter than
+    day's orders, scores and events are live) or above
+    :data:`MAX_KEEP_DAYS`, or shorter than
     ``upgrade_period_days`` unless ``give_back_upgrades``: the charged
     upgrades of the orders pruned count against their customers'
     allowance over that period, which a prune gives back. The rule of
@@ -145,6 +150,13 @@ def check_keep_days(
     if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 1:
         raise InputError(
             "must be >= 1 (the day's orders, scores and capacity events are live)",
+            field="--keep-days",
+            value=keep_days,
+        )
+    if keep_days > MAX_KEEP_DAYS:
+        raise InputError(
+            f"must be at most {MAX_KEEP_DAYS} (a century: further back the "
+            "cutoff is no date; to keep everything, do not prune)",
             field="--keep-days",
             value=keep_days,
         )

@@ -93,14 +93,22 @@ def test_prune_prints_each_tables_rows_deleted_and_kept(
         ("-2", "value -2: must be >= 1 (the day's orders, scores and capacity "
                "events are live)"),
         ("a week", "value 'a week': not a whole number of days"),
+        # counted back that far the cutoff was no date: a traceback, year -711
+        ("999999", "value 999999: must be at most 36500 (a century: further "
+                   "back the cutoff is no date; to keep everything, do not prune)"),
+        ("99999999999", "value 99999999999: must be at most 36500 (a century: "
+                        "further back the cutoff is no date; to keep everything, "
+                        "do not prune)"),
     ],
 )  # fmt: skip
+@pytest.mark.parametrize("dry_run", [False, True], ids=["prune", "dry-run"])
 def test_a_bad_keep_days_is_an_error_and_nothing_is_deleted(
-    tmp_path: Path, tiny_network: Network, given: str, message: str
+    tmp_path: Path, tiny_network: Network, given: str, message: str, dry_run: bool
 ) -> None:
     state = tmp_path / "state.db"
     seed(state, tiny_network)
-    result = CliRunner().invoke(cli, _prune(state, "--keep-days", given))
+    flag = ["--dry-run"] if dry_run else []
+    result = CliRunner().invoke(cli, _prune(state, "--keep-days", given, *flag))
     assert result.exit_code == 1
     assert result.stderr == f"Error: field '--keep-days': {message}\n"
     assert result.stdout == ""

@@ -287,14 +287,24 @@ def test_a_dry_run_counts_what_would_go_and_deletes_nothing(
     assert (_counts(done), _compacted(done)) == ((DELETED, KEPT), COMPACTED)
 
 
-@pytest.mark.parametrize("keep_days", [0, -3])
-def test_keep_days_below_one_is_refused(seeded: StateStore, keep_days: int) -> None:
+@pytest.mark.parametrize(
+    ("keep_days", "reason"),
+    [
+        (0, "must be >= 1 (the day's orders, scores and capacity events are live)"),
+        (-3, "must be >= 1 (the day's orders, scores and capacity events are live)"),
+        # the cutoff of a million days was no date (ValueError: year -711)
+        (1_000_000, "must be at most 36500 (a century: further back the cutoff "
+                    "is no date; to keep everything, do not prune)"),
+    ],
+)  # fmt: skip
+def test_keep_days_out_of_range_is_refused(
+    seeded: StateStore, keep_days: int, reason: str
+) -> None:
     with pytest.raises(InputError) as caught:
-        seeded.prune_state(keep_days, upgrade_period_days=KEEP_DAYS, now=NOW)
-    assert str(caught.value) == (
-        f"field '--keep-days': value {keep_days}: must be >= 1 (the day's "
-        "orders, scores and capacity events are live)"
-    )
+        seeded.prune_state(
+            keep_days, upgrade_period_days=1, give_back_upgrades=True, now=NOW
+        )
+    assert str(caught.value) == f"field '--keep-days': value {keep_days}: {reason}"
     assert (
         _counts(
             seeded.prune_state(
