@@ -146,8 +146,17 @@ class _Reachable:
             if _damaged(exc):  # never mended by waiting: named, not an outage
                 broken = StoreBroken(str(exc), location=str(self._database))
                 raise store_error("sqlite", broken) from exc
-            unavailable = StoreUnavailable(str(exc), location=str(self._database))
+            reason = str(exc)
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_IOERR_SHMSIZE:
+                reason = _SHM_FULL
+            unavailable = StoreUnavailable(reason, location=str(self._database))
             raise store_error("sqlite", unavailable) from exc
+
+
+#: A ``-shm`` file that could not grow (``SQLITE_IOERR_SHMSIZE``: no space
+#: left, a quota or a file size limit), said as a full disk: SQLite says
+#: "disk I/O error", and every open of a store on a full disk said only that.
+_SHM_FULL = "database or disk is full (its -shm file could not grow)"
 
 
 #: SQLite's primary result codes of a damaged file (``SQLITE_CORRUPT``:

@@ -153,6 +153,38 @@ def test_a_full_disk_is_said_and_the_store_writes_again_once_there_is_room(
     assert out.splitlines() == [f"{path}: disk I/O error", "1", "2"]
 
 
+#: An open whose -shm file cannot grow (no room on the disk; here the file
+#: size limit, below the 32 KB SQLite's shared memory takes at once).
+_SHM_FILLER = """
+import resource, signal, sys
+from pathlib import Path
+from tierflow.data.store import SqliteStore, StoreUnavailable
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 10, resource.RLIM_INFINITY))
+try:
+    SqliteStore(Path(sys.argv[1]))
+except StoreUnavailable as exc:
+    print(exc)
+"""
+
+
+def test_a_store_opened_on_a_full_disk_says_the_disk_is_full(tmp_path: Path) -> None:
+    """With no process on it a store has no -shm file, and SQLite cannot
+    make one on a full disk: every command and serve said only
+    'disk I/O error' (QA, a full 4 MB tmpfs), as for a failing disk."""
+    path = tmp_path / "state.db"
+    with open_store(path) as store:
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+    assert not path.with_name("state.db-shm").exists()
+    out = subprocess.run(
+        [sys.executable, "-c", _SHM_FILLER, str(path)],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert out == f"{path}: database or disk is full (its -shm file could not grow)\n"
+    with open_store(path) as store:  # room again: opened, nothing lost
+        assert store.last_event_seq() == 1
+
+
 def test_an_unreachable_store_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable):
         open_store(f"postgresql://tierflow@/tierflow?host={tmp_path / 'nothing'}")
