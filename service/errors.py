@@ -216,6 +216,8 @@ async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        return _not_utf8(exc.__cause__)
     if exc.status_code == 400 and (why := _not_json(exc.__cause__)) is not None:
         return _json_invalid(why)
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
@@ -253,6 +255,18 @@ def _not_json(cause: BaseException | None) -> str | None:
     if "integer string conversion" in str(cause):
         return f"a number of more than {sys.get_int_max_str_digits()} digits"
     return str(cause).splitlines()[0][:80] if str(cause) else type(cause).__name__
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> JSONResponse:
+    """400 for a body that is not UTF-8, naming the first byte that is not
+    and where it is: it said Starlette's "There was an error parsing the
+    body", which named neither (a client's Latin-1 ``é`` was a hunt)."""
+    byte = exc.object[exc.start : exc.start + 1].hex()
+    message = (
+        f"field 'body': not UTF-8: byte 0x{byte} at offset {exc.start} cannot "
+        f"be decoded ({exc.reason}); send JSON as UTF-8"
+    )
+    return error_response(400, message, "body")
 
 
 def _json_invalid(why: str) -> JSONResponse:

@@ -25,16 +25,23 @@ from fastapi.routing import APIRoute
 from tierflow.data.json_objects import loads_unique
 
 
+def utf8_text(body: bytes) -> str:
+    """``body`` decoded as UTF-8, a leading byte order mark dropped (as
+    ``utf-8-sig`` does); a ``UnicodeDecodeError``'s offset is into ``body``
+    as sent (``utf-8-sig`` counted it after the mark)."""
+    return body.decode("utf-8").removeprefix("\ufeff")
+
+
 def loads_utf8(body: bytes) -> Any:
     """``body`` parsed as JSON text in UTF-8 (``UnicodeDecodeError`` if it is
     not UTF-8, ``json.JSONDecodeError`` if it is no JSON)."""
-    return json.loads(body.decode("utf-8-sig"))
+    return json.loads(utf8_text(body))
 
 
 def loads_utf8_unique(body: bytes) -> Any:
     """:func:`loads_utf8` refusing an object with a key twice
     (:class:`~tierflow.data.json_objects.RepeatedKey`, a ``ValueError``)."""
-    return loads_unique(body.decode("utf-8-sig"))
+    return loads_unique(utf8_text(body))
 
 
 class Utf8JsonRequest(Request):

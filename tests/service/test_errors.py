@@ -153,9 +153,16 @@ _LONG_NUMBER = b'{"items": [{"sku": "TEE", "quantity": ' + b"9" * 5000 + b"}]}"
         (b"{}", None, 422, _NOT_JSON.format("no Content-Type")),
         (b"{}", "application/x-www-form-urlencoded", 422,
          _NOT_JSON.format("Content-Type 'application/x-www-form-urlencoded'")),
-        # not UTF-8: the one documented 400
+        # not UTF-8: the one documented 400, naming the byte (it said
+        # "There was an error parsing the body", which named no value)
         (b'{"items": "\xff"}', "application/json", 400,
-         "There was an error parsing the body"),
+         "field 'body': not UTF-8: byte 0xff at offset 11 cannot be decoded "
+         "(invalid start byte); send JSON as UTF-8"),
+        # a Latin-1 é; the offset into the body as sent, its byte order mark
+        # counted (utf-8-sig counted from after it)
+        (b'\xef\xbb\xbf{"items": "Z\xe9"}', "application/json", 400,
+         "field 'body': not UTF-8: byte 0xe9 at offset 15 cannot be decoded "
+         "(invalid continuation byte); send JSON as UTF-8"),
     ],
 )  # fmt: skip
 def test_every_malformed_body_gets_the_documented_status_and_shape(
@@ -175,9 +182,10 @@ def test_every_malformed_body_gets_the_documented_status_and_shape(
     r = client.post(path, content=content, headers=headers)
     assert r.status_code == status, r.text
     code = {400: "bad_request", 422: "invalid_request"}[status]
+    message = message.removeprefix("field 'body': ")
     assert r.json() == {
         "error": code,
-        "message": message if status == 400 else f"field 'body': {message}",
+        "message": f"field 'body': {message}",
         "field": "body",
         "errors": [r.json()["errors"][0] | {"field": "body", "message": message}],
     }
