@@ -19,6 +19,7 @@ from tierflow.service.errors import (
     input_error_field,
     input_error_message,
 )
+from tierflow.service.query_params import given_once
 from tierflow.service.schemas import (
     STORE_AWAY,
     ErrorResponse,
@@ -53,7 +54,7 @@ _WRITE_ERRORS[503] = {
 }
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "A node or SKU neither the "
-          "network nor the store knows."},
+          "network nor the store knows, or a filter given twice."},
     **STORE_AWAY,
 }  # fmt: skip
 
@@ -65,7 +66,7 @@ router = APIRouter(tags=["stock"])
     response_model=list[StockLevelOut],
     responses=_READ_ERRORS,
     summary="On hand, reserved and available per stock position",
-    dependencies=[OperatorRead],
+    dependencies=[OperatorRead, Depends(given_once("node_id", "sku"))],
 )
 async def get_stock(
     state: State,

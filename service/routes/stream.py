@@ -11,6 +11,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from tierflow.service.errors import ApiError
 from tierflow.service.head import is_head
 from tierflow.service.live import Subscriber
+from tierflow.service.query_params import given_once
 from tierflow.service.state import FullView, State, operator_read
 
 router = APIRouter(tags=["live"])
@@ -74,6 +75,7 @@ _CapacityEvents = Annotated[bool, Depends(_capacity_events)]
 async def _subscription(
     request: Request,
     capacity: _CapacityEvents,  # the key (when asked for) before the checkout
+    once: Annotated[None, Depends(given_once("request_id", "capacity"))],
     request_id: _StreamTarget,
     state: State,
     full: FullView,
@@ -136,8 +138,9 @@ _Subscription = Annotated[Subscriber | None, Depends(_subscription)]
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
         422: {
-            "description": "A malformed request_id, or `capacity=false` "
-            "without a request_id (a stream of no event).",
+            "description": "A malformed request_id, `capacity=false` "
+            "without a request_id (a stream of no event), or a parameter "
+            "given twice.",
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
         503: {

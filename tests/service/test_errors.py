@@ -512,3 +512,34 @@ def test_each_error_item_names_its_field_once(shared_live: Any) -> None:
         assert (got["field"], item["field"]) == (field, field), r.text
         assert item["message"].startswith(words), r.text
         assert got["message"] == f"field '{field}': {item['message']}", r.text
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "values"),
+    [
+        ("/v1/stock?sku=TEE&sku=MUG", "sku", ["TEE", "MUG"]),
+        ("/v1/stock?node_id=WH-EAST&sku=TEE&node_id=WH-WEST", "node_id",
+         ["WH-EAST", "WH-WEST"]),
+        ("/v1/stream?request_id=abc&request_id=def", "request_id", ["abc", "def"]),
+        ("/v1/stream?request_id=abc&capacity=false&capacity=true", "capacity",
+         ["false", "true"]),
+    ],
+)  # fmt: skip
+def test_a_query_parameter_given_twice_is_refused(
+    shared_live: Any, query: str, field: str, values: list[str]
+) -> None:
+    """Each query parameter takes one value: one given twice answered the
+    last alone (``/v1/stock?sku=TEE&sku=MUG``: MUG's positions, as if TEE
+    had not been asked for; a stream of the second checkout named)."""
+    client, _, _ = shared_live
+    r = client.get(query)
+    message = f"values {values!r}: given {len(values)} times; it takes one value"
+    assert (r.status_code, r.json()) == (
+        422,
+        {
+            "error": "invalid_request",
+            "message": f"field '{field}': {message}",
+            "field": field,
+            "errors": [{"field": field, "message": message, "type": "invalid_request"}],
+        },
+    )
