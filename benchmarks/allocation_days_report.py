@@ -57,7 +57,7 @@ def write_day_reports(
         "setup": setup,
         "distribution": _distribution(frame),
         "targets": _targets(frame, sweep_frame),
-        "sweep": sweep_frame.to_dict("records"),
+        "sweep": _records(sweep_frame),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain))
     text = _markdown(summary, frame, sweep_frame)
@@ -73,6 +73,14 @@ def _frame(rows: Sequence[DayRow]) -> pd.DataFrame:
         (frame["repriced_total_cost"] - frame["total_cost"]).abs() < CENT
     ) & (frame["repricing_problems"] == 0)
     return frame
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame``'s rows for JSON, a missing value ``None``: the sweep's
+    hindsight plan and nearest node have no forecast scale, and pandas holds
+    it as NaN, which ``json.dumps`` wrote as ``NaN`` (not JSON)."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return [{str(k): v for k, v in row.items()} for row in plain.to_dict("records")]
 
 
 def _plain(value: object) -> object:

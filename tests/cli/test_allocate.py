@@ -978,6 +978,35 @@ def test_bench_allocation_replaces_every_file_of_an_earlier_run(
     assert _names(tmp_path) == ["bench", *(f"bench/{n}" for n in _names(out))]
 
 
+def _strict_json(text: str) -> Any:
+    """``text`` as JSON, refusing the ``NaN`` and ``Infinity`` that
+    ``json.dumps`` writes and no other JSON reader takes."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_bench_allocation_days_json_is_json(tmp_path: Path) -> None:
+    """``--days --forecast-sweep``: the sweep's hindsight plan and nearest
+    node rows have no forecast scale, and summary.json (which ``--json``
+    prints) wrote it ``NaN``, which no JSON reader but Python's takes; it is
+    null now, as results.csv leaves it empty."""
+    out = tmp_path / "days"
+    args = ["bench", "allocation", "--network", str(TINY), "--days", "1"]
+    args += ["--orders", "30", "--seed", "2", "--engines", "greedy"]
+    args += ["--utilization", "loose", "--time-limit", "0.2"]
+    args += ["--hindsight-time-limit", "2", "--forecast", "history"]
+    args += ["--forecast-sweep", "1", "--out", str(out), "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    printed = _strict_json(result.stdout)
+    assert printed == _strict_json((out / "summary.json").read_text())
+    scales = {row["policy"]: row["forecast_scale"] for row in printed["sweep"]}
+    assert scales == {"hindsight plan": None, "nearest": None, "default": 1.0}
+
+
 def test_bench_allocation_refuses_a_bad_sweep_scale(tmp_path: Path) -> None:
     args = ["bench", "allocation", "--network", str(TINY), "--days", "1"]
     args += ["--forecast-sweep", "0.5,-1", "--out", str(tmp_path)]
