@@ -27,6 +27,7 @@ from tierflow.benchmarks.allocation_bench import (
     platinum_on_time,
 )
 from tierflow.capacity.demand_forecast import DemandForecast, business_day_start
+from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.order_generator import Spike
 from tierflow.data.orders import Orders, read_orders, write_orders
@@ -246,9 +247,7 @@ class _Judge:
         outcomes: dict[str, AllocationOutcome],
         staffing: str,
     ) -> None:
-        bound = outcomes["hindsight plan"].lp_bound
-        if bound is None:
-            raise RuntimeError(f"day {data.spec.index}: the relaxation was not solved")
+        bound = _telling_bound(outcomes["hindsight plan"], data, utilization)
         self.network, self.data, self.capacity = network, data, capacity
         self.utilization, self.bound, self.staffing = utilization, bound, staffing
         self.kept = platinum_on_time(outcomes["hindsight plan"])
@@ -270,6 +269,32 @@ class _Judge:
             scale,
             staffing=self.staffing,
         )
+
+
+def _telling_bound(
+    plan: AllocationOutcome, data: BenchDayData, utilization: str
+) -> float:
+    """The day's hindsight bound, which every gap of the day is measured to.
+
+    Raises
+    ------
+    InputError
+        Its LP stopped (the hindsight time limit) before it proved a bound
+        above 0: there is no gap to measure (a RuntimeError traceback, or a
+        division by zero for a bound of 0, until 2026-12-06).
+    """
+    bound = plan.lp_bound
+    if bound is None or not bound > 0:
+        stop = (plan.lp_bound_stop or {}).get("lp") or "unsolved"
+        raise InputError(
+            f"the hindsight bound's LP stopped ({stop}) before it proved a "
+            "bound above 0, so no gap to it can be measured (a longer "
+            "--hindsight-time-limit gives one)",
+            position=f"day {data.spec.index} ({utilization})",
+            field="--hindsight-time-limit",
+            value=plan.settings.time_limit_s,
+        )
+    return float(bound)
 
 
 def run_sweep(

@@ -1007,6 +1007,30 @@ def test_bench_allocation_days_json_is_json(tmp_path: Path) -> None:
     assert scales == {"hindsight plan": None, "nearest": None, "default": 1.0}
 
 
+def test_bench_allocation_days_without_a_bound_is_an_error(tmp_path: Path) -> None:
+    """A hindsight time limit too short for the bound's LP to prove anything
+    ended ``--days`` in a RuntimeError traceback ("the relaxation was not
+    solved"); a bound of 0 would have divided by zero. Every figure of the
+    many-day benchmark is a gap to that bound, so the run stops with one
+    line naming the day and the option (exit 1), and --out is left as it was."""
+    out = tmp_path / "days"
+    args = ["bench", "allocation", "--network", str(TINY), "--days", "1"]
+    args += ["--orders", "30", "--seed", "2", "--engines", "greedy"]
+    args += ["--utilization", "loose", "--time-limit", "0.2"]
+    args += ["--hindsight-time-limit", "0", "--forecast", "history"]
+    args += ["--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # no traceback
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: day 0 (loose): field '--hindsight-time-limit': value 0.0: the "
+        "hindsight bound's LP stopped (time_limit) before it proved a bound "
+        "above 0, so no gap to it can be measured (a longer "
+        "--hindsight-time-limit gives one)"
+    )
+    assert not out.exists()
+
+
 def test_bench_allocation_refuses_a_bad_sweep_scale(tmp_path: Path) -> None:
     args = ["bench", "allocation", "--network", str(TINY), "--days", "1"]
     args += ["--forecast-sweep", "0.5,-1", "--out", str(tmp_path)]
