@@ -365,10 +365,11 @@ class _StepReporter:
         self._done = 0
 
     def __call__(self, name: str, n: int | None) -> None:
-        if name == "checkouts" and n is not None and n <= self._checkouts:
-            if n != self._checkouts:
-                self._bar.update(n - self._done, f"checkouts {n}")
-                self._done = n
+        if name == "checkouts" and n is not None:
+            done = min(n, self._checkouts)
+            if done >= self._done:
+                self._bar.update(done - self._done, f"checkouts {done}")
+                self._done = done
             return
         self._bar.update(1, name)
 

@@ -110,6 +110,25 @@ def first_run(
 _READS: list[str] = []
 
 
+def test_the_progress_counts_every_checkout(scores: Path, tmp_path: Path) -> None:
+    """The progress moved along the checkouts every 50th only and never
+    counted the step's end: a day of 24 checkouts read "3/29 (10 %),
+    allocate: hindsight" with every checkout done (a day of 3,000 left its
+    last 50 out). The allocations now start past every checkout."""
+    args = ["--log-format", "json", *_args(scores, tmp_path / "sim")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    steps = [
+        (r["step"], r["done"], r["total"])
+        for r in records
+        if r["logger"] == "tierflow.progress" and r["step"]
+    ]
+    allocating = [s for s in steps if s[0].startswith("allocate")]
+    # cltv, carts and the 24 checkouts done, the hindsight plan started
+    assert allocating[0] == ("allocate: hindsight", 2 + 24 + 1, 5 + 24)
+
+
 def test_a_run_reads_the_customers_once(first_run: tuple[Path, Path, str]) -> None:
     """customers.csv was read three times (checked before the CLTV step,
     then again for the carts and for the history before the day)."""
