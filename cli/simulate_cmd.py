@@ -411,10 +411,11 @@ def _offered_nothing(s: dict[str, Any]) -> str:
 def _bound_line(s: dict[str, Any]) -> str:
     """``hindsight bound 53,382.87``, and why it is weak when its LP was cut
     short (a bound of 0 was left off the screen without a word)."""
-    from tierflow.orchestration.simulation.report import weak_bound_note
+    from tierflow.orchestration.simulation.report import missing_bound, weak_bound_note
 
     if s["lp_bound"] is None:
-        return ""
+        why = missing_bound(s)
+        return "" if why is None else f"  hindsight bound: none ({why})"
     return f"  hindsight bound {s['lp_bound']:,.2f}{weak_bound_note(s)}"
 
 

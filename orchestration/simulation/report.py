@@ -200,6 +200,28 @@ def bound_caveat(summary: dict[str, Any]) -> str | None:
     )
 
 
+def missing_bound(summary: dict[str, Any]) -> str | None:
+    """Why the day has no hindsight bound (its LP stopped before it proved
+    any), ``None`` when it has one or no hindsight plan ran: the screen and
+    the report left the bound out without a word."""
+    stop = (summary.get("lp_bound_stop") or {}).get("lp")
+    if summary.get("lp_bound") is not None or stop in (None, "finished"):
+        return None
+    why = _LP_CUT_SHORT.get(stop, f"its LP stopped ({stop})")
+    return (
+        f"{why} before it proved one, so no gap to it is measured (a longer "
+        "--hindsight-time-limit gives one)"
+    )
+
+
+def _no_bound_note(summary: dict[str, Any]) -> str:
+    """The report's bound note for a day without one (:func:`missing_bound`)."""
+    why = missing_bound(summary)
+    if why is None:
+        return ""
+    return f"<p class='note'>Hindsight bound: none. <strong>{_e(why)}.</strong></p>"
+
+
 def weak_bound_note(summary: dict[str, Any]) -> str:
     """`` (weak: ...)`` after a bound whose LP was cut short
     (:func:`bound_caveat`), "" after any other: as ``simulate``'s screen and
@@ -546,7 +568,7 @@ def _page(
         + ("" if weak is None else f" <strong>A weak bound: {_e(weak)}.</strong>")
         + "</p>"
         if summary["lp_bound"] is not None
-        else ""
+        else _no_bound_note(summary)
     )
     template = Template(
         (resources.files(__package__) / _TEMPLATE).read_text(encoding="utf-8")

@@ -185,6 +185,25 @@ def test_a_bound_whose_lp_was_cut_short_is_called_weak(day: Any) -> None:
     assert "above the hindsight bound" not in screen
 
 
+def test_a_day_whose_bound_lp_proved_nothing_says_why(day: Any) -> None:
+    """A hindsight LP stopped before any bound (``--hindsight-time-limit
+    0.01``: ``lp_bound`` null, ``lp_bound_stop.lp`` "time_limit") left the
+    bound's line off the screen and its note off the report without a word,
+    the policies' gap column blank; both now say why there is none."""
+    result, summary, _, out = day
+    why = (
+        "its LP stopped at the hindsight time limit before it proved one, so "
+        "no gap to it is measured (a longer --hindsight-time-limit gives one)"
+    )
+    stop = {"lp": "time_limit", "branch_and_bound": None}
+    unbound = dataclasses.replace(result, lp_bound=None).summary()
+    none = {**unbound, "lp_bound_stop": stop}
+    assert f"  hindsight bound: none ({why})" in _screen(none, out).splitlines()
+    page = " ".join(_page(result, none, {}).split())
+    assert f"Hindsight bound: none. <strong>{html.escape(why)}.</strong>" in page
+    assert "Hindsight bound: none" not in " ".join(_page(result, summary, {}).split())
+
+
 def test_checkouts_offered_nothing_are_told_apart_from_customers_who_left(
     day: Any,
 ) -> None:
