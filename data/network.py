@@ -23,6 +23,7 @@ from tierflow.data.network_warnings import network_warnings
 from tierflow.data.rates import SERVICES, RateCard, billed_weight_kg, service_index
 from tierflow.data.readonly import ReadOnlyArrays
 from tierflow.data.swapped_coordinates import (
+    check_null_island,
     check_swapped_coordinates,
     swapped_coordinate_warnings,
 )
@@ -427,9 +428,10 @@ def _read_destinations(folder: Path) -> pd.DataFrame:
         from tierflow.data.geography import zip3_destinations
 
         return zip3_destinations()
-    dest, _ = read_table(
+    dest, path = read_table(
         folder, "destinations", DESTINATION_COLUMNS, unique=[("zip3",)]
     )
+    check_null_island(dest, path)
     return dest
 
 
@@ -472,6 +474,7 @@ def load_network(
     if len(dest) == 0:
         dpath = table_path(folder, "destinations")
         raise InputError("no destinations", file=dpath.name if dpath else None)
+    check_null_island(nodes, npath)
     check_swapped_coordinates(nodes, npath, dest)
     if len(nodes) == 0:
         raise InputError("no nodes", file=npath.name)

@@ -1,4 +1,5 @@
-"""Nodes whose latitude and longitude were written the other way round.
+"""Coordinates in range but wrong: nodes whose latitude and longitude were
+written the other way round, and places left at lat 0, lon 0.
 
 Chicago written ``lat -87.65, lon 41.85`` is in range and was taken without
 a word, and every distance, zone and ETA from it was wrong. Such a node is
@@ -21,6 +22,12 @@ destination can be real (an overseas 3PL), so it is a warning, not a
 refusal: :func:`swapped_coordinate_warnings` names every node over
 :data:`FAR_MILES` from every destination that is within :data:`NEAR_MILES`
 of one swapped back.
+
+``lat 0, lon 0`` ("Null Island", open sea in the Gulf of Guinea) is what a
+geocoder that found nothing, or a spreadsheet's empty cell exported as a
+number, writes; no warehouse, store or ZIP prefix is there, and a node there
+was priced at zone 8 to everywhere and still promised two-day delivery.
+:func:`check_null_island` refuses it in ``nodes`` and ``destinations``.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
-from tierflow.data.table_reader import file_line
+from tierflow.data.table_reader import file_line, first_error
 from tierflow.data.zones import great_circle_miles
 
 FloatArray = NDArray[np.float64]
@@ -96,6 +103,30 @@ def check_swapped_coordinates(
         field="lat",
         value=f"{lat[pos]:g}",
     )
+
+
+def check_null_island(places: pd.DataFrame, path: Path) -> None:
+    """Refuse the first row at exactly ``lat 0, lon 0`` (see the module's
+    docstring): coordinates left unset, not a place.
+
+    Raises
+    ------
+    InputError
+        At the row's ``lat`` cell.
+    """
+    lat = places["lat"].to_numpy(dtype=np.float64)
+    lon = places["lon"].to_numpy(dtype=np.float64)
+    unset = (lat == 0.0) & (lon == 0.0)
+    if unset.any():
+        raise first_error(  # quoting the cell as written
+            path,
+            places.attrs.get("raw", places),
+            unset,
+            "lat",
+            "lat 0, lon 0 is open sea in the Gulf of Guinea, where nothing is "
+            "shipped from or to: coordinates left unset (a geocoder that found "
+            "nothing, an empty cell saved as 0)? give the place's lat and lon",
+        )
 
 
 def swapped_coordinate_warnings(

@@ -453,6 +453,59 @@ def test_a_node_with_lat_and_lon_swapped_is_refused(tmp_path: Path) -> None:
         load_network(folder)
 
 
+_NULL_ISLAND = (
+    "lat 0, lon 0 is open sea in the Gulf of Guinea, where nothing is shipped "
+    "from or to: coordinates left unset (a geocoder that found nothing, an "
+    "empty cell saved as 0)? give the place's lat and lon"
+)
+
+
+@pytest.mark.parametrize(
+    ("file", "row", "lat", "lon", "where"),
+    [
+        ("nodes.csv", 3, "0", "0", "nodes.csv: row 3: field 'lat': value '0'"),
+        ("nodes.csv", 4, "0.0", "-0", "nodes.csv: row 4: field 'lat': value '0.0'"),
+        (
+            "destinations.csv",
+            2,
+            "0",
+            "0",
+            "destinations.csv: row 2: field 'lat': value '0'",
+        ),
+    ],
+    ids=["node", "node-signed-zero", "destination"],
+)
+def test_a_place_at_lat_0_lon_0_is_refused(
+    tmp_path: Path, file: str, row: int, lat: str, lon: str, where: str
+) -> None:
+    """Coordinates left unset as 0, 0 are in range and were taken: a
+    warehouse in the Gulf of Guinea, 5,385 miles from New York, priced at
+    zone 8 and still promised two-day delivery there. Refused, naming the
+    row, in ``nodes`` and ``destinations`` alike, by ``validate`` with exit 1."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _edit(file, row, "lat", lat)(folder)
+    _edit(file, row, "lon", lon)(folder)
+    with pytest.raises(InputError) as caught:
+        load_network(folder)
+    assert str(caught.value) == f"{where}: {_NULL_ISLAND}"
+    code, output = _validate(folder)
+    assert code == 1
+    assert output == f"Error: {where}: {_NULL_ISLAND}\n"
+
+
+def test_a_place_on_the_equator_or_the_prime_meridian_passes(tmp_path: Path) -> None:
+    """Only both at 0 is unset: a node on the equator by Quito (lat 0) and a
+    prefix on the prime meridian (lon 0, by Greenwich) are real places."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _place("ST-CHI", "0", "-78.4678", "America/Guayaquil")(folder)
+    _edit("destinations.csv", 2, "lon", "0")(folder)
+    net = load_network(folder)
+    assert net.node_lat[net.node_idx("ST-CHI")] == 0.0
+    assert net.dest_lon[0] == 0.0
+
+
 @pytest.mark.parametrize(
     ("lat", "lon", "timezone"),
     [
