@@ -440,6 +440,28 @@ def _check_unique(
         )
 
 
+def _spelling(name: str) -> str:
+    """A column name without case, spaces and punctuation: ``Zip_3`` is ``zip3``."""
+    return re.sub(r"[\W_]+", "", name).casefold()
+
+
+def _check_spelled_otherwise(path: Path, raw: pd.DataFrame, col: Column) -> None:
+    """Refuse an extra column that is optional ``col`` written otherwise
+    (``Popularity``, ``ZIP 3``, ``Tier``): read as an extra column, its values
+    were dropped without a word and every row took the default."""
+    for name in raw.columns:
+        if _spelling(name) == _spelling(col.name):
+            default = "is left empty" if col.default == "" else f"takes {col.default!r}"
+            raise InputError(
+                f"column {name!r} would be ignored: the column is named "
+                f"{col.name!r} (names are exact), and without it every row "
+                f"{default}",
+                file=path.name,
+                row=1,
+                field=name,
+            )
+
+
 def read_table(
     folder_or_path: Path,
     name: str,
@@ -489,6 +511,7 @@ def read_table(
                 field=col.name,
             )
         else:
+            _check_spelled_otherwise(path, raw, col)
             out[col.name] = [col.default] * len(raw)
     for extra in raw.columns:
         if extra not in out.columns:

@@ -17,7 +17,7 @@ from tests.conftest import TINY_NETWORK
 from tierflow.cli.main import cli
 from tierflow.data.errors import InputError
 from tierflow.data.limits import DATA_WINDOW, now
-from tierflow.data.network import load_network
+from tierflow.data.network import SKU_COLUMNS, load_network
 from tierflow.data.orders import read_orders
 from tierflow.data.table_reader import Column, read_table
 from tierflow.data.transactions import read_transactions
@@ -331,3 +331,50 @@ def test_a_customer_table_with_a_header_only_is_named(tmp_path: Path) -> None:
         "remove the file to generate customers\n"
     )
     assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "message"),
+    [
+        (
+            "skus.csv",
+            "sku,weight_kg,length_cm,width_cm,height_cm,fragile,hazmat,Popularity\n"
+            "TEE,0.3,30,25,3,false,false,0.9\nMUG,0.5,12,12,12,true,false,0.1\n",
+            "skus.csv: row 1: field 'Popularity': column 'Popularity' would be "
+            "ignored: the column is named 'popularity' (names are exact), and "
+            "without it every row takes 1.0",
+        ),
+        (
+            "orders.csv",
+            "order_id,created_at,customer_id,dest,Tier,sku,quantity\n"
+            "O1,2026-06-02T10:00:00-04:00,C1,100,platinum,TEE,1\n",
+            "orders.csv: row 1: field 'Tier': column 'Tier' would be ignored: the "
+            "column is named 'tier' (names are exact), and without it every row "
+            "is left empty",
+        ),
+    ],
+    ids=["skus-popularity", "orders-tier"],
+)
+def test_an_optional_column_written_otherwise_is_refused(
+    tmp_path: Path, file: str, text: str, message: str
+) -> None:
+    """A spreadsheet's ``Popularity`` or ``Tier`` header was an extra column,
+    dropped without a word: every SKU took popularity 1 (uniform demand),
+    every order lost its tier. Case, spaces and underscores aside it is the
+    optional column, so it is refused naming the header cell; the column as
+    named, or another extra column, still reads."""
+    _table(tmp_path, text, file)
+    with pytest.raises(InputError) as caught:
+        if file == "orders.csv":
+            read_orders(tmp_path / file)
+        else:
+            read_table(tmp_path, "skus", SKU_COLUMNS)
+    assert str(caught.value) == message
+    header, rest = text.split("\n", 1)
+    fixed = header.replace("Popularity", "popularity").replace("Tier", "tier")
+    _table(tmp_path, f"{fixed},zip_code\n" + rest.replace("\n", ",02134\n"), file)
+    if file == "orders.csv":
+        assert read_orders(tmp_path / file).tier.tolist() == [0]
+    else:
+        frame, _ = read_table(tmp_path, "skus", SKU_COLUMNS)
+        assert frame["popularity"].tolist() == [0.9, 0.1]
