@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -298,20 +299,13 @@ def forecast_command(
     as_json: bool,
 ) -> None:
     """Fit per node-hour forecasts, check them on a holdout, store rest-of-day volume."""
-    from tierflow.capacity.events import CapacityEvent, ahead_of_clock
+    from tierflow.capacity.events import CapacityEvent
     from tierflow.capacity.forecast import SmoothedProfileForecaster, rest_of_day
     from tierflow.capacity.monitor import CapacityMonitor
 
     net = open_network(network_dir)
     orders, history, report = _history(orders_path, net, holdout_hours)
-    if at is None:
-        last = orders.created_at.max().astype("datetime64[s]").astype(dt.datetime)
-        at = last.replace(tzinfo=dt.UTC)
-    clock = now()
-    if not no_ingest and at > clock + LIVE_EVENT_LEAD:
-        # stored, it would stand over every forecast of its nodes until then
-        why = ahead_of_clock(clock) + "; --no-ingest shows it without storing it"
-        raise InputError(why, field="--at", value=at.isoformat())
+    at = _forecast_at(orders, at, stored=not no_ingest)
     model = SmoothedProfileForecaster().fit(history)
     rest = rest_of_day(model, net, at)
     stamp = at.astimezone(dt.UTC).isoformat()
@@ -345,7 +339,11 @@ def forecast_command(
     click.echo(f"holdout: last {holdout_hours} h, {report['node_hours']} node-hours")
     click.echo(f"  seasonal naive   MAE {n['mae']:.3f}  WAPE {n['wape']:.3f}")
     click.echo(f"  exp. smoothing   MAE {e['mae']:.3f}  WAPE {e['wape']:.3f}")
-    click.echo(f"  MAE ratio (smoothing / naive) {report['ratio_mae']:.3f}")
+    ratio = report["ratio_mae"]
+    click.echo(
+        "  MAE ratio (smoothing / naive) "
+        + ("n/a (the naive MAE is 0)" if ratio is None else f"{ratio:.3f}")
+    )
     click.echo(f"rest-of-day forecast at {stamp}: {rest.sum():,.0f} weighted units")
     if not no_ingest:
         stale = report["stale"]
@@ -605,7 +603,8 @@ def _png_name(path: Path | None) -> Path | None:
 def _history(
     orders_path: Path, net: Network, holdout_hours: int
 ) -> tuple[Orders, NodeHourHistory, dict[str, Any]]:
-    """The orders, their node-hour volume and its holdout errors; what the
+    """The orders, their node-hour volume and its holdout errors (a
+    ``ratio_mae`` of None when the naive MAE is 0: NaN is no JSON); what the
     orders cannot give (less than a day of them) is said of their file."""
     from tierflow.capacity.forecast import holdout_errors, node_hour_volume
     from tierflow.data.orders import read_history
@@ -613,11 +612,40 @@ def _history(
     orders = read_history(orders_path, net)
     try:
         history = node_hour_volume(orders, net)
-        return orders, history, holdout_errors(history, holdout_hours)
+        report = holdout_errors(history, holdout_hours)
     except InputError as exc:
         if exc.file is not None or exc.field not in ("orders", "history"):
             raise
         raise InputError(exc.reason, file=orders_path.name) from None
+    if not math.isfinite(report["ratio_mae"]):  # the naive forecast was exact
+        report["ratio_mae"] = None
+    return orders, history, report
+
+
+def _forecast_at(
+    orders: Orders, at: dt.datetime | None, *, stored: bool
+) -> dt.datetime:
+    """The instant to forecast from: ``at``, by default the last order's
+    time. A forecast ``stored`` is capacity events: dated at most a few
+    minutes past the clock, and the default in the event window a given
+    ``--at`` is held to (a history of 2016 stored its forecast there)."""
+    from tierflow.capacity.events import ahead_of_clock
+
+    keep = "; --no-ingest shows it without storing it"
+    if at is None:
+        last = orders.created_at.max().astype("datetime64[s]").astype(dt.datetime)
+        at = last.replace(tzinfo=dt.UTC)
+        if stored and not EVENT_WINDOW.contains(at.timestamp()):
+            why = f"the last order's time (the default): {EVENT_WINDOW.describe()}"
+            raise InputError(
+                why + " of a capacity event" + keep, field="--at", value=at.isoformat()
+            )
+    clock = now()
+    if stored and at > clock + LIVE_EVENT_LEAD:
+        # stored, it would stand over every forecast of its nodes until then
+        why = ahead_of_clock(clock) + keep
+        raise InputError(why, field="--at", value=at.isoformat())
+    return at
 
 
 def forecast_event_id(node: str, stamp: str, value: float) -> str:

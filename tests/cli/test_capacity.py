@@ -85,12 +85,12 @@ def test_stdin_that_is_not_utf8_is_located(tmp_path: Path) -> None:
     assert not (tmp_path / "s.db").exists()
 
 
-def _generated_orders(out: Path, *, days: int) -> Path:
-    """300 orders on the tiny network over ``days`` days from 2026-05-20."""
+def _generated_orders(out: Path, *, days: int, start: str = "2026-05-20") -> Path:
+    """300 orders on the tiny network over ``days`` days from ``start``."""
     made = CliRunner().invoke(
         cli,
         ["generate", "orders", "--network", str(TINY_NETWORK), "--orders", "300",
-         "--days", str(days), "--start", "2026-05-20", "--out", str(out)],
+         "--days", str(days), "--start", start, "--out", str(out)],
     )  # fmt: skip
     assert made.exit_code == 0, made.output
     return out
@@ -566,6 +566,61 @@ def test_a_number_of_5001_digits_is_said_whole(tmp_path: Path) -> None:
         "Error: e.jsonl: row 1: not JSON (Exceeds the limit (4300 digits) for "
         "integer string conversion: value has 5001 digits)\n",
     )
+
+
+def test_a_default_forecast_instant_outside_the_event_window_is_refused(
+    tmp_path: Path,
+) -> None:
+    """QA 2026-12-06: the default ``--at``, the last order's time, escaped
+    the event window a given ``--at`` is held to: a history of 2016-05 (over
+    10 years before TIERFLOW_NOW, 2026-06-01) stored its forecast as
+    capacity events dated then. Refused unless ``--no-ingest``."""
+    history = _generated_orders(tmp_path / "old.csv", days=3, start="2016-05-20")
+    state = tmp_path / "s.db"
+    args = ["capacity", "forecast", "--network", str(TINY_NETWORK)]
+    args += ["--orders", str(history), "--state", str(state)]
+    stored = CliRunner().invoke(cli, args)
+    assert stored.exit_code == 1
+    assert stored.output.startswith("Error: field '--at': value '2016-05-2")
+    assert stored.output.endswith(
+        "+00:00': the last order's time (the default): outside the allowed window "
+        "2016-06-01 .. 2027-06-01 (10 years before to 1 year after now) of a "
+        "capacity event; --no-ingest shows it without storing it\n"
+    )
+    assert not state.exists()
+    shown = CliRunner().invoke(cli, [*args, "--no-ingest", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["at"].startswith("2016-05-2")
+
+
+def test_a_forecast_whose_naive_baseline_is_exact_prints_json(tmp_path: Path) -> None:
+    """QA 2026-12-06: a history the same every day makes the seasonal naive
+    forecast exact on the holdout (MAE 0), so the MAE ratio has no value;
+    ``--json`` printed ``NaN`` (no JSON reader but Python's takes the line)
+    and the text ``nan``. Now ``null`` and ``n/a``."""
+    rows = ["order_id,created_at,customer_id,dest,tier,sku,quantity"]
+    rows += [
+        f"O{day}-{hour},2026-05-2{day}T{hour}:00:00Z,C1,100,gold,SOFA,1"
+        for day in range(1, 5)
+        for hour in (10, 14, 18)
+    ]
+    history = tmp_path / "same_every_day.csv"
+    history.write_text("\n".join(rows) + "\n")
+    args = ["capacity", "forecast", "--network", str(TINY_NETWORK)]
+    args += ["--orders", str(history), "--no-ingest"]
+    as_json = CliRunner().invoke(cli, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    report = json.loads(as_json.stdout, parse_constant=refuse)
+    assert report["seasonal_naive"]["mae"] == 0.0
+    assert report["exp_smoothing"]["mae"] > 0.0
+    assert report["ratio_mae"] is None
+    text = CliRunner().invoke(cli, args)
+    assert text.exit_code == 0, text.output
+    assert "  MAE ratio (smoothing / naive) n/a (the naive MAE is 0)\n" in text.stdout
 
 
 def test_a_forecast_dated_ahead_of_the_clock_is_shown_not_stored(
