@@ -577,7 +577,9 @@ class PostgresDatabase:
         Statements of each schema version; version ``i + 1`` applies
         ``migrations[i]``.
     timeout_s
-        How long a caller waits for a free connection before failing.
+        How long a caller waits for a free connection before failing, and
+        the migration of an older store for each lock another session holds
+        (:func:`_migrate`).
     pool_size
         Most connections this object opens at once (one more listens for
         notices once :meth:`listen` is called).
@@ -610,7 +612,14 @@ class PostgresDatabase:
             _reachable(self.location),
             _first_connection(url, connect, answer_wait_s) as conn,
         ):
-            _migrate(conn, migrations, self.location, migrate=migrate, make=make)
+            _migrate(
+                conn,
+                migrations,
+                self.location,
+                migrate=migrate,
+                make=make,
+                lock_wait_s=timeout_s,
+            )
         pool_log.install()
         with _reachable(self.location):
             self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
@@ -914,10 +923,22 @@ def _migrate(
     *,
     migrate: bool = True,
     make: bool = True,
+    lock_wait_s: float = CONNECTION_WAIT_S,
 ) -> None:
     """Bring the database to the newest version, one migrating process at a
     time (``migrate`` False: refuse an older one instead,
-    :func:`~tierflow.data.store.database.refuse_older_schema`)."""
+    :func:`~tierflow.data.store.database.refuse_older_schema`).
+
+    Each lock the migration waits for once it holds the schema lock is
+    waited for ``lock_wait_s`` at most (:func:`_bound_lock_waits`): a
+    session idle in a transaction on a table it alters held it for ever, and
+    every writer of that table queued behind its lock request.
+
+    Raises
+    ------
+    StoreUnavailable
+        A lock wait ran out (:func:`_lock_wait_ran_out`); nothing was changed.
+    """
     newest = len(migrations)
     found = _opened_version(conn, where)
     if found == newest:
@@ -927,12 +948,14 @@ def _migrate(
     if found == 0:
         _refuse_encoding(conn, where)
     started = time.monotonic()
+    waited_ms: int | None = None  # (None: still waiting for the schema lock)
     try:
         with migration_notice(where, newest), conn.transaction():
             conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                 (_SCHEMA_LOCK,),
             )
+            waited_ms = _bound_lock_waits(conn, lock_wait_s)
             _refuse_missing_schema(conn, where)
             # (its lock also brings this session's view of the catalog up to
             # date: to_regclass alone still missed a table another process
@@ -949,6 +972,10 @@ def _migrate(
             conn.execute("DELETE FROM schema_version")
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newest,))
         log_migration(where, version, newest, started)
+    except psycopg.errors.LockNotAvailable as exc:  # rolled back: nothing changed
+        pending = [sql for step in migrations[found:] for sql in step]
+        named = {word for sql in pending for word in re.findall(r"\w+", sql)}
+        raise _lock_wait_ran_out(conn, where, found, newest, waited_ms, named) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
         raise StoreUnavailable(
             f"schema version {found} must be migrated to {newest}, which "
@@ -956,6 +983,80 @@ def _migrate(
             "once as a role that may create tables (the database's owner)",
             location=where,
         ) from exc
+
+
+def _bound_lock_waits(conn: psycopg.Connection[Any], wait_s: float) -> int:
+    """Give up each lock wait of the open transaction after ``wait_s`` (a
+    ``SET LOCAL lock_timeout``; a shorter one the role or the URL set is
+    kept, and 0 s waits 1 ms, since 0 is PostgreSQL's "for ever"); the
+    wait set, in milliseconds."""
+    wanted = max(1, round(wait_s * 1000))
+    row = conn.execute(
+        "SELECT t.ms, set_config('lock_timeout', t.ms || 'ms', true) FROM "
+        "(SELECT LEAST(NULLIF(setting::bigint, 0), %s) AS ms FROM pg_settings "
+        "WHERE name = 'lock_timeout') AS t",
+        (wanted,),
+    ).fetchone()
+    return wanted if row is None else int(row[0])
+
+
+def _lock_wait_ran_out(
+    conn: psycopg.Connection[Any],
+    where: str,
+    found: int,
+    newest: int,
+    waited_ms: int | None,
+    named: set[str],
+) -> StoreUnavailable:
+    """The error of a migration that gave up waiting for a lock, after its
+    transaction rolled back: the store, the wait, and the session that
+    holds a lock on the tables the migration names (``named``: the words of
+    its statements), the oldest transaction first, as ``pg_locks`` and
+    ``pg_stat_activity`` tell it (the server's own words name neither).
+    ``waited_ms`` None: the wait was for the schema lock, under a
+    ``lock_timeout`` of the role or the URL."""
+    head = f"cannot migrate the store from schema {found} to {newest}: "
+    if waited_ms is None:
+        error = StoreUnavailable(
+            f"{head}gave up waiting for another process's migration (the "
+            "server's lock_timeout); nothing was changed",
+            location=where,
+        )
+        return store_error("postgres", error)
+    row = None
+    with contextlib.suppress(psycopg.Error):  # (the message is said regardless)
+        row = conn.execute(
+            "SELECT a.pid, a.application_name, a.state, "
+            "floor(extract(epoch FROM now() - a.state_change))::bigint, "
+            "string_agg(DISTINCT c.relname, ', '), count(*) OVER () - 1 "
+            "FROM pg_locks AS l JOIN pg_class AS c ON c.oid = l.relation "
+            "JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.granted "
+            "AND l.pid <> pg_backend_pid() AND c.relkind IN ('r', 'p') "
+            "AND c.relnamespace = to_regnamespace(current_schema()) "
+            "AND c.relname = ANY(%s) AND l.database = (SELECT oid FROM "
+            "pg_database WHERE datname = current_database()) "
+            "GROUP BY a.pid, a.application_name, a.state, a.state_change, "
+            "a.xact_start ORDER BY a.xact_start NULLS LAST, a.pid LIMIT 1",
+            (sorted(named | {"schema_version"}),),
+        ).fetchone()
+    waited = f"gave up after waiting {waited_ms / 1000:g} s for a lock on "
+    if row is None:  # ended meanwhile, or a lock on no table it names
+        held = "its tables, which another session held"
+    else:
+        pid, app, state, for_s, tables, others = row
+        said = [f"pid {pid}"]
+        if app:
+            said.append(f"application_name {app!r}")
+        if state:
+            said.append(state if for_s is None else f"{state} for {for_s} s")
+        more = f", and {others} more session(s)" if others else ""
+        held = f"{tables}, which another session holds ({', '.join(said)}{more})"
+    error = StoreUnavailable(
+        f"{head}{waited}{held}; nothing was changed: end that session or let "
+        "it finish, then migrate again",
+        location=where,
+    )
+    return store_error("postgres", error)
 
 
 #: The relations of another program's schema named in its refusal, at most.

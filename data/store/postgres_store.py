@@ -22,7 +22,9 @@ class PostgresStore(DatabaseStore):
         migrated on first open.
     timeout_s
         How long a call waits for a free connection before failing
-        (:data:`~tierflow.data.store.postgres_database.CONNECTION_WAIT_S`).
+        (:data:`~tierflow.data.store.postgres_database.CONNECTION_WAIT_S`),
+        and the migration of an older store for each lock another session
+        holds on its tables.
     pool_size
         Most connections the store opens at once.
     answer_wait_s

@@ -6,14 +6,24 @@ refused it as they restarted ("upgrade tierflow")."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import TINY_NETWORK
-from tests.postgres import downgrade_store, run_sql, set_schema_version
+from tests.postgres import (
+    downgrade_store,
+    new_database,
+    run_sql,
+    set_schema_version,
+)
 from tierflow.cli.main import cli
 from tierflow.data.store import (
     SCHEMA_VERSION,
@@ -21,6 +31,7 @@ from tierflow.data.store import (
     is_postgres_url,
     open_store,
 )
+from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.data.store.schema import MIGRATION_SUMMARIES, MIGRATIONS
 
 _NET = ["--network", str(TINY_NETWORK)]
@@ -231,3 +242,57 @@ def test_a_writer_still_migrates_an_older_store_on_open(
     done = _tierflow(*load, "--state", str(state_location))
     assert done.exit_code == 0, done.output
     assert _version(state_location) == SCHEMA_VERSION
+
+
+def test_state_migrate_gives_up_on_a_session_idle_on_a_table_it_alters(
+    postgres_server: LocalPostgres,
+) -> None:
+    """A session idle in a transaction that read ``capacity_snapshots``
+    (migration 18 alters it) held ``state migrate`` for ever, and every
+    writer of the table queued behind its lock request: it gives up after
+    ``$TIERFLOW_STORE_WAIT_S``, as on SQLite, naming the session, and
+    rolls back what it had applied (migrations 15 to 17)."""
+    import psycopg
+
+    url = new_database(postgres_server)
+    where = _older(url, OLDER)
+    migrate = [sys.executable, "-m", "tierflow", "state", "migrate", "--state", url]
+    waits = {**os.environ, "TIERFLOW_STORE_WAIT_S": "1"}
+    with psycopg.connect(url, autocommit=True, application_name="qa-report") as held:
+        held.execute("BEGIN")
+        held.execute("SELECT count(*) FROM capacity_snapshots")
+        started = time.monotonic()
+        try:  # (the old code waited for ever: killed at the timeout)
+            done = subprocess.run(
+                migrate, env=waits, capture_output=True, text=True, timeout=60
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("state migrate still waiting for the lock after 60 s")
+        took = time.monotonic() - started
+        holder = held.info.backend_pid
+        assert (done.returncode, done.stdout) == (1, ""), done.stderr
+        assert re.fullmatch(
+            re.escape(
+                f"Error: {where}: cannot migrate the store from schema {OLDER} "
+                f"to {SCHEMA_VERSION}: gave up after waiting 1 s for a lock on "
+                f"capacity_snapshots, which another session holds (pid {holder}, "
+                "application_name 'qa-report', idle in transaction for "
+            )
+            + r"\d+"
+            + re.escape(
+                " s); nothing was changed: end that session or let it finish, "
+                "then migrate again\n"
+            ),
+            done.stderr,
+        ), done.stderr
+        assert took < 20, took  # 1 s of wait, the rest a Python's start
+        held.execute("ROLLBACK")
+    assert _version(url) == OLDER
+    assert run_sql(url, "SELECT to_regclass('prune_horizons') IS NULL") == [(True,)]
+
+    again = _tierflow("state", "migrate", "--state", url)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.endswith(
+        f"{where}: migrated from schema {OLDER} to {SCHEMA_VERSION}\n"
+    )
+    assert _version(url) == SCHEMA_VERSION

@@ -320,6 +320,29 @@ def test_a_statement_the_server_cancels_is_said_without_its_sql(
         assert store.last_event_seq() == 1
 
 
+def test_a_migration_keeps_a_shorter_lock_timeout_of_the_url(database: str) -> None:
+    """The migration's own lock wait (the store's ``timeout_s``) does not
+    lengthen one the DBA set shorter (200 ms here): it gives up after that,
+    saying so, and the schema stays as it was."""
+    url = f"{database}&options=-clock_timeout%3D200"
+    set_schema_version(database, SCHEMA_VERSION - 1)
+    with psycopg_session(database) as other:
+        other.execute("BEGIN")
+        other.execute("SELECT count(*) FROM table_versions")  # migration 18's
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable) as caught:
+            open_store(url, timeout_s=60)
+        took = time.monotonic() - started
+        other.execute("ROLLBACK")
+    assert "gave up after waiting 0.2 s for a lock on table_versions" in str(
+        caught.value
+    )
+    assert took < 10, took
+    assert run_sql(database, "SELECT version FROM schema_version") == [
+        (SCHEMA_VERSION - 1,)
+    ]
+
+
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A port that accepts connections and never answers (a hung server,
