@@ -5,6 +5,7 @@ header = 1), column and value. Limits every column inherits: ``docs/data.md``.""
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -445,13 +446,27 @@ def _spelling(name: str) -> str:
     return re.sub(r"[\W_]+", "", name).casefold()
 
 
-def _check_spelled_otherwise(path: Path, raw: pd.DataFrame, col: Column) -> None:
+#: How alike (:class:`difflib.SequenceMatcher` ratio, case, spaces and
+#: punctuation aside) an extra column and an absent optional one must be for
+#: the extra one to be a misspelling of it: ``popularty`` (0.95),
+#: ``promise_date`` (0.96), ``regions`` (0.92) are; ``zip`` against ``zip3``
+#: (0.86: a full ZIP code, another column), ``subregion``,
+#: ``popularity_rank`` (0.83), ``notes``, ``city`` and ``state`` are not.
+NEAR_MISS = 0.86
+
+
+def _check_spelled_otherwise(
+    path: Path, raw: pd.DataFrame, col: Column, known: Iterable[str]
+) -> None:
     """Refuse an extra column that is optional ``col`` written otherwise
-    (``Popularity``, ``ZIP 3``, ``Tier``): read as an extra column, its values
-    were dropped without a word and every row took the default."""
-    for name in raw.columns:
+    (``Popularity``, ``ZIP 3``, ``Tier``) or misspelled (``popularty``,
+    within :data:`NEAR_MISS`): read as an extra column, its values were
+    dropped without a word and every row took the default. ``known`` are
+    the declared names, which are no extra column."""
+    default = "is left empty" if col.default == "" else f"takes {col.default!r}"
+    extras = [name for name in raw.columns if name not in set(known)]
+    for name in extras:
         if _spelling(name) == _spelling(col.name):
-            default = "is left empty" if col.default == "" else f"takes {col.default!r}"
             raise InputError(
                 f"column {name!r} would be ignored: the column is named "
                 f"{col.name!r} (names are exact), and without it every row "
@@ -460,6 +475,19 @@ def _check_spelled_otherwise(path: Path, raw: pd.DataFrame, col: Column) -> None
                 row=1,
                 field=name,
             )
+    spelled = {_spelling(name): name for name in extras}
+    near = difflib.get_close_matches(
+        _spelling(col.name), list(spelled), n=1, cutoff=NEAR_MISS
+    )
+    if near:
+        name = spelled[near[0]]
+        raise InputError(
+            f"column {name!r} would be ignored: did you mean {col.name!r}? "
+            f"Without it every row {default} (if it is another column, rename it)",
+            file=path.name,
+            row=1,
+            field=name,
+        )
 
 
 def read_table(
@@ -500,6 +528,7 @@ def read_table(
     raw = _raw_frame(path)
     raw.columns = [str(c).strip() for c in raw.columns]
     out = pd.DataFrame(index=raw.index)
+    names = [col.name for col in columns]
     for col in columns:
         if col.name in raw.columns:
             out[col.name] = _convert(path, raw, col)
@@ -511,7 +540,7 @@ def read_table(
                 field=col.name,
             )
         else:
-            _check_spelled_otherwise(path, raw, col)
+            _check_spelled_otherwise(path, raw, col, names)
             out[col.name] = [col.default] * len(raw)
     for extra in raw.columns:
         if extra not in out.columns:

@@ -378,3 +378,98 @@ def test_an_optional_column_written_otherwise_is_refused(
     else:
         frame, _ = read_table(tmp_path, "skus", SKU_COLUMNS)
         assert frame["popularity"].tolist() == [0.9, 0.1]
+
+
+SKUS_HEADER = "sku,weight_kg,length_cm,width_cm,height_cm,fragile,hazmat"
+
+
+@pytest.mark.parametrize(
+    ("extra", "popularity"),
+    [("popularty", "popularity"), ("Populairty", "popularity")],
+)
+def test_a_misspelled_optional_column_is_refused(
+    tmp_path: Path, extra: str, popularity: str
+) -> None:
+    """``popularty`` was an ignored extra column, so every SKU took
+    popularity 1 without a word; within ``NEAR_MISS`` of an absent optional
+    column it is refused at its header cell, naming the column meant."""
+    rest = "TEE,0.3,30,25,3,false,false,0.9\nMUG,0.5,12,12,12,true,false,0.1\n"
+    _table(tmp_path, f"{SKUS_HEADER},{extra}\n{rest}", "skus.csv")
+    with pytest.raises(InputError) as caught:
+        read_table(tmp_path, "skus", SKU_COLUMNS)
+    assert str(caught.value) == (
+        f"skus.csv: row 1: field '{extra}': column '{extra}' would be ignored: "
+        f"did you mean '{popularity}'? Without it every row takes 1.0 (if it is "
+        "another column, rename it)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("file", "extra", "meant"),
+    [
+        ("orders.csv", "promise_date", "promised_date"),
+        ("orders.csv", "tiers", "tier"),
+        ("nodes.csv", "regions", "region"),
+    ],
+)
+def test_a_near_miss_of_each_tables_optional_column_is_refused(
+    tmp_path: Path, file: str, extra: str, meant: str
+) -> None:
+    """Orders' and nodes' optional columns too: ``tiers`` (0.89) is refused,
+    where ``zip`` beside ``zip3`` (0.86, below) is not."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    message = (
+        rf"^{file}: row 1: field '{extra}': column '{extra}' would be ignored: "
+        rf"did you mean '{meant}'\?"
+    )
+    if file == "orders.csv":
+        path = _table(
+            folder,
+            f"order_id,created_at,customer_id,dest,sku,quantity,{extra}\n"
+            "O1,2026-06-02T10:00:00-04:00,C1,100,TEE,1,x\n",
+            file,
+        )
+        with pytest.raises(InputError, match=message):
+            read_orders(path)
+    else:
+        nodes = pd.read_csv(folder / file, dtype=str, keep_default_na=False)
+        nodes.rename(columns={meant: extra}).to_csv(folder / file, index=False)
+        with pytest.raises(InputError, match=message):
+            load_network(folder)
+
+
+@pytest.mark.parametrize(
+    "extras",
+    [
+        ("notes", "region", "owner", "city", "state"),
+        ("popularity_rank", "popular_since", "category", "name"),
+    ],
+)
+def test_other_extra_columns_still_read(
+    tmp_path: Path, extras: tuple[str, ...]
+) -> None:
+    """Extra columns other than a near-miss are kept as text, as ever."""
+    cells = ",".join("x" for _ in extras)
+    _table(
+        tmp_path,
+        f"{SKUS_HEADER},{','.join(extras)}\nTEE,0.3,30,25,3,false,false,{cells}\n",
+        "skus.csv",
+    )
+    frame, _ = read_table(tmp_path, "skus", SKU_COLUMNS)
+    assert frame["popularity"].tolist() == [1.0]
+    assert all(frame[e].tolist() == ["x"] for e in extras)
+
+
+def test_a_full_zip_code_beside_a_node_is_not_its_zip3(tmp_path: Path) -> None:
+    """``zip`` (a node's address) is as near ``zip3`` as a misspelling is
+    short of ``NEAR_MISS``: it stays an extra column, as do ``city`` and
+    ``state``, and the node's prefix is the nearest destination's."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    nodes = pd.read_csv(folder / "nodes.csv", dtype=str, keep_default_na=False)
+    nodes = nodes.drop(columns=[c for c in ("zip3",) if c in nodes.columns])
+    nodes.assign(zip="02134", city="Boston", state="MA").to_csv(
+        folder / "nodes.csv", index=False
+    )
+    assert load_network(folder).n_nodes == len(nodes)
