@@ -49,12 +49,33 @@ def decode_utf8(
 ) -> str:
     """``data`` as text, a leading byte-order mark dropped; a byte that is not
     UTF-8 raises an error naming the file line (for a file or a whole stream)."""
+    workbook = _workbook(data)
+    if workbook:
+        what = "CSV text" if csv_columns else "text"
+        raise InputError(
+            f"{workbook}, not {what}: save it as CSV UTF-8 (comma delimited)",
+            file=file,
+        )
     data = _lines_of_cr(data)
     start = len(_BOM) if data.startswith(_BOM) else 0
     try:
         return data[start:].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _decode_error(data, start, exc, file, csv_columns, word_columns) from None
+
+
+def _workbook(data: bytes) -> str:
+    """What a spreadsheet's own file format is, by its first bytes (an
+    ``.xlsx`` is a ZIP archive, an ``.xls`` an OLE2 compound file), or "":
+    given where a CSV file goes, it was "not UTF-8 text (invalid start
+    byte)", which did not say what the file was or what to do."""
+    if data.startswith(b"PK\x03\x04"):
+        if b"xl/" in data:  # the workbook's parts: xl/workbook.xml, ...
+            return "an Excel workbook (.xlsx)"
+        return "a ZIP archive (a spreadsheet's own format?)"
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "an Excel 97-2003 workbook (.xls) or another Office file"
+    return ""
 
 
 def _lines_of_cr(data: bytes) -> bytes:

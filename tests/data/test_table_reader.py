@@ -6,6 +6,7 @@ ragged rows and repeated column names."""
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,49 @@ def test_utf16_is_named(tmp_path: Path, encoding: str) -> None:
     assert str(caught.value) == (
         f"t.csv: row 1: value {data[:2]!r}: not UTF-8 text (UTF-16: it starts "
         "with UTF-16's byte-order mark; save it as UTF-8)"
+    )
+
+
+def _workbook_bytes(tmp_path: Path, parts: tuple[str, ...]) -> bytes:
+    """A ZIP archive holding ``parts`` (an ``.xlsx`` holds ``xl/...``)."""
+    path = tmp_path / "book.zip"
+    with zipfile.ZipFile(path, "w") as book:
+        for part in parts:
+            book.writestr(part, "<x/>")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("parts", "what"),
+    [
+        (("[Content_Types].xml", "xl/workbook.xml", "xl/worksheets/sheet1.xml"),
+         "an Excel workbook (.xlsx)"),
+        (("mimetype", "content.xml"), "a ZIP archive (a spreadsheet's own format?)"),
+    ],
+)  # fmt: skip
+def test_a_workbook_where_a_csv_goes_is_named(
+    tmp_path: Path, parts: tuple[str, ...], what: str
+) -> None:
+    """An ``.xlsx`` saved as ``skus.csv`` was "not UTF-8 text (invalid start
+    byte)" at some byte of its ZIP: it says what the file is, and what to do."""
+    _table(tmp_path, _workbook_bytes(tmp_path, parts), "skus.csv")
+    with pytest.raises(InputError) as caught:
+        read_table(tmp_path, "skus", SKU_COLUMNS)
+    assert str(caught.value) == (
+        f"skus.csv: {what}, not CSV text: save it as CSV UTF-8 (comma delimited)"
+    )
+
+
+def test_a_workbook_as_a_network_table_exits_1_naming_it(tmp_path: Path) -> None:
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    parts = ("[Content_Types].xml", "xl/workbook.xml")
+    (folder / "inventory.csv").write_bytes(_workbook_bytes(tmp_path, parts))
+    result = CliRunner().invoke(cli, ["network", "validate", str(folder)])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: inventory.csv: an Excel workbook (.xlsx), not CSV text: save it "
+        "as CSV UTF-8 (comma delimited)\n"
     )
 
 
