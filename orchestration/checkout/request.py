@@ -25,6 +25,7 @@ from tierflow.data.limits import (
 )
 from tierflow.data.network import Network
 from tierflow.data.rates import DIM_DIVISOR_CM3_PER_KG
+from tierflow.data.table_reader import unicode_twin
 from tierflow.data.zip_codes import is_zip_code, zip_code_error
 from tierflow.formulations.online_pricing import epoch_seconds
 from tierflow.formulations.satisfaction import check_preferences
@@ -138,7 +139,13 @@ class RequestValidator:
                     "expected (sku, quantity)", field="items", index=i, value=item
                 ) from None
             if not isinstance(sku, str) or sku not in index:
-                raise InputError("unknown SKU", field="sku", index=i, value=sku)
+                # ``tee`` for ``TEE`` names it, as an orders file's line does
+                hint = (
+                    unicode_twin(sku, index, "the network")
+                    if isinstance(sku, str)
+                    else ""
+                )
+                raise InputError("unknown SKU" + hint, field="sku", index=i, value=sku)
             if (
                 isinstance(qty, bool)
                 or not isinstance(qty, int | np.integer)

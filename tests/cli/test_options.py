@@ -103,6 +103,10 @@ def test_options_text_prints_the_instant_in_utc(tmp_path: Path) -> None:
          "Error: field 'quantity': index 0: value 0: must be an integer >= 1"),
         (("--items", "HAT:1", "--dest", "100"),
          "Error: field 'sku': index 0: value 'HAT': unknown SKU"),
+        # a SKU in the wrong case names the one meant, as orders.csv's does
+        (("--items", "TEE:1,mug:1", "--dest", "100"),
+         "Error: field 'sku': index 1: value 'mug': unknown SKU; the network "
+         "has 'MUG', which differs in case only (ids are case-sensitive)"),
         (("--items", "TEE:1", "--dest", "10-01"),
          "Error: field 'dest': value '10-01': not a US ZIP code"),
         # a spreadsheet's 02134 (the checkout and orders.csv say it alike)
