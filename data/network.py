@@ -25,6 +25,7 @@ from tierflow.data.readonly import ReadOnlyArrays
 from tierflow.data.swapped_coordinates import (
     check_null_island,
     check_swapped_coordinates,
+    check_swapped_destinations,
     swapped_coordinate_warnings,
 )
 from tierflow.data.table_reader import (
@@ -423,7 +424,9 @@ def _read_nodes(
     return nodes, masks, path
 
 
-def _read_destinations(folder: Path) -> pd.DataFrame:
+def _read_destinations(folder: Path, nodes: pd.DataFrame) -> pd.DataFrame:
+    """The folder's destinations (their places checked against ``nodes``),
+    else the real US ZIP prefixes."""
     if table_path(folder, "destinations") is None:
         from tierflow.data.geography import zip3_destinations
 
@@ -432,6 +435,7 @@ def _read_destinations(folder: Path) -> pd.DataFrame:
         folder, "destinations", DESTINATION_COLUMNS, unique=[("zip3",)]
     )
     check_null_island(dest, path)
+    check_swapped_destinations(dest, path, nodes)
     return dest
 
 
@@ -470,7 +474,7 @@ def load_network(
     )
     check_reference(inv, ipath, "node_id", nodes["node_id"], npath.name)
     check_reference(inv, ipath, "sku", skus["sku"], spath.name)
-    dest = _read_destinations(folder)
+    dest = _read_destinations(folder, nodes)
     if len(dest) == 0:
         dpath = table_path(folder, "destinations")
         raise InputError("no destinations", file=dpath.name if dpath else None)

@@ -16,6 +16,13 @@ refused when all of these hold, so no real network is:
 
 Hawaii, Alaska and Puerto Rico nodes are nowhere near 60°S, so they pass.
 
+A destination is refused on the same terms, by
+:func:`check_swapped_destinations`, measured from the nodes (a whole
+``destinations`` file swapped is all in Antarctica, near itself) and, swapped
+back, against the nodes, the other destinations and the real US ZIP
+prefixes (a swapped Miami is within 300 miles of no other destination of a
+sparse file, but 2 miles from its own prefix's centroid).
+
 Elsewhere a swap lands in range among real places (Berlin written ``lat
 13.40, lon 52.52`` is by the Arabian Sea), where a node far from every
 destination can be real (an overseas 3PL), so it is a warning, not a
@@ -54,16 +61,24 @@ NEAR_MILES = 300.0
 SHOW = 5
 
 
+def _miles_to(lat: FloatArray, lon: FloatArray, places: pd.DataFrame) -> FloatArray:
+    """``(len(lat), len(places))`` great-circle miles from each point to each place."""
+    return np.asarray(
+        great_circle_miles(
+            lat[:, None],
+            lon[:, None],
+            places["lat"].to_numpy(dtype=np.float64)[None, :],
+            places["lon"].to_numpy(dtype=np.float64)[None, :],
+        ),
+        dtype=np.float64,
+    )
+
+
 def _nearest(
     lat: FloatArray, lon: FloatArray, dest: pd.DataFrame
 ) -> tuple[FloatArray, NDArray[np.intp]]:
     """Per point, the distance to its nearest destination and that one's row."""
-    miles = great_circle_miles(
-        lat[:, None],
-        lon[:, None],
-        dest["lat"].to_numpy(dtype=np.float64)[None, :],
-        dest["lon"].to_numpy(dtype=np.float64)[None, :],
-    )
+    miles = _miles_to(lat, lon, dest)
     at = miles.argmin(axis=1)
     return miles[np.arange(len(lat)), at], at
 
@@ -100,6 +115,59 @@ def check_swapped_coordinates(
         f"prefix {zip3}: are lat and lon the other way round?",
         file=path.name,
         row=file_line(nodes, pos),
+        field="lat",
+        value=f"{lat[pos]:g}",
+    )
+
+
+def check_swapped_destinations(
+    dest: pd.DataFrame, path: Path, nodes: pd.DataFrame
+) -> None:
+    """Refuse the first destination whose ``lat`` and ``lon`` look swapped
+    (see the module's docstring), in a node's words: both values, and where
+    the swapped pair is.
+
+    Raises
+    ------
+    InputError
+        At the destination's ``lat`` cell.
+    """
+    lat = dest["lat"].to_numpy(dtype=np.float64)
+    lon = dest["lon"].to_numpy(dtype=np.float64)
+    south = (lat < SOUTH_OF_EVERY_CITY) & (np.abs(lon) <= 90.0)
+    if not south.any() or len(nodes) == 0:
+        return
+    from tierflow.data.geography import zip3_destinations
+
+    rows = np.flatnonzero(south)
+    here = _miles_to(lat[rows], lon[rows], nodes).min(axis=1)
+    us = zip3_destinations()
+    names = [f"node {n}" for n in nodes["node_id"]]
+    names += [f"ZIP prefix {z}" for z in dest["zip3"]]
+    names += [f"ZIP prefix {z}" for z in us["zip3"]]
+    others = _miles_to(lon[rows], lat[rows], dest)
+    others[np.arange(len(rows)), rows] = np.inf  # not itself
+    miles = np.hstack(
+        [
+            _miles_to(lon[rows], lat[rows], nodes),
+            others,
+            _miles_to(lon[rows], lat[rows], us),
+        ]
+    )
+    near = miles.argmin(axis=1)
+    there = miles[np.arange(len(rows)), near]
+    swapped = (here > FAR_MILES) & (there <= NEAR_MILES)
+    if not swapped.any():
+        return
+    k = int(np.flatnonzero(swapped)[0])
+    pos = int(rows[k])
+    raise InputError(
+        f"lat {lat[pos]:g}, lon {lon[pos]:g} is in the Southern Ocean or "
+        f"Antarctica, {_miles(here[k])} from the nearest node; swapped "
+        f"(lat {lon[pos]:g}, lon {lat[pos]:g}) it is {_miles(there[k])} from "
+        f"{names[int(near[k])]}: are lat and lon the other way round?",
+        file=path.name,
+        row=file_line(dest, pos),
         field="lat",
         value=f"{lat[pos]:g}",
     )

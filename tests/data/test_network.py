@@ -453,6 +453,70 @@ def test_a_node_with_lat_and_lon_swapped_is_refused(tmp_path: Path) -> None:
         load_network(folder)
 
 
+@pytest.mark.parametrize(
+    ("row", "lat", "lon", "message"),
+    [
+        # Chicago: nearest, swapped back, is the real prefix's centroid
+        (3, "-87.6755", "41.8669",
+         "lat -87.6755, lon 41.8669 is in the Southern Ocean or Antarctica, "
+         "8,722 miles from the nearest node; swapped (lat 41.8669, lon "
+         "-87.6755) it is 0 miles from ZIP prefix 606: are lat and lon the "
+         "other way round?"),
+        # Miami: no node or other destination is within 300 miles, the real
+        # US prefixes are
+        (6, "-80.1918", "25.7617",
+         "lat -80.1918, lon 25.7617 is in the Southern Ocean or Antarctica, "
+         "9,088 miles from the nearest node; swapped (lat 25.7617, lon "
+         "-80.1918) it is 1 mile from ZIP prefix 332: are lat and lon the "
+         "other way round?"),
+    ],
+    ids=["chicago", "miami"],
+)  # fmt: skip
+def test_a_destination_with_lat_and_lon_swapped_is_refused(
+    tmp_path: Path, row: int, lat: str, lon: str, message: str
+) -> None:
+    """A swapped destination was taken: zone 8 from every node, its demand
+    weighed in Antarctica. Refused as a swapped node is, at its row, by
+    ``validate`` with exit 1."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _edit("destinations.csv", row, "lat", lat)(folder)
+    _edit("destinations.csv", row, "lon", lon)(folder)
+    where = f"destinations.csv: row {row}: field 'lat': value '{lat}'"
+    with pytest.raises(InputError) as caught:
+        load_network(folder)
+    assert str(caught.value) == f"{where}: {message}"
+    code, output = _validate(folder)
+    assert (code, output) == (1, f"Error: {where}: {message}\n")
+
+
+def test_a_destinations_file_swapped_throughout_is_refused(tmp_path: Path) -> None:
+    """Every destination swapped lies in Antarctica beside the others (those
+    west of 90°W are out of range swapped, so the file keeps the eastern
+    ones): it is measured from the nodes, and its first row is refused."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    frame = pd.read_csv(folder / "destinations.csv", dtype=str)
+    frame = frame[frame["lon"].astype(float) > -90.0]
+    frame[["lat", "lon"]] = frame[["lon", "lat"]].to_numpy()
+    frame.to_csv(folder / "destinations.csv", index=False)
+    with pytest.raises(InputError, match=r"^destinations\.csv: row 2: field 'lat': "
+                       r"value '-73\.9743': lat -73\.9743, lon 40\.7667 is in the "
+                       r"Southern Ocean"):  # fmt: skip
+        load_network(folder)
+
+
+def test_a_destination_far_south_that_is_no_swap_passes(tmp_path: Path) -> None:
+    """A destination south of 60°S whose swap lands near nothing the network
+    knows (Palmer Station, on the Antarctic Peninsula) is a place, if an
+    odd one: it loads."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _edit("destinations.csv", 6, "lat", "-64.7743")(folder)
+    _edit("destinations.csv", 6, "lon", "-64.0531")(folder)
+    assert load_network(folder).dest_lat[4] == -64.7743
+
+
 _NULL_ISLAND = (
     "lat 0, lon 0 is open sea in the Gulf of Guinea, where nothing is shipped "
     "from or to: coordinates left unset (a geocoder that found nothing, an "
