@@ -1,6 +1,7 @@
 """Suspicious but valid networks: what ``tierflow network validate`` warns
 about (no stock at all, no capacity anywhere, SKUs no node can ship, a
-node's timezone on another clock than the destinations around it). A
+node's timezone on another clock than the destinations around it, every
+population or every popularity 0). A
 node whose lat and lon look swapped is warned about too, found while the
 files are read (``Network.file_warnings``, :mod:`tierflow.data.swapped_coordinates`)."""
 
@@ -122,4 +123,7 @@ def network_warnings(network: Network) -> tuple[str, ...]:
     out += _clock_warnings(network)
     if network.n_dests and not (network.dest_population > 0).any():
         out.append("destinations: every population is 0 (demand spread evenly)")
+    if network.n_skus and not (network.sku_popularity > 0).any():
+        # orders, stock prices and bid prices draw SKUs evenly then
+        out.append("skus: every popularity is 0 (demand spread evenly)")
     return tuple(out)

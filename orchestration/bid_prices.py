@@ -225,8 +225,13 @@ class FixedBidPrices:
 
 def _typical_unit(network: Network) -> tuple[float, float]:
     """Billed kg and workload of the typical parcel: one unit of the
-    popularity-weighted average SKU."""
-    pop = network.sku_popularity / max(float(network.sku_popularity.sum()), 1e-12)
+    popularity-weighted average SKU, or of the plain average when every
+    popularity is 0 (as orders and stock prices draw SKUs then: the weights
+    were all 0, a parcel of 0 kg and 1e-9 capacity units, and every cost
+    per capacity unit a billion times too high)."""
+    pop = np.clip(np.nan_to_num(network.sku_popularity), 0.0, None)
+    total = float(pop.sum())
+    pop = pop / total if total > 0 else np.full(pop.size, 1.0 / pop.size)
     kg = float(pop @ billed_weight_kg(network.sku_weight_kg, network.sku_volume_cm3))
     return kg, max(float(pop @ network.sku_complexity), 1e-9)
 

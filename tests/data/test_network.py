@@ -881,6 +881,24 @@ def test_skus_and_nodes_without_stock_warn(tmp_path: Path) -> None:
     )
 
 
+def test_every_popularity_0_warns(tmp_path: Path) -> None:
+    """A skus table of popularity 0 throughout loaded without a word; demand
+    is then spread evenly over the SKUs (orders, stock and bid prices), as
+    over the destinations when every population is 0, and both warn."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    skus = pd.read_csv(folder / "skus.csv", dtype=str, keep_default_na=False)
+    skus.assign(popularity="0").to_csv(folder / "skus.csv", index=False)
+    assert load_network(folder).warnings == (
+        "skus: every popularity is 0 (demand spread evenly)",
+    )
+    code, output = _validate(folder)
+    assert code == 0
+    assert "skus: every popularity is 0 (demand spread evenly)" in output
+    _edit("skus.csv", 2, "popularity", "0.5")(folder)
+    assert load_network(folder).warnings == ()
+
+
 def test_an_id_in_other_unicode_code_points_is_told_so(tmp_path: Path) -> None:
     """'CAFÉ' with É as one character (NFC) in skus.csv and as E plus an
     accent (NFD) in inventory.csv: "unknown sku 'CAFÉ'" beside a file that

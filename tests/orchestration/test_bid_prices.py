@@ -3,6 +3,7 @@ and the batch LP's prices of the expected demand or of demand scenarios."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -42,6 +43,25 @@ def test_estimate_is_zero_when_capacity_is_ample(tiny_network: Network) -> None:
     assert bids.current().tolist() == [0.0, 0.0, 0.0]
     assert bids.source.startswith("zero bid prices: capacity ample")
     assert not bids.degraded
+
+
+def test_every_popularity_0_prices_as_even_demand(tiny_network: Network) -> None:
+    """A skus table of popularity 0 throughout (a warning, demand spread
+    evenly) made the typical parcel 0 kg and 1e-9 capacity units: every
+    cost per unit, and so every bid price, a billion times too high. It
+    prices as even popularity does (the tiny network's, all 1)."""
+    zero = dataclasses.replace(
+        tiny_network, sku_popularity=np.zeros(tiny_network.n_skus)
+    )
+    prices = []
+    for net in (tiny_network, zero):
+        mon = CapacityMonitor(net)
+        bids = ForecastBidPrices(net, mon, min_interval_s=0.0)
+        _set(mon, "forecast", {"WH-EAST": 3000.0, "WH-WEST": 2400.0, "ST-CHI": 300.0})
+        prices.append(bids.current())
+        assert bids.source.startswith("estimated bid prices: LP duals")
+    assert prices[0].max() > 0
+    np.testing.assert_allclose(prices[1], prices[0])
 
 
 def test_estimate_prices_binding_nodes_only(tiny_network: Network) -> None:
