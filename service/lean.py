@@ -181,11 +181,14 @@ class BodyUnread(Exception):
 
 
 async def json_body(request: Request, model: type[_M]) -> _M | None:
-    """The body as ``model`` when it is ``application/json`` and valid (the
-    same parse, a key twice refused, and validation FastAPI runs); None for
-    anything else."""
+    """The body as ``model`` when it is ``application/json``, in no content
+    coding, and valid (the same parse, a key twice refused, and validation
+    FastAPI runs); None for anything else (a ``Content-Encoding``, even
+    ``identity``: FastAPI's route refuses or reads it, ``utf8_json.py``)."""
     kind = request.headers.get("content-type", "")
     if kind.partition(";")[0].strip().lower() != "application/json":
+        return None
+    if "content-encoding" in request.headers:  # a JSON body read as sent
         return None
     try:
         raw = await request.body()

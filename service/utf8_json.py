@@ -11,6 +11,11 @@ mark allowed, as ``json.loads`` allowed it) and the text parsed. A
 :class:`Utf8JsonRoute` gives FastAPI such a request; its parse fails inside
 FastAPI's own body reading, which answers as for any other body:
 ``UnicodeDecodeError`` is the 400, a syntax error the 422.
+
+A body is read as sent, in no content coding: a route with a body refuses
+one sent with ``Content-Encoding`` (other than ``identity``) 415, naming
+the header, before reading it. The header was ignored, and a gzipped body
+was answered 400 "not UTF-8", which sent the caller looking at its JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from tierflow.data.json_objects import loads_unique
+from tierflow.service.errors import ApiError
+
+#: What a 415 for a body in a content coding says it reads (RFC 9110,
+#: 15.5.16: the codings it would have accepted).
+_IDENTITY_ONLY = {"Accept-Encoding": "identity"}
 
 
 def utf8_text(body: bytes) -> str:
@@ -42,6 +52,23 @@ def loads_utf8_unique(body: bytes) -> Any:
     """:func:`loads_utf8` refusing an object with a key twice
     (:class:`~tierflow.data.json_objects.RepeatedKey`, a ``ValueError``)."""
     return loads_unique(utf8_text(body))
+
+
+def check_identity(encoding: str | None) -> None:
+    """Refuse (``ApiError`` 415) a ``Content-Encoding`` other than none or
+    ``identity``: the body would be read as its encoded bytes."""
+    if encoding is None:
+        return
+    codings = [c.strip().lower() for c in encoding.split(",")]
+    if all(c in ("", "identity") for c in codings):
+        return
+    raise ApiError(
+        415,
+        f"field 'Content-Encoding': value {encoding[:80]!r}: not supported; "
+        "send the body uncompressed (no Content-Encoding)",
+        field="Content-Encoding",
+        headers=_IDENTITY_ONLY,
+    )
 
 
 class Utf8JsonRequest(Request):
@@ -74,8 +101,11 @@ class Utf8JsonRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         full = super().get_route_handler()
+        reads_body = self.body_field is not None
 
         async def handler(request: Request) -> Response:
+            if reads_body:  # a bodiless call's (confirm's) is never read
+                check_identity(request.headers.get("content-encoding"))
             # the same request (its body may have been read already), with
             # the stricter json(); Utf8JsonRequest adds no state of its own
             request.__class__ = self.request_class

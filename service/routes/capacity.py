@@ -27,7 +27,7 @@ from tierflow.service.schemas import (
 from tierflow.service.state import KeyFirstRoute, OperatorRead, State, require_key
 
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 500)
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 415, 422, 500)
 }
 _WRITE_ERRORS[503] = {
     "model": ErrorResponse,

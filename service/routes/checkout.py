@@ -60,6 +60,8 @@ _WHEN: dict[int, str] = {
     "the options or the hold expired, or the stock was taken (`select`: the "
     "body is the outcome, status `rejected`).",
     413: "The body is over the limit.",
+    415: "The body was sent in a content coding (`Content-Encoding`: gzip, "
+    "…): send it uncompressed.",
     422: "A malformed body or a bad value (`field` names it).",
     500: "A bug: the answer carries an incident id.",
     503: "The state store cannot be written now, or read for a checkout this "
@@ -83,7 +85,7 @@ _REQUOTE_ERRORS: dict[int | str, dict[str, Any]] = {
 #: or be in another state (no 403, 404, 409), and it answers degraded
 #: rather than fail when the store is away (no 503).
 _OPTIONS_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: _ERRORS[s] for s in (400, 413, 422, 500)
+    s: _ERRORS[s] for s in (400, 413, 415, 422, 500)
 }
 RequestId = Annotated[
     str,
@@ -112,8 +114,10 @@ def _outcome_or_error(
     """A checkout call's error statuses, with those whose body is the call's
     outcome (``CheckoutOut``: status ``rejected``, ``unavailable``) or, for
     the other reasons, the error shape: the document says both. Without a
-    ``body`` to read (confirm, cancel) no 400: a body is never parsed."""
-    errors = _ERRORS if body else {s: e for s, e in _ERRORS.items() if s != 400}
+    ``body`` to read (confirm, cancel) no 400 or 415: a body is never parsed."""
+    errors = (
+        _ERRORS if body else {s: e for s, e in _ERRORS.items() if s not in (400, 415)}
+    )
     return errors | {
         s: {"model": CheckoutOut | ErrorResponse, "description": _WHEN[s]}
         for s in statuses

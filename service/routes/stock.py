@@ -32,7 +32,7 @@ from tierflow.service.state import KeyFirstRoute, OperatorRead, State, require_k
 #: A server without its store (it could not be opened; it tries each second).
 _NO_STORE = "no state store: the stock cannot be {}"
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 500)
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 415, 500)
 }
 _WRITE_ERRORS[422] = {
     "model": ErrorResponse,

@@ -3,7 +3,9 @@ loopback server on the tiny network)."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from typing import Any
 
 import pytest
@@ -361,6 +363,68 @@ def test_utf8_with_a_byte_order_mark_is_still_read(shared_live: Any) -> None:
         "/v1/options", content=content, headers={"Content-Type": "application/json"}
     )
     assert r.status_code == 200, r.text
+
+
+_OPTIONS = json.dumps({"customer_id": "C1", **TEE_TO_CHICAGO}).encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/options", _OPTIONS),
+        ("/v1/checkouts/abc/select", b'{"option_id": "gold"}'),
+        ("/v1/capacity/events", b'{"events": []}'),
+        ("/v1/stock", b'{"changes": []}'),
+    ],
+    ids=["options", "select", "capacity-events", "stock"],
+)
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        # a coding named but not applied: the lean checkout path read the
+        # JSON and answered it as if the header were not there
+        ("br", bytes),
+        ("gzip, identity", gzip.compress),
+    ],
+    ids=["gzip", "deflate", "br-not-applied", "gzip-identity"],
+)
+def test_a_body_in_a_content_coding_is_refused_naming_the_header(
+    shared_live: Any,
+    path: str,
+    body: bytes,
+    encoding: str,
+    encode: Any,
+) -> None:
+    """docs/service.md, "Errors": 415 naming ``Content-Encoding`` and its
+    value. The header was ignored: a gzipped body was read as the body and
+    answered 400 "not UTF-8", which sent the caller looking at its JSON."""
+    client, _, _ = shared_live
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Encoding": encoding,
+        "X-API-Key": API_KEY,
+    }
+    r = client.post(path, content=encode(body), headers=headers)
+    message = (
+        f"field 'Content-Encoding': value {encoding!r}: not supported; send the "
+        "body uncompressed (no Content-Encoding)"
+    )
+    assert (r.status_code, r.json()) == (
+        415,
+        _body("unsupported_media_type", message, "Content-Encoding"),
+    ), r.text
+    assert r.headers["accept-encoding"] == "identity"  # RFC 9110, 15.5.16
+
+
+def test_a_body_in_the_identity_coding_is_read(shared_live: Any) -> None:
+    """``identity`` is no coding at all: the body is read as sent."""
+    client, _, _ = shared_live
+    headers = {"Content-Type": "application/json", "Content-Encoding": "Identity"}
+    r = client.post("/v1/options", content=_OPTIONS, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["options"]
 
 
 def test_an_operator_body_with_a_key_twice_is_refused(shared_live: Any) -> None:

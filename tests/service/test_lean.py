@@ -39,10 +39,13 @@ def _request(
     kind: str | None = JSON,
     request_id: str | None = None,
     customer: str | None = None,
+    encoding: str | None = None,
 ) -> Request:
     headers = [(b"content-length", str(len(body)).encode())]
     if kind is not None:
         headers.append((b"content-type", kind.encode()))
+    if encoding is not None:
+        headers.append((b"content-encoding", encoding.encode()))
     if customer is not None:
         headers.append((b"x-customer-id", customer.encode()))
     scope: dict[str, Any] = {
@@ -115,6 +118,19 @@ def test_anything_else_is_left_to_fastapi(
     app: FastAPI, body: bytes, kind: str | None
 ) -> None:
     assert _lean(checkout.post_options, _request(app, body, kind=kind)) is None
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+def test_a_body_in_a_content_coding_is_left_to_fastapi(
+    app: FastAPI, encoding: str
+) -> None:
+    """Its route refuses a coding 415 (``identity`` it reads): the lean
+    handlers read the JSON as if the header were not there."""
+    body = _options_body()
+    assert _lean(checkout.post_options, _request(app, body, encoding=encoding)) is None
+    choice = json.dumps({"option_id": "gold"}).encode()
+    request = _request(app, choice, request_id="abc", encoding=encoding)
+    assert _lean(checkout.post_select, request) is None
 
 
 @pytest.mark.parametrize(

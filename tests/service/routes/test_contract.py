@@ -196,15 +196,17 @@ def test_the_openapi_document_states_the_contract(live: Any) -> None:
     # id to find, no state to be in (it listed the checkout calls' 403, 404
     # and 409, "the customer id given is not the checkout's")
     options = doc["paths"]["/v1/options"]["post"]["responses"]
-    assert sorted(options) == ["200", "400", "413", "422", "500"]
+    assert sorted(options) == ["200", "400", "413", "415", "422", "500"]
     assert options["422"]["content"]["application/json"]["schema"] == error
-    # confirm and cancel read no body: one that is not UTF-8 is no 400
-    # there (the document said "The body is not UTF-8." for both)
+    # confirm and cancel read no body: one that is not UTF-8, or in a
+    # content coding, is no 400 or 415 there (the document said "The body
+    # is not UTF-8." for both)
     paths = doc["paths"]
-    assert "400" in paths["/v1/checkouts/{request_id}/select"]["post"]["responses"]
+    select_errors = paths["/v1/checkouts/{request_id}/select"]["post"]["responses"]
+    assert {"400", "415"} <= set(select_errors)
     for action in ("confirm", "cancel"):
         path = f"/v1/checkouts/{{request_id}}/{action}"
-        assert "400" not in paths[path]["post"]["responses"], action
+        assert not {"400", "415"} & set(paths[path]["post"]["responses"]), action
         r = client.post(
             path.format(request_id="nobody-asked"),
             content=b"\xff\xfe{",
