@@ -663,10 +663,11 @@
 
   // A stream the browser gave up on (an answer that is no stream: it does
   // not retry) is asked once more, by fetch, for its status: a 404 (the
-  // checkout is over) ends it, anything else (a 503: the server has as many
-  // open streams as it takes; unreachable) is opened again after the
-  // answer's Retry-After. The page said "live updates off" for good after a
-  // 503, and its prices were no longer kept up to date.
+  // checkout is over) ends it and the checkout (streamOver), anything else
+  // (a 503: the server has as many open streams as it takes; unreachable)
+  // is opened again after the answer's Retry-After. The page said "live
+  // updates off" for good after a 503, and its prices were no longer kept
+  // up to date.
   async function streamRefused(requestId) {
     const abort = new AbortController();
     let status = 0;
@@ -685,7 +686,7 @@
     if (!current()) return;
     if (status === 404 || status === 410) {
       document.body.dataset.streamEnded = "1";
-      return;
+      return streamOver(requestId);
     }
     if (status === 200) return openStream(requestId); // a place came free meanwhile
     const wait = Math.min(STREAM_RETRY_MAX_S, retry >= 1 ? retry : STREAM_RETRY_S);
@@ -696,6 +697,35 @@
       state.retry = null;
       if (current()) openStream(requestId);
     }, wait * 1000);
+  }
+
+  // The stream refused 404: the checkout is over, and no `closed` event
+  // came to say so (it ended while the stream was away: confirmed or
+  // cancelled in another tab or on another replica, or its options expired
+  // while a laptop slept). The refusal does not say which. The page said
+  // "live updates off" alone, and kept Place order on, which could only be
+  // refused. As a `closed` event: kept for placeOrder while this page's
+  // order is placed; a confirm of this page's that got no answer is asked
+  // again (it may be what ended the checkout: the order is shown placed);
+  // none new taken while new options are on their way.
+  function streamOver(requestId) {
+    const data = { request_id: requestId, why: "over", reason: "" };
+    if (state.placing) {
+      state.closedMeanwhile = state.closedMeanwhile || data;
+      return;
+    }
+    if (state.busy) return;
+    if (state.unsure === requestId) return void confirmOrClosed(requestId, data);
+    showClosed(data);
+  }
+
+  // Ask again the confirm that got no answer; the checkout is shown over
+  // when the store answers and no order came of it (the store still not
+  // reached: Place order stays, to try again).
+  async function confirmOrClosed(requestId, data) {
+    await confirmAgain(requestId);
+    const current = state.answer && state.answer.request_id === requestId;
+    if (current && !state.done && !state.busy && state.unsure !== requestId) showClosed(data);
   }
 
   function openStream(requestId) {
@@ -753,7 +783,8 @@
   // tab, the API), or its options expired: no order can be placed from
   // here, and nothing is left to cancel. The event's `why` says which (an
   // expiry was told "completed or closed elsewhere"); a server without it,
-  // its reason
+  // its reason; `over` (the page's own, streamOver) cannot tell, and says
+  // both
   function showClosed(data) {
     const expired = data.why ? data.why === "expired" : /^options expired/.test(data.reason || "");
     state.done = true;
@@ -764,7 +795,10 @@
     showError(
       expired
         ? "These delivery options have expired: show the delivery options again."
-        : "This checkout is no longer open (it was completed or closed elsewhere). Show the delivery options again to start a new one.",
+        : data.why === "over"
+          ? "This checkout is no longer open: it was completed or closed elsewhere (another tab or window), " +
+            "or its delivery options expired. Show the delivery options again to start a new one."
+          : "This checkout is no longer open (it was completed or closed elsewhere). Show the delivery options again to start a new one.",
     );
     document.body.dataset.closedWhy = data.why || "";
     document.body.dataset.closed = "1";
@@ -893,6 +927,7 @@
     if (closed && !placed && state.answer && state.answer.request_id === id && !state.done) {
       $("confirm").textContent = label;
       if (closed.why === "confirmed" && state.unsure === id) return void confirmAgain(id);
+      if (closed.why === "over" && state.unsure === id) return void confirmOrClosed(id, closed);
       showClosed(closed);
       return $("error").focus();
     }

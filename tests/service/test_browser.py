@@ -1499,6 +1499,69 @@ def test_a_stream_refused_for_good_does_not_say_reconnecting(
     assert errors == []
 
 
+def test_a_checkout_found_over_when_its_stream_comes_back_cannot_be_ordered(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The page's stream is away (a laptop asleep, a dropped connection)
+    while the checkout is confirmed in another tab; when it comes back the
+    server refuses it 404, and no ``closed`` event tells the page. It said
+    "live updates off" alone, Place order on, which could only be refused.
+    It says the checkout is over and what to do, and takes no order from
+    it; "Show delivery options" starts a new one."""
+    server, router = site
+    errors: list[str] = []
+    page = _stream_held_off_page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    rid = page.evaluate("document.body.dataset.requestId")
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+        assert held.status_code == 200, held.text
+        assert client.post(f"/v1/checkouts/{rid}/confirm").status_code == 200
+    page.unroute("**/v1/stream*")  # the stream comes back: 404, the checkout over
+    page.wait_for_selector("body[data-stream-ended='1']")
+    assert page.locator("#error").inner_text() == (
+        "This checkout is no longer open: it was completed or closed elsewhere "
+        "(another tab or window), or its delivery options expired. Show the "
+        "delivery options again to start a new one."
+    )
+    assert page.locator("#confirm").is_disabled()
+    assert page.locator("#option-gold").is_disabled()
+    assert page.evaluate("document.body.dataset.closed") == "1"
+    assert router.store is not None
+    assert len(router.store.online_orders()) == 1  # the other tab's alone
+    _ask(page, "C4")  # a new checkout, open: its order can be placed
+    assert page.locator("#error").is_hidden()
+    assert page.locator("#confirm").is_enabled()
+    assert errors == []
+
+
+def test_an_order_whose_answer_was_lost_is_shown_placed_when_its_stream_is_refused(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The confirm places the order and its answer is lost while the
+    stream is away too; the stream comes back refused 404 (this page's own
+    order ended the checkout). The page asks the confirm again and shows
+    the order placed, not "no longer open", which invited it twice."""
+    server, router = site
+    errors: list[str] = []
+    page = _stream_held_off_page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+
+    def lost(route: Any) -> None:
+        route.fetch()  # the server confirms
+        route.abort("connectionreset")
+
+    page.route("**/confirm", lost)
+    page.click("#confirm")
+    page.wait_for_selector("#error:not([hidden])")
+    page.unroute("**/confirm")
+    page.unroute("**/v1/stream*")
+    _shows_gold_placed(page, router)
+    assert page.evaluate("document.body.dataset.streamEnded") == "1"
+    assert page.evaluate("document.body.dataset.closed") is None
+    assert errors == []
+
+
 def _focused(page: Any) -> dict[str, str | None]:
     """The focused element: its id and what it says to a screen reader
     (``role``, ``aria-live``)."""
