@@ -29,6 +29,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
+from tierflow.orchestration.allocation.hindsight import gap_to_bound_pct
 from tierflow.orchestration.checkout.offerable import checkout_tiers
 from tierflow.solver.verify import check_allocation_rows
 
@@ -138,7 +139,7 @@ def _row(
     kept_by_hindsight: set[str],
 ) -> PolicyRun:
     s = outcome.summary()
-    gap = None if not bound else 100.0 * (s["total_cost"] - bound) / bound
+    gap = gap_to_bound_pct(s["total_cost"], bound)
     return PolicyRun(
         policy=policy,
         engine=outcome.settings.engine,

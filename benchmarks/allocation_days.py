@@ -38,6 +38,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
+from tierflow.orchestration.allocation.hindsight import gap_to_bound_pct
 from tierflow.orchestration.simulation.forecast import (
     scaled_capacity,
     staffed_capacity,
@@ -422,6 +423,8 @@ def _row(
     staffing: str,
 ) -> DayRow:
     s = outcome.summary()
+    gap = gap_to_bound_pct(s["total_cost"], bound)
+    assert gap is not None  # _telling_bound refused a bound of 0 or below
     on_time = s["service_level_by_tier"]
     kept_pct = (
         100.0 * len(kept & platinum_on_time(outcome)) / len(kept) if kept else None
@@ -435,7 +438,7 @@ def _row(
         policy=policy,
         total_cost=s["total_cost"],
         bound=bound,
-        gap_pct=100.0 * (s["total_cost"] - bound) / bound,
+        gap_pct=gap,
         cost_vs_nearest=s["total_cost"] / nearest_cost,
         on_time_platinum=on_time.get(Tier.PLATINUM),
         on_time_gold=on_time.get(Tier.GOLD),

@@ -14,6 +14,17 @@ from tierflow.solver.linear_program import BoundBudget, ProvenBound, prove_lower
 PLAN_SHARE = 0.5
 
 
+def gap_to_bound_pct(cost: float, bound: float | None) -> float | None:
+    """How far ``cost`` is above the hindsight ``bound``, in % of it;
+    ``None`` where the bound says nothing of a cost (none proven, or 0 or
+    below: what a cut-short LP's last duals may prove, the Lagrangian bound
+    having no sign). Every gap to the bound is this one: the one-day
+    benchmark's gave a bound below 0 a negative gap of any size."""
+    if bound is None or not bound > 0:
+        return None
+    return 100.0 * (float(cost) - bound) / bound
+
+
 def hindsight_bound(
     day: DayInputs, *, mip_time_s: float = 0.0, time_limit_s: float | None = None
 ) -> float | None:

@@ -36,6 +36,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
+from tierflow.orchestration.allocation.hindsight import gap_to_bound_pct
 from tierflow.orchestration.checkout.offerable import checkout_tiers
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.orchestration.simulation.checkouts import (
@@ -170,7 +171,8 @@ class SimulationResult:
         """The hindsight bound when it says something of the day: a bound of
         0 or below (what a cut-short LP's duals may prove) says nothing of a
         day whose every cost is positive (the whole cost was "above the
-        hindsight bound" on the screen): no gap or excess is measured to it."""
+        hindsight bound" on the screen): no excess is measured to it (nor a
+        gap: :func:`gap_to_bound_pct`)."""
         bound = self.lp_bound
         return bound if bound is not None and bound > 0 else None
 
@@ -194,7 +196,7 @@ class SimulationResult:
             "vs_nearest_pct": None if saved is None else _pct(saved, base or 0.0),
             "lp_bound": bound,
             "above_bound": above,
-            "above_bound_pct": None if above is None else _pct(above, bound or 0.0),
+            "above_bound_pct": None if cost is None else gap_to_bound_pct(cost, bound),
         }
 
     def _overflow(self) -> dict[str, Any]:
@@ -249,11 +251,9 @@ class SimulationResult:
     def _policy(self, outcome: AllocationOutcome) -> dict[str, Any]:
         """One policy's figures, with its gap to the hindsight bound."""
         s = outcome.summary()
-        bound = self._telling_bound()
-        gap = None if bound is None else 100.0 * (s["total_cost"] - bound) / bound
         return {
             "total_cost": s["total_cost"],
-            "gap_to_bound_pct": gap,
+            "gap_to_bound_pct": gap_to_bound_pct(s["total_cost"], self.lp_bound),
             "n_allocated": s["n_allocated"],
             "n_deferred": s["n_deferred"],
             "rerouted": s["rerouted"],
