@@ -43,6 +43,7 @@ from tierflow.orchestration.simulation.forecast import (
     scaled_capacity,
     staffed_capacity,
 )
+from tierflow.orchestration.simulation.report import bound_stop
 from tierflow.solver.verify import check_allocation_rows
 
 #: The first generated day; the others follow a week apart (all weekdays).
@@ -187,6 +188,10 @@ class DayRow:
     staffing: str = field(kw_only=True)
     #: The day's workload as a share of those capacities (%).
     load_pct: float = field(kw_only=True)
+    #: What cut the day's bound short (``finished``, ``lp:<stop>`` or
+    #: ``branch_and_bound:<stop>``: :func:`~tierflow.orchestration.simulation.report.bound_stop`);
+    #: results.csv's last column.
+    bound_stop: str = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,9 +253,11 @@ class _Judge:
         outcomes: dict[str, AllocationOutcome],
         staffing: str,
     ) -> None:
-        bound = _telling_bound(outcomes["hindsight plan"], data, utilization)
+        plan = outcomes["hindsight plan"]
+        bound = _telling_bound(plan, data, utilization)
         self.network, self.data, self.capacity = network, data, capacity
         self.utilization, self.bound, self.staffing = utilization, bound, staffing
+        self.bound_stop = bound_stop(plan.lp_bound_stop)
         self.kept = platinum_on_time(outcomes["hindsight plan"])
         self.nearest = float(outcomes["nearest"].summary()["total_cost"])
 
@@ -269,6 +276,7 @@ class _Judge:
             self.kept,
             scale,
             staffing=self.staffing,
+            bound_stop=self.bound_stop,
         )
 
 
@@ -421,6 +429,7 @@ def _row(
     scale: float | None = None,
     *,
     staffing: str,
+    bound_stop: str,
 ) -> DayRow:
     s = outcome.summary()
     gap = gap_to_bound_pct(s["total_cost"], bound)
@@ -457,6 +466,7 @@ def _row(
         load_pct=100.0
         * float(data.orders.workload(network).sum())
         / float(capacity.sum()),
+        bound_stop=bound_stop,
     )
 
 

@@ -50,14 +50,16 @@ def write_day_reports(
     out.mkdir(parents=True, exist_ok=True)
     frame = _frame(days)
     sweep_frame = _frame(sweep)
-    pd.concat([frame.assign(run="days"), sweep_frame.assign(run="sweep")]).to_csv(
-        out / "results.csv", index=False
-    )
+    rows = pd.concat([frame.assign(run="days"), sweep_frame.assign(run="sweep")])
+    # bound_stop came after run (2026-12-06): tools read the columns before it
+    last = [c for c in rows.columns if c != "bound_stop"] + ["bound_stop"]
+    rows[last].to_csv(out / "results.csv", index=False)
     summary = {
         "setup": setup,
         "distribution": _distribution(frame),
         "targets": _targets(frame, sweep_frame),
         "sweep": _records(sweep_frame),
+        "bounds": _bounds(frame),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_plain))
     text = _markdown(summary, frame, sweep_frame)
@@ -81,6 +83,33 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     it as NaN, which ``json.dumps`` wrote as ``NaN`` (not JSON)."""
     plain = frame.astype(object).where(frame.notna(), None)
     return [{str(k): v for k, v in row.items()} for row in plain.to_dict("records")]
+
+
+def _bounds(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per day and utilization, its bound and what cut it short
+    (``bound_stop``: ``finished``, ``lp:<stop>`` or ``branch_and_bound:<stop>``)."""
+    keys = ["day", "date", "utilization", "bound", "bound_stop"]
+    return _records(frame[keys].drop_duplicates(["day", "utilization"]))
+
+
+def _bound_line(frame: pd.DataFrame) -> str:
+    """How many days' bounds a limit cut short: each such gap is overstated
+    (the days' summary gave them as the days' gaps without a word)."""
+    days = frame.drop_duplicates("day")["bound_stop"]
+    lp = int(days.str.startswith("lp:").sum())
+    search = int(days.str.startswith("branch_and_bound:").sum())
+    head = f"Days whose bound was cut short: {lp + search} of {len(days)}"
+    if not lp + search:
+        return (
+            f"{head} (results.csv `bound_stop`): every gap is to a bound whose "
+            "LP and branch and bound finished."
+        )
+    return (
+        f"{head} (results.csv `bound_stop`): the LP on {lp} (a weak bound, "
+        f"what its last duals prove), branch and bound on {search} (the LP "
+        "value, raised only so far); those days' gaps are overstated by an "
+        "unknown amount (a longer --hindsight-time-limit gives a tighter bound)."
+    )
 
 
 def _plain(value: object) -> object:
@@ -207,6 +236,8 @@ def _markdown(summary: dict[str, Any], frame: pd.DataFrame, sweep: pd.DataFrame)
         lines += [
             f"## {utilization}",
             "",
+            _bound_line(frame[frame["utilization"] == utilization]),
+            "",
             "| policy | gap median % | p90 % | worst % | cost/nearest median "
             "| worst | days <= nearest | Platinum kept min % | on time gold / "
             "silver / overflow (median) | re-priced = reported | violations |",
@@ -253,6 +284,8 @@ def _sweep_lines(sweep: pd.DataFrame) -> list[str]:
         "and capacity are the same at every scale (the capacity as the days "
         "set it: with `history` staffing, from the day's own history, not "
         "the scaled ones, which only the bid prices read).",
+        "",
+        _bound_line(sweep),
         "",
         "| policy | forecast scale | gap % | cost/nearest | on time overflow |",
         "|---|---:|---:|---:|---:|",

@@ -200,6 +200,22 @@ def bound_caveat(summary: dict[str, Any]) -> str | None:
     )
 
 
+def bound_stop(stops: dict[str, str | None] | None) -> str:
+    """What cut a hindsight bound short, for a table: ``lp:<stop>`` when
+    its LP stopped before finishing (a weak bound: :func:`bound_caveat`),
+    else ``branch_and_bound:<stop>`` when the search that raises it did
+    (the LP value, raised only so far), else ``finished``. Either cut leaves
+    the bound below what the finished step proves, so every gap to it is
+    overstated by an unknown amount: ``bench allocation --days`` gave such
+    gaps without a word."""
+    stops = stops or {}
+    for phase in ("lp", "branch_and_bound"):
+        stop = stops.get(phase)
+        if stop not in (None, "finished"):
+            return f"{phase}:{stop}"
+    return "finished"
+
+
 def missing_bound(summary: dict[str, Any]) -> str | None:
     """Why the day has no hindsight bound (its LP stopped before it proved
     any), ``None`` when it has one or no hindsight plan ran: the screen and

@@ -3,6 +3,7 @@ and the same code on a Dask cluster."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -33,6 +34,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
+from tierflow.orchestration.allocation.hindsight import hindsight_proof
 from tierflow.orchestration.allocation.outputs import OUTPUT_FILES
 from tierflow.solver import linear_program
 from tierflow.solver.verify import check_allocation_rows
@@ -920,6 +922,68 @@ def test_bench_allocation_over_days_reports_distributions(tmp_path: Path) -> Non
     assert sweep["load_pct"].iloc[0] == pytest.approx(
         days[(days["day"] == 0) & (days["utilization"] == "tight")]["load_pct"].iloc[0]
     )
+
+
+def test_bench_allocation_days_say_which_bounds_were_cut_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day whose bound's LP or branch and bound the hindsight time limit
+    cut short has a bound below what the finished step proves, so its gaps
+    are overstated; ``--days`` gave them as every other day's without a
+    word. results.csv's new last column, summary.json's ``bounds`` and
+    summary.md's line per utilization now say which days and why."""
+    stops = iter(  # the hindsight plans in turn: day 0 loose, tight; day 1
+        [
+            ("time_limit", "time_limit"),
+            ("finished", None),
+            ("finished", "time_limit"),
+            ("finished", "finished"),
+        ]
+    )
+
+    def cut_short(*args: Any, **kwargs: Any) -> Any:
+        lp, search = next(stops)
+        proof = hindsight_proof(*args, **kwargs)
+        return dataclasses.replace(proof, lp_stop=lp, search_stop=search)
+
+    monkeypatch.setattr(
+        "tierflow.orchestration.allocation.day_allocator.hindsight_proof", cut_short
+    )
+    out = tmp_path / "days"
+    args = ["bench", "allocation", "--network", str(TINY), "--days", "2"]
+    args += ["--orders", "20", "--seed", "2", "--engines", "greedy"]
+    args += ["--time-limit", "0.2", "--hindsight-time-limit", "5"]
+    args += ["--forecast", "history", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "results.csv")
+    assert list(frame.columns[-3:]) == ["repriced_agrees", "run", "bound_stop"]
+    expected = {
+        (0, "loose"): "lp:time_limit",
+        (0, "tight"): "finished",
+        (1, "loose"): "branch_and_bound:time_limit",
+        (1, "tight"): "finished",
+    }
+    for (day, utilization), rows in frame.groupby(["day", "utilization"]):
+        assert set(rows["bound_stop"]) == {expected[day, utilization]}
+    summary = json.loads((out / "summary.json").read_text())
+    assert {
+        (b["day"], b["utilization"]): b["bound_stop"] for b in summary["bounds"]
+    } == expected
+    bounds = frame.drop_duplicates(["day", "utilization"])["bound"]
+    assert [b["bound"] for b in summary["bounds"]] == bounds.tolist()
+    md = (out / "summary.md").read_text()
+    loose, tight = md.split("## loose")[1].split("## tight")
+    assert (
+        "Days whose bound was cut short: 2 of 2 (results.csv `bound_stop`): "
+        "the LP on 1 (a weak bound, what its last duals prove), branch and "
+        "bound on 1 (the LP value, raised only so far); those days' gaps are "
+        "overstated"
+    ) in loose
+    assert (
+        "Days whose bound was cut short: 0 of 2 (results.csv `bound_stop`): "
+        "every gap is to a bound whose LP and branch and bound finished."
+    ) in tight
 
 
 def test_bench_allocation_staffing_day_keeps_the_old_protocol(tmp_path: Path) -> None:
