@@ -83,9 +83,10 @@ def percent_text(v: float, digits: int = 1) -> str:
     return f"{v:,.{digits}f}"
 
 
-def _count(n: int, noun: str) -> str:
-    """``1 order``, ``2 orders``: a count with its noun."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 order``, ``2 orders``: a count with its noun (``plural`` where
+    an ``s`` does not make it: ``batch``, ``batches``)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _e(text: Any) -> str:
@@ -372,7 +373,7 @@ def _policies(summary: dict[str, Any]) -> str:
             solve = f"one solve, {_f(p.get('runtime_s'), 1)} s"
         else:
             solve = (
-                f"{p.get('n_batches', 0)} batches, "
+                f"{_count(p.get('n_batches', 0), 'batch', 'batches')}, "
                 f"95 % within {_f(p['batch_solve_p95_s'], 3)} s"
             )
         rows.append(
@@ -422,7 +423,7 @@ def _checkouts(s: dict[str, Any]) -> str:
         if nothing
         else ""
     )
-    return f"""<p>{s["checkouts"]:,} checkouts, {s["confirmed"]:,} confirmed
+    return f"""<p>{_count(s["checkouts"], "checkout")}, {s["confirmed"]:,} confirmed
 ({s["abandoned"]:,} abandoned{of_them}; {s["cancelled"]:,} cancelled); the recommended
 option was taken in {_pct(s["recommended_taken_pct"])} of confirmed checkouts;
 Platinum was offered {_count(s["platinum_offered"], "time")}. Outage:
@@ -460,7 +461,7 @@ def _cltv_facts(c: dict[str, Any]) -> str:
     if "as_of" in c:
         facts.append(("Trained on data up to", c["as_of"]))
     if "horizon_days" in c:
-        facts.append(("Predicts spend over", f"{c['horizon_days']} days"))
+        facts.append(("Predicts spend over", _count(c["horizon_days"], "day")))
     if "promoted" in c:
         decision = "promoted" if c["promoted"] else "not promoted"
         facts.append(("Decision", f"{decision}: {c['reason']}"))
@@ -528,10 +529,10 @@ def _cltv_backtest(c: dict[str, Any]) -> str:
         for name, m in tested["models"].items()
     ]
     caption = (
-        f"Backtest: trained {tested['window_days']} days before the as-of date, "
-        "scored on what those customers spent in the window. Capture: share "
-        "of the window's spend by the customers ranked top 10 % / 20 %. Bias: "
-        "predicted total over actual, minus 1."
+        f"Backtest: trained {_count(tested['window_days'], 'day')} before the "
+        "as-of date, scored on what those customers spent in the window. "
+        "Capture: share of the window's spend by the customers ranked top "
+        "10 % / 20 %. Bias: predicted total over actual, minus 1."
     )
     return _table(head, rows, caption)
 
@@ -565,7 +566,7 @@ def _page(
     day = result.settings.day
     s = summary["savings"]
     lead = (
-        f"{summary['checkouts']:,} checkouts on the network, answered live "
+        f"{_count(summary['checkouts'], 'checkout')} on the network, answered live "
         f"as capacity changed"
         + (
             f" ({_e(summary['outage_node'])} went down)"

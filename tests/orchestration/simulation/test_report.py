@@ -26,7 +26,9 @@ from tierflow.orchestration.simulation.report import (
     _cards,
     _checkouts,
     _cltv,
+    _cltv_facts,
     _page,
+    _policies,
     _promises,
     _tier_mix,
     _upgrades,
@@ -102,8 +104,10 @@ def test_the_report_opens_with_the_four_answers(day: Any) -> None:
 
 def test_a_count_of_one_reads_in_the_singular(day: Any) -> None:
     """A quiet day said "Platinum was offered 1 times" and "1 upgrades were
-    confirmed, for 1 customers"."""
-    _, summary, _, _ = day
+    confirmed, for 1 customers"; a day of one checkout "1 checkouts" in the
+    lead and the checkouts paragraph, a policy of one batch "1 batches", a
+    one-day CLTV horizon "1 days" (summary.json's fields are unchanged)."""
+    result, summary, _, _ = day
     one = copy.deepcopy(summary)
     one["platinum_offered"] = 1
     one["overflow"]["orders_moved"] = 1
@@ -119,6 +123,18 @@ def test_a_count_of_one_reads_in_the_singular(day: Any) -> None:
     assert "1 upgrade was confirmed, for 1 customer with" in text
     assert "1 order moved" in text
     assert not re.search(r"\b1 (?:times|upgrades|customers|orders)\b", text), text
+    for n, checkouts in ((1, "1 checkout"), (1200, "1,200 checkouts")):
+        shown = {**summary, "checkouts": n}
+        assert _checkouts(shown).startswith(f"<p>{checkouts}, ")
+        page = " ".join(_page(result, shown, {}).split())
+        assert f"{checkouts} on the network, answered live" in page
+    for n, batches in ((1, "1 batch"), (2, "2 batches")):
+        policies = {k: {**p, "n_batches": n} for k, p in summary["policies"].items()}
+        table = _policies({**summary, "policies": policies})
+        assert f"{batches}, 95 % within" in table
+        assert ("batches" in table) == (n != 1)
+    assert "<dd>1 day</dd>" in _cltv_facts({"horizon_days": 1})
+    assert "<dd>365 days</dd>" in _cltv_facts({"horizon_days": 365})
 
 
 def test_a_share_short_of_all_or_none_never_reads_as_one(day: Any) -> None:
