@@ -217,17 +217,49 @@ def test_the_example_file_is_complete_and_loads() -> None:
     assert defaults["bench"]["allocation"]["forecasts"] == ["history", "perfect"]
     text = example.read_text()
     for path, command in _commands(cli):
-        if path:
-            assert f"\n[{'.'.join(path)}]\n" in text or isinstance(command, click.Group)
+        header = f"\n[{'.'.join(path)}]\n" if path else "\n"
+        if header not in text:
+            assert isinstance(command, click.Group), path
+            continue
+        # each key in its own command's table: one anywhere in the file
+        # passed (`deterministic` was in [allocate] only, not in [simulate])
+        start = text.index(header) + len(header) - 1
+        table = text[start : text.find("\n[", start)]
         for param in command.params:
-            if isinstance(param, click.Option) and not param.is_eager:
+            # every command's own log_level/log_format: said once, at the top
+            own_log = path and param.name in ("log_level", "log_format")
+            if isinstance(param, click.Option) and not param.is_eager and not own_log:
                 key = setting_name(param)
-                assert f"\n{key} = " in text or f"\n# {key} = " in text, (path, key)
+                assert f"\n{key} = " in table or f"\n# {key} = " in table, (path, key)
     # and every setting of the tier policy
     tiers = text[text.index("\n[tiers]\n") : text.index("\n[tiers.")]
     for field in dataclasses.fields(TierPolicy):
         if field.name not in ("rules", "price_markup", "satisfaction_weights"):
             assert f"\n{field.name} = " in tiers, field.name
+
+
+def test_every_value_of_the_example_file_is_its_flags_default() -> None:
+    """The example is a list of defaults: each value it sets, read by the
+    option's own type, is the option's default (one that drifted would
+    change a run when the file is copied as ``tierflow.toml``)."""
+    example = ROOT / "cli" / "tierflow.example.toml"
+    defaults, _ = read_settings(example, click.Context(cli))
+    checked = 0
+    for path, command in _commands(cli):
+        given: object = defaults
+        for name in path:
+            given = given.get(name, {}) if isinstance(given, dict) else {}
+        assert isinstance(given, dict)
+        ctx = click.Context(command)
+        for param in command.params:
+            if param.name in given and not isinstance(given[param.name], dict):
+                value = param.type_cast_value(ctx, given[param.name])
+                assert value == param.type_cast_value(ctx, param.get_default(ctx)), (
+                    path,
+                    param.name,
+                )
+                checked += 1
+    assert checked > 100
 
 
 def test_example_config_prints_the_example_file(
