@@ -87,8 +87,26 @@ class ConfigOption(click.Option):
             return value
         if ctx.auto_envvar_prefix is None:
             return None
-        name = f"{ctx.auto_envvar_prefix}_{setting_name(self).upper()}"
-        return os.environ.get(name) or None
+        return os.environ.get(self._auto_envvar(ctx)) or None
+
+    def _auto_envvar(self, ctx: click.Context) -> str:
+        """``TIERFLOW_SIMULATE_CHECKOUTS``: the context's prefix and the flag."""
+        return f"{ctx.auto_envvar_prefix}_{setting_name(self).upper()}"
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        """click's (``'--checkouts'``), with the variable that gave the bad
+        value: one from the environment read ``Invalid value for
+        '--checkouts'``, a flag the operator never typed."""
+        hint = super().get_error_hint(ctx)
+        if ctx is None or self.name is None:
+            return hint
+        if ctx.get_parameter_source(self.name) is not ParameterSource.ENVIRONMENT:
+            return hint
+        named = [self.envvar] if isinstance(self.envvar, str) else self.envvar or []
+        given = [n for n in named if os.environ.get(n)]
+        if not given and ctx.auto_envvar_prefix is not None:
+            given = [self._auto_envvar(ctx)]
+        return f"{hint} (${given[0]})" if given else hint
 
     def get_help_extra(self, ctx: click.Context) -> Any:
         """click's, with the effective default shown (command line >

@@ -174,6 +174,37 @@ def test_a_bad_file_names_file_key_and_value(
     assert not Path("g.txt").exists()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("TIERFLOW_GENERATE_GAP_SEED", "x", "'--seed' ($TIERFLOW_GENERATE_GAP_SEED)"),
+        ("TIERFLOW_LOG_LEVEL", "loud", "'--log-level' ($TIERFLOW_LOG_LEVEL)"),
+        (
+            "TIERFLOW_GENERATE_GAP_LOG_FORMAT",
+            "xml",
+            "'--log-format' ($TIERFLOW_GENERATE_GAP_LOG_FORMAT)",
+        ),
+    ],
+)
+def test_a_bad_variable_is_named(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    said: str,
+) -> None:
+    """A bad ``TIERFLOW_*`` value is a usage error naming the variable as
+    well as the option: it read ``Invalid value for '--seed'``, a flag the
+    operator never typed. The flag itself is named as before."""
+    monkeypatch.chdir(tmp_path)
+    result = _run([*GAP, "--out", "g.txt"], {variable: value})
+    assert result.exit_code == 2
+    assert f"Error: Invalid value for {said}: " in result.stderr, result.stderr
+    typed = _run([*GAP, "--out", "g.txt", "--seed", "x"])
+    assert "Error: Invalid value for '--seed': 'x' " in typed.stderr, typed.stderr
+    assert not Path("g.txt").exists()
+
+
 def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
     result = _run(["--config", str(tmp_path / "nope.toml"), *GAP, "--out", "g"])
     assert result.exit_code == 1
