@@ -248,17 +248,38 @@ def _policy(table: Any, path: Path) -> TierPolicy:
         raise _error(path, exc.reason, key, exc.value) from None
 
 
+def _utf8(raw: bytes, path: Path) -> str:
+    """The file's text, a leading byte-order mark (Windows Notepad writes
+    one; it is no TOML, "Invalid statement (at line 1, column 1)") dropped.
+    A byte that is not UTF-8 is named at its line and column, as TOML's own
+    errors are: it was "not valid TOML: 'utf-8' codec can't decode byte
+    0xff in position 18" (the text readers of ``tierflow.data`` would
+    import pandas at every start)."""
+    start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        return raw[start:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            why = "UTF-16 (it starts with UTF-16's byte-order mark): save it as UTF-8"
+            raise click.ClickException(f"{path}: not UTF-8 text: {why}") from None
+        at = start + exc.start
+        begin = max(raw.rfind(b"\n", 0, at) + 1, start)
+        line = raw.count(b"\n", 0, at) + 1
+        column = len(raw[begin:at].decode("utf-8", "replace")) + 1
+        where = f"byte {raw[at : start + exc.end]!r} at line {line}, column {column}"
+        message = f"{path}: not UTF-8 text: {exc.reason} ({where})"
+        raise click.ClickException(message) from None
+
+
 def read_settings(path: Path, ctx: click.Context) -> tuple[dict[str, Any], Settings]:
     """The file as the default map of ``ctx``'s command, and its settings; a bad file
     raises a :class:`click.ClickException` naming file, key and value. A
     leading UTF-8 byte-order mark is skipped, as the CSV and JSONL readers do."""
     try:
-        # utf-8-sig: a leading byte-order mark (Windows Notepad writes one)
-        # is no TOML; it was "Invalid statement (at line 1, column 1)"
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        data = tomllib.loads(_utf8(path.read_bytes(), path))
     except OSError as exc:
         raise click.ClickException(f"{path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except tomllib.TOMLDecodeError as exc:
         raise click.ClickException(f"{path}: not valid TOML: {exc}") from None
     policy = _policy(data.pop(TIERS_TABLE), path) if TIERS_TABLE in data else None
     return _defaults(ctx, ctx.command, data, path, ""), Settings(path, policy)

@@ -116,6 +116,37 @@ def test_a_file_with_a_byte_order_mark_is_read(
     )
 
 
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (
+            b'[generate.gap]\nout = "caf\xe9.txt"\n',
+            "invalid continuation byte (byte b'\\xe9' at line 2, column 11)",
+        ),
+        (
+            b"\xef\xbb\xbf# \xff\n",
+            "invalid start byte (byte b'\\xff' at line 1, column 3)",
+        ),
+        (
+            "[generate.gap]\nseed = 7\n".encode("utf-16"),
+            "UTF-16 (it starts with UTF-16's byte-order mark): save it as UTF-8",
+        ),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_named_at_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: bytes, said: str
+) -> None:
+    """A Latin-1 byte (or a Notepad "Unicode" file, UTF-16) is located as
+    TOML's own errors are: it was "not valid TOML: 'utf-8' codec can't
+    decode byte 0xe9 in position 25", a byte offset, not a line."""
+    monkeypatch.chdir(tmp_path)
+    Path("tierflow.toml").write_bytes(raw)
+    failed = _run([*GAP, "--out", "g.txt"])
+    assert failed.exit_code == 1
+    assert failed.stderr == f"Error: tierflow.toml: not UTF-8 text: {said}\n"
+    assert not Path("g.txt").exists()
+
+
 def test_keys_are_the_long_flags(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
