@@ -14,7 +14,12 @@ from typing import NamedTuple
 
 from tierflow.data.store.database import Statement, StorePart, clock
 from tierflow.data.store.scores import CltvScore, score_query, versioned_score_from
-from tierflow.data.store.stock import stock_query, stock_rows
+from tierflow.data.store.stock import (
+    own_hold_query,
+    stock_query,
+    stock_rows,
+    with_own_holds,
+)
 
 
 class CheckoutFacts(NamedTuple):
@@ -38,15 +43,23 @@ class CheckoutReads(StorePart):
         customer_id: str | None = None,
         *,
         now: float | None = None,
+        held_by: str | None = None,
     ) -> CheckoutFacts:
         """The cart's stock and (when ``customer_id`` is given) the
-        customer's score, in one round trip on PostgreSQL."""
+        customer's score, in one round trip on PostgreSQL. ``held_by``: a
+        checkout whose own live holds count as its stock (its requote: a
+        select releases them before it takes; they read as taken, and a
+        checkout holding the last units was answered "out of stock")."""
         t = clock(now)
         statements: list[Statement] = [stock_query(skus, t)]
         if customer_id is not None:
             statements.append(score_query(customer_id))
+        if held_by is not None:
+            statements.append(own_hold_query(held_by, skus, t))
         found = self._db.read_many(statements)
         stock = stock_rows(self._db, found[0], skus, t)
+        if held_by is not None:
+            stock = with_own_holds(stock, found[-1])
         if customer_id is None:
             return CheckoutFacts(stock, None)
         read = versioned_score_from(found[1])

@@ -148,8 +148,10 @@ class CheckoutReadStore(StockStore, Protocol):
         customer_id: str | None = None,
         *,
         now: float | None = None,
+        held_by: str | None = None,
     ) -> CheckoutFacts:
-        """The cart's stock and the customer's latest score, together."""
+        """The cart's stock (``held_by``'s own live holds counted as its)
+        and the customer's latest score, together."""
         ...
 
 

@@ -767,6 +767,35 @@ def stock_query(skus: Sequence[str], t: float) -> tuple[str, tuple[Any, ...]]:
     )
 
 
+def own_hold_query(
+    checkout_id: str, skus: Sequence[str], t: float
+) -> tuple[str, tuple[Any, ...]]:
+    """The units of ``skus`` that checkout ``checkout_id``'s live holds
+    (unlapsed at ``t``) take, per ``(node_id, sku)``: stock that checkout
+    may still use, since selecting again releases its hold first
+    (:func:`with_own_holds`)."""
+    return (
+        f"""SELECT r.node_id, l.sku, SUM(l.quantity)
+            FROM reservations r JOIN reservation_lines l
+              ON l.request_id = r.request_id
+            WHERE r.checkout_id = ? AND r.{LIVE_RESERVATION} AND r.expires_at > ?
+              AND l.sku IN ({marks(len(skus))})
+            GROUP BY r.node_id, l.sku""",
+        (checkout_id, t, *skus),
+    )
+
+
+def with_own_holds(
+    rows: list[tuple[str, str, int]], held: Cursor
+) -> list[tuple[str, str, int]]:
+    """``rows`` (:func:`stock_rows`) with the units :func:`own_hold_query`
+    read added back: its checkout's own hold is not another's stock."""
+    own = {(str(n), str(s)): int(q) for n, s, q in held.fetchall()}
+    if not own:
+        return rows
+    return [(n, s, a + own.get((n, s), 0)) for n, s, a in rows]
+
+
 def stock_rows(
     db: Connection, found: Cursor, skus: Sequence[str], t: float
 ) -> list[tuple[str, str, int]]:

@@ -141,9 +141,12 @@ class LiveContext:
         #: When :meth:`staleness` first found no event at all (None: not yet).
         self._unheard_since: dt.datetime | None = None
 
-    def read(self, req: CheckoutRequest, watch: Stopwatch) -> Context:
+    def read(
+        self, req: CheckoutRequest, watch: Stopwatch, *, held_by: str | None = None
+    ) -> Context:
         """The context of one request (laps ``capacity``, ``stock``, ``cltv``
-        and ``bid_prices``)."""
+        and ``bid_prices``); ``held_by``: the checkout being answered again,
+        whose own live hold counts as its stock."""
         notes = Notes()
         if self.store is None:
             for note in self.open_notes or ("no state store",):
@@ -160,7 +163,7 @@ class LiveContext:
             notes.add(stale)
         watch.lap("capacity")
         self.customers.refresh(notes)
-        facts = self._facts(req)  # stock and score: one round trip
+        facts = self._facts(req, held_by)  # stock and score: one round trip
         stock = self._stock(req, notes, facts)
         watch.lap("stock")
         customer = self.customers.lookup(
@@ -295,9 +298,10 @@ class LiveContext:
         self.unread_note = ""
         return logged
 
-    def _facts(self, req: CheckoutRequest) -> _Facts:
-        """The cart's stock and, when it is not kept, the customer's score,
-        read together (the error, when the store cannot be read)."""
+    def _facts(self, req: CheckoutRequest, held_by: str | None = None) -> _Facts:
+        """The cart's stock (``held_by``'s own holds counted as its) and,
+        when it is not kept, the customer's score, read together (the
+        error, when the store cannot be read)."""
         store = self.store
         if store is None:
             return _Facts(None, None, None)
@@ -306,7 +310,7 @@ class LiveContext:
         )
         try:
             # holds live in wall-clock time, whatever instant is being quoted
-            found = store.checkout_facts(req.skus, wanted)
+            found = store.checkout_facts(req.skus, wanted, held_by=held_by)
         except STORE_ERRORS as exc:
             return _Facts(None, exc, wanted)
         return _Facts(found, None, wanted)

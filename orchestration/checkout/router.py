@@ -497,8 +497,10 @@ class OnlineRouter:
         then remember it (in the store, outside the lock; an answer the
         store could not take carries its marked id, ``quotes.kept_id``).
         ``replaces``: a requote's revision read (``QuoteChanged`` when the
-        store holds another since: this answer was not kept)."""
-        ctx = self._live.read(req, watch)
+        store holds another since: this answer was not kept); a requote
+        counts the checkout's own hold as its stock."""
+        held_by = None if replaces is None else request_id
+        ctx = self._live.read(req, watch, held_by=held_by)
         with self._lock:
             plans = self._planner.plan(req, ctx, watch)
             answer = self._options.build(req, ctx, plans, request_id, revision)

@@ -315,3 +315,30 @@ def test_an_option_whose_cutoff_passed_is_not_held(
         first = a.generate_fulfillment_options("C4", [("TEE", 1)], "606", now=asked)
         soon = asked + dt.timedelta(minutes=5)
         assert b.select(first.request_id, "gold", now=soon).status == "held"
+
+
+def test_a_requote_counts_the_checkouts_own_hold_as_its_stock(
+    router: OnlineRouter,
+) -> None:
+    """C10 holds Gold of both SOFAs WH-EAST has (its last units). A requote
+    (the live hub's, when the map moves) read those units as taken by
+    someone else: every option "removed: out of stock: no node holds the
+    quantity of ['SOFA']" while the shopper held them, and switching to
+    Platinum (the same node's units, which the swap releases first) was
+    refused as no longer offered. Another checkout still finds none; the
+    requote offers what the first answer did and its Platinum is held."""
+    first = router.generate_fulfillment_options(
+        "C10", [("SOFA", 2)], "100", now=MONDAY_10
+    )
+    assert [o.option_id for o in first.options] == ["gold", "platinum", "silver"]
+    assert router.select(first.request_id, "gold").status == "held"
+    other = router.generate_fulfillment_options(
+        "C9", [("SOFA", 1)], "100", now=MONDAY_10
+    )
+    assert other.options == () and "out of stock" in other.missing["gold"]
+    again = router.requote(first.request_id, now=MONDAY_10)
+    assert [o.option_id for o in again.options] == ["gold", "platinum", "silver"]
+    assert again.option("gold") == first.option("gold")
+    assert router.select(first.request_id, "platinum").status == "held"
+    assert available(router, "WH-EAST", "SOFA") == 0
+    assert router.confirm(first.request_id).status == "confirmed"
