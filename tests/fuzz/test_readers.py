@@ -193,11 +193,13 @@ def test_settings_files(bad: Corrupted) -> None:
             rejects=click.ClickException,
         )
         if error is not None:  # a key, or the line and column of the syntax
-            message = str(error)
+            message = str(error)  # or of the first byte that is not UTF-8
             assert (
                 "key '" in message
                 or "(at line " in message
                 or ("not valid TOML" in message)
+                or ("not UTF-8 text" in message and " at line " in message)
+                or "UTF-16" in message
             ), message
 
 
