@@ -39,6 +39,7 @@ was priced at zone 8 to everywhere and still promised two-day delivery.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,44 @@ def _nearest(
     return miles[np.arange(len(lat)), at], at
 
 
+def _southern(places: pd.DataFrame) -> tuple[FloatArray, FloatArray, NDArray[np.intp]]:
+    """``lat``, ``lon`` and the rows south of every city whose ``lon`` could
+    be a latitude: the only candidates for a swap."""
+    lat = places["lat"].to_numpy(dtype=np.float64)
+    lon = places["lon"].to_numpy(dtype=np.float64)
+    south = (lat < SOUTH_OF_EVERY_CITY) & (np.abs(lon) <= 90.0)
+    return lat, lon, np.flatnonzero(south)
+
+
+def _refuse_first_swapped(
+    places: pd.DataFrame,
+    path: Path,
+    rows: NDArray[np.intp],
+    here: FloatArray,
+    there: FloatArray,
+    nearest: tuple[str, Callable[[int], str]],
+) -> None:
+    """Raise at the first of ``rows`` ``here`` miles from the nearest of
+    ``nearest[0]`` as written and within reach of ``nearest[1](k)`` swapped
+    (``there`` miles); nothing when none is."""
+    swapped = (here > FAR_MILES) & (there <= NEAR_MILES)
+    if not swapped.any():
+        return
+    k = int(np.flatnonzero(swapped)[0])
+    pos = int(rows[k])
+    lat, lon = float(places["lat"].iloc[pos]), float(places["lon"].iloc[pos])
+    raise InputError(
+        f"lat {lat:g}, lon {lon:g} is in the Southern Ocean or Antarctica, "
+        f"{_miles(here[k])} from the nearest {nearest[0]}; swapped (lat {lon:g}, "
+        f"lon {lat:g}) it is {_miles(there[k])} from {nearest[1](k)}: are lat "
+        "and lon the other way round?",
+        file=path.name,
+        row=file_line(places, pos),
+        field="lat",
+        value=f"{lat:g}",
+    )
+
+
 def check_swapped_coordinates(
     nodes: pd.DataFrame, path: Path, dest: pd.DataFrame
 ) -> None:
@@ -94,29 +133,19 @@ def check_swapped_coordinates(
     InputError
         At the node's ``lat`` cell.
     """
-    lat = nodes["lat"].to_numpy(dtype=np.float64)
-    lon = nodes["lon"].to_numpy(dtype=np.float64)
-    south = (lat < SOUTH_OF_EVERY_CITY) & (np.abs(lon) <= 90.0)
-    if not south.any() or len(dest) == 0:
+    lat, lon, rows = _southern(nodes)
+    if len(rows) == 0 or len(dest) == 0:
         return
-    rows = np.flatnonzero(south)
     here, _ = _nearest(lat[rows], lon[rows], dest)
     there, near = _nearest(lon[rows], lat[rows], dest)
-    swapped = (here > FAR_MILES) & (there <= NEAR_MILES)
-    if not swapped.any():
-        return
-    k = int(np.flatnonzero(swapped)[0])
-    pos = int(rows[k])
-    zip3 = dest["zip3"].iloc[int(near[k])]
-    raise InputError(
-        f"lat {lat[pos]:g}, lon {lon[pos]:g} is in the Southern Ocean or "
-        f"Antarctica, {_miles(here[k])} from the nearest destination; swapped "
-        f"(lat {lon[pos]:g}, lon {lat[pos]:g}) it is {_miles(there[k])} from ZIP "
-        f"prefix {zip3}: are lat and lon the other way round?",
-        file=path.name,
-        row=file_line(nodes, pos),
-        field="lat",
-        value=f"{lat[pos]:g}",
+    zip3 = dest["zip3"].to_numpy()
+    _refuse_first_swapped(
+        nodes,
+        path,
+        rows,
+        here,
+        there,
+        ("destination", lambda k: f"ZIP prefix {zip3[int(near[k])]}"),
     )
 
 
@@ -125,21 +154,19 @@ def check_swapped_destinations(
 ) -> None:
     """Refuse the first destination whose ``lat`` and ``lon`` look swapped
     (see the module's docstring), in a node's words: both values, and where
-    the swapped pair is.
+    the swapped pair is (a node, another destination or any US ZIP prefix,
+    so a lone swapped row of a sparse table is caught too).
 
     Raises
     ------
     InputError
         At the destination's ``lat`` cell.
     """
-    lat = dest["lat"].to_numpy(dtype=np.float64)
-    lon = dest["lon"].to_numpy(dtype=np.float64)
-    south = (lat < SOUTH_OF_EVERY_CITY) & (np.abs(lon) <= 90.0)
-    if not south.any() or len(nodes) == 0:
+    lat, lon, rows = _southern(dest)
+    if len(rows) == 0 or len(nodes) == 0:
         return
     from tierflow.data.geography import zip3_destinations
 
-    rows = np.flatnonzero(south)
     here = _miles_to(lat[rows], lon[rows], nodes).min(axis=1)
     us = zip3_destinations()
     names = [f"node {n}" for n in nodes["node_id"]]
@@ -156,20 +183,8 @@ def check_swapped_destinations(
     )
     near = miles.argmin(axis=1)
     there = miles[np.arange(len(rows)), near]
-    swapped = (here > FAR_MILES) & (there <= NEAR_MILES)
-    if not swapped.any():
-        return
-    k = int(np.flatnonzero(swapped)[0])
-    pos = int(rows[k])
-    raise InputError(
-        f"lat {lat[pos]:g}, lon {lon[pos]:g} is in the Southern Ocean or "
-        f"Antarctica, {_miles(here[k])} from the nearest node; swapped "
-        f"(lat {lon[pos]:g}, lon {lat[pos]:g}) it is {_miles(there[k])} from "
-        f"{names[int(near[k])]}: are lat and lon the other way round?",
-        file=path.name,
-        row=file_line(dest, pos),
-        field="lat",
-        value=f"{lat[pos]:g}",
+    _refuse_first_swapped(
+        dest, path, rows, here, there, ("node", lambda k: names[int(near[k])])
     )
 
 

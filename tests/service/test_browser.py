@@ -940,6 +940,20 @@ def _shows_gold_placed(page: Any, router: OnlineRouter) -> None:
     assert router.store.online_orders()["tier"].tolist() == ["gold"]
 
 
+def _confirm_answer_lost(page: Any) -> None:
+    """C4 asks and places its order; the server confirms it and the answer
+    is lost on the way back (the page then shows its error)."""
+    _ask(page, "C4")
+
+    def lost(route: Any) -> None:
+        route.fetch()  # the server confirms
+        route.abort("connectionreset")
+
+    page.route("**/confirm", lost)
+    page.click("#confirm")
+    page.wait_for_selector("#error:not([hidden])")
+
+
 def test_an_order_whose_confirmation_was_lost_is_shown_placed_on_the_next_try(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
@@ -955,15 +969,7 @@ def test_an_order_whose_confirmation_was_lost_is_shown_placed_on_the_next_try(
     server, router = site
     errors: list[str] = []
     page = _stream_held_off_page(browser, server.url + "/", errors)
-    _ask(page, "C4")
-
-    def lost(route: Any) -> None:
-        route.fetch()  # the server confirms
-        route.abort("connectionreset")
-
-    page.route("**/confirm", lost)
-    page.click("#confirm")
-    page.wait_for_selector("#error:not([hidden])")
+    _confirm_answer_lost(page)
     assert page.locator("#error").inner_text() == (
         "The store could not be reached: check your connection and try again."
     )
@@ -1545,15 +1551,7 @@ def test_an_order_whose_answer_was_lost_is_shown_placed_when_its_stream_is_refus
     server, router = site
     errors: list[str] = []
     page = _stream_held_off_page(browser, server.url + "/", errors)
-    _ask(page, "C4")
-
-    def lost(route: Any) -> None:
-        route.fetch()  # the server confirms
-        route.abort("connectionreset")
-
-    page.route("**/confirm", lost)
-    page.click("#confirm")
-    page.wait_for_selector("#error:not([hidden])")
+    _confirm_answer_lost(page)
     page.unroute("**/confirm")
     page.unroute("**/v1/stream*")
     _shows_gold_placed(page, router)
