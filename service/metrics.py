@@ -209,11 +209,20 @@ NO_SELECT = "none"
 #: whose hold this process did not take (another replica's select, or one
 #: before a restart): which tier it holds is in the store.
 TIER_UNKNOWN = "unknown"
+#: The ``tier`` values an outcome's option id may be (a tier's id each).
+_TIER_IDS = frozenset(t.value for t in Tier)
 
 
-def _no_tier(result: CheckoutResult) -> str:
-    """The ``tier`` of an outcome that names no option (see above)."""
-    return TIER_UNKNOWN if result.status is HoldStatus.UNAVAILABLE else NO_SELECT
+def tier_label(result: CheckoutResult) -> str:
+    """The ``tier`` of an outcome: the tier its option id names, else
+    :data:`NO_SELECT` or :data:`TIER_UNKNOWN`. A select the store could
+    not answer echoes the option id as the client sent it, unchecked (any
+    32 characters): taken as the label, each made-up id made a series."""
+    if result.option_id in _TIER_IDS:
+        return result.option_id
+    if result.option_id is not None or result.status is HoldStatus.UNAVAILABLE:
+        return TIER_UNKNOWN
+    return NO_SELECT
 
 
 def method_label(method: str) -> str:
@@ -380,7 +389,7 @@ class ServiceMetrics(Metrics):
     def checkout(self, call: str, result: CheckoutResult) -> None:
         if result.replayed:
             return
-        tier = result.option_id or _no_tier(result)
+        tier = tier_label(result)
         key = (call, tier, result.status.value)
         counter = self._checkouts.get(key)
         if counter is None:  # labels() validates and locks on every call

@@ -332,6 +332,45 @@ def test_a_confirm_the_lost_store_refused_is_counted_under_the_tier_held(
     )
 
 
+def test_a_select_the_lost_store_refused_names_no_tier_the_client_made_up(
+    live: tuple[httpx.Client, OnlineRouter],
+) -> None:
+    """With the store down, a select of a checkout this process does not
+    keep is answered ``unavailable`` before its option id is checked: its
+    ``tier`` label was that id as sent, so each made-up id (up to 32
+    characters of anything) made a series of its own while the store was
+    down. A tier's id is kept; any other id is ``unknown``."""
+    client, router = live
+    before = scrape(client)
+    assert router.store is not None
+    router.store.close()
+    made_up = [f"zz{k}" for k in range(5)] + ["x\u00e9y", 'q"}\n']
+    for k, option_id in enumerate([*made_up, "gold"]):
+        r = client.post(
+            f"/v1/checkouts/elsewhere-{k}/select", json={"option_id": option_id}
+        )
+        assert (r.status_code, r.json()["status"]) == (503, "unavailable"), r.text
+    after = scrape(client)
+    tiers = {
+        dict(labels)["tier"]
+        for (name, labels), _ in after.items()
+        if name == "tierflow_checkouts_total"
+    }
+    assert tiers <= {t.value for t in Tier} | {"none", "unknown"}, tiers
+
+    def selects(tier: str) -> float:
+        return moved(
+            before,
+            after,
+            "tierflow_checkouts_total",
+            call="select",
+            status="unavailable",
+            tier=tier,
+        )
+
+    assert (selects("unknown"), selects("gold")) == (len(made_up), 1)
+
+
 def test_one_failed_store_call_is_one_error(
     tmp_path: Path, state_location: Path | str
 ) -> None:
