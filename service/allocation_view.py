@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from tierflow.data.store import StateStore
+from tierflow.data.store import AllocationRun, StateStore
 
 
 def _clean_dict(value: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +118,24 @@ def _folder(allocation_dir: Path) -> str:
     return f"allocation folder {allocation_dir.name!r}"
 
 
+def _unfinished(store: StateStore, run: AllocationRun) -> str:
+    """What the note adds for a run without its end: the store cannot tell
+    a run at work from one killed mid-way (it said "still running" of a run
+    that had died), so it says how far the run got and how it resumes."""
+    if run.finished_at is not None:
+        return ""
+    last = store.last_committed_batch(run.run_id)
+    done = (
+        "no batch committed yet"
+        if last is None
+        else f"its batches up to {last} committed, the summary theirs only"
+    )
+    return (
+        f" (unfinished: {done}; still running, or stopped before its end: "
+        "the same allocate command resumes it)"
+    )
+
+
 def latest_allocation(
     allocation_dir: Path | None, store: StateStore | None
 ) -> dict[str, Any]:
@@ -153,7 +171,7 @@ def latest_allocation(
                     "summary": _row_summary(rows),
                     **_breakdown(rows),
                     "note": "from the state store's latest allocation run"
-                    + ("" if run.finished_at is not None else " (still running)"),
+                    + _unfinished(store, run),
                 }
             )
     where = (

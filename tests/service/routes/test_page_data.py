@@ -19,6 +19,7 @@ from tierflow.data.network import load_network
 from tierflow.data.store import SqliteStore, open_store
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.allocation_view import latest_allocation
 from tierflow.service.app import create_app
 from tierflow.service.samples import sample_customers
 from tierflow.service.schemas import ID_CHARS, ID_PATTERN
@@ -201,7 +202,12 @@ def test_latest_allocation_from_a_folder_and_from_the_store(tmp_path: Path) -> N
         store.write_allocation_batch("run-a", 0, rows.drop(columns=["batch"]))
     with live_server(store_dir) as (server, _):
         a = httpx.get(f"{server.url}/v1/allocation").json()
-    assert a["run_id"] == "run-a" and a["note"].endswith("(still running)")
+    # unfinished: the store cannot tell a run at work from one killed mid-way
+    assert a["run_id"] == "run-a" and a["note"].endswith(
+        "(unfinished: its batches up to 0 committed, the summary theirs only; "
+        "still running, or stopped before its end: the same allocate command "
+        "resumes it)"
+    )
     assert a["summary"] == {
         "n_orders": 2,
         "n_lines": 2,
@@ -210,6 +216,24 @@ def test_latest_allocation_from_a_folder_and_from_the_store(tmp_path: Path) -> N
         "n_unfillable": 0,
         "total_cost": 12.5,
     }
+
+
+def test_a_stored_run_is_said_unfinished_until_it_ends(tmp_path: Path) -> None:
+    """A run that committed no batch, or died mid-way, was said "still
+    running" for good; the note says how far it got, and nothing once the
+    run has finished."""
+    with SqliteStore(tmp_path / "state.db") as store:
+        store.start_allocation_run("run-b", {"x": 2})
+        empty = latest_allocation(None, store)
+        store.finish_allocation_run("run-b")
+        ended = latest_allocation(None, store)
+    assert empty["run_id"] == "run-b" and empty["note"] == (
+        "from the state store's latest allocation run (unfinished: no batch "
+        "committed yet; still running, or stopped before its end: the same "
+        "allocate command resumes it)"
+    )
+    assert empty["summary"] == {"n_orders": 0, "n_lines": 0}
+    assert ended["note"] == "from the state store's latest allocation run"
 
 
 def test_latest_allocation_from_a_simulate_folder(tmp_path: Path) -> None:
