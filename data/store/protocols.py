@@ -378,6 +378,11 @@ class ScoreStore(Protocol):
         """Latest day's ``predicted_spend`` at a percentile."""
         ...
 
+    def cltv_top_threshold(self, percentile: float) -> float | None:
+        """Latest day's lowest ``predicted_spend`` of its customers above a
+        percentile (the top share, at least one): the Platinum threshold."""
+        ...
+
     def cltv_segment_examples(
         self, *, id_chars: str | None = None, max_id_length: int | None = None
     ) -> list[CltvScore]:

@@ -8,6 +8,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -225,6 +226,36 @@ class Scores(StorePart):
             "SELECT predicted_spend FROM cltv_scores WHERE as_of = ? "
             "ORDER BY predicted_spend LIMIT 1 OFFSET ?",
             (day.isoformat(), k),
+        ).fetchone()
+        return float(row[0])
+
+    def cltv_top_threshold(self, percentile: float) -> float | None:
+        """The Platinum threshold: the lowest ``predicted_spend`` of the top
+        ``ceil((100 - percentile) / 100 * n)`` customers of the latest day
+        (at least the best one), as
+        :func:`~tierflow.cltv.segments.assign_segments` draws its top share.
+
+        :meth:`cltv_threshold` at 90 (``floor(0.9 * (n - 1))``) made both of
+        two customers the top 10 %, and two of ten. None when no scores are
+        stored.
+        """
+        if not (0.0 <= percentile <= 100.0):
+            raise InputError(
+                "must be in [0, 100]", field="percentile", value=percentile
+            )
+        day = self.latest_cltv_as_of()
+        if day is None:
+            return None
+        (n,) = self._db.execute(
+            "SELECT COUNT(*) FROM cltv_scores WHERE as_of = ?", (day.isoformat(),)
+        ).fetchone()
+        # exact, as the percentile is written (in floats 100 - 90.0 may not be 10)
+        share = (100 - Fraction(str(float(percentile)))) / 100
+        top = max(math.ceil(share * int(n)), 1)
+        row = self._db.execute(
+            "SELECT predicted_spend FROM cltv_scores WHERE as_of = ? "
+            "ORDER BY predicted_spend DESC LIMIT 1 OFFSET ?",
+            (day.isoformat(), top - 1),
         ).fetchone()
         return float(row[0])
 

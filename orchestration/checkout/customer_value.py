@@ -257,7 +257,7 @@ class CustomerValues:
                     return held
                 day = store.latest_cltv_as_of()
                 pct = self.policy.platinum_percentile * 100.0
-                threshold = store.cltv_threshold(pct)
+                threshold = store.cltv_top_threshold(pct)
                 prior, source = new_customer_prior(store, self.policy, day)
                 if store.cltv_version() == version:
                     held = _Held(

@@ -114,7 +114,7 @@ def daily_cltv_job(
             config=config,
             sink=sink,
         )
-        threshold = store.cltv_threshold(platinum_percentile * 100.0)
+        threshold = store.cltv_top_threshold(platinum_percentile * 100.0)
         # as the retrain had them (its metadata.json was read here again)
         recipe, horizon = result.champion_config, result.champion_horizon_days
         window = backtest_days(horizon)

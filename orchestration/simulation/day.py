@@ -652,7 +652,7 @@ def published_scores(
 
     def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
         rows = store.put_cltv_scores(frame, as_of=as_of, model_version=scores_csv.name)
-        threshold = store.cltv_threshold(platinum_percentile * 100.0)
+        threshold = store.cltv_top_threshold(platinum_percentile * 100.0)
         return {
             "scores": str(scores_csv),
             "published_rows": rows,

@@ -401,6 +401,10 @@ def test_cltv_scores(store: StateStore) -> None:
     assert store.put_cltv_scores(scores, as_of=day, model_version="v1") == 11
     assert store.cltv_threshold(90) == 90.0  # floor(0.9 * 10) = index 9
     assert store.cltv_threshold(0) == 0.0 and store.cltv_threshold(100) == 100.0
+    # the top 10 % of 11 is 2 (ceil 1.1): C9 and C10; at 0 everyone, at 100 the best
+    assert store.cltv_top_threshold(90) == 90.0
+    assert store.cltv_top_threshold(0) == 0.0
+    assert store.cltv_top_threshold(100) == 100.0
     hit = store.cltv_score("C7")
     assert hit is not None and (hit.predicted_spend, hit.as_of) == (70.0, day)
     assert store.cltv_score("nobody") is None

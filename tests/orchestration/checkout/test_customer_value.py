@@ -7,10 +7,12 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from tests.service_fixtures import put_scores
+from tierflow.cltv.segments import assign_segments
 from tierflow.data.errors import InputError
 from tierflow.data.store import open_store
 from tierflow.formulations.tier_settings import policy_from_settings
@@ -161,12 +163,12 @@ def test_scores_are_read_again_once_the_store_changed_them(
             model_version="again",
         )
         after = [values.lookup(c, Notes()) for c in ("C3", "C9", "C42")]
-        # threshold: the 90th percentile of [10, 70, 500] is index 1
-        assert [c.platinum_threshold for c in after] == [70.0] * 3
+        # threshold: the top 10 % of [10, 70, 500] is its best (ceil 0.3)
+        assert [c.platinum_threshold for c in after] == [500.0] * 3
         assert [(c.predicted_spend, c.segment, c.platinum_eligible) for c in after] == [
             (500.0, "platinum", True),
             (10.0, "silver", False),
-            (70.0, "silver", True),
+            (70.0, "silver", False),
         ]
 
 
@@ -327,18 +329,18 @@ def test_a_score_is_judged_by_the_threshold_of_its_own_version(
         )  # fmt: skip
         newer = store.cltv_versioned_score("C9")
         c9 = values.lookup("C9", Notes(), read=lambda: newer)
-        # threshold: the 90th percentile of [60, 85] is index 0
+        # threshold: the top 10 % of [60, 85] is its best (ceil 0.2)
         assert (c9.predicted_spend, c9.platinum_threshold, c9.platinum_eligible) == (
             60.0,
-            60.0,
-            True,
+            85.0,
+            False,
         )
         notes = Notes()
         c8 = values.lookup("C8", notes, read=lambda: stale)
         assert (c8.predicted_spend, c8.source, c8.platinum_threshold) == (
             85.0,
             "CLTV scores of 2026-01-05",
-            60.0,
+            85.0,
         )
         assert not notes.degraded
         assert values.lookup("C3", Notes()).source.startswith("new-customer prior")
@@ -366,3 +368,32 @@ def test_a_score_whose_version_never_settles_is_the_last_known(
         assert notes.notes == [
             "CLTV score could not be read (the scores changed while they were read)"
         ]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 25])
+def test_platinum_goes_to_the_top_tenth_of_a_few_scores(
+    state_location: Path | str, n: int
+) -> None:
+    """At 90 % (the top 10 %) the customers eligible for Platinum are those
+    the scores' own platinum segment holds: the top ceil(n / 10), at least
+    the best one. The 90th percentile taken at floor(0.9 (n - 1)) made both
+    of two customers eligible, and two of ten, beside one platinum."""
+    spend = [float(10 * (i + 1)) for i in range(n)]
+    segment = assign_segments(np.array(spend))
+    with open_store(state_location) as store:
+        store.put_cltv_scores(
+            pd.DataFrame(
+                {
+                    "customer_id": [f"C{i}" for i in range(n)],
+                    "predicted_spend": spend,
+                    "p_active": 0.5,
+                    "segment": segment,
+                }
+            ),
+            as_of=dt.date(2026, 1, 4),
+            model_version="few",
+        )
+        values = CustomerValues(store, TierPolicy(), refresh_s=0.0)
+        eligible = [values.lookup(f"C{i}", Notes()).platinum_eligible for i in range(n)]
+    assert eligible == [s == "platinum" for s in segment]
+    assert sum(eligible) == -(-n // 10)
