@@ -92,6 +92,9 @@ class RequestValidator:
             raise InputError(
                 "empty customer id", field="customer_id", value=customer_id
             )
+        # as a purchase log's ids are read (``check_ids``): ' C9 ' is the
+        # customer scored C9, not a new one given the prior
+        customer_id = customer_id.strip()
         if len(customer_id) > MAX_ID_LENGTH or not customer_id.isprintable():
             # it is stored with the order and written to logs and CSVs
             raise InputError(

@@ -25,6 +25,23 @@ from tierflow.data.store import SqliteStore
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 
+def test_a_customer_id_written_with_spaces_is_the_scored_customer(
+    router: OnlineRouter,
+) -> None:
+    """A purchase log's ids are read stripped (``C9 `` is C9's purchase), so
+    the checkout's are too: ``tierflow options --customer ' C9 '`` got the
+    new-customer prior, and no Platinum, for the customer scored C9."""
+    answer = router.generate_fulfillment_options(
+        " C9 ", [("MUG", 1)], "60601", now=MONDAY_10
+    )
+    assert answer.customer.customer_id == "C9"
+    assert (answer.customer.predicted_spend, answer.customer.segment) == (
+        90.0,
+        "platinum",
+    )
+    assert "platinum" in ids(answer)
+
+
 def test_platinum_only_at_or_above_the_threshold(router: OnlineRouter) -> None:
     cart = [("MUG", 1)]
     at = router.generate_fulfillment_options("C9", cart, "60601", now=MONDAY_10)
