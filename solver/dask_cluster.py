@@ -7,7 +7,9 @@ the scheduler, when the cluster loses every worker mid-run.
 time, before a run writes anything: a scheduler that never answered hung the
 run (``distributed.Client`` waits for the handshake with no time limit), and
 workers without tierflow hung it too (each task failed to unpickle and the
-worker dropped its link to the scheduler, over and over).
+worker dropped its link to the scheduler, over and over). It connects with
+dask's security settings, as the client does: a ``tls://`` scheduler that
+the client reached was refused with a ``TypeError`` traceback.
 :func:`tierflow_version` is what each worker runs for the check.
 """
 
@@ -37,15 +39,44 @@ def tierflow_version() -> str:
     return importlib.metadata.version("tierflow")
 
 
-async def _handshake(address: str, timeout_s: float) -> None:
+async def _handshake(
+    address: str, timeout_s: float, connection_args: dict[str, Any]
+) -> None:
     """Open and close one connection to ``address``, handshake included."""
     from distributed.comm.core import connect as comm_connect
 
     comm = await asyncio.wait_for(
-        comm_connect(address, timeout=timeout_s),  # type: ignore[no-untyped-call]
+        comm_connect(  # type: ignore[no-untyped-call]
+            address, timeout=timeout_s, **connection_args
+        ),
         timeout_s,
     )
     await comm.close()
+
+
+#: Address schemes whose connections are encrypted (dask's TLS settings).
+_ENCRYPTED = ("tls", "wss")
+
+
+def _unusable_settings(address: str, connection_args: dict[str, Any]) -> str | None:
+    """Why dask's security settings (``distributed.comm``) cannot reach
+    ``address``, else ``None``: distributed's comm raised a ``TypeError``
+    (TLS without a certificate) or ``RuntimeError`` (encryption required),
+    each a traceback."""
+    from distributed.comm.addressing import parse_address
+
+    scheme = parse_address(address)[0].lower()
+    if scheme in _ENCRYPTED and connection_args.get("ssl_context") is None:
+        return (
+            f"a {scheme}:// scheduler needs dask's TLS settings "
+            "(distributed.comm.tls: ca-file, and client cert and key)"
+        )
+    if scheme not in _ENCRYPTED and connection_args.get("require_encryption"):
+        return (
+            "dask's settings require encryption "
+            "(distributed.comm.require-encryption): give a tls:// address"
+        )
+    return None
 
 
 def connect(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
@@ -54,7 +85,9 @@ def connect(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
     Raises
     ------
     InputError
-        (field ``--scheduler``) ``address`` is not an address, nothing answers
+        (field ``--scheduler``) ``address`` is not an address, dask's security
+        settings cannot reach it (a ``tls://`` one without them, a ``tcp://``
+        one where they require encryption), nothing answers
         there as a Dask scheduler within ``timeout_s``, no worker joins it
         within ``timeout_s``, or a worker cannot import tierflow or runs
         another version of it than this process.
@@ -64,13 +97,20 @@ def connect(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
     def refused(why: str) -> InputError:
         return InputError(why, field="--scheduler", value=address)
 
+    # the settings the client connects with (distributed.comm.tls, ...)
+    connection_args = distributed.Security().get_connection_args("client")
+    unusable = _unusable_settings(address, connection_args)
+    if unusable:
+        raise refused(unusable)
     try:
-        asyncio.run(_handshake(address, timeout_s))
+        asyncio.run(_handshake(address, timeout_s, connection_args))
     except ValueError as exc:  # "missing port number", an unknown scheme
         raise refused(f"not a Dask scheduler address ({exc})") from None
     except OSError as exc:  # refused, unresolved, or no answer (TimeoutError)
         why = str(exc) or f"no answer within {timeout_s:g} s"
         raise refused(f"cannot reach the Dask scheduler ({why})") from None
+    except TypeError as exc:  # a scheme's comm that cannot be built (ucx://)
+        raise refused(f"cannot reach the Dask scheduler ({exc})") from None
     client = distributed.Client(address, timeout=timeout_s)
     _one_line_records()
     try:

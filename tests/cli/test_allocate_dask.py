@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,7 +36,10 @@ WORKER = ("--nthreads", "1", "--no-dashboard")
 
 
 def _allocate(
-    tmp_path: Path, scheduler: str, timeout: float = 90
+    tmp_path: Path,
+    scheduler: str,
+    timeout: float = 90,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     orders = _write_orders(tmp_path / "orders.csv", 20)
     args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
@@ -46,7 +50,12 @@ def _allocate(
         [sys.executable, "-m", "tierflow.cli.entry", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONWARNINGS": "ignore",
+            **(env or {}),
+        },
         timeout=timeout,
     )
     return done, time.monotonic() - start
@@ -65,6 +74,93 @@ def test_a_scheduler_address_that_is_not_one(tmp_path: Path) -> None:
         "scheduler address (missing port number in address 'scheduler.example')"
     )
     assert not (tmp_path / "out").exists()  # refused before the run
+
+
+#: dask's setting that refuses unencrypted connections, as an environment variable.
+REQUIRE_ENCRYPTION = {"DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
+
+
+@pytest.mark.parametrize(
+    ("address", "env", "why"),
+    [
+        ("tls://127.0.0.1:1", None,
+         "a tls:// scheduler needs dask's TLS settings (distributed.comm.tls: "
+         "ca-file, and client cert and key)"),
+        ("tcp://127.0.0.1:1", REQUIRE_ENCRYPTION,
+         "dask's settings require encryption (distributed.comm.require-encryption): "
+         "give a tls:// address"),
+        ("ucx://127.0.0.1:1", None,
+         "cannot reach the Dask scheduler (Can't instantiate abstract class "
+         "UCXConnector with abstract method connect)"),
+    ],
+)  # fmt: skip
+def test_an_address_dask_s_settings_cannot_reach(
+    tmp_path: Path, address: str, env: dict[str, str] | None, why: str
+) -> None:
+    # until 2026-12-06 the first and the last ended in a TypeError
+    # traceback, the second (on a live scheduler) in a RuntimeError one
+    done, took = _allocate(tmp_path, address, env=env)
+    assert done.returncode == 1
+    assert _last_line(done) == f"Error: field '--scheduler': value '{address}': {why}"
+    assert took < 10  # said at once, not after the 10 s of a connection
+    assert not (tmp_path / "out").exists()
+
+
+def _self_signed(folder: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key (the cluster's and the client's)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs openssl for a TLS certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_tls_scheduler_is_reached_with_dask_s_tls_settings(tmp_path: Path) -> None:
+    """A ``tls://`` scheduler that ``dask.distributed.Client`` reaches with
+    dask's TLS settings: the check before it connected without them and
+    refused it with distributed's ``TypeError`` traceback ("TLS expects a
+    `ssl_context` argument"), until 2026-12-06."""
+    import dask
+    from dask.distributed import LocalCluster, Security
+
+    from tierflow.solver.dask_cluster import connect, run_tasks
+
+    cert, key = _self_signed(tmp_path)
+    roles = ("scheduler", "worker", "client")
+    security = Security(  # type: ignore[no-untyped-call]
+        tls_ca_file=cert,
+        require_encryption=True,
+        **{f"tls_{role}_{part}": path for role in roles
+           for part, path in (("cert", cert), ("key", key))},
+    )  # fmt: skip
+    settings = {
+        "distributed.comm.tls.ca-file": cert,
+        "distributed.comm.tls.client.cert": cert,
+        "distributed.comm.tls.client.key": key,
+    }
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=1, threads_per_worker=1, processes=False, protocol="tls://",
+            security=security, dashboard_address=":0",
+        ) as cluster,
+        dask.config.set(settings),
+    ):  # fmt: skip
+        address = cluster.scheduler_address
+        assert address.startswith("tls://")
+        client = connect(address)
+        try:
+            assert run_tasks(abs, [((-3,), {})]) == [3]
+        finally:
+            client.close()
 
 
 @pytest.fixture
