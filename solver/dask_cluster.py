@@ -122,26 +122,38 @@ def connect(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
 
 
 class _NoTraceback(logging.Filter):
-    """Pass a record on without its traceback (its message line kept)."""
+    """Pass a record on, one of distributed's without its traceback (its
+    message line kept); the others as they are."""
+
+    def __init__(self) -> None:
+        super().__init__("distributed")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        if super().filter(record):
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
         return True
 
 
 def _one_line_records() -> None:
-    """Make distributed's own log handlers print records without tracebacks.
+    """Make the log handlers distributed's records reach print them without
+    tracebacks.
 
     A scheduler killed mid-run is said in the run's one line; distributed
     also logs the write it was making at that moment (an INFO "Batched Comm
     Closed" or an ERROR, each with a page of ``StreamClosedError``
-    traceback) on the handlers it installs on import, printed above that
-    line when the kill met a write. Their message lines stay.
+    traceback), printed above that line when the kill met a write. The
+    handlers are those distributed installs on import, or, where logging
+    was set up before it (``tierflow allocate``: it installs none), those
+    its records propagate to: tierflow's own, whose filter leaves other
+    records alone. Their message lines stay.
     """
     for name in ("distributed", "distributed.client"):
-        for handler in logging.getLogger(name).handlers:
-            if not any(isinstance(f, _NoTraceback) for f in handler.filters):
-                handler.addFilter(_NoTraceback())
+        logger: logging.Logger | None = logging.getLogger(name)
+        while logger is not None:
+            for handler in logger.handlers:
+                if not any(isinstance(f, _NoTraceback) for f in handler.filters):
+                    handler.addFilter(_NoTraceback())
+            logger = logger.parent if logger.propagate else None
 
 
 def _check_workers(client: Any, timeout_s: float, refused: Any) -> None:

@@ -514,6 +514,9 @@ def test_an_error_raised_in_a_task_is_raised_as_it_was() -> None:
 
 _LOG_A_CLOSED_WRITE = """
 import logging, sys
+from tierflow.data.logging_setup import configure_logging
+if sys.argv[2] == "tierflow's":  # the CLI's, set up before distributed's import
+    configure_logging()
 import distributed
 from tierflow.solver import dask_cluster
 if sys.argv[1] == "connected":
@@ -525,21 +528,43 @@ except OSError:
     logging.getLogger("distributed.batched").info(
         "Batched Comm Closed %r", "<TCP>", exc_info=True
     )
+    if sys.argv[2] == "tierflow's":
+        logging.getLogger("tierflow.cli").error("its own", exc_info=True)
 """
 
 
+@pytest.mark.parametrize("handlers", ["distributed's", "tierflow's"])
 @pytest.mark.parametrize("state", ["connected", "not connected"])
-def test_distributed_records_print_without_their_traceback(state: str) -> None:
+def test_distributed_records_print_without_their_traceback(
+    state: str, handlers: str
+) -> None:
     """A scheduler killed while the client wrote to it: distributed logs
-    "Batched Comm Closed" with a page of ``StreamClosedError`` traceback on
-    its own stderr handler, which printed above the run's one line (seen
-    once under load). Once connected, the record prints as its line alone."""
+    "Batched Comm Closed" with a page of ``StreamClosedError`` traceback,
+    which printed above the run's one line (seen once under load). Once
+    connected, the record prints as its line alone: on the handlers
+    distributed installs on import, and on tierflow's, which it reaches
+    in ``tierflow allocate`` (distributed installs none under a root
+    handler; there the traceback still printed until 2026-12-06). A record
+    of tierflow's keeps its traceback."""
     done = subprocess.run(
-        [sys.executable, "-c", _LOG_A_CLOSED_WRITE, state],
+        [sys.executable, "-c", _LOG_A_CLOSED_WRITE, state, handlers],
         capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     lines = done.stderr.strip().splitlines()
-    assert lines[0].endswith("- INFO - Batched Comm Closed '<TCP>'"), lines
+    if handlers == "tierflow's":
+        assert lines[0].endswith(
+            " INFO distributed.batched: Batched Comm Closed '<TCP>'"
+        ), lines
+        own = next(i for i, line in enumerate(lines) if line.endswith(": its own"))
+        assert lines[own + 1 :] == [
+            "Traceback (most recent call last):",
+            *lines[own + 2 : -1],
+            "OSError: Stream is closed",
+        ]
+        lines = lines[:own]
+    else:
+        assert lines[0].endswith("- INFO - Batched Comm Closed '<TCP>'"), lines
     if state == "connected":
         assert lines == lines[:1]
     else:  # the handler printed the traceback before
