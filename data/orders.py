@@ -1,6 +1,6 @@
 """Orders: the ``orders.csv`` contract (one row per line: ``order_id,
-created_at, customer_id, dest, tier, sku, quantity``), its validated reader and
-writer. :class:`Orders` holds the lines grouped by order (CSR); the rules are
+created_at, customer_id, dest, tier, sku, quantity``, optionally
+``promised_date`` and ``node_id``), its validated reader and writer. :class:`Orders` holds the lines grouped by order (CSR); the rules are
 in ``docs/data.md``."""
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ _READ_COLUMNS = (
         default=None,
         window=DATA_WINDOW,
     ),
+    # the node the checkout reserved the line at (its stock was taken
+    # there): the store's export writes it (``online_orders``)
+    Column("node_id", required=False, allow_empty=True, identifier=True),
 )
 
 
@@ -96,6 +99,12 @@ class Orders(ReadOnlyArrays):
     #: Per order, the delivery date promised at checkout (``NaT``: none, the
     #: tier's promise applies); ``None`` when the file has no such column.
     promised_date: NDArray[np.datetime64] | None = None
+    #: Per line, the node its checkout reserved it at (``node_id``; "" where
+    #: blank); ``None`` when the file has no such column.
+    line_reserved_id: tuple[str, ...] | None = None
+    #: Per line, that node's index in the network (-1: blank, or no network);
+    #: ``None`` when the file has no such column.
+    line_reserved: NDArray[np.intp] | None = None
 
     @property
     def n_orders(self) -> int:
@@ -149,6 +158,8 @@ class Orders(ReadOnlyArrays):
         counts = np.diff(self.line_start)[kept]
         line_sku_id = np.asarray(self.line_sku_id, dtype=object)[on_line]
         promised = self.promised_date
+        reserved_id = self.line_reserved_id
+        reserved = self.line_reserved
         return Orders(
             order_ids=tuple(np.asarray(self.order_ids, dtype=object)[kept]),
             customer_ids=tuple(np.asarray(self.customer_ids, dtype=object)[kept]),
@@ -162,6 +173,10 @@ class Orders(ReadOnlyArrays):
             line_sku=self.line_sku[on_line],
             line_qty=self.line_qty[on_line],
             promised_date=None if promised is None else promised[kept],
+            line_reserved_id=None
+            if reserved_id is None
+            else tuple(np.asarray(reserved_id, dtype=object)[on_line]),
+            line_reserved=None if reserved is None else reserved[on_line],
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -178,6 +193,11 @@ class Orders(ReadOnlyArrays):
                 "sku": np.asarray(self.line_sku_id, dtype=object),
                 "quantity": self.line_qty,
                 **self._promised_column(),
+                **(
+                    {}
+                    if self.line_reserved_id is None
+                    else {"node_id": np.asarray(self.line_reserved_id, dtype=object)}
+                ),
             }
         )
 
@@ -233,9 +253,10 @@ def _read_orders(
     frame["dest"] = frame["dest"].str[:3]
     _check_lines(frame, path)
     line_sku, line_dest = _network_positions(frame, path, network)
+    line_reserved = _reserved_nodes(frame, path, network)
     if before is not None and network is not None:
         _check_days_before(frame, path, line_dest, network, before)
-    return _grouped_by_order(frame, line_sku, line_dest)
+    return _grouped_by_order(frame, line_sku, line_dest, line_reserved)
 
 
 def _check_days_before(
@@ -378,8 +399,41 @@ def _network_positions(
     return found[0], found[1]
 
 
+def _reserved_nodes(
+    frame: pd.DataFrame, path: Path, network: Network | None
+) -> NDArray[np.intp] | None:
+    """Per line, the network index of the node its checkout reserved it at
+    (-1: blank, or no network); ``None`` without a ``node_id`` column. A
+    node the network lacks is an error at its row: the line's units were
+    taken from a node this run cannot ship from."""
+    cells = frame["node_id"]
+    blank = (cells.isna() | (cells == "")).to_numpy()
+    if blank.all():
+        return None
+    if network is None:
+        return np.full(len(frame), -1, dtype=np.intp)
+    pos = cells.map(network.node_index)
+    unknown = pos.isna().to_numpy() & ~blank
+    if unknown.any():
+        value = str(cells.iloc[int(np.flatnonzero(unknown)[0])])
+        hint = unicode_twin(value, network.node_index, "the network")
+        raise first_error(
+            path,
+            frame.attrs["raw"],
+            unknown,
+            "node_id",
+            "unknown node (not in the network's nodes file): the node the "
+            "checkout reserved the line at" + hint,
+        )
+    out: NDArray[np.intp] = pos.fillna(-1).to_numpy(dtype=np.intp)
+    return out
+
+
 def _grouped_by_order(
-    frame: pd.DataFrame, line_sku: NDArray[np.intp], line_dest: NDArray[np.intp]
+    frame: pd.DataFrame,
+    line_sku: NDArray[np.intp],
+    line_dest: NDArray[np.intp],
+    line_reserved: NDArray[np.intp] | None = None,
 ) -> Orders:
     """The validated lines as :class:`Orders`, lines grouped by order (CSR)."""
     codes, uniques = pd.factorize(frame["order_id"], sort=False)
@@ -402,6 +456,12 @@ def _grouped_by_order(
         line_sku=line_sku[perm],
         line_qty=frame["quantity"].to_numpy(dtype=np.int64)[perm],
         promised_date=_promised(frame, head),
+        line_reserved_id=None
+        if line_reserved is None
+        else tuple(
+            "" if v is None else str(v) for v in frame["node_id"].to_numpy()[perm]
+        ),
+        line_reserved=None if line_reserved is None else line_reserved[perm],
     )
 
 

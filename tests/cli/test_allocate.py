@@ -155,6 +155,26 @@ def test_allocate_writes_the_contract(tmp_path: Path) -> None:
     assert not (out / "allocations.partial.csv").exists()
 
 
+def test_an_unknown_reserved_node_exits_1_naming_its_row(tmp_path: Path) -> None:
+    """A line reserved at checkout at a node the network lacks (the store's
+    export's ``node_id``) is refused: its units were taken elsewhere."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity,node_id\n"
+        "A,2026-01-05T10:00:00-05:00,C1,100,platinum,TEE,1,WH-EAST\n"
+        "B,2026-01-05T10:00:00-05:00,C2,100,platinum,TEE,1,WH-NORTH\n"
+    )
+    out = tmp_path / "out"
+    result = _allocate(orders, out)
+    assert result.exit_code == 1
+    assert (
+        "orders.csv: row 3: field 'node_id': value 'WH-NORTH': unknown node"
+        in result.output
+    )
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
 def test_bad_orders_exit_1_and_write_nothing(tmp_path: Path) -> None:
     orders = tmp_path / "orders.csv"
     orders.write_text(

@@ -342,6 +342,12 @@ BAD_ORDERS = [
      r"^orders\.csv: row 3: field 'sku': value 'mug': unknown SKU \(not in the "
      r"network's skus file\); the network has 'MUG', which differs in case "
      r"only \(ids are case-sensitive\)$"),
+    # the node a checkout reserved the line at (the store's export's
+    # node_id): one the network lacks was taken from nowhere it can ship
+    ("unknown reserved node", (3, "node_id", "WH-NORTH"),
+     r"^orders\.csv: row 3: field 'node_id': value 'WH-NORTH': unknown node "
+     r"\(not in the network's nodes file\): the node the checkout reserved "
+     r"the line at$"),
     ("unknown dest", (4, "dest", "999"),
      r"^orders\.csv: row 4: field 'dest': value '999': unknown ZIP prefix"),
     ("inconsistent order", (3, "customer_id", "C9"),
@@ -385,6 +391,45 @@ def test_orders_bad_input(
     frame.to_csv(path, index=False)
     with pytest.raises(InputError, match=message):
         read_orders(path, tiny_network)
+
+
+def test_node_id_is_the_node_each_line_was_reserved_at(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """``node_id`` (written by ``write_orders(store.online_orders())``) is
+    read per line, blank where none; it survives ``take`` and ``to_frame``;
+    without the column there is none, and without a network no index."""
+    path = tmp_path / "orders.csv"
+    lines = GOOD.splitlines()
+    path.write_text(
+        "\n".join(
+            [
+                lines[0] + ",node_id",
+                lines[1] + ",WH-WEST",
+                lines[2] + ",",
+                lines[3] + ",ST-CHI",
+            ]
+        )
+        + "\n"
+    )
+    orders = read_orders(path, tiny_network)
+    assert orders.line_reserved_id == ("WH-WEST", "", "ST-CHI")
+    assert orders.line_reserved is not None
+    assert orders.line_reserved.tolist() == [
+        tiny_network.node_idx("WH-WEST"), -1, tiny_network.node_idx("ST-CHI"),
+    ]  # fmt: skip
+    assert orders.to_frame()["node_id"].tolist() == ["WH-WEST", "", "ST-CHI"]
+    kept = orders.take(np.array([False, True]))
+    assert kept.line_reserved_id == ("ST-CHI",)
+    assert kept.line_reserved is not None
+    assert kept.line_reserved.tolist() == [tiny_network.node_idx("ST-CHI")]
+    unplaced = read_orders(path)
+    assert unplaced.line_reserved is not None
+    assert unplaced.line_reserved.tolist() == [-1, -1, -1]
+    path.write_text(GOOD)
+    plain = read_orders(path, tiny_network)
+    assert plain.line_reserved is None and plain.line_reserved_id is None
+    assert "node_id" not in plain.to_frame().columns
 
 
 @pytest.mark.parametrize("dest", ["90012-1234", "90012", "900", " 90012-1234 "])
