@@ -31,6 +31,8 @@ from tierflow.formulations.order_pricing import fillable_lines, shipping_lines
 from tierflow.formulations.tiers import TierPolicy
 
 _PLATINUM = TIERS.index(Tier.PLATINUM)
+#: An order's reserved node when its lines were reserved at several nodes.
+SEVERAL = -2
 
 
 def subset_batch(compiled: CompiledBatch, keep: NDArray[np.intp]) -> CompiledBatch:
@@ -63,6 +65,25 @@ def subset_batch(compiled: CompiledBatch, keep: NDArray[np.intp]) -> CompiledBat
     )
 
 
+def kept_at(compiled: CompiledBatch, node: NDArray[np.intp]) -> CompiledBatch:
+    """The batch with each item of ``node >= 0`` eligible at that node alone,
+    and each of ``node == SEVERAL`` at none (its lines are kept apart: it
+    ships split); ``-1`` leaves an item as it was."""
+    held = node != -1
+    if not held.any():
+        return compiled
+    at = np.zeros(compiled.problem.eligible.shape, dtype=bool)
+    mine = np.flatnonzero(node >= 0)
+    at[mine, node[mine]] = True
+    allowed = at | ~held[:, None]
+    return dataclasses.replace(
+        compiled,
+        problem=compiled.problem.replace(eligible=compiled.problem.eligible & allowed),
+        use_relaxed=compiled.use_relaxed & allowed,
+        true_cost=np.where(allowed, compiled.true_cost, np.inf),
+    )
+
+
 def _join(parts: list[CompiledBatch]) -> CompiledBatch | None:
     """One problem of whole orders and split lines (they share capacity and stock)."""
     if not parts:
@@ -89,6 +110,9 @@ class _Stage:
     open_nodes: NDArray[np.bool_] | None = None
     #: Room prices by tier (``AllocationSettings.room_prices_by_tier``).
     room_price: RoomCharge | None = None
+    #: Per line of the orders, whether its reservation was dropped in this
+    #: batch (its node could not take it): it is decided at the batch.
+    unkept: NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -156,7 +180,9 @@ class BatchCompiler:
         Stock this morning: a line no node held then is unfillable.
     platinum_at_checkout
         Platinum orders were reserved at checkout, so their cutoff is judged
-        at the order's own time (see :meth:`release_times`).
+        at the order's own time (see :meth:`release_times`), and a line whose
+        node the orders name (``Orders.line_reserved``) is kept there while
+        that node can take it (:func:`kept_at`).
     online_release
         For a hindsight run: per order, when its batch would close online.
     """
@@ -181,6 +207,15 @@ class BatchCompiler:
         #: unfillable, and an order is the shipment of its lines that are not.
         self.ships = fillable_lines(orders, initial_stock)
         self.platinum_at_checkout = platinum_at_checkout
+        #: Per line, the node it is kept at (a Platinum line reserved there
+        #: at checkout; -1: none); ``None`` when no line is.
+        self.reserved = _reserved_lines(orders, policy, platinum_at_checkout)
+        #: Per order, its lines' reserved node (-1: none; :data:`SEVERAL`).
+        self.order_reserved = (
+            None
+            if self.reserved is None
+            else _order_nodes(orders, self.reserved, self.ships)
+        )
         #: Per order, when it would reach a node online (its batch's close):
         #: what a hindsight run prices each order at, as the batches do.
         self.online_release = online_release
@@ -190,10 +225,12 @@ class BatchCompiler:
         items: NDArray[np.intp],
         now: np.datetime64 | None,
         rerouted: Collection[int],
+        unkept: NDArray[np.bool_] | None = None,
     ) -> NDArray[np.datetime64]:
         """When each order reaches a node, for the cutoff: the batch time, or —
         for Platinum, whose node and stock were committed at checkout — the
-        order's own time (unless a capacity event pulled it back). Without a
+        order's own time (unless a capacity event pulled it back, or, per
+        item, ``unkept``: its reserved node could not take it). Without a
         batch time (hindsight), each order's :attr:`online_release`."""
         if now is None:
             assert self.online_release is not None
@@ -205,6 +242,8 @@ class BatchCompiler:
             plat &= ~np.isin(
                 items, np.fromiter(rerouted, dtype=np.intp, count=len(rerouted))
             )
+            if unkept is not None:
+                plat &= ~unkept
             out[plat] = self.orders.created_at[items[plat]].astype("datetime64[s]")
         return out
 
@@ -254,7 +293,7 @@ class BatchCompiler:
         whole = None
         on_time = np.zeros(0, np.intp)
         if live.size:
-            compiled = self._orders(live, stage)
+            compiled, stage = self._orders(live, stage)
             kept = self._kept_only_split(live, compiled, stage)
             has_node = _has_node(compiled) & ~kept
             on_time = live[kept]
@@ -296,14 +335,87 @@ class BatchCompiler:
         return shipping_lines(self.orders, orders, self.ships)[0]
 
     def _release(
-        self, items: NDArray[np.intp], stage: _Stage
+        self,
+        items: NDArray[np.intp],
+        stage: _Stage,
+        unkept: NDArray[np.bool_] | None = None,
     ) -> NDArray[np.datetime64] | None:
         if stage.now is None and self.online_release is None:
             return None
-        return self.release_times(items, stage.now, stage.rerouted)
+        return self.release_times(items, stage.now, stage.rerouted, unkept)
 
-    def _orders(self, live: NDArray[np.intp], stage: _Stage) -> CompiledBatch:
-        """Whole orders as items."""
+    def _reserved_at(
+        self, nodes: NDArray[np.intp], owners: NDArray[np.intp], stage: _Stage
+    ) -> NDArray[np.intp]:
+        """``nodes`` (per item: reserved node, -1, :data:`SEVERAL`) with -1
+        where the order was pulled back by a capacity event: it lost its
+        checkout's node and time (``docs/allocation.md``)."""
+        if not stage.rerouted:
+            return nodes
+        back = np.fromiter(stage.rerouted, dtype=np.intp, count=len(stage.rerouted))
+        return np.where(np.isin(owners, back), -1, nodes)
+
+    @staticmethod
+    def _lost(
+        compiled: CompiledBatch, node: NDArray[np.intp], stage: _Stage
+    ) -> NDArray[np.bool_]:
+        """Per item kept at ``node``: that node cannot take it now (not
+        eligible there — no stock left, no service — or without the room:
+        closed, full)."""
+        mine = np.flatnonzero(node >= 0)
+        lost = np.zeros(node.size, dtype=bool)
+        at = node[mine]
+        room = compiled.options.workload[mine] <= stage.capacity[at] + 1e-9
+        lost[mine] = ~(compiled.problem.eligible[mine, at] & room)
+        return lost
+
+    def _unkept_orders(
+        self, live: NDArray[np.intp], stage: _Stage
+    ) -> NDArray[np.bool_] | None:
+        """Per order of ``live``: a line of it lost its reservation this batch."""
+        if stage.unkept is None:
+            return None
+        lines, counts = shipping_lines(self.orders, live, self.ships)
+        out = np.zeros(live.size, dtype=bool)
+        np.logical_or.at(
+            out, np.repeat(np.arange(live.size), counts), stage.unkept[lines]
+        )
+        return out
+
+    def _drop(self, stage: _Stage, lines: NDArray[np.intp]) -> _Stage:
+        """``stage`` with the reservations of ``lines`` dropped."""
+        unkept = (
+            np.zeros(self.orders.n_lines, dtype=bool)
+            if stage.unkept is None
+            else stage.unkept.copy()
+        )
+        unkept[lines] = True
+        return dataclasses.replace(stage, unkept=unkept)
+
+    def _orders(
+        self, live: NDArray[np.intp], stage: _Stage
+    ) -> tuple[CompiledBatch, _Stage]:
+        """Whole orders as items, each Platinum order reserved at one node
+        kept there while it can take it; one it cannot is compiled again as
+        decided at the batch, and its lines lose their reservation for the
+        rest of the batch (the stage returned)."""
+        compiled = self._compile_orders(live, stage)
+        if self.order_reserved is None:
+            return compiled, stage
+        node = self._reserved_at(self.order_reserved[live], live, stage)
+        dropped = self._unkept_orders(live, stage)
+        if dropped is not None:
+            node = np.where(dropped, -1, node)
+        lost = self._lost(compiled, node, stage)
+        if lost.any():
+            stage = self._drop(stage, self._shipping(live[lost]))
+            compiled = self._compile_orders(live, stage)
+            node = np.where(lost, -1, node)
+        return kept_at(compiled, node), stage
+
+    def _compile_orders(self, live: NDArray[np.intp], stage: _Stage) -> CompiledBatch:
+        """Whole orders as items, as priced (no reservation kept yet)."""
+        unkept = self._unkept_orders(live, stage)
         return compile_orders(
             self.network,
             self.orders,
@@ -312,7 +424,7 @@ class BatchCompiler:
             capacity=stage.capacity,
             stock=stage.stock,
             predicted_spend=self.spend[live],
-            release=self._release(live, stage),
+            release=self._release(live, stage, unkept),
             bid_price=stage.bid_price,
             stock_price=stage.stock_price,
             room_price=stage.room_price,
@@ -393,8 +505,33 @@ class BatchCompiler:
         defer_total: NDArray[np.float64] | None = None,
         tag: str = "split",
     ) -> CompiledBatch:
-        """Order lines as items (extra-shipment cost per line)."""
+        """Order lines as items (extra-shipment cost per line), each Platinum
+        line reserved at a node kept there while it can take it; one it
+        cannot is compiled again, decided at the batch."""
+        compiled = self._compile_lines(lines, stage, defer_total, tag)
+        if self.reserved is None:
+            return compiled
         owners = self.orders.line_order[lines].astype(np.intp)
+        node = self._reserved_at(self.reserved[lines], owners, stage)
+        if stage.unkept is not None:
+            node = np.where(stage.unkept[lines], -1, node)
+        lost = self._lost(compiled, node, stage)
+        if lost.any():
+            stage = self._drop(stage, lines[lost])
+            compiled = self._compile_lines(lines, stage, defer_total, tag)
+            node = np.where(lost, -1, node)
+        return kept_at(compiled, node)
+
+    def _compile_lines(
+        self,
+        lines: NDArray[np.intp],
+        stage: _Stage,
+        defer_total: NDArray[np.float64] | None,
+        tag: str,
+    ) -> CompiledBatch:
+        """Order lines as items, as priced (no reservation kept yet)."""
+        owners = self.orders.line_order[lines].astype(np.intp)
+        unkept = None if stage.unkept is None else stage.unkept[lines]
         return compile_lines(
             self.network,
             self.orders,
@@ -403,7 +540,7 @@ class BatchCompiler:
             capacity=stage.capacity,
             stock=stage.stock,
             predicted_spend=self.spend[owners],
-            release=self._release(owners, stage),
+            release=self._release(owners, stage, unkept),
             bid_price=stage.bid_price,
             stock_price=stage.stock_price,
             room_price=stage.room_price,
@@ -413,3 +550,35 @@ class BatchCompiler:
             open_nodes=stage.open_nodes,
             ships=self.ships,
         )
+
+
+def _reserved_lines(
+    orders: Orders, policy: TierPolicy, platinum_at_checkout: bool
+) -> NDArray[np.intp] | None:
+    """Per line, the node it is kept at: a Platinum order's line reserved
+    there at checkout, when Platinum is judged at checkout (its stock was
+    taken there and its cutoff is the order's own time there alone); -1
+    for the others. ``None`` when no line is (orders without ``node_id``
+    are allocated as before)."""
+    if not platinum_at_checkout or orders.line_reserved is None:
+        return None
+    platinum = policy.tier_index(orders.tier) == _PLATINUM
+    out = np.where(platinum[orders.line_order], orders.line_reserved, -1)
+    if not (out >= 0).any():
+        return None
+    return np.asarray(out, dtype=np.intp)
+
+
+def _order_nodes(
+    orders: Orders, reserved: NDArray[np.intp], ships: NDArray[np.bool_]
+) -> NDArray[np.intp]:
+    """Per order, the node its shipping lines were reserved at (-1: none),
+    or :data:`SEVERAL` when they were reserved at different nodes: the
+    order is kept apart, each line at its node (it ships split)."""
+    n = orders.n_orders
+    held = (reserved >= 0) & ships
+    low = np.full(n, np.iinfo(np.intp).max, dtype=np.intp)
+    high = np.full(n, -1, dtype=np.intp)
+    np.minimum.at(low, orders.line_order[held], reserved[held])
+    np.maximum.at(high, orders.line_order[held], reserved[held])
+    return np.where(high < 0, -1, np.where(low == high, high, SEVERAL)).astype(np.intp)
