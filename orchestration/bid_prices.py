@@ -451,6 +451,11 @@ class StoreBidPrices:
         How long stored prices stay valid.
     refresh_s
         How often the store is read again.
+    retry_s
+        How soon it is read again after a read that failed: with
+        ``refresh_s`` every answer said "store unavailable" for up to 5 s
+        after the database was back (QA, a PostgreSQL restart under two
+        replicas: every other read had recovered within a second).
     clock
         Wall clock (epoch seconds); tests pass their own.
     """
@@ -463,6 +468,7 @@ class StoreBidPrices:
         *,
         max_age_s: float = 6 * 3600.0,
         refresh_s: float = 5.0,
+        retry_s: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -470,6 +476,7 @@ class StoreBidPrices:
         self.fallback = fallback
         self.max_age_s = max_age_s
         self.refresh_s = refresh_s
+        self.retry_s = retry_s
         self.clock = clock
         self._read_at = -np.inf
         self._stored: tuple[FloatArray, str, float] | None = None
@@ -504,7 +511,8 @@ class StoreBidPrices:
         fallback's estimate go by ``now``, the request's instant."""
         wall = self.clock()
         now = wall if now is None else now
-        if wall - self._read_at >= self.refresh_s:
+        every = min(self.retry_s, self.refresh_s) if self._problem else self.refresh_s
+        if wall - self._read_at >= every:
             self._read()
             self._read_at = wall
         if self._stored is not None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.postgres import own_postgres
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.store import open_store
+from tierflow.data.store import StateStore, StoreUnavailable, open_store
 from tierflow.orchestration.bid_prices import (
     DemandSample,
     FixedBidPrices,
@@ -140,6 +142,43 @@ def test_stored_prices_while_fresh_then_fallback(
         clock[0] += 1
         assert bids.current().tolist() == [0.0, 2.0, 0.0]  # last read kept
         assert "store unavailable" in bids.source and bids.degraded
+
+
+def test_a_store_back_is_read_again_within_a_second(tiny_network: Network) -> None:
+    """PostgreSQL stops and starts again: a second after a read that failed
+    the stored prices are read again and the answers no longer say the
+    store is away. The failed read was kept for the whole ``refresh_s``
+    (5 s): QA's options stayed degraded "store unavailable" for 5 s after a
+    restart that every other read had got over within a second."""
+    clock = [1_767_600_000.0]  # 2026-01-05T08:00Z
+    fallback = FixedBidPrices([0.5, 0.5, 0.5], source="fixed test prices")
+    with own_postgres() as pg, open_store(pg.create_database("bids")) as store:
+        as_of = dt.datetime.fromtimestamp(clock[0], dt.UTC)
+        store.put_bid_prices({"WH-WEST": 2.0}, as_of=as_of, source="lp b3")
+        bids = StoreBidPrices(store, tiny_network, fallback, clock=lambda: clock[0])
+        assert bids.current().tolist() == [0.0, 2.0, 0.0]
+        pg.halt()
+        clock[0] += bids.refresh_s
+        assert bids.current().tolist() == [0.0, 2.0, 0.0]  # last read kept
+        assert "store unavailable" in bids.source and bids.degraded
+        pg.resume()
+        _until_read(store)
+        clock[0] += 1.0
+        assert bids.current().tolist() == [0.0, 2.0, 0.0]
+        assert bids.source == "allocator bid prices (lp b3, as of 2026-01-05T08:00Z)"
+        assert not bids.degraded
+
+
+def _until_read(store: StateStore) -> None:
+    """Until the store's pool has reconnected: a read succeeds (fails after 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            store.latest_bid_price_run()
+            return
+        except StoreUnavailable:
+            assert time.monotonic() < deadline, "the store never came back"
+            time.sleep(0.05)
 
 
 def test_fixed_prices_are_validated() -> None:
