@@ -126,6 +126,16 @@ _UTF8 = "CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0"
 
 #: What a read-only transaction means (a standby, default_transaction_read_only).
 _READ_ONLY = "tierflow needs a writable primary, not a standby or a read-only role"
+#: What a table of the store missing under an open store means: its database
+#: was dropped and made again (or restored without the store) since it was
+#: opened. Nothing makes the tables again under running processes: they hold
+#: the old store's capacity map and log position, which a new store's would
+#: contradict.
+_TABLES_GONE = (
+    "the store's tables are gone: its database was dropped and made again "
+    "since this process opened it; restore the store, then restart tierflow's "
+    "servers"
+)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -150,7 +160,8 @@ _ROLLED_BACK = (
 def _reachable(location: str | None = None) -> Iterator[None]:
     """psycopg's errors as the store's: constraint violations pass through,
     lost lock conflicts are :class:`StoreConflict`, a server or pool that
-    cannot be reached is :class:`StoreUnavailable`."""
+    cannot be reached, or a store whose tables are gone, is
+    :class:`StoreUnavailable`."""
     try:
         yield
     except psycopg.IntegrityError:
@@ -163,6 +174,9 @@ def _reachable(location: str | None = None) -> Iterator[None]:
         raise store_error("postgres", _refused(exc, _PRIVILEGES, location)) from exc
     except psycopg.errors.ReadOnlySqlTransaction as exc:
         raise store_error("postgres", _refused(exc, _READ_ONLY, location)) from exc
+    except psycopg.errors.UndefinedTable as exc:
+        # a 500 with the driver's traceback at every call, for good
+        raise store_error("postgres", _refused(exc, _TABLES_GONE, location)) from exc
     except (
         psycopg.errors.UntranslatableCharacter,
         psycopg.errors.CharacterNotInRepertoire,

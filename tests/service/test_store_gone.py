@@ -270,6 +270,39 @@ def test_a_sqlite_file_deleted_under_a_server_is_said_on_healthz(
         assert client.get("/healthz").json()["store"] is False
 
 
+def test_a_database_made_again_empty_under_a_server_is_said(
+    tmp_path: Path, pg: LocalPostgres
+) -> None:
+    """The server's database is dropped and created again, empty, under a
+    running ``tierflow serve``: a select is 503 ``unavailable`` saying the
+    store's tables are gone, options are answered degraded, ``/healthz``
+    says ``degraded``, and nothing makes the tables again. Every call was a
+    500 with ``UndefinedTable``'s traceback in the log, for good, and
+    ``/healthz`` said ``ok``."""
+    state = pg.create_database("remade")
+    stock_up(state, 10)
+    with (
+        serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (url, _),
+        httpx.Client(base_url=url, timeout=20) as client,
+    ):
+        rid = client.post("/v1/options", json=_CART).json()["request_id"]
+        _wait_for_health(client, "ok")
+        run_sql(pg.url("postgres"), "DROP DATABASE remade WITH (FORCE)",
+                "CREATE DATABASE remade")  # fmt: skip
+        held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+        assert held.status_code == 503, held.text
+        assert held.json()["status"] == "unavailable"
+        assert "the store's tables are gone" in held.json()["message"]
+        assert str(pg.socket_dir) not in held.json()["message"]
+        answer = client.post("/v1/options", json=_CART)
+        assert answer.status_code == 200 and answer.json()["degraded"], answer.text
+        _wait_for_health(client, "degraded")
+    assert run_sql(
+        state, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'"
+    ) == [(0,)]
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
 def test_a_hung_database_is_answered_503_within_seconds(
     tmp_path: Path, pg: LocalPostgres
 ) -> None:
