@@ -5,6 +5,10 @@ named in a ``Referer``. The checkout and operations pages may run only their
 own scripts and styles and call only this server; ``/docs`` sets its own
 policy (its one inline script by hash, :mod:`tierflow.service.routes.docs`);
 anything else (JSON, scripts, styles) is no page and may load nothing.
+An answer that is no file and sets no caching of its own (the API's JSON,
+``/metrics``, ``/docs``) is stored by no cache: it may hold a customer's
+figures or, with ``--operator-reads key``, data read with the key that a
+shared cache would hand to a caller without it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ _EVERY: list[tuple[bytes, bytes]] = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 ]
+#: An answer that says nothing of its caching and is no file (a file has its
+#: ``ETag``): no cache keeps it (``X-API-Key`` is no ``Authorization``, which
+#: a shared cache would not reuse for another caller).
+_NO_STORE = (b"cache-control", b"no-store")
 _PAGE = (CSP.encode(), PAGE_CSP.encode())
 _NOT_A_PAGE = (CSP.encode(), NOT_A_PAGE_CSP.encode())
 
@@ -45,9 +53,12 @@ def with_security_headers(
 ) -> list[tuple[bytes, bytes]]:
     """``headers`` (an ASGI answer's) with the security headers it lacks:
     the page policy for HTML, the no-page policy otherwise, none where the
-    route set its own."""
+    route set its own; ``Cache-Control: no-store`` unless it says its own
+    caching or is a file."""
     names = {name.lower() for name, _ in headers}
     out = headers + [h for h in _EVERY if h[0] not in names]
+    if b"cache-control" not in names and b"etag" not in names:
+        out.append(_NO_STORE)
     if CSP.encode() not in names:
         html = any(
             name.lower() == b"content-type" and value.startswith(b"text/html")

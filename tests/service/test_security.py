@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service_fixtures import TEE_TO_CHICAGO, live_server
+from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server
 
 #: What every answer carries, whatever it is.
 EVERY_ANSWER = {
@@ -41,6 +41,16 @@ def _security_headers(response: httpx.Response) -> dict[str, str | None]:
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with live_server(tmp_path_factory.mktemp("security")) as (server, _):
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def keyed_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A server run with ``--operator-reads key``."""
+    with live_server(tmp_path_factory.mktemp("keyed"), operator_reads="key") as (
+        server,
+        _,
+    ):
         yield server.url
 
 
@@ -202,3 +212,51 @@ def test_the_pages_work_under_their_policy(
         assert re.fullmatch(r"\d+px", width), width
     page.close()
     assert refused == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/v1/capacity", None, 200),
+        ("GET", "/v1/stock", None, 200),
+        ("GET", "/v1/allocation", None, 200),
+        ("GET", "/metrics", None, 200),
+        ("HEAD", "/v1/capacity", None, 200),
+        ("POST", "/v1/options", TEE_TO_CHICAGO | {"customer_id": "C9"}, 200),
+        ("POST", "/v1/checkouts/nope/cancel", None, 404),
+        ("GET", "/v1/capacity", "no key", 401),
+        ("GET", "/openapi.json", None, 200),
+        ("GET", "/docs", None, 200),
+    ],
+)
+def test_no_cache_keeps_an_answer_of_the_api(
+    keyed_url: str, method: str, path: str, body: Any, status: int
+) -> None:
+    """A shared cache (a proxy, a CDN) before a server run with
+    ``--operator-reads key`` may store a read answered to the key in
+    ``X-API-Key`` (no ``Authorization``, which it would not reuse) and hand
+    it to a caller without the key; a browser kept a checkout's CLTV
+    figures on disk. No answer of the API said how it may be cached."""
+    headers = {} if body == "no key" else {"X-API-Key": API_KEY}
+    json_body = body if isinstance(body, dict) else None
+    answer = httpx.request(method, keyed_url + path, json=json_body, headers=headers)
+    assert answer.status_code == status, answer.text
+    assert answer.headers.get_list("cache-control") == ["no-store"]
+
+
+def test_the_pages_and_files_say_their_own_caching(keyed_url: str) -> None:
+    """The pages are revalidated (their own ``no-cache``), the static files
+    by their ``ETag``: neither is made uncacheable."""
+    for page in ("/", "/ops"):
+        assert httpx.get(keyed_url + page).headers.get_list("cache-control") == [
+            "no-cache"
+        ]
+    for path in ("/static/checkout.js", "/docs/static/swagger-ui.css"):
+        file = httpx.get(keyed_url + path)
+        assert file.status_code == 200
+        assert "etag" in file.headers
+        assert "cache-control" not in file.headers
+    with httpx.stream(
+        "GET", keyed_url + "/v1/stream", headers={"X-API-Key": API_KEY}
+    ) as stream:
+        assert stream.headers.get_list("cache-control") == ["no-cache"]
