@@ -13,6 +13,8 @@ import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from tierflow.service.security_headers import with_security_headers
+
 #: The largest request head accepted (bytes): 64 KiB, twice nginx's
 #: ``large_client_header_buffers`` (4 × 8 KiB) and four times Node's 16 KiB.
 MAX_HEAD_BYTES = 64 * 1024
@@ -135,25 +137,25 @@ class BoundedRequestProtocol(HttpToolsProtocol):
         self._refuse(400, "Bad Request", _MALFORMED)
 
     def _refuse(self, status: int, phrase: str, why: str) -> None:
-        """Answer ``status`` with ``why`` in the API's error shape, and close
-        (they were plain text, unlike every other refusal)."""
+        """Answer ``status`` with ``why`` in the API's error shape and the
+        headers of every answer (``security_headers``), and close (they were
+        plain text, unlike every other refusal)."""
         code = _CODES[status]
         item = {"field": None, "message": why, "type": code}
         body = json.dumps(
             {"error": code, "message": why, "field": None, "errors": [item]}
         ).encode("ascii")
+        headers = [
+            *self.server_state.default_headers,
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"connection", b"close"),
+        ]
         head = [f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")]
-        for name, value in self.server_state.default_headers:
+        # the app's own answers' security headers: these came without them
+        for name, value in with_security_headers(headers):
             head.extend([name, b": ", value, b"\r\n"])
-        head.extend(
-            [
-                b"content-type: application/json\r\n",
-                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
-                b"connection: close\r\n\r\n",
-                body,
-            ]
-        )
-        self.transport.write(b"".join(head))
+        self.transport.write(b"".join([*head, b"\r\n", body]))
         self.transport.close()
 
     def _who(self) -> str:

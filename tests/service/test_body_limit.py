@@ -42,6 +42,16 @@ def test_request_bodies_are_size_limited(tmp_path: Path) -> None:
         assert ok.status_code == 200
 
 
+#: The security headers of every answer, the server's own refusals included.
+REFUSAL_HEADERS = [
+    b"x-content-type-options: nosniff",
+    b"x-frame-options: deny",
+    b"referrer-policy: no-referrer",
+    b"content-security-policy: default-src 'none'; frame-ancestors 'none'",
+    b"cache-control: no-store",
+]
+
+
 def _raw(url: str, head: bytes, *, wait_s: float = 10.0) -> bytes:
     """What the server answers ``head`` on a new connection, until it closes
     it or ``wait_s`` passes (b"" for nothing at all)."""
@@ -61,12 +71,15 @@ def _raw(url: str, head: bytes, *, wait_s: float = 10.0) -> bytes:
 
 def _refusal(answer: bytes) -> Any:
     """The JSON body of a refusal the server wrote itself (its head says
-    JSON and closes the connection)."""
+    JSON and closes the connection, with the headers of every answer: it
+    had none of them, ``docs/service.md`` "Headers")."""
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.lower().split(b"\r\n")
     assert b"content-type: application/json" in lines, head
     assert b"connection: close" in lines, head
     assert f"content-length: {len(body)}".encode() in lines, head
+    for line in REFUSAL_HEADERS:
+        assert line in lines, head
     return json.loads(body)
 
 
