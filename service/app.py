@@ -241,11 +241,13 @@ class _ObservedApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         metrics, access_log = self._observe
+        service = getattr(self.state, "service", None)
         return RequestObserver(
             super().build_middleware_stack(),
             metrics=metrics,
             log_access=access_log,
             routes=self.served_routes,
+            api_key=service.api_key if service is not None else None,
         )
 
 

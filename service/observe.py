@@ -17,6 +17,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
+from urllib.parse import quote, quote_plus
 
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -92,12 +93,15 @@ class RequestObserver:
         metrics: Metrics,
         log_access: bool,
         routes: Sequence[BaseRoute] = (),
+        api_key: bytes | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.log_access = log_access
         #: The app's routes, one by one (for :func:`route_template`).
         self.routes = routes
+        #: The API key as a path may carry it (:func:`key_spellings`).
+        self.key_spellings = key_spellings(api_key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -150,7 +154,7 @@ class RequestObserver:
             timed = None if answer.stream else seconds
             self.metrics.request(method, route, answer.status, timed)
         if self.log_access:
-            write_access_line(scope, answer.status, seconds)
+            write_access_line(scope, answer.status, seconds, self.key_spellings)
 
 
 #: The status of a request whose app sent nothing (a 500 then).
@@ -182,10 +186,24 @@ class _Answer:
         self.cut = False  # the connection went before the body came
 
 
-def write_access_line(scope: Scope, status: int, seconds: float) -> None:
+def key_spellings(api_key: bytes | None) -> tuple[str, ...]:
+    """``api_key`` as a request's path may carry it: as it is and
+    percent-encoded (a space as ``%20`` or ``+``); none without a key."""
+    if not api_key:
+        return ()
+    key = api_key.decode("latin-1")
+    return tuple(dict.fromkeys([key, quote(key, safe=""), quote_plus(key, safe="")]))
+
+
+def write_access_line(
+    scope: Scope, status: int, seconds: float, key_spellings: Sequence[str] = ()
+) -> None:
     """``127.0.0.1:51234 "POST /v1/options HTTP/1.1" 200 2.1 ms``; the JSON
     format adds the fields (``method``, ``path``, ``status``, ``duration_ms``,
-    ``client``) to the record's ``request_id``."""
+    ``client``) to the record's ``request_id``. The API key is written
+    ``***`` wherever the path or query has it (``key_spellings``): a client
+    that sent it as ``?key=`` or ``?x-api-key=``, names no mask knows, had
+    it written in clear."""
     client = scope.get("client")
     who = f"{client[0]}:{client[1]}" if client else "-"
     path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
@@ -193,6 +211,9 @@ def write_access_line(scope: Scope, status: int, seconds: float) -> None:
     if query and "?" not in path:
         path = f"{path}?{query.decode('latin-1')}"
     path = redact(path)  # a secret in the query (?api_key=) never logged
+    for spelling in key_spellings:
+        if spelling in path:
+            path = path.replace(spelling, "***")
     ms = round(seconds * 1e3, 2)
     access_log.info(
         '%s "%s %s HTTP/%s" %d %.1f ms',

@@ -214,3 +214,44 @@ def test_secrets_in_a_query_are_masked_in_the_access_line(
         "/healthz?tokens=kept&keys=kept",
     ]
     assert API_KEY not in err and "abc" not in err
+
+
+#: A key with characters a URL percent-encodes (a space, a slash, a plus).
+ODD_KEY = "odd key/with+plus=0123456789"
+
+
+@pytest.mark.parametrize(
+    ("key", "query", "logged"),
+    [
+        (API_KEY, f"key={API_KEY}", "key=***"),
+        (API_KEY, f"x-api-key={API_KEY}&x=1", "x-api-key=***&x=1"),
+        (API_KEY, f"apikey={API_KEY}", "apikey=***"),
+        (ODD_KEY, "k=odd%20key%2Fwith%2Bplus%3D0123456789", "k=***"),
+        (ODD_KEY, "k=odd+key%2Fwith%2Bplus%3D0123456789", "k=***"),
+    ],
+)
+def test_the_api_key_is_never_in_the_access_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    log_setup: None,
+    key: str,
+    query: str,
+    logged: str,
+) -> None:
+    """The names the logs mask are guesses: a client that sent the key as
+    ``?key=`` (as Google's APIs take it), ``?x-api-key=`` or ``?apikey=``
+    had it written in clear in the access line, text and JSON. The server
+    knows its key: wherever a path or query has it, as it is or
+    percent-encoded, the line has ``***``."""
+    configure_logging("info", "json")
+    with (
+        live_server(tmp_path, api_key=key) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        answer = client.get(f"/healthz?{query}", headers={"X-Request-ID": "q"})
+        assert answer.status_code == 200
+    err = capsys.readouterr().err
+    lines = [x for x in _records(err) if x.get("request_id") == "q"]
+    assert [x["path"] for x in lines] == [f"/healthz?{logged}"]
+    assert logged in lines[0]["message"]
+    assert "0123456789" not in err
