@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -204,13 +204,9 @@ class Scores(StorePart):
             return pd.DataFrame(columns=list(CLTV_COLUMNS))
         return pd.concat(frames, ignore_index=True)
 
-    def cltv_threshold(self, percentile: float) -> float | None:
-        """``predicted_spend`` at ``percentile`` (0–100) of the latest day's scores.
-
-        The value at position ``floor(percentile / 100 * (n - 1))`` of the
-        sorted scores (numpy's ``method="lower"``): customers at or above it
-        are the top ``100 - percentile`` %. None when no scores are stored.
-        """
+    def _latest_count(self, percentile: float) -> tuple[str, int] | None:
+        """The latest day's date and number of scores (None when none are
+        stored), once ``percentile`` (0–100) is checked."""
         if not (0.0 <= percentile <= 100.0):
             raise InputError(
                 "must be in [0, 100]", field="percentile", value=percentile
@@ -221,13 +217,32 @@ class Scores(StorePart):
         (n,) = self._db.execute(
             "SELECT COUNT(*) FROM cltv_scores WHERE as_of = ?", (day.isoformat(),)
         ).fetchone()
-        k = math.floor(percentile / 100.0 * (int(n) - 1))
+        return day.isoformat(), int(n)
+
+    def _score_ranked(
+        self, day: str, order: Literal["ASC", "DESC"], offset: int
+    ) -> float:
+        """The ``predicted_spend`` ``offset`` places into ``day``'s scores in
+        ``order`` (``ASC`` or ``DESC``)."""
         row = self._db.execute(
             "SELECT predicted_spend FROM cltv_scores WHERE as_of = ? "
-            "ORDER BY predicted_spend LIMIT 1 OFFSET ?",
-            (day.isoformat(), k),
+            f"ORDER BY predicted_spend {order} LIMIT 1 OFFSET ?",
+            (day, offset),
         ).fetchone()
         return float(row[0])
+
+    def cltv_threshold(self, percentile: float) -> float | None:
+        """``predicted_spend`` at ``percentile`` (0–100) of the latest day's scores.
+
+        The value at position ``floor(percentile / 100 * (n - 1))`` of the
+        sorted scores (numpy's ``method="lower"``): customers at or above it
+        are the top ``100 - percentile`` %. None when no scores are stored.
+        """
+        latest = self._latest_count(percentile)
+        if latest is None:
+            return None
+        day, n = latest
+        return self._score_ranked(day, "ASC", math.floor(percentile / 100.0 * (n - 1)))
 
     def cltv_top_threshold(self, percentile: float) -> float | None:
         """The Platinum threshold: the lowest ``predicted_spend`` of the top
@@ -239,25 +254,13 @@ class Scores(StorePart):
         two customers the top 10 %, and two of ten. None when no scores are
         stored.
         """
-        if not (0.0 <= percentile <= 100.0):
-            raise InputError(
-                "must be in [0, 100]", field="percentile", value=percentile
-            )
-        day = self.latest_cltv_as_of()
-        if day is None:
+        latest = self._latest_count(percentile)
+        if latest is None:
             return None
-        (n,) = self._db.execute(
-            "SELECT COUNT(*) FROM cltv_scores WHERE as_of = ?", (day.isoformat(),)
-        ).fetchone()
+        day, n = latest
         # exact, as the percentile is written (in floats 100 - 90.0 may not be 10)
         share = (100 - Fraction(str(float(percentile)))) / 100
-        top = max(math.ceil(share * int(n)), 1)
-        row = self._db.execute(
-            "SELECT predicted_spend FROM cltv_scores WHERE as_of = ? "
-            "ORDER BY predicted_spend DESC LIMIT 1 OFFSET ?",
-            (day.isoformat(), top - 1),
-        ).fetchone()
-        return float(row[0])
+        return self._score_ranked(day, "DESC", max(math.ceil(share * n), 1) - 1)
 
     def cltv_segment_examples(
         self, *, id_chars: str | None = None, max_id_length: int | None = None
