@@ -148,11 +148,14 @@ class BetaGeoFit:
         log_odds = np.full(xs.shape, -np.inf)
         xr = xs[repeat]
         odds = b + xr - 1.0 if self.dropout == "beta" else np.full(xr.shape, b)
-        log_odds[repeat] = (
-            np.log(a)
-            - np.log(odds)
-            + (r + xr) * (np.log(alpha + Ts[repeat]) - np.log(alpha + ts[repeat]))
-        )
+        # a two-point fit whose share rounds to 0 or 1 (b or a exactly 0 on
+        # the parameter grid) has odds 0 or inf: its limit, no warning
+        with np.errstate(divide="ignore"):
+            log_odds[repeat] = (
+                np.log(a)
+                - np.log(odds)
+                + (r + xr) * (np.log(alpha + Ts[repeat]) - np.log(alpha + ts[repeat]))
+            )
         return np.asarray(1.0 / (1.0 + np.exp(log_odds)), dtype=np.float64)
 
     def p_any_purchase(

@@ -581,9 +581,13 @@ def check_btyd_forecasts(
     # point), which eq. 10 computes to its precision: where the likelihood
     # is that flat, an optimizer stops anywhere along the ridge, on one CPU
     # at a = 2e6, on another at the bound, with forecasts 3 % apart; a == 0
-    # is the other limit, no dropout (the NBD, in closed form)
+    # is the other limit, no dropout (the NBD, in closed form); a limit of
+    # the mixing ("point", "two-point": a + b == 1, a two-point share of 0
+    # or 1 on the parameter grid) is no Beta at its bounds (math.log(0) of
+    # such an a or b ended `cltv score` in a traceback)
+    beta = bg.dropout == "beta" and not bg.no_dropout
     bounded = any(abs(math.log(v)) >= edge for v in (bg.r, bg.alpha)) or (
-        not bg.no_dropout and any(math.log(v) <= -edge for v in (bg.a, bg.b))
+        beta and any(math.log(v) <= -edge for v in (bg.a, bg.b))
     )
     if np.isfinite(spend).all() and (spend >= 0).all() and not bounded:
         return

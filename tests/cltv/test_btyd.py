@@ -339,6 +339,21 @@ def test_a_bgnbd_fit_pickled_before_its_dropout_mixing_was_named_is_beta() -> No
     assert pickle.loads(pickle.dumps(limit)) == limit
 
 
+@pytest.mark.parametrize(("share", "alive_after_one"), [(1.0, 0.0), (0.0, 1.0)])
+def test_a_two_point_fit_whose_share_is_all_or_none_scores_its_limit(
+    share: float, alive_after_one: float
+) -> None:
+    """A two-point fit whose share rounds to 1 or 0 on the parameter grid
+    (b or a exactly 0): one repeat purchase leaves no one alive, or
+    everyone. Its odds' log was taken of 0 and numpy warned "divide by zero
+    encountered in log" (the fuzz's ``cltv score``, warnings as errors);
+    the limit is the answer, without a warning."""
+    fit = BetaGeoFit(0.4, 6.7, share, 1.0 - share, -1.0, 3, True, "two-point")
+    x, t_x, T = np.array([0.0, 1.0, 2.0]), np.array([0.0, 3.0, 5.0]), np.full(3, 10.0)
+    np.testing.assert_array_equal(fit.p_alive(x, t_x, T), [1.0, alive_after_one, 1.0])
+    assert np.isfinite(fit.expected_purchases(4.0, x, t_x, T)).all()
+
+
 def test_a_bgnbd_fit_whose_line_search_fails_at_the_optimum_needs_no_nelder_mead(
     cdnow_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

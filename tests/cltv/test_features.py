@@ -305,6 +305,22 @@ def test_a_no_dropout_bgnbd_fit_is_used() -> None:
     assert (at_limit["btyd_p_alive"] == 1.0).all()
 
 
+@pytest.mark.parametrize("share", [1.0, 0.0])
+def test_a_two_point_bgnbd_fit_of_share_all_or_none_is_used(share: float) -> None:
+    """A two-point limit fit (a + b == 1) whose share lands on 1 or 0 on
+    the parameter grid is a model, not a Beta at its bounds: the check took
+    math.log(0) of its b or a and `cltv score` ended in a traceback
+    (ValueError: math domain error; the fuzz's log of 2026-12-06). Its
+    forecasts are finite; with every one-time repeat buyer gone (share 1)
+    a customer of one repeat purchase is not alive."""
+    data = CustomerData(_log([*ROWS, ("d", "2024-01-05", 12.0)]))
+    gg = GammaGammaFit(7.6, 2.5, 8.2, 0.0, 2, True)
+    fit = BetaGeoFit(0.5, 8.7, share, 1.0 - share, 0.0, 4, True, "two-point")
+    frame = build_features(data, AS_OF, 30, btyd=BtydFit(fit, gg)).frame
+    assert np.isfinite(frame["btyd_expected_spend"].to_numpy()).all()
+    assert set(frame["btyd_p_alive"]) <= {0.0, 1.0}
+
+
 @pytest.mark.parametrize("table", ["profiles", "browsing"])
 def test_a_table_naming_none_of_the_customers_is_refused(
     tmp_path: Path, table: str
