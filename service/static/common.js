@@ -103,7 +103,19 @@ const tf = (() => {
   const ISO_INSTANT = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})/g;
   const withInstants = (text) => text.replace(ISO_INSTANT, (iso) => instant(iso));
 
-  const pct = (v) => (v === null || v === undefined ? "–" : (100 * v).toFixed(0) + "%");
+  // A share in whole percent, but one decimal where whole would say all or
+  // none when it is not: Gold's 1,915 of 1,918 promises kept read "100%"
+  // (the report's 99.8 %), a node at 99.8 % "100%" and not overbooked. The
+  // decimal leans away from 0 and 100, so 99.96 % reads 99.9 %, never 100.0 %.
+  const pct = (v) => {
+    if (v === null || v === undefined) return "–";
+    const p = 100 * v;
+    const whole = Math.round(p);
+    if (p === whole || (whole !== 0 && whole !== 100)) return whole + "%";
+    const lean = p < whole ? Math.floor : Math.ceil;
+    // tenths cut to 1e-6 first: 100 * 0.003 * 10 is 3.0000000000000004, not 4 tenths
+    return (lean(Number((p * 10).toFixed(6))) / 10).toFixed(1) + "%";
+  };
   const num = (v, digits) =>
     Number(v).toLocaleString("en-US", { maximumFractionDigits: digits ?? 0 });
   const title = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);

@@ -1436,6 +1436,37 @@ def test_ops_times_say_their_time_zone(
         context.close()
 
 
+def test_ops_rounds_no_broken_promise_to_100_percent(
+    browser: Any, tmp_path: Path
+) -> None:
+    """/ops wrote shares whole: the simulated day's Gold, 1,915 of 1,918 kept
+    (99.8 %, as the report says), read "100%", and a share under 0.5 % read
+    "0%". A share short of all (or above none) now keeps one decimal."""
+    out = tmp_path / "sim"
+    out.mkdir()
+    levels = {"platinum": 1.0, "gold": 0.998436, "silver": 0.9996, "overflow": 0.004}
+    policy = {
+        "total_cost": 99.5,
+        "n_allocated": 3,
+        "n_deferred": 0,
+        "platinum_on_time_rate": 0.9996,
+        "service_level_by_tier": levels,
+    }
+    summary = {"day": "2026-01-19", "checkouts": 5, "confirmed": 3}
+    summary["policies"] = {"cpsat + bid prices": policy}
+    (out / "summary.json").write_text(json.dumps(summary))
+    with live_server(tmp_path, allocation_dir=out) as (server, _):
+        errors: list[str] = []
+        ops = _page(browser, server.url + "/ops", errors)
+        ops.wait_for_selector("#alloc-plots .chart")
+        figures = ops.locator("#alloc-figures .figure").all_inner_texts()
+        bars = ops.locator("#alloc-plots .chart").first.inner_html()
+        assert errors == []
+    assert "99.9%\nPlatinum on time" in figures
+    shown = re.findall(r'class="chart-value"[^>]*>([^<]*)<', bars)
+    assert shown == ["100%", "99.8%", "99.9%", "0.4%"]
+
+
 def test_a_stale_maps_note_says_its_instants_in_the_readers_zone(
     browser: Any, tmp_path: Path
 ) -> None:
