@@ -246,6 +246,45 @@ def test_cli_generate_orders(tmp_path: Path, sample_dir: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--orders", "0"], "'--orders': 0 is not in the range 1<=x<=10000000."),
+        (
+            ["--orders", "10000001"],
+            "'--orders': 10000001 is not in the range 1<=x<=10000000.",
+        ),
+        (["--orders", "5", "--days", "3661"], "'--days': 3661 is not in the range"),
+        (
+            ["--orders", "5", "--start", "2028-01-01", "--days", "400"],
+            "--days: 400 (through 2029-02-03): outside the allowed window",
+        ),
+    ],
+)
+def test_generate_orders_counts_past_the_documented_bounds_are_refused(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    """docs/cli.md: --orders 1..10,000,000, --days 1..3,660 in the date
+    window; outside, a usage error naming the flag (exit 2), nothing written."""
+    out = tmp_path / "orders.csv"
+    args = ["generate", "orders", "--network", str(TINY_NETWORK), *flags]
+    result = CliRunner().invoke(cli, [*args, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"Error: Invalid value for {message}" in result.output
+    assert not out.exists()
+
+
+def test_generate_orders_makes_a_single_order(tmp_path: Path) -> None:
+    out = tmp_path / "orders.csv"
+    args = ["generate", "orders", "--network", str(TINY_NETWORK), "--orders", "1"]
+    result = CliRunner().invoke(cli, [*args, "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    read_orders(out)  # valid, as every generated file
+    frame = pd.read_csv(out, dtype=str)
+    assert frame["order_id"].nunique() == 1
+    assert json.loads(result.output)["lines"] == len(frame)
+
+
 def test_generated_platinum_orders_are_ones_checkout_could_offer(
     tmp_path: Path, sample_dir: Path, sample_network: Network
 ) -> None:
