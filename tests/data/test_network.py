@@ -740,6 +740,17 @@ def test_sample_network_meets_the_brief(sample_network: Network) -> None:
     assert net.timezones[net.node_tz[i]] == "America/Chicago"
 
 
+def test_the_sample_stocks_out_the_share_the_docs_state(sample_dir: Path) -> None:
+    """docs/data.md: ~7 % of carried positions out at random plus 6 SKUs out
+    everywhere, 8 % of inventory.csv's positions at 0."""
+    inventory = pd.read_csv(sample_dir / "inventory.csv", dtype={"sku": str})
+    empty = inventory["on_hand"] == 0
+    out_everywhere = inventory.groupby("sku")["on_hand"].transform("max") == 0
+    assert inventory.loc[out_everywhere, "sku"].nunique() == 6
+    assert 0.065 < empty[~out_everywhere].mean() < 0.075
+    assert 0.075 < empty.mean() < 0.085
+
+
 def test_sample_cli_writes_the_same_files(tmp_path: Path, sample_dir: Path) -> None:
     result = CliRunner().invoke(cli, ["network", "sample", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
