@@ -35,6 +35,7 @@ from tierflow.data.table_reader import (
     first_error,
     read_table,
     table_path,
+    unicode_twin,
 )
 from tierflow.data.zip_codes import ZIP3_PATTERN, zip3_error
 from tierflow.data.zone_chart import ZoneChart, nearest_prefixes, read_zone_chart
@@ -237,7 +238,10 @@ class Network(ReadOnlyArrays):
         try:
             return self.node_index[node_id]
         except KeyError:
-            raise InputError("unknown node", field="node_id", value=node_id) from None
+            hint = unicode_twin(node_id, self.node_index, "the network")
+            raise InputError(
+                "unknown node" + hint, field="node_id", value=node_id
+            ) from None
 
     def sku_idx(self, skus: Iterable[str]) -> IntArray:
         """Positions of SKU ids (``InputError`` naming the first unknown one)."""
@@ -245,7 +249,8 @@ class Network(ReadOnlyArrays):
         for sku in skus:
             pos = self.sku_index.get(sku)
             if pos is None:
-                raise InputError("unknown SKU", field="sku", value=sku)
+                hint = unicode_twin(sku, self.sku_index, "the network")
+                raise InputError("unknown SKU" + hint, field="sku", value=sku)
             out.append(pos)
         return np.array(out, dtype=np.int64)
 

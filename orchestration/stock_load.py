@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_MAGNITUDE
+from tierflow.data.table_reader import unicode_twin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,11 +73,15 @@ def load_stock(
     add = mode == "add"
     for i, (node, sku, qty) in enumerate(changes):
         n = net.node_index.get(node)
-        if n is None:
-            raise InputError("unknown node", index=i, field="node_id", value=node)
+        if n is None:  # ``wh-east`` for ``WH-EAST`` names it, as an orders file does
+            hint = unicode_twin(node, net.node_index, "the network")
+            raise InputError(
+                "unknown node" + hint, index=i, field="node_id", value=node
+            )
         k = net.sku_index.get(sku)
         if k is None:
-            raise InputError("unknown SKU", index=i, field="sku", value=sku)
+            hint = unicode_twin(sku, net.sku_index, "the network")
+            raise InputError("unknown SKU" + hint, index=i, field="sku", value=sku)
         if abs(qty) > MAX_MAGNITUDE:  # a request's integer has no bound of its own
             # past what a file's column carries: the store's words, before an
             # integer of thousands of digits is summed and printed

@@ -354,6 +354,22 @@ def test_stock_read_per_node_and_sku(shared_live: Any) -> None:
             "value 'WH-NOPE': unknown node",
         ),
         ("set", ("WH-EAST", "HAT", 1), "changes[1].sku", "value 'HAT': unknown SKU"),
+        # a case-only twin is named, as an orders file's line names it (it
+        # said "unknown SKU" alone beside a network that has 'MUG')
+        (
+            "set",
+            ("WH-EAST", "mug", 1),
+            "changes[1].sku",
+            "value 'mug': unknown SKU; the network has 'MUG', which differs in "
+            "case only (ids are case-sensitive)",
+        ),
+        (
+            "set",
+            ("wh-east", "MUG", 1),
+            "changes[1].node_id",
+            "value 'wh-east': unknown node; the network has 'WH-EAST', which "
+            "differs in case only (ids are case-sensitive)",
+        ),
         (
             "set",
             ("WH-EAST", "MUG", -1),
