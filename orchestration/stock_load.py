@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_MAGNITUDE
-from tierflow.data.table_reader import unicode_twin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,6 +63,7 @@ def load_stock(
     from tierflow.capacity.events import change_id_text
     from tierflow.data.store import StockReceipt
     from tierflow.data.store.stock import quantity_problem
+    from tierflow.data.table_reader import unicode_twin
 
     key = None if change_id is None else change_id_text(change_id)
     # each position's network on_hand: where one the store holds no row of
