@@ -38,7 +38,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
-from tierflow.orchestration.allocation.hindsight import gap_to_bound_pct
+from tierflow.orchestration.allocation.hindsight import gap_to_bound_pct, telling_bound
 from tierflow.orchestration.simulation.forecast import (
     scaled_capacity,
     staffed_capacity,
@@ -292,8 +292,8 @@ def _telling_bound(
         above 0: there is no gap to measure (a RuntimeError traceback, or a
         division by zero for a bound of 0, until 2026-12-06).
     """
-    bound = plan.lp_bound
-    if bound is None or not bound > 0:
+    bound = telling_bound(plan.lp_bound)
+    if bound is None:
         stop = (plan.lp_bound_stop or {}).get("lp") or "unsolved"
         raise InputError(
             f"the hindsight bound's LP stopped ({stop}) before it proved a "

@@ -14,15 +14,23 @@ from tierflow.solver.linear_program import BoundBudget, ProvenBound, prove_lower
 PLAN_SHARE = 0.5
 
 
+def telling_bound(bound: float | None) -> float | None:
+    """The hindsight ``bound`` when it says something of a cost: ``None``
+    when none was proven, or when it is 0 or below (what a cut-short LP's
+    last duals may prove, the Lagrangian bound having no sign), which says
+    nothing of a day whose every cost is positive."""
+    return bound if bound is not None and bound > 0 else None
+
+
 def gap_to_bound_pct(cost: float, bound: float | None) -> float | None:
     """How far ``cost`` is above the hindsight ``bound``, in % of it;
-    ``None`` where the bound says nothing of a cost (none proven, or 0 or
-    below: what a cut-short LP's last duals may prove, the Lagrangian bound
-    having no sign). Every gap to the bound is this one: the one-day
-    benchmark's gave a bound below 0 a negative gap of any size."""
-    if bound is None or not bound > 0:
+    ``None`` where the bound says nothing of a cost (:func:`telling_bound`).
+    Every gap to the bound is this one: the one-day benchmark's gave a bound
+    below 0 a negative gap of any size."""
+    telling = telling_bound(bound)
+    if telling is None:
         return None
-    return 100.0 * (float(cost) - bound) / bound
+    return 100.0 * (float(cost) - telling) / telling
 
 
 def hindsight_bound(

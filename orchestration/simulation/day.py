@@ -36,7 +36,10 @@ from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
-from tierflow.orchestration.allocation.hindsight import gap_to_bound_pct
+from tierflow.orchestration.allocation.hindsight import (
+    gap_to_bound_pct,
+    telling_bound,
+)
 from tierflow.orchestration.checkout.offerable import checkout_tiers
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.orchestration.simulation.checkouts import (
@@ -167,15 +170,6 @@ class SimulationResult:
         plan = self.policies.get("hindsight")
         return None if plan is None else plan.summary()[name]
 
-    def _telling_bound(self) -> float | None:
-        """The hindsight bound when it says something of the day: a bound of
-        0 or below (what a cut-short LP's duals may prove) says nothing of a
-        day whose every cost is positive (the whole cost was "above the
-        hindsight bound" on the screen): no excess is measured to it (nor a
-        gap: :func:`gap_to_bound_pct`)."""
-        bound = self.lp_bound
-        return bound if bound is not None and bound > 0 else None
-
     def _savings(self) -> dict[str, Any]:
         """The day's cost with tierflow (the engine with bid prices) against
         the nearest node with stock and against the hindsight bound (no
@@ -186,7 +180,9 @@ class SimulationResult:
         base = None if near is None else float(near.summary()["total_cost"])
         bound = self.lp_bound
         saved = None if cost is None or base is None else base - cost
-        telling = self._telling_bound()
+        # a bound of 0 or below says nothing of the day (the whole cost was
+        # "above the hindsight bound" on the screen): no excess is measured
+        telling = telling_bound(bound)
         above = None if cost is None or telling is None else cost - telling
         return {
             "policy": f"{self.settings.engine} + bid prices",
