@@ -30,12 +30,30 @@ def dominates(
     better: FulfillmentOption, option: FulfillmentOption, *, eco_weighted: bool
 ) -> bool:
     """``better`` arrives no later, costs no more and brings every benefit
-    ``option`` brings (equal options dominate each other)."""
+    ``option`` brings (equal options dominate each other). An eco label is
+    no benefit over an option that moves no more kg·mi (:func:`_greener`):
+    "Eco-friendly" was shown beside a "Ship later" that arrived sooner, for
+    less, moving a fifth of its kg·mi (the overflow tier is not labelled
+    eco)."""
+    if better.delivery_date > option.delivery_date:
+        return False
+    if better.price > option.price + _CENT:
+        return False
+    lacks = benefits(option, eco_weighted=eco_weighted) - benefits(
+        better, eco_weighted=eco_weighted
+    )
+    if _greener(better, option):
+        lacks -= {"eco"}
+    return not lacks
+
+
+def _greener(better: FulfillmentOption, option: FulfillmentOption) -> bool:
+    """Whether ``better``, unlabelled, moves no more kg·mi than the
+    eco-labelled ``option``: the label's benefit is then ``better``'s too."""
     return (
-        better.delivery_date <= option.delivery_date
-        and better.price <= option.price + _CENT
-        and benefits(option, eco_weighted=eco_weighted)
-        <= benefits(better, eco_weighted=eco_weighted)
+        option.eco
+        and not better.eco
+        and better.emissions_kg_mi <= option.emissions_kg_mi
     )
 
 
@@ -46,9 +64,10 @@ def drop_dominated(
     is not shown.
 
     ``options`` come best first: of two options that dominate each other
-    (same date, price and benefits) the first is kept. Dominance is
-    transitive, so every dropped option is dominated by a kept one, which
-    the reason names.
+    (same date, price and benefits) the first is kept. The reason names a
+    kept option that dominates the dropped one: with the default tiers one
+    always does (Platinum and a discounted overflow are never dominated,
+    and only Silver is labelled eco, which Gold never moves less than).
     """
     kept, beaten = dominators(options, eco_weighted=eco_weighted)
     return kept, {tier: why.operator for tier, why in beaten.items()}
@@ -96,10 +115,17 @@ def _why(option: FulfillmentOption, by: FulfillmentOption) -> WhyNot:
         cost = f"lower price (${by.price:.2f} vs ${option.price:.2f})"
     else:
         cost = "same price"
+    greener = _greener(by, option)
+    if greener:
+        cost += (
+            f", no more kg·mi ({by.emissions_kg_mi:,.0f} vs "
+            f"{option.emissions_kg_mi:,.0f})"
+        )
     return beaten_by(
         option.label,
         by.label,
         earlier=earlier,
         cheaper=cheaper,
+        greener=greener,
         operator=f"dominated by {by.tier}: {when}, {cost}",
     )

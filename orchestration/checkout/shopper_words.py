@@ -127,10 +127,14 @@ def beaten_by(
     earlier: bool,
     cheaper: bool,
     operator: str,
+    greener: bool = False,
 ) -> WhyNot:
-    """Another offered option arrives no later for no more."""
+    """Another offered option arrives no later for no more (``greener``:
+    and travels no more, beating an eco label)."""
     when = "arrives sooner" if earlier else "arrives the same day"
     cost = "for less" if cheaper else "for the same price"
+    if greener:
+        cost += ", with no more emissions"
     # the other's label quoted: "Ship later, save $1.00" read as a clause
     return WhyNot(operator, f"{label} isn't shown: “{other}” {when} {cost}.")
 

@@ -9,7 +9,11 @@ import pytest
 
 from tierflow.data.vocabulary import Tier
 from tierflow.formulations.tiers import TierPolicy
-from tierflow.orchestration.checkout.dominance import dominates, drop_dominated
+from tierflow.orchestration.checkout.dominance import (
+    dominates,
+    dominators,
+    drop_dominated,
+)
 from tierflow.orchestration.checkout.results import FulfillmentOption
 
 _MONDAY = dt.date(2026, 1, 5)
@@ -22,6 +26,7 @@ def _option(
     *,
     eco: bool = False,
     discount: float = 0.0,
+    kg_mi: float = 100.0,
 ) -> FulfillmentOption:
     rule = TierPolicy().rule(tier)
     return FulfillmentOption(
@@ -39,7 +44,7 @@ def _option(
         capacity_cost=0.0,
         satisfaction_score=0.5,
         eco=eco,
-        emissions_kg_mi=100.0,
+        emissions_kg_mi=kg_mi,
         explanation="",
         shipments=(),
     )
@@ -72,9 +77,32 @@ def test_a_guarantee_is_a_benefit() -> None:
 @pytest.mark.parametrize(("weighted", "shown"), [(True, 2), (False, 1)])
 def test_eco_counts_when_the_customer_weighs_it(weighted: bool, shown: int) -> None:
     gold = _option(Tier.GOLD, 1, 8.90)
-    eco = _option(Tier.SILVER, 3, 9.50, eco=True)
+    eco = _option(Tier.SILVER, 3, 9.50, eco=True, kg_mi=80.0)
     kept, _ = drop_dominated([gold, eco], eco_weighted=weighted)
     assert len(kept) == shown
+
+
+def test_an_eco_label_is_no_benefit_over_an_option_that_moves_less() -> None:
+    """Silver "Eco-friendly" (2,938 kg·mi) was shown beside a "Ship later"
+    that arrived sooner, for less, moving 524 kg·mi: the overflow tier
+    carries no eco label, so the label counted as a benefit it lacked. It is
+    one only over an option that moves more."""
+    later = _option(Tier.OVERFLOW, 4, 7.72, discount=1.0, kg_mi=524.0)
+    eco = _option(Tier.SILVER, 6, 12.32, eco=True, kg_mi=2938.0)
+    kept, why = drop_dominated([later, eco], eco_weighted=True)
+    assert kept == [later]
+    assert why == {
+        Tier.SILVER: "dominated by overflow: earlier date (2026-01-09 vs "
+        "2026-01-11), lower price ($7.72 vs $12.32), no more kg·mi (524 vs 2,938)"
+    }
+    _, words = dominators([later, eco], eco_weighted=True)
+    assert words[Tier.SILVER].shopper == (
+        "Lowest price isn't shown: “Ship later” arrives sooner for less, with "
+        "no more emissions."
+    )
+    # an eco option that moves less than the other keeps its benefit
+    dirtier = _option(Tier.OVERFLOW, 4, 7.72, discount=1.0, kg_mi=3000.0)
+    assert drop_dominated([dirtier, eco], eco_weighted=True)[0] == [dirtier, eco]
 
 
 def test_a_discount_for_waiting_is_a_benefit() -> None:

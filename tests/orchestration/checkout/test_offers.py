@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.service_fixtures import tiny_router
+from tests.service_fixtures import put_scores, tiny_router
+from tierflow.data.store import open_store
 from tierflow.formulations.tiers import Pricing, TierPolicy
 from tierflow.orchestration.checkout.results import (
     FulfillmentOption,
@@ -67,9 +68,12 @@ def shared(
         yield r
 
 
-def _benefits(option: Any, eco_weighted: bool) -> set[str]:
+def _benefits(option: Any, eco_weighted: bool, than: Any = None) -> set[str]:
+    """What ``option`` brings; its eco label only against ``than`` when
+    ``than`` moves more kg·mi."""
     out = {"guarantee"} if option.guaranteed else set()
-    if option.eco and eco_weighted:
+    greener = than is not None and than.emissions_kg_mi <= option.emissions_kg_mi
+    if option.eco and eco_weighted and not greener:
         out.add("eco")
     if option.discount > 0:
         out.add("discount")
@@ -89,7 +93,7 @@ def check_answer(
             assert a is b or not (
                 b.delivery_date <= a.delivery_date
                 and b.price <= a.price
-                and _benefits(a, eco) <= _benefits(b, eco)
+                and _benefits(a, eco, than=b) <= _benefits(b, eco)
             ), (a.tier, b.tier)
     for why in answer.missing.values():
         if why.startswith("dominated by "):
@@ -188,6 +192,48 @@ def test_every_requote_after_a_capacity_change(
     for change in option_changes(before, after):
         if change["change"] == "removed":
             assert change["reason"] == after.missing[change["option_id"]]
+
+
+def test_an_eco_label_beside_a_greener_ship_later_is_dominated(
+    tmp_path: Path,
+) -> None:
+    """Sample network, every node 90 % backlogged but WH-EWR (100 %) and
+    WH-ABE (110 %): GRO-0224 x3 to 125 on Thursday evening. Silver ships
+    from WH-IND, "Eco-friendly" beside Gold from WH-MEM (2,938 vs 4,402
+    kg·mi); "Ship later" ships from the full WH-ABE a day later, sooner,
+    for less and moving 524 kg·mi. Silver was shown, its label counted as
+    a benefit the overflow (no eco label) lacked."""
+    store = open_store(tmp_path / "state.db")
+    put_scores(store)
+    with OnlineRouter.open(None, store, capacity_refresh_s=0.0) as r:
+        net = r.network
+        full = {"WH-EWR": 1.0, "WH-ABE": 1.1}
+        r.apply_capacity_events(
+            [
+                {
+                    "event_id": f"b{i}",
+                    "ts": "2026-01-03T00:00:00Z",
+                    "node_id": node,
+                    "type": "backlog",
+                    "value": full.get(node, 0.9) * float(net.capacity[i]),
+                }
+                for i, node in enumerate(net.node_ids)
+            ]
+        )
+        now = dt.datetime(2026, 2, 6, 1, 11, tzinfo=dt.UTC)
+        answer = r.generate_fulfillment_options("C5", [("GRO-0224", 3)], "125", now=now)
+    later = answer.option("overflow")
+    assert (later.nodes, later.delivery_date, later.price) == (
+        ("WH-ABE",),
+        dt.date(2026, 2, 10),
+        7.72,
+    )
+    assert [o.tier for o in answer.options] == ["overflow", "gold"]
+    assert answer.missing["silver"] == (
+        "dominated by overflow: earlier date (2026-02-10 vs 2026-02-12), lower "
+        "price ($7.72 vs $12.32), no more kg·mi (524 vs 2,938)"
+    )
+    check_answer(answer, None, r.policy)
 
 
 @pytest.fixture(scope="module", params=[0.0, _POLICY.platinum_premium])
