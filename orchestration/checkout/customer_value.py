@@ -175,7 +175,9 @@ class CustomerValues:
             found.segment,
             found.source,
             thr,
-            thr is not None and found.spend >= thr,
+            # a customer predicted to spend nothing is no high-CLTV customer,
+            # even where the top share predicts nothing (threshold 0)
+            thr is not None and found.spend >= thr and found.spend > 0,
         )
 
     def wants_score(self, customer_id: str) -> bool:

@@ -241,6 +241,13 @@ class Planner:
         if thr is None:
             why = "no CLTV scores stored: the Platinum threshold is unknown"
             return not_a_member(label, why)
+        if customer.predicted_spend <= 0 and thr <= 0:
+            return not_a_member(
+                label,
+                f"predicted spend ${customer.predicted_spend:,.2f}: Platinum is for "
+                f"customers predicted to spend (threshold ${thr:,.2f}, "
+                f"{self.policy.platinum_percentile:.0%} percentile)",
+            )
         return not_a_member(
             label,
             f"predicted spend ${customer.predicted_spend:,.2f} is below the "

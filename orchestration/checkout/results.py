@@ -109,7 +109,9 @@ class CustomerValue(WireRecord):
     platinum_threshold
         Spend at the Platinum percentile (None: no scores stored).
     platinum_eligible
-        ``predicted_spend >= platinum_threshold``.
+        ``predicted_spend >= platinum_threshold`` and above 0 (a threshold
+        of 0, when the top share predicts no spend, makes no one eligible
+        for predicting none).
     upgrade_allowance
         What is left of the customer's Platinum upgrade allowance this
         period (None: no CLTV score, so no upgrades).

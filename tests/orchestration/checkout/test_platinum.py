@@ -73,6 +73,38 @@ def test_no_scores_no_platinum(tmp_path: Path, state_location: Path | str) -> No
     assert answer.customer.source == "new-customer prior (no CLTV scores stored)"
 
 
+def test_a_zero_threshold_makes_no_one_predicted_to_spend_nothing_platinum(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """The top 10 % of eleven customers is two; when the second of them is
+    predicted to spend nothing the threshold is $0.00, and every customer
+    was at or above it: Platinum went to customers predicted to spend $0."""
+    with tiny_router(tmp_path, state=state_location, scores=False) as r:
+        assert r.store is not None
+        r.store.put_cltv_scores(
+            pd.DataFrame(
+                {
+                    "customer_id": [f"C{i}" for i in range(11)],
+                    "predicted_spend": [0.0] * 10 + [120.0],
+                    "p_active": 0.5,
+                    "segment": ["silver"] * 10 + ["platinum"],
+                }
+            ),
+            as_of=dt.date(2026, 1, 4),
+            model_version="test",
+        )
+        top = r.generate_fulfillment_options("C10", [("MUG", 1)], "606", now=MONDAY_10)
+        none = r.generate_fulfillment_options("C3", [("MUG", 1)], "606", now=MONDAY_10)
+    assert top.customer.platinum_threshold == 0.0
+    assert top.customer.platinum_eligible and "platinum" in ids(top)
+    assert not none.customer.platinum_eligible
+    assert "platinum" not in ids(none)
+    assert none.missing["platinum"] == (
+        "predicted spend $0.00: Platinum is for customers predicted to spend "
+        "(threshold $0.00, 90% percentile)"
+    )
+
+
 @pytest.mark.parametrize(
     ("when", "offered", "ship", "delivery"),
     [
