@@ -271,29 +271,51 @@ def _utf8(raw: bytes, path: Path) -> str:
         raise click.ClickException(message) from None
 
 
-def read_settings(path: Path, ctx: click.Context) -> tuple[dict[str, Any], Settings]:
+def read_settings(
+    path: Path, ctx: click.Context, named_by: str | None = None
+) -> tuple[dict[str, Any], Settings]:
     """The file as the default map of ``ctx``'s command, and its settings; a bad file
     raises a :class:`click.ClickException` naming file, key and value. A
-    leading UTF-8 byte-order mark is skipped, as the CSV and JSONL readers do."""
+    leading UTF-8 byte-order mark is skipped, as the CSV and JSONL readers do.
+    ``named_by``: who named the file (``--config``, ``$TIERFLOW_CONFIG``),
+    said first when it cannot be read."""
     try:
-        data = tomllib.loads(_utf8(path.read_bytes(), path))
+        raw = path.read_bytes()
     except OSError as exc:
-        raise click.ClickException(f"{path}: {exc.strerror}") from None
+        raise click.ClickException(_unreadable(path, exc, named_by)) from None
+    try:
+        data = tomllib.loads(_utf8(raw, path))
     except tomllib.TOMLDecodeError as exc:
         raise click.ClickException(f"{path}: not valid TOML: {exc}") from None
     policy = _policy(data.pop(TIERS_TABLE), path) if TIERS_TABLE in data else None
     return _defaults(ctx, ctx.command, data, path, ""), Settings(path, policy)
 
 
-def load_settings(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+def _unreadable(path: Path, exc: OSError, named_by: str | None) -> str:
+    """``$TIERFLOW_CONFIG: /etc/tierflow: a folder, not a settings file``:
+    who named the file, the path, and why it cannot be read (one line)."""
+    if isinstance(exc, IsADirectoryError):
+        why = "a folder, not a settings file"
+    elif isinstance(exc, PermissionError):
+        why = "not readable by this user (permission denied)"
+    else:
+        why = exc.strerror or str(exc)
+    return ": ".join([*([named_by] if named_by else []), str(path), why])
+
+
+def load_settings(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     """``--config`` callback: read the file (else ``./tierflow.toml`` if there)
     into the root context's default map, before any other option is read."""
     path = Path(value) if value else Path(CONFIG_FILE)
     if not value and not path.is_file():
         ctx.meta[_META_KEY] = Settings()
         return
+    named_by = None
+    if value and param.name is not None:
+        from_env = ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT
+        named_by = f"${CONFIG_ENV}" if from_env else "--config"
     try:
-        defaults, settings = read_settings(path, ctx)
+        defaults, settings = read_settings(path, ctx, named_by)
     except click.ClickException:
         if not ctx.meta.get(HELP_ASKED):
             raise

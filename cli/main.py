@@ -145,7 +145,10 @@ class TierflowGroup(click.Group):
 )
 @click.option(
     "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
+    # a folder is refused by load_settings, in one line naming who gave it
+    # (click's own check was a usage error that kept --help from answering)
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     envvar=CONFIG_ENV,
     is_eager=True,
     expose_value=False,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -236,12 +240,62 @@ def test_a_bad_variable_is_named(
     assert not Path("g.txt").exists()
 
 
-def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
-    result = _run(["--config", str(tmp_path / "nope.toml"), *GAP, "--out", "g"])
-    assert result.exit_code == 1
-    assert (
-        result.stderr == f"Error: {tmp_path / 'nope.toml'}: No such file or directory\n"
-    )
+@contextlib.contextmanager
+def _as_nobody() -> Iterator[None]:
+    """The block run as an unprivileged user (root reads any file whatever
+    its mode): the effective uid only, given back after."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+@pytest.mark.parametrize("given", ["--config", "$TIERFLOW_CONFIG"])
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("missing", "No such file or directory"),
+        ("folder", "a folder, not a settings file"),
+        ("unreadable", "not readable by this user (permission denied)"),
+    ],
+)
+def test_a_config_file_that_cannot_be_read_is_one_line_naming_who_gave_it(
+    given: str, kind: str, said: str
+) -> None:
+    """``--config`` or ``$TIERFLOW_CONFIG`` naming a missing file, a folder
+    or a file this user may not read: one line naming the option or the
+    variable, the path and the problem, exit 1. A folder was click's usage
+    error (exit 2, three lines, ``--config`` named for a variable, and
+    ``tierflow --help`` refused too); the others named the path alone."""
+    # (pytest's tmp_path is in a folder only root may enter)
+    with tempfile.TemporaryDirectory(prefix="tierflow-config-") as folder:
+        os.chmod(folder, 0o755)
+        _unreadable_config(Path(folder), given, kind, said)
+
+
+def _unreadable_config(tmp_path: Path, given: str, kind: str, said: str) -> None:
+    path = tmp_path / "settings.toml"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "unreadable":
+        path.write_text("[generate.gap]\nseed = 5\n")
+        path.chmod(0o000)
+    args, env = [*GAP, "--out", str(tmp_path / "g")], {"TIERFLOW_CONFIG": ""}
+    if given == "--config":
+        args = ["--config", str(path), *args]
+    else:
+        env["TIERFLOW_CONFIG"] = str(path)
+    with _as_nobody():
+        result = _run(args, env)
+        helped = _run(["--help"], env)
+    assert (result.exit_code, result.stderr) == (1, f"Error: {given}: {path}: {said}\n")
+    assert not (tmp_path / "g").exists()
+    # the help still answers (with the built-in defaults)
+    assert helped.exit_code == 0 and "--config FILE" in helped.stdout, helped.output
 
 
 def _gold(result: Result) -> dict[str, object]:
