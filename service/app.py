@@ -42,6 +42,7 @@ from tierflow.service.live import LiveHub
 from tierflow.service.metrics import Metrics, ServiceMetrics
 from tierflow.service.network_schema import narrow, ts_window
 from tierflow.service.observe import RequestObserver
+from tierflow.service.request_limits import WITNESS
 from tierflow.service.routes import checkout, include_routes
 from tierflow.service.schemas import RESPONSE_MODELS
 from tierflow.service.shopper_view import describe_withholding
@@ -242,13 +243,17 @@ class _ObservedApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         metrics, access_log = self._observe
         service = getattr(self.state, "service", None)
-        return RequestObserver(
+        observer = RequestObserver(
             super().build_middleware_stack(),
             metrics=metrics,
             log_access=access_log,
             routes=self.served_routes,
             api_key=service.api_key if service is not None else None,
         )
+        # the refusals the HTTP protocol writes before the app (400, 408,
+        # 431) get their access line and count from it too (they had none)
+        setattr(self.state, WITNESS, observer)
+        return observer
 
 
 #: The operator reads that need the key with ``--operator-reads key``.

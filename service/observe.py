@@ -147,6 +147,21 @@ class RequestObserver:
             seconds = time.perf_counter() - start
             self._done(scope, answer, seconds)
 
+    def refused(self, scope: Scope, status: int, seconds: float) -> str:
+        """A 400, 408 or 431 the server's HTTP protocol wrote before the app
+        saw the request (:class:`~tierflow.service.request_limits.RefusalWitness`):
+        counted and logged as any answer, with a request id of its own (the
+        caller's, if its header came); the id, for the answer."""
+        rid = request_id(scope)
+        token = REQUEST_ID.set(rid)  # (the protocol's context: set back below)
+        try:
+            answer = _Answer()
+            answer.status = status
+            self._done(scope, answer, seconds)
+        finally:
+            REQUEST_ID.reset(token)
+        return rid
+
     def _done(self, scope: Scope, answer: _Answer, seconds: float) -> None:
         if self.metrics.enabled:  # labels from bounded sets only
             method = method_label(scope["method"])

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from typing import Any, Protocol
+from urllib.parse import unquote
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -33,6 +36,25 @@ _HEAD_TOO_LARGE = (
 _MALFORMED = "malformed HTTP request: the request line or headers do not parse"
 #: The ``error`` of each refusal (``service/errors.py``'s codes).
 _CODES = {400: "bad_request", 408: "request_timeout", 431: "head_too_large"}
+#: The attribute of the app's ``state`` that is told of each refusal written
+#: here before the app saw the request (:class:`RefusalWitness`).
+WITNESS = "refusal_witness"
+#: What a refusal's access line says of a method, path or HTTP version that
+#: had not come whole.
+UNKNOWN = "-"
+
+
+class RefusalWitness(Protocol):
+    """Who writes a refusal's access line and counts it
+    (:class:`~tierflow.service.observe.RequestObserver`): the app never saw
+    the request, so the layer that does so for every other answer did not."""
+
+    def refused(self, scope: dict[str, Any], status: int, seconds: float) -> str:
+        """Note ``status`` answered to what came of a request (``scope``:
+        ``client``, ``method``, ``path``, ``raw_path``, ``http_version``,
+        ``headers``, :data:`UNKNOWN` where not known) after ``seconds``;
+        the request id the answer carries."""
+        ...
 
 
 class BoundedRequestProtocol(HttpToolsProtocol):
@@ -59,6 +81,8 @@ class BoundedRequestProtocol(HttpToolsProtocol):
     _awaiting_head = True
     _ended = False  # a request ended in the read being parsed
     _head_bytes = 0
+    _head_began = 0.0  # perf_counter at the head's first byte
+    _line_seen = False  # a line end came since the last head was whole
     _incomplete = True
     _idle: asyncio.TimerHandle | None = None
 
@@ -73,6 +97,11 @@ class BoundedRequestProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         counting = self._awaiting_head
         self._ended = False
+        if counting:
+            if self._head_bytes == 0:
+                self._head_began = time.perf_counter()
+            if not self._line_seen:  # the request line is whole (its access line)
+                self._line_seen = b"\n" in data
         super().data_received(data)
         if self.transport.is_closing():
             self._disarm()
@@ -93,6 +122,7 @@ class BoundedRequestProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._awaiting_head = False
         self._head_bytes = 0
+        self._line_seen = False
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -151,12 +181,48 @@ class BoundedRequestProtocol(HttpToolsProtocol):
             (b"content-length", str(len(body)).encode("ascii")),
             (b"connection", b"close"),
         ]
+        rid = self._witness(status)
+        if rid is not None:
+            headers.append((b"x-request-id", rid.encode("latin-1")))
         head = [f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")]
         # the app's own answers' security headers: these came without them
         for name, value in with_security_headers(headers):
             head.extend([name, b": ", value, b"\r\n"])
         self.transport.write(b"".join([*head, b"\r\n", body]))
         self.transport.close()
+
+    def _witness(self, status: int) -> str | None:
+        """Tell the app's :class:`RefusalWitness` (if any) of a refusal to a
+        request the app never saw, with what came of it; its request id.
+        A request in the app (a body that stopped coming) has its access
+        line from there."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            return None
+        state = getattr(self.config.app, "state", None)
+        witness: RefusalWitness | None = getattr(state, WITNESS, None)
+        if witness is None:
+            return None
+        url: bytes = getattr(self, "url", b"")  # (uvicorn's: the message's so far)
+        version = self.parser.get_http_version() if self.parser else "0.0"
+        method, path, raw = UNKNOWN, UNKNOWN, UNKNOWN.encode()
+        if self._line_seen and url and version != "0.0":
+            method = self.parser.get_method().decode("latin-1")
+            raw = url
+            path = unquote(url.partition(b"?")[0].decode("latin-1"))
+        else:
+            version = UNKNOWN
+        scope = {
+            "type": "http",
+            "client": self.client,
+            "method": method,
+            "path": path,
+            "raw_path": raw,
+            "root_path": self.root_path,
+            "http_version": version,
+            "headers": list(self.headers or ()) if self._line_seen else [],
+        }
+        return witness.refused(scope, status, time.perf_counter() - self._head_began)
 
     def _who(self) -> str:
         return f"{self.client[0]}:{self.client[1]}" if self.client else "-"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -13,9 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.service.helpers import Listener
 from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO, live_server
+from tierflow.data.logging_setup import JsonFormatter, TextFormatter
 from tierflow.service import request_limits
 from tierflow.service.errors import error_body
 
@@ -196,3 +199,93 @@ def test_a_request_that_stops_coming_is_closed_with_408(
         ("/v1/options", 200),
         ("/v1/capacity/events", 200),
     ]
+
+
+def test_refusals_before_the_app_have_an_access_line_and_a_count(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The 400, 408 and 431 the protocol writes before the app had no access
+    line and no count in ``tierflow_http_requests_total``: an operator
+    counting 408s missed every head that stopped coming. Each now has both,
+    with what came of the request (``-`` for a method, path and version that
+    had not come whole), its query's secrets and the key masked as in any
+    access line, and a request id, the caller's when its header came, which
+    the answer carries too."""
+    monkeypatch.setattr(request_limits, "READ_IDLE_S", 1.0)
+    caplog.set_level(logging.INFO, logger="tierflow.access")
+    sent = {
+        "head stalled": (
+            b"GET /healthz?api_key=s3cret&k=" + API_KEY.encode() + b" HTTP/1.1\r\n"
+            b"Host: x\r\nX-Request-ID: stalled-1\r\nX-Half:",
+            408,
+        ),
+        "request line stalled": (b"GET /heal", 408),
+        "head too large": (
+            b"POST /v1/options HTTP/1.1\r\nX-Big: " + b"a" * 70_000,
+            431,
+        ),
+        "header malformed": (b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n", 400),
+        "request line malformed": (b"GARBAGE\r\n\r\n", 400),
+    }
+    with live_server(tmp_path) as (server, _):
+        before = _requests_counted(server.url)  # (the registry is the process's)
+        ids = {}
+        for what, (head, status) in sent.items():
+            answer = _raw(server.url, head)
+            assert answer.startswith(f"HTTP/1.1 {status} ".encode()), (what, answer)
+            lines = answer.partition(b"\r\n\r\n")[0].decode().lower().split("\r\n")
+            (rid,) = [h.split(": ")[1] for h in lines if h.startswith("x-request-id")]
+            ids[what] = rid
+        counted = _requests_counted(server.url)
+    assert ids["head stalled"] == "stalled-1"
+    assert len(set(ids.values())) == len(ids)
+    records = [r for r in caplog.records if r.name == "tierflow.access"]
+    refused = [r for r in records if r.__dict__["status"] != 200]
+    got = [
+        (r.__dict__["method"], r.__dict__["path"], r.__dict__["status"])
+        for r in refused
+    ]
+    assert got == [
+        ("GET", "/healthz?api_key=***&k=***", 408),
+        ("-", "-", 408),
+        ("POST", "/v1/options", 431),
+        ("GET", "/healthz", 400),
+        ("-", "-", 400),
+    ]
+    port = r"127\.0\.0\.1:\d+"
+    text = [TextFormatter().format(r).partition(": ")[2] for r in refused]
+    assert re.fullmatch(
+        rf'{port} "GET /healthz\?api_key=\*\*\*&k=\*\*\* HTTP/1\.1" 408 \d{{3,4}}\.\d ms',
+        text[0],
+    ), text
+    assert re.fullmatch(rf'{port} "- - HTTP/-" 408 \d{{3,4}}\.\d ms', text[1]), text
+    assert re.fullmatch(rf'{port} "- - HTTP/-" 400 \d+\.\d ms', text[4]), text
+    assert API_KEY not in "".join(text) and "s3cret" not in "".join(text)
+    fields = json.loads(JsonFormatter().format(refused[1]))
+    assert {k: fields[k] for k in ("method", "path", "status")} == {
+        "method": "-",
+        "path": "-",
+        "status": 408,
+    }
+    assert fields["duration_ms"] >= 900 and re.fullmatch(port, fields["client"])
+    moved = {k: v - before.get(k, 0) for k, v in counted.items()}
+    assert {k: v for k, v in moved.items() if v and k[2] != "200"} == {
+        ("GET", "/healthz", "408"): 1,
+        ("other", "unmatched", "408"): 1,
+        ("POST", "/v1/options", "431"): 1,
+        ("GET", "/healthz", "400"): 1,
+        ("other", "unmatched", "400"): 1,
+    }
+
+
+def _requests_counted(url: str) -> dict[tuple[str, str, str], float]:
+    """``tierflow_http_requests_total`` by method, route and status."""
+    scraped = httpx.get(f"{url}/metrics").text
+    return {
+        (s.labels["method"], s.labels["route"], s.labels["status"]): s.value
+        for family in text_string_to_metric_families(scraped)
+        for s in family.samples
+        if s.name == "tierflow_http_requests_total"
+    }
