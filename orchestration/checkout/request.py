@@ -124,8 +124,19 @@ class RequestValidator:
             line_work=_per_line(self._sku_work, pos, qty),
         )
 
+    def _known_sku(self, sku: object, i: int) -> str:
+        """Line ``i``'s SKU, stripped as an orders file's and a customer's
+        ids are; an unknown one is an error (``tee`` for ``TEE`` named, as an
+        orders file's line does)."""
+        index = self.network.sku_index
+        if isinstance(sku, str) and sku.strip() in index:
+            return sku.strip()
+        hint = unicode_twin(sku, index, "the network") if isinstance(sku, str) else ""
+        raise InputError("unknown SKU" + hint, field="sku", index=i, value=sku)
+
     def _cart(self, items: Iterable[tuple[str, int]]) -> dict[str, int]:
-        """SKU → quantity, repeated SKUs added up, in first-seen order."""
+        """SKU → quantity (SKUs stripped), repeated SKUs added up, in first-seen
+        order."""
         if isinstance(items, str | bytes) or not isinstance(items, Iterable):
             raise InputError(
                 "expected a list of (sku, quantity)", field="items", value=items
@@ -133,7 +144,6 @@ class RequestValidator:
         merged: dict[str, int] = {}
         # SKU -> (index, quantity) of the line its lines passed the cap at
         over: dict[str, tuple[int, int]] = {}
-        index = self.network.sku_index
         for i, item in enumerate(items):
             try:
                 sku, qty = item
@@ -141,14 +151,7 @@ class RequestValidator:
                 raise InputError(
                     "expected (sku, quantity)", field="items", index=i, value=item
                 ) from None
-            if not isinstance(sku, str) or sku not in index:
-                # ``tee`` for ``TEE`` names it, as an orders file's line does
-                hint = (
-                    unicode_twin(sku, index, "the network")
-                    if isinstance(sku, str)
-                    else ""
-                )
-                raise InputError("unknown SKU" + hint, field="sku", index=i, value=sku)
+            sku = self._known_sku(sku, i)
             if (
                 isinstance(qty, bool)
                 or not isinstance(qty, int | np.integer)
