@@ -221,6 +221,26 @@ def _line_reasons(
     return np.where(relaxed, late, reason)
 
 
+def _off_reserved(
+    reason: NDArray[np.object_],
+    line: NDArray[np.intp],
+    lines: _Lines,
+    left: Mapping[int, tuple[int, str]],
+) -> NDArray[np.object_]:
+    """``reason`` with each line of ``left`` (it lost the node reserved for
+    it at checkout) that is not at that node, placed elsewhere or waiting,
+    saying so after its other reason (`; `-separated): without it the row
+    gave no reason for leaving its node."""
+    if not left:
+        return reason
+    out = reason.copy()
+    for i in np.flatnonzero(np.isin(line, list(left))).tolist():
+        node, why = left[int(line[i])]
+        if int(lines.node[i]) != node:
+            out[i] = f"{out[i]}; {why}" if out[i] else why
+    return out
+
+
 class BatchRows:
     """Turns a batch's decisions into allocation rows.
 
@@ -243,8 +263,10 @@ class BatchRows:
         result: SolveResult,
         batch: int,
         reasons: Mapping[int, str],
+        left: Mapping[int, tuple[int, str]] | None = None,
     ) -> pd.DataFrame:
-        """Rows of a solved stage; ``reasons`` per item override the engine's."""
+        """Rows of a solved stage; ``reasons`` per item override the engine's;
+        a line of ``left`` off its reserved node says why (:func:`_off_reserved`)."""
         o, line = self.orders, compiled.lines
         lines = _Lines.of(compiled, result.assignment, o)
         allocated = lines.allocated
@@ -265,7 +287,12 @@ class BatchRows:
                 "cost": np.round(parts["cost"], 6),
                 "batch": batch,
                 "status": status,
-                "reason": _line_reasons(compiled, result, reasons, lines),
+                "reason": _off_reserved(
+                    _line_reasons(compiled, result, reasons, lines),
+                    line,
+                    lines,
+                    left or {},
+                ),
                 "delivery_date": dates["delivery_date"],
                 "expected_delivery": dates["expected_delivery"],
                 "released_at": dates["released_at"],
@@ -351,14 +378,22 @@ class BatchRows:
                 reasons[item] = "deferred: " + "; ".join(causes)
         return reasons
 
-    def waiting(self, compiled: CompiledBatch, batch: int, reason: str) -> pd.DataFrame:
-        """Rows of items that all wait, for ``reason``."""
+    def waiting(
+        self,
+        compiled: CompiledBatch,
+        batch: int,
+        reason: str,
+        left: Mapping[int, tuple[int, str]] | None = None,
+    ) -> pd.DataFrame:
+        """Rows of items that all wait, for ``reason`` (and ``left``, as
+        :meth:`solved`)."""
         n_items = compiled.problem.n_items
         return self.solved(
             compiled,
             all_deferred(compiled.problem),
             batch,
             dict.fromkeys(range(n_items), reason),
+            left,
         )
 
     def unfillable(

@@ -10,7 +10,7 @@ its lines. The hindsight bound compiles the whole day the same way
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,6 +113,10 @@ class _Stage:
     #: Per line of the orders, whether its reservation was dropped in this
     #: batch (its node could not take it): it is decided at the batch.
     unkept: NDArray[np.bool_] | None = None
+    #: Per line that lost its reservation in this batch: its node and why
+    #: (:func:`left_reason`), for its row. One dict per compile, shared by
+    #: the stages derived from it.
+    left: dict[int, tuple[int, str]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -132,6 +136,9 @@ class CompiledStages:
     on_time
         The orders among them a node held whole but none could deliver whole
         on time, while each line could be (they split to keep the promise).
+    left
+        Per line reserved at a node that could not take it now: that node
+        and why (:func:`left_reason`); its row says so if it ships elsewhere.
     """
 
     unfillable: NDArray[np.intp]
@@ -140,6 +147,7 @@ class CompiledStages:
     on_time: NDArray[np.intp] = dataclasses.field(
         default_factory=lambda: np.zeros(0, np.intp)
     )
+    left: Mapping[int, tuple[int, str]] = dataclasses.field(default_factory=dict)
 
     def stuck(self) -> CompiledBatch | None:
         """Split lines no node can take now (their stock is taken): they wait."""
@@ -305,7 +313,7 @@ class BatchCompiler:
             else np.zeros(0, np.intp)
         )
         split = self._lines(lines, stage) if lines.size else None
-        return CompiledStages(lines_all[short], whole, split, on_time)
+        return CompiledStages(lines_all[short], whole, split, on_time, stage.left)
 
     def _kept_only_split(
         self, live: NDArray[np.intp], compiled: CompiledBatch, stage: _Stage
@@ -355,19 +363,47 @@ class BatchCompiler:
         back = np.fromiter(stage.rerouted, dtype=np.intp, count=len(stage.rerouted))
         return np.where(np.isin(owners, back), -1, nodes)
 
-    @staticmethod
     def _lost(
-        compiled: CompiledBatch, node: NDArray[np.intp], stage: _Stage
+        self, compiled: CompiledBatch, node: NDArray[np.intp], stage: _Stage
     ) -> NDArray[np.bool_]:
         """Per item kept at ``node``: that node cannot take it now (not
         eligible there — no stock left, no service — or without the room:
-        closed, full)."""
+        closed, full). Why is noted in ``stage.left`` per line of each."""
         mine = np.flatnonzero(node >= 0)
         lost = np.zeros(node.size, dtype=bool)
         at = node[mine]
         room = compiled.options.workload[mine] <= stage.capacity[at] + 1e-9
         lost[mine] = ~(compiled.problem.eligible[mine, at] & room)
+        for k in np.flatnonzero(lost).tolist():
+            r = int(node[k])
+            why = self._why_lost(compiled, k, r, stage)
+            for line in compiled.lines[
+                compiled.item_lines[k] : compiled.item_lines[k + 1]
+            ].tolist():
+                stage.left.setdefault(int(line), (r, left_reason(self.network, r, why)))
         return lost
+
+    def _why_lost(
+        self, compiled: CompiledBatch, item: int, node: int, stage: _Stage
+    ) -> str:
+        """Why ``node`` cannot take ``item`` (reserved there): the first of
+        closed (it cannot ship today), no stock, no service (none of the
+        tier's delivers it by its promise from there), no room."""
+        if stage.open_nodes is not None and not stage.open_nodes[node]:
+            return "closed"
+        o = self.orders
+        lines = compiled.lines[
+            compiled.item_lines[item] : compiled.item_lines[item + 1]
+        ]
+        skus, where = np.unique(o.line_sku[lines], return_inverse=True)
+        need = np.bincount(where, weights=o.line_qty[lines], minlength=skus.size)
+        if (stage.stock[node, skus] < need).any():
+            return "no stock"
+        if not compiled.problem.eligible[item, node]:
+            return "no service"
+        need_room = float(compiled.options.workload[item])
+        room = max(float(stage.capacity[node]), 0.0)
+        return f"no room ({_units(room)} units left for its {_units(need_room)})"
 
     def _unkept_orders(
         self, live: NDArray[np.intp], stage: _Stage
@@ -449,8 +485,10 @@ class BatchCompiler:
         stock_price: StockPrice | None = None,
         open_nodes: NDArray[np.bool_] | None = None,
         room_price: RoomCharge | None = None,
-    ) -> CompiledBatch:
-        """The lines of whole ``orders`` the solve left waiting, as items.
+    ) -> tuple[CompiledBatch, Mapping[int, tuple[int, str]]]:
+        """The lines of whole ``orders`` the solve left waiting, as items,
+        and the lines among them that lost their reservation (as
+        :attr:`CompiledStages.left`).
 
         A line waiting costs its share (by units) of its order's deferral
         ``defer_cost``, so splitting wins only where shipping the lines today
@@ -495,7 +533,7 @@ class BatchCompiler:
         joined = _join(parts)
         if joined is None:
             raise ValueError("split_for_room needs at least one order")
-        return joined
+        return joined, stage.left
 
     def _lines(
         self,
@@ -550,6 +588,22 @@ class BatchCompiler:
             open_nodes=stage.open_nodes,
             ships=self.ships,
         )
+
+
+#: How a line's row says it left the node reserved for it at checkout.
+LEFT_RESERVED = "left reserved node {node}: {why}"
+
+
+def left_reason(network: Network, node: int, why: str) -> str:
+    """A row's words for a line off its reserved ``node``, e.g. ``left
+    reserved node ST-SFO: no room (0.6 units left for its 1.5)``."""
+    return LEFT_RESERVED.format(node=network.node_ids[node], why=why)
+
+
+def _units(value: float) -> str:
+    """Capacity units as a row says them: two decimals at most, no
+    trailing zeros (``0.6``, ``1.5``, ``12``)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _reserved_lines(

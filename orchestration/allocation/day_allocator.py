@@ -420,7 +420,9 @@ class DayAllocator:
             frames.append(self.rows.unfillable(unfillable, batch, UNFILLABLE_REASON))
         stuck = stages.stuck()
         if stuck is not None:
-            frames.append(self.rows.waiting(stuck, batch, STOCK_TAKEN_REASON))
+            frames.append(
+                self.rows.waiting(stuck, batch, STOCK_TAKEN_REASON, stages.left)
+            )
         joint = stages.solvable()
         solution = None
         delta = 0.0
@@ -431,7 +433,7 @@ class DayAllocator:
                 joint, result.assignment, pulled, stages.on_time.tolist()
             )
             reasons |= self.rows.mixed(joint, result, *self._down())
-            frames.append(self.rows.solved(joint, result, batch, reasons))
+            frames.append(self.rows.solved(joint, result, batch, reasons, stages.left))
             delta = self._take(joint, result.assignment, batch, now, pulled)
             if unplaced is not None:
                 frames.extend(self._split_for_room(unplaced, batch, now, pulled))
@@ -495,7 +497,7 @@ class DayAllocator:
     ) -> list[pd.DataFrame]:
         """The held-back orders' lines, solved against what is left; an order
         whose stock the batch took is split for stock (its reasons say so)."""
-        lines = self.compiler.split_for_room(
+        lines, left = self.compiler.split_for_room(
             unplaced.orders,
             unplaced.defer_cost,
             stock_short=unplaced.stock_short,
@@ -510,7 +512,7 @@ class DayAllocator:
             stuck = ~has & (lines.split_kind == kind)
             if stuck.any():
                 part = subset_batch(lines, np.flatnonzero(stuck))
-                frames.append(self.rows.waiting(part, batch, why))
+                frames.append(self.rows.waiting(part, batch, why, left))
         if has.any():
             part = subset_batch(lines, np.flatnonzero(has))
             result = self.solver.solve(part).result
@@ -535,7 +537,7 @@ class DayAllocator:
                 else:
                     reasons[k] = SPLIT_FOR_ROOM_REASON
             reasons |= self.rows.mixed(part, result, *self._down())
-            frames.append(self.rows.solved(part, result, batch, reasons))
+            frames.append(self.rows.solved(part, result, batch, reasons, left))
             self._take(part, result.assignment, batch, now, pulled)
         return frames
 

@@ -34,6 +34,7 @@ RESERVED = "R,2026-01-05T17:55:00-05:00,C1,100,platinum,TEE,1,WH-WEST"
 PLACED = "2026-01-05T22:55:00Z"
 BATCH = "2026-01-05T23:10:00Z"
 SETTINGS = AllocationSettings(batch_minutes=15, release_minutes=60)
+LATE = "late: no node with the stock and room could deliver by the promised date"
 
 
 @pytest.fixture
@@ -126,7 +127,9 @@ def test_a_reserved_node_closed_before_the_batch_resolves_the_order_at_it(
         BATCH,
     )
     assert (r["ship_date"], r["delivery_date"]) == ("2026-01-06", "2026-01-07")
-    assert str(r["reason"]).startswith("late: ")
+    # it says why it left WH-WEST after why it is late (until 2026-12-06
+    # it said it was late alone)
+    assert r["reason"] == f"{LATE}; left reserved node WH-WEST: closed"
 
 
 def test_a_reserved_order_pulled_back_by_an_event_is_resolved_at_its_new_batch(
@@ -157,6 +160,49 @@ def test_a_reserved_node_without_the_room_resolves_the_order_at_its_batch(
     assert (r["node_id"], r["released_at"], r["ship_date"]) == (
         "WH-EAST", BATCH, "2026-01-06",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "reserved", "why"),
+    [
+        ("room", "WH-WEST", "no room (0.5 units left for its 1)"),
+        ("stock", "WH-WEST", "no stock"),
+        ("service", "ST-CHI", "no service"),
+    ],
+)
+def test_a_line_off_its_reserved_node_says_which_node_and_why(
+    tmp_path: Path, net: Network, case: str, reserved: str, why: str
+) -> None:
+    """The row of a Platinum line its reserved node could not take at its
+    batch names that node and why, after its other reason: WH-WEST with
+    0.5 units of room left for the TEE's 1, or without a TEE left; ST-CHI
+    (two-day and ground only) with no service that delivers it next day.
+    Until 2026-12-06 it said only that it was late."""
+    orders = _orders(tmp_path, net, [RESERVED.replace("WH-WEST", reserved)])
+    capacity = np.asarray(net.capacity, dtype=np.float64).copy()
+    stock = np.asarray(net.inventory, dtype=np.int64).copy()
+    if case == "room":
+        capacity[net.node_idx("WH-WEST")] = 0.5
+    if case == "stock":
+        stock[net.node_idx("WH-WEST"), net.sku_idx(["TEE"])[0]] = 0
+    out = DayAllocator(
+        net, orders, settings=SETTINGS, capacity=capacity, stock=stock
+    ).run()
+    assert_rows_verify(net, orders, out.rows, capacity)
+    r = out.rows.set_index("order_id").loc["R"]
+    assert (r["node_id"], r["released_at"], r["ship_date"]) == (
+        "WH-EAST", BATCH, "2026-01-06",
+    )  # fmt: skip
+    assert r["reason"] == f"{LATE}; left reserved node {reserved}: {why}"
+
+
+def test_a_line_kept_at_its_reserved_node_says_nothing_of_it(
+    tmp_path: Path, net: Network
+) -> None:
+    """Kept at WH-WEST, on time: its row has no reason (the words are for a
+    line that left its node)."""
+    rows = _run(net, _orders(tmp_path, net, [RESERVED]))
+    assert (rows.loc["R", "node_id"], rows.loc["R", "reason"]) == ("WH-WEST", "")
 
 
 def test_lines_reserved_at_two_nodes_ship_each_from_its_own(
