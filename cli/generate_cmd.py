@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,10 +23,16 @@ from tierflow.cli.options import (
     seed_option,
 )
 from tierflow.cli.param_types import Day
-from tierflow.data.errors import InputError
+from tierflow.data.errors import InputError, listed
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from tierflow.data.order_generator import Spike
+    from tierflow.data.orlib_gap import GapData
+
+_log = logging.getLogger("tierflow.cli.generate")
 
 
 @click.group(
@@ -183,18 +190,48 @@ def orders_command(
 def generate_gap(
     kind: str, agents: int, jobs: int, seed: int, out: Path, as_json: bool
 ) -> None:
-    """Write a Chu & Beasley type C/D/E GAP instance in OR-Library format."""
-    from tierflow.data.orlib_gap import format_orlib_gap, generate_chu_beasley
+    """Write a Chu & Beasley type C/D/E GAP instance in OR-Library format.
+
+    The published formulas are kept; an instance with a job no agent can
+    take alone is written all the same, with a warning on stderr: it is
+    infeasible (``docs/cli.md``)."""
+    from tierflow.data.orlib_gap import (
+        format_orlib_gap,
+        generate_chu_beasley,
+        jobs_fitting_no_agent,
+    )
 
     data = generate_chu_beasley(kind, agents, jobs, seed, name=out.stem)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(format_orlib_gap([data]), encoding="utf-8")
     os.replace(tmp, out)
+    misfits = jobs_fitting_no_agent(data)
+    if misfits.size:
+        _log.warning("%s", _infeasible_note(out, data, misfits))
     if as_json:
         record = {"type": kind.upper(), "agents": agents, "jobs": jobs, "seed": seed}
+        record["jobs_fitting_no_agent"] = [int(j) + 1 for j in misfits]
         click.echo(json.dumps({**record, "out": str(out)}))
         return
     click.echo(
         f"wrote {out} ({kind.upper()}, {agents} agents x {jobs} jobs, seed {seed})"
+    )
+
+
+def _infeasible_note(out: Path, data: GapData, misfits: NDArray[np.intp]) -> str:
+    """The warning for an instance with jobs no agent can take alone: the
+    jobs (1-based, as they come in the file), and the first one's resource
+    against each agent's capacity (the first three)."""
+    first = int(misfits[0])
+    pairs = [
+        f"{w:g} > {b:g} at agent {i + 1}"
+        for i, (w, b) in enumerate(zip(data.weight[first], data.capacity, strict=True))
+    ]
+    noun = "job" if misfits.size == 1 else "jobs"
+    return (
+        f"{out} is infeasible: {noun} {listed([str(j + 1) for j in misfits])} "
+        f"fit{'s' if misfits.size == 1 else ''} no agent even alone "
+        f"(job {first + 1}'s resource against each capacity: {listed(pairs, 3)}); "
+        "the published formula's capacities are too small for so few jobs"
     )

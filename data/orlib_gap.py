@@ -326,6 +326,14 @@ def generate_chu_beasley(
     return GapData(name=label, cost=c.T.copy(), weight=a.T.copy(), capacity=b)
 
 
+def jobs_fitting_no_agent(data: GapData) -> NDArray[np.intp]:
+    """Jobs (0-based) whose resource is above the capacity at every agent:
+    no agent can take one even alone, so the instance is infeasible. Chu &
+    Beasley's C and D capacities (``0.8 sum_j a_ij / m``) fall below every
+    job's resource when the jobs are few (one job, two agents: ``0.4 a``)."""
+    return np.flatnonzero((data.weight > data.capacity[None, :]).all(axis=1))
+
+
 @dataclass(frozen=True, slots=True)
 class BestKnown:
     """A published best-known value (``proven`` when it is a proven optimum)."""

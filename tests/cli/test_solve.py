@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from tests.conftest import DATA_DIR, GAP_DIR
 from tests.instances import defer_and_stock
@@ -337,6 +337,37 @@ def test_generate_gap_writes_a_readable_instance(tmp_path: Path) -> None:
     assert record["name"] == "d05020"
     assert (record["n_items"], record["n_agents"]) == (20, 5)
     assert record["feasible"] is True
+
+
+def _generate_gap(out: Path, kind: str, agents: int, jobs: int) -> Result:
+    size = ["--agents", str(agents), "--jobs", str(jobs)]
+    return CliRunner().invoke(
+        cli, ["generate", "gap", "--type", kind, *size, "--out", str(out), "--json"]
+    )
+
+
+def test_generate_gap_warns_of_a_job_no_agent_can_take_alone(tmp_path: Path) -> None:
+    """Type C, 2 agents, 1 job: each capacity, floor(0.8 a / 2), is below
+    the job's resource, so no agent can take it and the instance is
+    infeasible. It is written all the same (the published formula), exit 0,
+    with one warning on stderr naming the job (until 2026-12-06 nothing
+    said so; ``solve`` found it infeasible), and ``--json`` lists it."""
+    out = tmp_path / "c0201.txt"
+    result = _generate_gap(out, "c", 2, 1)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["jobs_fitting_no_agent"] == [1]
+    said = result.stderr.strip().splitlines()
+    assert len(said) == 1, said
+    assert f"{out} is infeasible: job 1 fits no agent even alone (job 1's " in said[0]
+    assert "22 > 8 at agent 1, 18 > 7 at agent 2" in said[0]
+    code, text = _run("solve", str(out), "--engine", "cpsat", "--json")
+    assert code == 0, text
+    assert json.loads(text)["status"] == "infeasible"
+    # a size the formula was published for: no job alone is too big, no word
+    fine = _generate_gap(tmp_path / "c0520.txt", "c", 5, 20)
+    assert fine.exit_code == 0, fine.output
+    assert json.loads(fine.stdout)["jobs_fitting_no_agent"] == []
+    assert fine.stderr == ""
 
 
 @pytest.mark.parametrize(
