@@ -108,5 +108,12 @@ class UnknownEngineError(TierflowError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class BatchError(TierflowError):
+    """An error met while a day's allocation decided one of its batches: the
+    message names the batch (index and time window) before the original's,
+    which is its ``__cause__`` (alone it named a node or item index of a
+    problem nobody could see, or nothing of where the day stopped)."""
+
+
 class VerificationError(TierflowError):
     """A solution violates a constraint; the message names it and by how much."""

@@ -52,6 +52,11 @@ def window_seconds(minutes: float) -> int:
     return max(int(minutes * 60), 1)
 
 
+def _utc(at: np.datetime64) -> str:
+    """``at`` to the second, in UTC with a ``Z``."""
+    return str(np.datetime_as_string(at.astype("datetime64[s]"), timezone="UTC"))
+
+
 def epoch_seconds(at: np.datetime64) -> float:
     """``at`` as seconds since the epoch (the clock of events and releases)."""
     return float(at.astype("datetime64[s]").astype(np.int64))
@@ -157,6 +162,19 @@ class BatchPlan:
     def decided_at(self, batch: int) -> np.datetime64 | None:
         """When the batch is decided (``None`` in hindsight: every order's own time)."""
         return None if self.hindsight else self.times[batch]
+
+    def describe(self, batch: int, created_at: NDArray[np.datetime64]) -> str:
+        """The batch as an error names it: its index and time window, from
+        its first order to its close (UTC), e.g. ``batch 3 of 60 (orders of
+        2026-01-05T11:00:00Z to 2026-01-05T11:15:00Z)``."""
+        name = f"batch {batch} of {len(self)}"
+        if self.hindsight:
+            return f"{name} (the whole day, in hindsight)"
+        close = _utc(self.times[batch])
+        window = self.windows[batch]
+        if not window.size:
+            return f"{name} (no new orders, at {close})"
+        return f"{name} (orders of {_utc(created_at[window].min())} to {close})"
 
     def seconds(self, batch: int) -> float:
         """When the batch closes, in epoch seconds."""

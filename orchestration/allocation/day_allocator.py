@@ -21,6 +21,7 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.allocation_rows import ALLOCATION_FIELDS
+from tierflow.data.errors import BatchError, TierflowError
 from tierflow.data.limits import MAX_AMOUNT, MAX_UNITS, require_array
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
@@ -324,7 +325,11 @@ class DayAllocator:
         )
         first = self._resume(plan)
         for b in range(first, len(plan)):
-            self._allocate(plan, b, first)
+            try:
+                self._allocate(plan, b, first)
+            except TierflowError as exc:  # which batch, of a day stopped in it
+                where = plan.describe(b, self.orders.created_at)
+                raise BatchError(f"{where}: {exc}") from exc
         if not plan.hindsight:  # every event is the day's final state's
             self.ledger.apply_events(np.inf)
         bound = self._hindsight_bound(start) if self.settings.hindsight else None

@@ -30,13 +30,16 @@ from tierflow.cli.main import cli
 from tierflow.data.network import load_network
 from tierflow.data.orders import read_orders
 from tierflow.data.store import SCHEMA_VERSION
+from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
 from tierflow.orchestration.allocation.hindsight import hindsight_proof
 from tierflow.orchestration.allocation.outputs import OUTPUT_FILES
-from tierflow.solver import linear_program
+from tierflow.solver import SolveParams, Status, linear_program
+from tierflow.solver.engine import BundledEngine, Capabilities, Hint
+from tierflow.solver.result import SolveResult
 from tierflow.solver.verify import check_allocation_rows
 
 TINY = DATA_DIR / "tiny_network"
@@ -173,6 +176,48 @@ def test_an_unknown_reserved_node_exits_1_naming_its_row(tmp_path: Path) -> None
     )
     assert "Traceback" not in result.output
     assert not out.exists()
+
+
+class _MisReporting(BundledEngine):
+    """An engine that places every item at the first node and reports a
+    cost of 0: ``verify`` refuses its answer, inside the batch."""
+
+    name = "greedy"
+    capabilities = Capabilities(deterministic=True)
+
+    def solve(
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
+    ) -> SolveResult:
+        return SolveResult(
+            engine=self.name,
+            status=Status.FEASIBLE,
+            objective=0.0,
+            bound=None,
+            runtime_s=0.0,
+            assignment=np.zeros(problem.n_items, dtype=np.int64),
+        )
+
+
+def test_an_error_inside_a_batch_names_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engine's answer ``verify`` refuses stops the run with one line
+    naming the batch (its index and window) before the error, exit 1: it
+    named an item or cost of a problem nobody could see, and not where the
+    day stopped (until 2026-12-06)."""
+    from tierflow.solver import registry
+
+    monkeypatch.setitem(registry._ENGINES, "greedy", _MisReporting())
+    orders = _write_orders(tmp_path / "orders.csv", 60)
+    result = _allocate(orders, tmp_path / "out", "--engine", "greedy")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith(
+        "Error: batch 0 of 60 (orders of 2026-01-05T11:00:00Z to "
+        "2026-01-05T11:15:00Z): greedy: reported objective 0.0 but the "
+        "assignment costs "
+    ), line
 
 
 def test_bad_orders_exit_1_and_write_nothing(tmp_path: Path) -> None:

@@ -464,13 +464,20 @@ def _stopped_then_resumed(
     clean: Path,
 ) -> None:
     """A run the cluster failed mid-way: exit 1 within 45 s, ``said`` its
-    one line (no traceback), some but not all of the 100 batches kept; the
-    rerun resumed from them to the uninterrupted run's allocations, byte
-    for byte."""
+    one line (no traceback) after the batch it stopped in (the one after
+    those kept), some but not all of the 100 batches kept; the rerun
+    resumed from them to the uninterrupted run's allocations, byte for
+    byte."""
     code, stderr, took, kept = stopped
     assert code == 1, stderr
     assert "Traceback" not in stderr, stderr
-    assert stderr.strip().splitlines()[-1] == said
+    line = stderr.strip().splitlines()[-1]
+    named = re.fullmatch(
+        r"Error: batch (\d+) of 100 \(orders of \S+ to \S+\): (.*)", line
+    )
+    assert named is not None, line
+    assert f"Error: {named[2]}" == said
+    assert int(named[1]) == kept
     assert took < 45
     assert 5 <= kept < 100
     again_code, again_err = resumed
