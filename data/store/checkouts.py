@@ -98,7 +98,8 @@ class CustomerMismatch(InputError):
 
 class HeldAtClosedNode(InputError):
     """A confirm's hold ships from a node the caller's capacity map has
-    closed (an outage): nothing was written, the hold stands."""
+    stopped (closed, without staff, of no capacity): nothing was written,
+    the hold stands."""
 
     def __init__(self, request_id: str, option_id: str, node_id: str) -> None:
         super().__init__(
@@ -326,10 +327,11 @@ class Checkouts(StorePart):
         up to date with the order's own work, read with the commit (on
         PostgreSQL no round trip of its own).
 
-        ``closed_nodes``: the nodes closed now on the caller's capacity map
-        (an outage). A hold that ships from one is refused under the
-        checkout's lock, before anything changes: its order would go to a
-        node that cannot ship it, its work to that node's backlog.
+        ``closed_nodes``: the nodes that ship nothing now on the caller's
+        capacity map (closed, without staff, of no capacity). A hold that
+        ships from one is refused under the checkout's lock, before anything
+        changes: its order would go to a node that cannot ship it, its work
+        to that node's backlog.
 
         Raises
         ------

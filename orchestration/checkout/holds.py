@@ -15,6 +15,8 @@ import datetime as dt
 import time
 from typing import Any
 
+import numpy as np
+
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
@@ -335,21 +337,19 @@ class Holds:
                 )
 
     def _check_open(self, request_id: str, quote: Quote, option: OfferedOption) -> None:
-        """Refuse an option that ships from a node now closed (an outage):
-        held, its order went to a node that cannot ship it on the date
+        """Refuse an option that ships from a node that ships nothing now
+        (closed by an outage, without staff, of no capacity): held, its order went to a node that cannot ship it on the date
         promised (a checkout answered before the outage and selected after
         it was held and confirmed there). The overflow option too: it is
         never offered from a closed node (an outage has no end time, so its
         date days ahead is a promise nobody knows the node keeps); it was
         exempt while offered from one when every holder was closed."""
-        if self.monitor is None:
-            return
-        closed = self.monitor.outage
+        stopped = self._stopped_nodes()
         for ship in quote.plans[option.tier]:
-            if closed[ship.node]:
-                node = self.network.node_ids[ship.node]
+            node = self.network.node_ids[ship.node]
+            if node in stopped:
                 raise Refusal(
-                    node_closed(option.option_id, node),
+                    node_closed(option.option_id, node, stopped[node]),
                     field="request_id",
                     value=request_id,
                 )
@@ -365,8 +365,9 @@ class Holds:
         with ``events_after``, also the capacity log after that ``seq`` as
         the confirm committed (None when not read).
 
-        A hold that ships from a node closed now (an outage on the live map)
-        is refused as its select would be (:func:`node_closed`, HTTP 409):
+        A hold that ships from a node that ships nothing now on the live map
+        (closed, without staff, of no capacity: :meth:`_stopped_nodes`) is
+        refused as its select would be (:func:`node_closed`, HTTP 409):
         confirmed, its order went to a node that cannot ship it on the date
         the shopper was promised, its work onto the closed node's backlog,
         and nothing moved it after. The hold stands (the select of a
@@ -375,6 +376,7 @@ class Holds:
         if self.store is None:
             return _unavailable(request_id, None, _NO_STORE), None
         t = _timestamp(now)
+        stopped = self._stopped_nodes()
         try:
             try:  # the store checks the customer before anything changes
                 state = self.store.confirm_checkout(
@@ -382,14 +384,16 @@ class Holds:
                     now=t,
                     customer_id=customer_id,
                     events_after=events_after,
-                    closed_nodes=self._closed_nodes(),
+                    closed_nodes=frozenset(stopped),
                 )
             except UnknownCheckout:
                 self._no_checkout(request_id, customer_id)
                 raise
             except HeldAtClosedNode as closed:
                 raise Refusal(
-                    node_closed(closed.option_id, closed.node_id),
+                    node_closed(
+                        closed.option_id, closed.node_id, stopped[closed.node_id]
+                    ),
                     field="request_id",
                     value=request_id,
                 ) from None
@@ -398,12 +402,25 @@ class Holds:
         self.quotes.close(request_id, HoldStatus.CONFIRMED, stored=True)
         return _result(state, state.nodes), state.capacity_events
 
-    def _closed_nodes(self) -> frozenset[str]:
-        """The nodes closed (an outage) on the live map; none without one."""
-        if self.monitor is None:
-            return frozenset()
+    def _stopped_nodes(self) -> dict[str, str]:
+        """The nodes that ship nothing now on the live map, each with why (a
+        key of :data:`NODE_STOPPED`); none without a map. Not an outage
+        alone: a node whose staff is gone or whose capacity is set to 0
+        ships nothing either, and the offers call it closed (a hold there
+        was confirmed, its order at a node that cannot ship it). A node of
+        no capacity is named so whatever else; a closed one, closed."""
+        mon = self.monitor
+        if mon is None:
+            return {}
         ids = self.network.node_ids
-        return frozenset(ids[i] for i in self.monitor.outage.nonzero()[0])
+        return {
+            ids[i]: "nominal"
+            if mon.nominal[i] <= 0
+            else "outage"
+            if mon.outage[i]
+            else "staffing"
+            for i in np.flatnonzero(~mon.shipping_nodes()).tolist()
+        }
 
     def cancel(
         self, request_id: str, now: dt.datetime | None, customer_id: str | None = None

@@ -232,12 +232,29 @@ def service_not_here(option_id: str, node_id: str, service: str) -> WhyNot:
     )
 
 
-def node_closed(option_id: str, node_id: str) -> WhyNot:
-    """A shipment's node closed (an outage) since the option was offered."""
+#: Why a node ships nothing now, as a refused select or confirm says it,
+#: by the cause the offers name it by (``docs/checkout.md``, "Closed or
+#: full"): closed, without staff, of no capacity.
+NODE_STOPPED = {
+    "outage": "closed since it was offered (outage)",
+    "staffing": "without staff today since it was offered (staffing 0%)",
+    "nominal": "of no capacity since it was offered (nominal 0)",
+}
+
+
+def node_closed(option_id: str, node_id: str, cause: str = "outage") -> WhyNot:
+    """A shipment's node stopped shipping since the option was offered:
+    ``cause`` a key of :data:`NODE_STOPPED`. The shopper reads closed, as
+    the offers say it, but for a capacity of 0 (configuration: it does not
+    reopen)."""
+    shopper = (
+        ""
+        if cause == "nominal"
+        else " (a location that ships your items is temporarily closed)"
+    )
     return WhyNot(
-        f"options expired: option {option_id!r} ships from {node_id}, closed "
-        "since it was offered (outage): requote for the new options",
-        f"options expired: option {option_id!r} can't ship as offered (a "
-        "location that ships your items is temporarily closed): requote for "
-        "the new options",
+        f"options expired: option {option_id!r} ships from {node_id}, "
+        f"{NODE_STOPPED[cause]}: requote for the new options",
+        f"options expired: option {option_id!r} can't ship as offered{shopper}: "
+        "requote for the new options",
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -308,6 +309,47 @@ def test_an_overflow_from_a_node_closed_since_is_not_held(
     router.requote(first.request_id, now=MONDAY_10)
     held = router.select(first.request_id, "overflow", now=MONDAY_10)
     assert held.nodes == ("ST-CHI",)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "since"),
+    [
+        ("staffing", 0.0, "without staff today since it was offered (staffing 0%)"),
+        ("nominal_capacity", 0.0, "of no capacity since it was offered (nominal 0)"),
+    ],
+)
+def test_a_hold_at_a_node_that_stopped_shipping_since_is_neither_held_nor_confirmed(
+    router: OnlineRouter, kind: str, value: float, since: str
+) -> None:
+    """Gold from ST-CHI, offered and held; then ST-CHI's staff is gone (or
+    its capacity is set to 0): it ships nothing today, as closed, so the
+    select of the option is refused and so is the confirm of the hold, as
+    for an outage, naming the cause. Until 2026-12-06 only an outage was
+    refused: the order was confirmed at ST-CHI, shipping 2026-01-05 for
+    2026-01-06, its work on ST-CHI's backlog (0 -> 1.0)."""
+    first = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    other = router.generate_fulfillment_options(
+        "C6", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    assert first.option("gold").nodes == other.option("gold").nodes == ("ST-CHI",)
+    assert router.select(first.request_id, "gold").nodes == ("ST-CHI",)
+    event(router, "ST-CHI", kind, value, 1)
+    expired = (
+        rf"^field 'request_id': value '[^']+': options expired: option 'gold' "
+        rf"ships from ST-CHI, {re.escape(since)}: requote for the new options$"
+    )
+    with pytest.raises(Refusal, match=expired):
+        router.select(other.request_id, "gold")
+    with pytest.raises(Refusal, match=expired) as refused:
+        router.confirm(first.request_id)
+    assert refused.value.shopper.startswith("options expired: option 'gold' can't ")
+    assert router.store is not None
+    assert router.store.online_orders().empty
+    assert router.monitor.backlog[router.network.node_idx("ST-CHI")] == 0.0
+    gold = router.requote(first.request_id, now=MONDAY_10).option("gold")
+    assert gold.nodes == ("WH-EAST",)
 
 
 def test_bad_capacity_event_applies_nothing(router: OnlineRouter) -> None:
