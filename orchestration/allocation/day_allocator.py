@@ -445,7 +445,24 @@ class DayAllocator:
         rows = _batch_rows(frames)
         if pulled:
             delta += self._split_moves(rows, batch, pulled)
+            self._note_waiting(rows, pulled)
         return rows, delta, self._stat(batch, idx.size, solution)
+
+    def _note_waiting(self, rows: pd.DataFrame, pulled: dict[int, Placement]) -> None:
+        """The waiting lines of pulled-back orders say, after why they wait,
+        where they were pulled back from: else their row reads as an order
+        that never had a node. ``rows`` (the batch's) are updated in place."""
+        ids = self.orders.order_ids
+        nodes = self.network.node_ids
+        origin = {ids[order]: nodes[p.node] for order, p in pulled.items()}
+        waiting = rows["status"] == AllocationStatus.DEFERRED
+        from_node = rows["order_id"].map(origin)
+        hit = waiting & from_node.notna()
+        if not hit.any():
+            return
+        note = "pulled back from " + from_node[hit] + " after a capacity event"
+        why = rows.loc[hit, "reason"].astype(str)
+        rows.loc[hit, "reason"] = np.where(why == "", note, why + "; " + note)
 
     def _split_moves(
         self, rows: pd.DataFrame, batch: int, pulled: dict[int, Placement]

@@ -480,6 +480,30 @@ def test_an_event_before_the_first_batch_is_applied_at_it(
     assert (s["events_applied"], s["events_after_last_batch"]) == (1, 0)
 
 
+def test_an_order_pulled_back_to_wait_says_where_it_was_pulled_from(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """Every node fails at 11:00 ET: B, placed at WH-EAST at 10:45 and not
+    yet released, is pulled back and waits. Its row says why it waits and
+    that it was pulled back from WH-EAST, as a moved order's says it was
+    rerouted (it gave the closures alone, and an operator could not tell
+    it from an order that never had a node; only ``batches.jsonl``'s
+    ``pulled_back`` named it). A's, released before, stays."""
+    orders = make_orders(_TWO_ORDERS)
+    settings = AllocationSettings(batch_minutes=15, release_minutes=60)
+    events = [_outage_at(tiny, "16:00", n) for n in tiny.node_ids]
+    out = DayAllocator(tiny, orders, settings=settings, events=events).run()
+    rows = out.rows.set_index("order_id")
+    assert rows.loc["A", "node_id"] == "WH-EAST"
+    assert rows.loc["B", "status"] == "deferred"
+    assert rows.loc["B", "reason"] == (
+        "deferred: WH-EAST, WH-WEST, ST-CHI closed (outage); "
+        "pulled back from WH-EAST after a capacity event"
+    )
+    s = out.summary()
+    assert (s["rerouted"], s["pulled_back"]) == (0, 1)
+
+
 def test_a_rerouted_order_hit_again_after_the_last_batch_moves_again(
     tiny: Network, make_orders: MakeOrders
 ) -> None:
