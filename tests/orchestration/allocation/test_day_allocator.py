@@ -7,6 +7,7 @@ TEE 1, MUG 1.5, SPRAY 2, SOFA 3.5.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -998,3 +999,21 @@ def test_a_run_killed_around_its_batches_after_the_last_order_resumes_as_whole(
     keys = ("rerouted", "pulled_back", "n_batches", "events_applied")
     s, w = again.summary(), whole.summary()
     assert [s[k] for k in keys] == [w[k] for k in keys] == [2, 2, 4, 2]
+
+
+@pytest.mark.parametrize("closed_last", [True, False])
+def test_events_of_one_instant_apply_in_file_order(
+    tiny: Network, make_orders: MakeOrders, closed_last: bool
+) -> None:
+    """WH-EAST's outage set and lifted at one instant, 11:00 ET, before B's
+    release: the event given last stands (as the live monitor's arrival
+    order), so B is rerouted only when the closure comes last."""
+    orders = make_orders(_TWO_ORDERS)
+    close = _outage_at(tiny, "16:00")
+    reopen = dataclasses.replace(close, event_id="reopen", value=0.0)
+    events = [reopen, close] if closed_last else [close, reopen]
+    settings = AllocationSettings(batch_minutes=15, release_minutes=60)
+    out = DayAllocator(tiny, orders, settings=settings, events=events).run()
+    b = out.rows.set_index("order_id").loc["B"]
+    assert (b["node_id"] != "WH-EAST") is closed_last
+    assert out.summary()["rerouted"] == int(closed_last)
