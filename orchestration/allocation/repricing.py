@@ -98,6 +98,10 @@ class _Pricer:
             tuple[np.datetime64, int, int, np.datetime64, np.datetime64],
             tuple[NDArray[np.datetime64], int],
         ] = {}
+        self._lateness: dict[
+            tuple[np.datetime64, int, np.datetime64, np.datetime64],
+            tuple[NDArray[np.int64], NDArray[np.int64]],
+        ] = {}
 
     def ship_dates(self, release: np.datetime64) -> NDArray[np.datetime64]:
         """Ship date at every node for an item reaching it at ``release``
@@ -167,8 +171,7 @@ class _Pricer:
         its service."""
         net, o = self.net, item.order
         zone = net.zone[:, self.orders.dest[o]]
-        ship = self.ship_dates(item.release)
-        later = net.calendar.ship_days.offset(ship, 1)
+        late_today, late_later = self.lateness(item.release, o)
         best = {True: np.full(net.n_nodes, np.inf), False: np.full(net.n_nodes, np.inf)}
         waiting = {
             True: np.full(net.n_nodes, np.inf),
@@ -178,15 +181,11 @@ class _Pricer:
         for s in range(len(SERVICES)):
             if not net.rates.offered[s]:
                 continue
-            strict, relaxed = self._usable(o, s, zone, ship)
+            strict, relaxed = self._usable(o, s, late_today[s] > 0)
             strict, relaxed = strict & ship_from, relaxed & ship_from
-            transit = net.rates.transit(s, zone)
             price = net.rates.price(s, zone, item.kg)
-            ordered = self.ordered[o]
-            today = net.calendar.delivery_dates(ship, transit, s, ordered=ordered)
-            total = price + net.calendar.days_late(self.promised[o], today) * rate
-            tomorrow = net.calendar.delivery_dates(later, transit, s, ordered=ordered)
-            wait = price + net.calendar.days_late(self.promised[o], tomorrow) * rate
+            total = price + late_today[s] * rate
+            wait = price + late_later[s] * rate
             for kind, ok in ((True, strict), (False, relaxed)):
                 better = ok & (total < best[kind])
                 best[kind][better] = total[better]
@@ -198,19 +197,51 @@ class _Pricer:
             return self.reference(item, np.ones_like(ship_from))
         return low if np.isfinite(low) else 0.0
 
+    def lateness(
+        self, release: np.datetime64, o: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Days late per (service, node) of order ``o`` reaching the nodes at
+        ``release``, shipped on its ship date and on the ship day after.
+
+        They depend on the order through its destination and dates alone, so
+        the orders of a batch share a few: each is counted once (counting it
+        per waiting row made re-pricing a congested day's waits most of
+        ``tierflow allocate``'s time)."""
+        dest = int(self.orders.dest[o])
+        key = (release, dest, self.ordered[o], self.promised[o])
+        found = self._lateness.get(key)
+        if found is None:
+            found = self._lateness[key] = self._count_lateness(release, o)
+        return found
+
+    def _count_lateness(
+        self, release: np.datetime64, o: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        net, cal = self.net, self.net.calendar
+        zone = net.zone[:, self.orders.dest[o]]
+        ship = self.ship_dates(release)
+        later = cal.ship_days.offset(ship, 1)
+        ordered, promised = self.ordered[o], self.promised[o]
+        today = np.zeros((len(SERVICES), net.n_nodes), dtype=np.int64)
+        tomorrow = np.zeros_like(today)
+        for s in range(len(SERVICES)):
+            if not net.rates.offered[s]:
+                continue
+            transit = net.rates.transit(s, zone)
+            on = cal.delivery_dates(ship, transit, s, ordered=ordered)
+            today[s] = cal.days_late(promised, on)
+            on = cal.delivery_dates(later, transit, s, ordered=ordered)
+            tomorrow[s] = cal.days_late(promised, on)
+        return today, tomorrow
+
     def _usable(
-        self, o: int, s: int, zone: NDArray[np.int8], ship: NDArray[np.datetime64]
+        self, o: int, s: int, late: NDArray[np.bool_]
     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         """Nodes where service ``s`` keeps the order's promise (strict), and
-        where it may carry it late (relaxed)."""
-        net = self.net
+        where it may carry it late (relaxed); ``late``: where it misses it."""
         offered = self.offers[:, s].astype(bool)
         allowed = bool(self.allowed[o, s])
         guaranteed = bool(self.guaranteed[o])
-        deliver = net.calendar.delivery_dates(
-            ship, net.rates.transit(s, zone), s, ordered=self.ordered[o]
-        )
-        late = net.calendar.days_late(self.promised[o], deliver) > 0
         strict = offered & allowed & ~(bool(self.kept[o]) & late)
         relaxed = offered & (allowed or (guaranteed and s in FALLBACK_SERVICES))
         return strict, relaxed

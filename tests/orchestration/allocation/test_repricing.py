@@ -13,12 +13,18 @@ import pytest
 from tierflow.data.network import Network
 from tierflow.data.order_generator import Spike, generate_orders
 from tierflow.data.orders import Orders, read_orders, write_orders
+from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationSettings,
     DayAllocator,
 )
-from tierflow.orchestration.allocation.repricing import Repricing, reprice_allocation
+from tierflow.orchestration.allocation.repricing import (
+    Repricing,
+    _Pricer,
+    _promised_dates,
+    reprice_allocation,
+)
 
 DAY = dt.date(2026, 1, 14)
 
@@ -151,3 +157,45 @@ def test_changed_dates_are_caught(
     rows, order = _tamper(greedy_rows, delivery_date="2030-01-01")
     audit = _audit(tiny_network, day, rows)
     assert any(p.startswith(f"{order}: dates ") for p in audit.problems)
+
+
+def test_a_changed_waiting_cost_is_a_mismatch(
+    tiny_network: Network, day: Orders, greedy_rows: pd.DataFrame
+) -> None:
+    """A deferred row is re-priced too (its reference, from the lateness its
+    orders share), not taken on trust."""
+    rows = greedy_rows.copy()
+    k = rows.index[rows["status"] == "deferred"][0]
+    rows.loc[k, "cost"] = rows.loc[k, "cost"] + 0.01
+    audit = _audit(tiny_network, day, rows)
+    order = str(rows.loc[k, "order_id"])
+    assert any(p.startswith(f"{order}/") and "re-priced" in p for p in audit.mismatches)
+
+
+def test_shared_lateness_is_each_orders_own(
+    tiny_network: Network, day: Orders, greedy_rows: pd.DataFrame
+) -> None:
+    """The lateness kept per (release, destination, dates) is what the
+    calendar gives each waiting order counted on its own."""
+    policy = TierPolicy()
+    pricer = _Pricer(
+        tiny_network, day, policy, _promised_dates(tiny_network, day, policy)
+    )
+    cal, net = tiny_network.calendar, tiny_network
+    waiting = greedy_rows[greedy_rows["status"] == "deferred"]
+    order_of = {oid: i for i, oid in enumerate(day.order_ids)}
+    seen = set()
+    for oid, at in zip(waiting["order_id"], waiting["released_at"], strict=True):
+        o = order_of[str(oid)]
+        release = np.datetime64(pd.Timestamp(at).tz_convert(None), "s")
+        today, later = pricer.lateness(release, o)
+        seen.add(id(today))
+        zone = net.zone[:, day.dest[o]]
+        ship = pricer.ship_dates(release)
+        for s in np.flatnonzero(net.rates.offered).tolist():
+            transit = net.rates.transit(s, zone)
+            for start, got in ((ship, today), (cal.ship_days.offset(ship, 1), later)):
+                on = cal.delivery_dates(start, transit, s, ordered=pricer.ordered[o])
+                want = cal.days_late(pricer.promised[o], on)
+                np.testing.assert_array_equal(got[s], want)
+    assert 0 < len(seen) < len(waiting)  # rows of one order share a count
