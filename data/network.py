@@ -579,10 +579,14 @@ def _dest_fields(dest: pd.DataFrame) -> dict[str, Any]:
 def _inventory_matrix(
     inventory: pd.DataFrame, node_index: Mapping[str, int], sku_index: Mapping[str, int]
 ) -> IntArray:
-    """Dense ``(n_nodes, n_skus)`` on-hand units (0 where no row)."""
+    """Dense ``(n_nodes, n_skus)`` on-hand units (0 where no row).
+
+    Ids become positions by one hashed lookup per column (``get_indexer``):
+    ``Series.map`` with a dict went row by row in Python, most of loading a
+    network of millions of positions. Every id was checked on load."""
     inv = np.zeros((len(node_index), len(sku_index)), dtype=np.int64)
-    rows = inventory["node_id"].map(node_index).to_numpy(dtype=np.intp)
-    cols = inventory["sku"].map(sku_index).to_numpy(dtype=np.intp)
+    rows = pd.Index(list(node_index)).get_indexer(inventory["node_id"])
+    cols = pd.Index(list(sku_index)).get_indexer(inventory["sku"])
     inv[rows, cols] = inventory["on_hand"].to_numpy(dtype=np.int64)
     return inv
 
