@@ -420,7 +420,12 @@ def _check_unique(
     texts = [c for c in group if pd.api.types.is_string_dtype(keys[c])]
     normal = keys.copy()
     for c in texts:
-        normal[c] = keys[c].astype(str).str.normalize("NFC")
+        # each distinct text normalized once: an inventory of millions of
+        # rows holds a few thousand ids, and normalizing went row by row
+        codes, distinct = pd.factorize(keys[c].astype(str))
+        nfc = pd.Index(distinct).str.normalize("NFC")
+        if not (nfc == distinct).all():
+            normal[c] = nfc.to_numpy(dtype=object)[codes]
     if not texts or normal.equals(keys):
         return
     twin = normal.duplicated(keep="first").to_numpy()

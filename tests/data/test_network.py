@@ -214,6 +214,17 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         r"^skus\.csv: row 3: field 'sku': value 'CAFE\u0301': duplicate sku "
         r"\(row 2 has 'CAF\u00c9', the same text in other Unicode code points\)$",
     ),
+    # a position of one node: its ids normalized once per distinct text
+    (
+        "an inventory position twice in other Unicode code points",
+        _both(
+            _edit("inventory.csv", 2, "sku", "CAF\u00c9"),
+            _edit("inventory.csv", 3, "sku", "CAFE\u0301"),
+        ),
+        r"^inventory\.csv: row 3: field 'sku': value 'CAFE\u0301': duplicate "
+        r"node_id/sku \(row 2 has 'CAF\u00c9', the same text in other Unicode "
+        r"code points\)$",
+    ),
     # a NUL in an id: PostgreSQL refused the inventory, with a traceback
     (
         "a control character in a node id",
