@@ -6,7 +6,9 @@ capacity follower each read of the event log, the service each call that
 needed the store. :class:`RepeatedLines` lets the first of a kind through,
 drops the same line again within ``every_s`` seconds, and gives the next
 one after that with the count it stood for, so the log still says how long
-and how often without filling with copies.
+and how often without filling with copies. Lines that differ only in an
+object's address or a duration (``idle in transaction for 35 s``) are the
+same line (:func:`log_key`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,15 @@ from collections.abc import Callable
 #: Object addresses (``<psycopg.Connection [BAD] at 0x7f3a...>``): the same
 #: failure of another connection is the same line.
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
+#: Durations (``for 35 s``, ``waiting 0.1 s``): a session idle in a
+#: transaction named in each retry's reason is the same reason a second later.
+_DURATION = re.compile(r"\b\d+(?:\.\d+)? s\b")
+
+
+def log_key(line: str) -> str:
+    """What tells ``line`` from another of its kind: the line with object
+    addresses and durations masked (its reason, not its moment)."""
+    return _DURATION.sub("… s", _ADDRESS.sub("0x…", line))
 
 
 class RepeatedLines:
@@ -47,14 +58,14 @@ class RepeatedLines:
         self.every_s = every_s
         self._kept = kept
         self._clock = clock
-        #: line (addresses masked) -> (when last said, dropped since)
+        #: :func:`log_key` of a line -> (when last said, dropped since)
         self._said: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
     def admit(self, line: str) -> str | None:
         """``line`` to log now (with how many like it were dropped since it
         was last said, if any), or None to drop it."""
-        key = _ADDRESS.sub("0x…", line)
+        key = log_key(line)
         now = self._clock()
         with self._lock:
             last = self._said.get(key)

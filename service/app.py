@@ -60,8 +60,11 @@ OPERATOR_READS = ("public", "key")
 #: Open event streams at most, whatever the open-file limit allows.
 MAX_STREAMS = 10_000
 #: One warning per distinct store error in this many seconds (a locked
-#: store fails every request; the access log has each of them).
-STORE_ERROR_LOG_EVERY_S = 10.0
+#: store fails every request; the access log has each of them). Distinct
+#: by reason, its durations aside (``RepeatedLines``): a replica retrying
+#: behind a session idle in a transaction said each retry, as the session's
+#: idle time in the reason changed.
+STORE_ERROR_LOG_EVERY_S = 30.0
 _store_errors_said = RepeatedLines(STORE_ERROR_LOG_EVERY_S)
 
 

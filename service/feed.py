@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 
 from tierflow.data.errors import TierflowError
-from tierflow.data.log_repeats import RepeatedLines
+from tierflow.data.log_repeats import RepeatedLines, log_key
 from tierflow.data.store import StateStore
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -61,6 +61,9 @@ RETRY_S = 1.0
 #: The same warning again within this many seconds is dropped (counted in
 #: the next): a store away for an hour fails every retry alike.
 REPEAT_EVERY_S = 60.0
+#: While the router retries its store for the same reason, how often that
+#: is said again ("still waiting (N s)"); a new reason is said at once.
+STILL_WAITING_EVERY_S = 30.0
 #: Least time between two pulls of new events: under a stream of confirms
 #: (each logs its work) a pull per confirm woke the follower, read the log
 #: and took the router's lock hundreds of times a second in every worker;
@@ -212,15 +215,25 @@ class CapacityFollower:
         """Open the router's store every :data:`RETRY_S` while it answers
         without it (it started while the database was away or refused it),
         then tell the hub (the map, stock and scores now come from the
-        store); False once stopped."""
+        store); False once stopped. The reason is said when it changes (its
+        durations aside: :func:`~tierflow.data.log_repeats.log_key`) and
+        every :data:`STILL_WAITING_EVERY_S` else: a session idle in a
+        transaction, named with how long it had been idle, made each retry's
+        reason new, three lines every 6 s."""
         if self.router.store is not None:
             return True
         said = self.router.store_error  # the banner's reason, in the log too
         log.warning("%s", said)
+        since = said_at = time.monotonic()
         while not self.router.reconnect():
-            if self.router.store_error != said:  # a new reason: once each
-                said = self.router.store_error
-                log.warning("still without the store: %s", said)
+            now, why = time.monotonic(), self.router.store_error
+            if log_key(why) != log_key(said):  # a new reason: at once
+                log.warning("still without the store: %s", why)
+                said, said_at = why, now
+            elif now - said_at >= STILL_WAITING_EVERY_S:
+                waited = f"still waiting ({now - since:.0f} s)"
+                log.warning("still without the store, %s: %s", waited, why)
+                said_at = now
             if self._stop.wait(RETRY_S):
                 return False
         log.warning("state store open: answers no longer degraded by its absence")

@@ -39,6 +39,25 @@ def test_the_same_failure_of_another_connection_is_a_repeat() -> None:
     assert lines.admit("closing <psycopg.Connection [BAD] at 0x7f3b2c>") is None
 
 
+def test_a_line_that_differs_only_in_a_duration_is_a_repeat() -> None:
+    """A reason naming a session idle for N s is the same reason a second
+    later (it was said at each retry); another session, or another wait
+    for a lock, is a new one."""
+    clock = _Clock()
+    lines = RepeatedLines(30.0, clock=clock)
+    held = (
+        "gave up after waiting {} s for a lock (pid {}, idle in transaction for {} s)"
+    )
+    assert lines.admit(held.format(5, 42, 7)) is not None
+    clock.now += 1
+    assert lines.admit(held.format(0.1, 42, 8)) is None
+    assert lines.admit(held.format(0.1, 43, 8)) is not None  # another session
+    clock.now += 30
+    assert lines.admit(held.format(0.1, 42, 38)) == (
+        f"{held.format(0.1, 42, 38)} (1 more like it in the last 31 s)"
+    )
+
+
 def test_clear_says_the_next_at_once_and_few_lines_are_kept() -> None:
     clock = _Clock()
     lines = RepeatedLines(60.0, kept=2, clock=clock)
