@@ -151,33 +151,62 @@ store_log = logging.getLogger("tierflow.store")
 #: the write lock for a minute; a quick one, or one that fails at once,
 #: says nothing until its end).
 MIGRATION_NOTICE_S = 5.0
+#: Seconds between a migration's later lines while it still runs or waits
+#: (a process waiting for another's migration waits as long as that runs).
+MIGRATION_NOTICE_EVERY_S = 30.0
 
 
 @contextlib.contextmanager
-def migration_notice(location: str, newest: int) -> Iterator[None]:
+def migration_notice(
+    location: str, newest: int, waiting: Callable[[], str | None] | None = None
+) -> Iterator[None]:
     """Log one line when the migration inside runs past
-    :data:`MIGRATION_NOTICE_S`: the store, the target schema, and that other
-    writers wait for it (the line of its end follows). A migration that
-    ends or fails sooner says nothing here, so a failed open's error stays
-    the one line on stderr."""
+    :data:`MIGRATION_NOTICE_S`, and one every :data:`MIGRATION_NOTICE_EVERY_S`
+    after it: the store, the target schema, and what ``waiting`` says the
+    migration waits for ("the schema lock, which another session holds
+    (pid …)"; None: it waits for nothing, it is under way and other writers
+    wait for it). This process waiting for a lock said "under way; writers
+    wait", as if it held it, and never who did. A migration that ends or
+    fails sooner says nothing here, so a failed open's error stays the one
+    line on stderr."""
     started = time.monotonic()
+    done = threading.Event()
 
-    def say() -> None:
-        store_log.info(
-            "store %s: a migration to schema %d under way for %.1f s; "
-            "writers wait until it is done",
-            location,
-            newest,
-            time.monotonic() - started,
-        )
+    def say(again: bool) -> None:
+        what = None if waiting is None else waiting()
+        took = time.monotonic() - started
+        if done.is_set():  # (ended while ``waiting`` asked: nothing to say)
+            return
+        if what is not None:
+            how = f"still waiting ({took:.0f} s)" if again else f"waiting {took:.1f} s"
+            line = f"store {location}: {how} to migrate to schema {newest}, for {what}"
+        else:
+            how = (
+                f"still under way ({took:.0f} s)"
+                if again
+                else f"under way for {took:.1f} s"
+            )
+            line = (
+                f"store {location}: a migration to schema {newest} {how}; "
+                "writers wait until it is done"
+            )
+        store_log.info("%s", line)
 
-    timer = threading.Timer(MIGRATION_NOTICE_S, say)
-    timer.daemon = True
-    timer.start()
+    def watch() -> None:
+        if done.wait(MIGRATION_NOTICE_S):
+            return
+        say(again=False)
+        while not done.wait(MIGRATION_NOTICE_EVERY_S):
+            say(again=True)
+
+    watcher = threading.Thread(
+        target=watch, name="tierflow-migration-notice", daemon=True
+    )
+    watcher.start()
     try:
         yield
     finally:
-        timer.cancel()
+        done.set()
 
 
 def log_migration(location: str, found: int, newest: int, started: float) -> None:

@@ -12,7 +12,7 @@ import re
 import select
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -633,6 +633,7 @@ class PostgresDatabase:
                 migrate=migrate,
                 make=make,
                 lock_wait_s=timeout_s,
+                onlooker=functools.partial(psycopg.connect, url, **connect),
             )
         pool_log.install()
         with _reachable(self.location):
@@ -938,6 +939,7 @@ def _migrate(
     migrate: bool = True,
     make: bool = True,
     lock_wait_s: float = CONNECTION_WAIT_S,
+    onlooker: Callable[[], psycopg.Connection[Any]] | None = None,
 ) -> None:
     """Bring the database to the newest version, one migrating process at a
     time (``migrate`` False: refuse an older one instead,
@@ -946,7 +948,9 @@ def _migrate(
     Each lock the migration waits for once it holds the schema lock is
     waited for ``lock_wait_s`` at most (:func:`_bound_lock_waits`): a
     session idle in a transaction on a table it alters held it for ever, and
-    every writer of that table queued behind its lock request.
+    every writer of that table queued behind its lock request. A migration
+    that runs or waits long says so (``migration_notice``), naming the
+    session it waits for as a second connection (``onlooker``) sees it.
 
     Raises
     ------
@@ -961,10 +965,15 @@ def _migrate(
     refuse_older_schema(found, newest, where, migrate=migrate, make=make)
     if found == 0:
         _refuse_encoding(conn, where)
+    pending = [sql for step in migrations[found:] for sql in step]
+    named = {word for sql in pending for word in re.findall(r"\w+", sql)}
+    waiting = None
+    if onlooker is not None:
+        waiting = functools.partial(_waited_for, onlooker, conn.info.backend_pid)
     started = time.monotonic()
     waited_ms: int | None = None  # (None: still waiting for the schema lock)
     try:
-        with migration_notice(where, newest), conn.transaction():
+        with migration_notice(where, newest, waiting), conn.transaction():
             conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                 (_SCHEMA_LOCK,),
@@ -987,8 +996,6 @@ def _migrate(
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newest,))
         log_migration(where, version, newest, started)
     except psycopg.errors.LockNotAvailable as exc:  # rolled back: nothing changed
-        pending = [sql for step in migrations[found:] for sql in step]
-        named = {word for sql in pending for word in re.findall(r"\w+", sql)}
         raise _lock_wait_ran_out(conn, where, found, newest, waited_ms, named) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
         raise StoreUnavailable(
@@ -1014,6 +1021,82 @@ def _bound_lock_waits(conn: psycopg.Connection[Any], wait_s: float) -> int:
     return wanted if row is None else int(row[0])
 
 
+#: The session that holds a lock, the oldest transaction first, as
+#: ``pg_locks`` and ``pg_stat_activity`` tell it (the server's own words name
+#: neither): pid, application_name, state, seconds in it, the tables of its
+#: locks (NULL: the schema lock) and how many other sessions hold one.
+#: ``{held}``: which of its granted locks count; ``%(pid)s``: the migrating
+#: session, never one of them.
+_HOLDER = (
+    "SELECT a.pid, a.application_name, a.state, "
+    "floor(extract(epoch FROM now() - a.state_change))::bigint, "
+    "string_agg(DISTINCT c.relname, ', '), count(*) OVER () - 1 "
+    "FROM pg_locks AS l LEFT JOIN pg_class AS c ON c.oid = l.relation "
+    "JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.granted "
+    "AND l.pid <> %(pid)s AND l.database = (SELECT oid FROM pg_database "
+    "WHERE datname = current_database()) AND ({held}) "
+    "GROUP BY a.pid, a.application_name, a.state, a.state_change, "
+    "a.xact_start ORDER BY a.xact_start NULLS LAST, a.pid LIMIT 1"
+)
+#: A lock on a table of the store's schema named ``%(tables)s``.
+_ON_TABLES = (
+    "c.relkind IN ('r', 'p') AND c.relname = ANY(%(tables)s) "
+    "AND c.relnamespace = to_regnamespace(current_schema())"
+)
+#: The schema lock (``pg_advisory_xact_lock`` of a bigint key: its high and
+#: low 32 bits in ``classid`` and ``objid``).
+_ON_SCHEMA_LOCK = (
+    "l.locktype = 'advisory' AND l.objsubid = 1 AND "
+    "((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(%(key)s, 0)"
+)
+#: The lock session ``%(pid)s`` waits for, held by a session it waits for.
+_WAITED_FOR = (
+    "l.pid = ANY(pg_blocking_pids(%(pid)s)) AND EXISTS (SELECT FROM pg_locks "
+    "AS w WHERE w.pid = %(pid)s AND NOT w.granted AND (w.locktype, w.database, "
+    "w.relation, w.classid, w.objid, w.objsubid) IS NOT DISTINCT FROM "
+    "(l.locktype, l.database, l.relation, l.classid, l.objid, l.objsubid))"
+)
+
+
+def _holder(
+    conn: psycopg.Connection[Any], held: str, params: dict[str, Any]
+) -> str | None:
+    """Who holds what the migrating session ``params["pid"]`` needs (one of
+    :data:`_ON_TABLES`, :data:`_ON_SCHEMA_LOCK`, :data:`_WAITED_FOR`), in
+    the words of its refusal and its notice: "a lock on capacity_snapshots,
+    which another session holds (pid 4242, application_name 'report', idle
+    in transaction for 35 s)"; None when no session does (it ended
+    meanwhile) or the catalog could not be read."""
+    row = None
+    with contextlib.suppress(psycopg.Error):  # (the caller says its part regardless)
+        row = conn.execute(
+            _HOLDER.format(held=held), {"key": _SCHEMA_LOCK, **params}
+        ).fetchone()
+    if row is None:
+        return None
+    pid, app, state, for_s, tables, others = row
+    said = [f"pid {pid}"]
+    if app:
+        said.append(f"application_name {app!r}")
+    if state:
+        said.append(state if for_s is None else f"{state} for {for_s} s")
+    more = f", and {others} more session(s)" if others else ""
+    what = "the schema lock" if tables is None else f"a lock on {tables}"
+    return f"{what}, which another session holds ({', '.join(said)}{more})"
+
+
+def _waited_for(
+    onlooker: Callable[[], psycopg.Connection[Any]], pid: int
+) -> str | None:
+    """What the migrating session ``pid`` waits for and who holds it
+    (:func:`_holder`), asked on a connection of its own (the migrating one
+    is blocked); None when it waits for nothing, or the server does not
+    answer or has no connection to spare (the notice says "under way")."""
+    with contextlib.suppress(psycopg.Error), onlooker() as conn:
+        return _holder(conn, _WAITED_FOR, {"pid": pid})
+    return None
+
+
 def _lock_wait_ran_out(
     conn: psycopg.Connection[Any],
     where: str,
@@ -1025,49 +1108,31 @@ def _lock_wait_ran_out(
     """The error of a migration that gave up waiting for a lock, after its
     transaction rolled back: the store, the wait, and the session that
     holds a lock on the tables the migration names (``named``: the words of
-    its statements), the oldest transaction first, as ``pg_locks`` and
-    ``pg_stat_activity`` tell it (the server's own words name neither).
-    ``waited_ms`` None: the wait was for the schema lock, under a
-    ``lock_timeout`` of the role or the URL."""
+    its statements) since before the wait began, or the schema lock
+    (``waited_ms`` None: the wait was for it, under a ``lock_timeout`` of
+    the role or the URL), as :func:`_holder` finds it. (Every session that
+    read the table since was counted "and N more", a count that changed
+    from one retry to the next.)"""
     head = f"cannot migrate the store from schema {found} to {newest}: "
+    pid = {"pid": conn.info.backend_pid}
     if waited_ms is None:
+        held = _holder(conn, _ON_SCHEMA_LOCK, pid)
+        holder = "" if held is None else f": {held}"
         error = StoreUnavailable(
             f"{head}gave up waiting for another process's migration (the "
-            "server's lock_timeout); nothing was changed",
+            f"server's lock_timeout){holder}; nothing was changed",
             location=where,
         )
         return store_error("postgres", error)
-    row = None
-    with contextlib.suppress(psycopg.Error):  # (the message is said regardless)
-        row = conn.execute(
-            "SELECT a.pid, a.application_name, a.state, "
-            "floor(extract(epoch FROM now() - a.state_change))::bigint, "
-            "string_agg(DISTINCT c.relname, ', '), count(*) OVER () - 1 "
-            "FROM pg_locks AS l JOIN pg_class AS c ON c.oid = l.relation "
-            "JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.granted "
-            "AND l.pid <> pg_backend_pid() AND c.relkind IN ('r', 'p') "
-            "AND c.relnamespace = to_regnamespace(current_schema()) "
-            "AND c.relname = ANY(%s) AND l.database = (SELECT oid FROM "
-            "pg_database WHERE datname = current_database()) "
-            "GROUP BY a.pid, a.application_name, a.state, a.state_change, "
-            "a.xact_start ORDER BY a.xact_start NULLS LAST, a.pid LIMIT 1",
-            (sorted(named | {"schema_version"}),),
-        ).fetchone()
-    waited = f"gave up after waiting {waited_ms / 1000:g} s for a lock on "
-    if row is None:  # ended meanwhile, or a lock on no table it names
-        held = "its tables, which another session held"
-    else:
-        pid, app, state, for_s, tables, others = row
-        said = [f"pid {pid}"]
-        if app:
-            said.append(f"application_name {app!r}")
-        if state:
-            said.append(state if for_s is None else f"{state} for {for_s} s")
-        more = f", and {others} more session(s)" if others else ""
-        held = f"{tables}, which another session holds ({', '.join(said)}{more})"
+    tables = sorted(named | {"schema_version"})
+    # (a lock taken after the wait began queued behind it: not a holder)
+    before = f"{_ON_TABLES} AND a.xact_start <= now() - %(waited_ms)s * interval '1 ms'"
+    held = _holder(conn, before, {**pid, "tables": tables, "waited_ms": waited_ms})
+    if held is None:  # ended meanwhile, or a lock on no table it names
+        held = "a lock on its tables, which another session held"
     error = StoreUnavailable(
-        f"{head}{waited}{held}; nothing was changed: end that session or let "
-        "it finish, then migrate again",
+        f"{head}gave up after waiting {waited_ms / 1000:g} s for {held}; nothing "
+        "was changed: end that session or let it finish, then migrate again",
         location=where,
     )
     return store_error("postgres", error)

@@ -244,6 +244,34 @@ def test_a_writer_still_migrates_an_older_store_on_open(
     assert _version(state_location) == SCHEMA_VERSION
 
 
+def test_state_migrate_names_the_session_whose_migration_it_gave_up_on(
+    postgres_server: LocalPostgres,
+) -> None:
+    """A ``lock_timeout`` of the URL bounds the wait for another process's
+    migration (the schema lock): the error names the session that holds
+    it, as it names a table's holder (it named nobody)."""
+    import psycopg
+
+    url = new_database(postgres_server)
+    _older(url, OLDER)
+    short = f"{url}&options=-c%20lock_timeout%3D300"
+    with psycopg.connect(url, autocommit=True, application_name="qa-report") as held:
+        held.execute("SELECT pg_advisory_lock(hashtextextended('tierflow.schema', 0))")
+        done = _tierflow("state", "migrate", "--state", short)
+        holder = held.info.backend_pid
+    assert (done.exit_code, done.stdout) == (1, ""), done.output
+    said = re.escape(
+        f"cannot migrate the store from schema {OLDER} to {SCHEMA_VERSION}: gave "
+        "up waiting for another process's migration (the server's lock_timeout): "
+        f"the schema lock, which another session holds (pid {holder}, "
+        "application_name 'qa-report', idle for "
+    )
+    assert re.search(said + r"\d+ s\); nothing was changed\n$", done.stderr), (
+        done.stderr
+    )
+    assert _version(url) == OLDER
+
+
 def test_state_migrate_gives_up_on_a_session_idle_on_a_table_it_alters(
     postgres_server: LocalPostgres,
 ) -> None:
