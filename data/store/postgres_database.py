@@ -605,6 +605,10 @@ class PostgresDatabase:
         False: an older store is refused, not migrated (a command that only
         reads); ``make`` False refuses an empty database too
         (:func:`~tierflow.data.store.database.refuse_older_schema`).
+    lock_wait_s
+        The migration's wait for each lock another session holds, if not
+        ``timeout_s``: a replica that retries every second waits briefly,
+        as its request queues every other user of the table behind it.
     """
 
     integrity_error: type[Exception] = psycopg.IntegrityError
@@ -619,6 +623,7 @@ class PostgresDatabase:
         answer_wait_s: float | None = ANSWER_WAIT_S,
         migrate: bool = True,
         make: bool = True,
+        lock_wait_s: float | None = None,
     ) -> None:
         self.location = redact_url(url)
         connect = _connect_options(_check_url(url, self.location))
@@ -632,7 +637,7 @@ class PostgresDatabase:
                 self.location,
                 migrate=migrate,
                 make=make,
-                lock_wait_s=timeout_s,
+                lock_wait_s=timeout_s if lock_wait_s is None else lock_wait_s,
                 onlooker=functools.partial(psycopg.connect, url, **connect),
             )
         pool_log.install()

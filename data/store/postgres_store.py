@@ -33,6 +33,10 @@ class PostgresStore(DatabaseStore):
     migrate, make
         False: a store at an older schema is refused (``SchemaTooOld``), not
         migrated; ``make`` False refuses an empty database too.
+    lock_wait_s
+        The migration's wait for each lock on its tables, if not
+        ``timeout_s`` (a router reopening its store every second waits
+        briefly: its lock request queues the table's other users behind it).
 
     Notes
     -----
@@ -50,6 +54,7 @@ class PostgresStore(DatabaseStore):
         answer_wait_s: float | None = ANSWER_WAIT_S,
         migrate: bool = True,
         make: bool = True,
+        lock_wait_s: float | None = None,
     ) -> None:
         super().__init__(
             PostgresDatabase(
@@ -60,6 +65,7 @@ class PostgresStore(DatabaseStore):
                 answer_wait_s=answer_wait_s,
                 migrate=migrate,
                 make=make,
+                lock_wait_s=lock_wait_s,
             )
         )
         self._may_migrate = migrate

@@ -301,6 +301,7 @@ class OnlineRouter:
                 store_wait_s,
                 refuse_newer=False,
                 answer_s=store_answer_s,
+                lock_wait_s=RECONNECT_LOCK_WAIT_S,
             )
             router.location = str(where)
         return router
@@ -738,6 +739,12 @@ _REQUOTE_TRIES = 5
 MAX_TTL_S = 30 * 86_400.0
 #: The longest a refresh interval or a map's allowed age may be (seconds).
 MAX_INTERVAL_S = 366 * 86_400.0
+#: How long :meth:`OnlineRouter.reconnect`'s migration of an older store
+#: waits for each lock on its tables (PostgreSQL; the first open waits the
+#: router's ``store_wait_s``): its request queues every other user of the
+#: table behind it, so a replica retrying every second behind a session idle
+#: in a transaction stalled them 5 s of every 6.
+RECONNECT_LOCK_WAIT_S = 0.1
 
 
 def _check_settings(
@@ -785,6 +792,7 @@ def _open_state(
     *,
     refuse_newer: bool = True,
     answer_s: float | None = None,
+    lock_wait_s: float | None = None,
 ) -> tuple[StateStore | None, Exception | None]:
     """The store, seeded with the network's inventory, with ``monitor``
     (if any) attached to its event log; None when it cannot be opened, and
@@ -802,12 +810,16 @@ def _open_state(
     which it served degraded for ever, retrying every second. With
     ``refuse_newer`` False (a worker, a reconnect) a newer schema and a
     broken store are the failure instead, said in every answer.
+    ``lock_wait_s``: a PostgreSQL migration's wait for each lock on its
+    tables, if not ``wait_s`` (a reconnect's: :data:`RECONNECT_LOCK_WAIT_S`).
     """
     store: StateStore | None = None
     try:
         waits: dict[str, float] = {} if wait_s is None else {"timeout_s": wait_s}
         if answer_s is not None and is_postgres_url(state):
             waits["answer_wait_s"] = answer_s
+        if lock_wait_s is not None and is_postgres_url(state):
+            waits["lock_wait_s"] = lock_wait_s
         store = (
             open_store(state, **waits)
             if state is None or isinstance(state, Path | str)

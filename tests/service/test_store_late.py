@@ -5,6 +5,8 @@ capacity log and ``/healthz`` as if it had started with it."""
 
 from __future__ import annotations
 
+import itertools
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -16,13 +18,27 @@ import httpx
 import pytest
 
 from tests.conftest import TINY_NETWORK
-from tests.postgres import NewState, run_sql, set_schema_version
+from tests.postgres import (
+    NewState,
+    downgrade_store,
+    new_database,
+    run_sql,
+    set_schema_version,
+)
 from tests.service.helpers import OUTAGE
 from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO
 from tierflow.data.network import load_network
-from tierflow.data.store import SchemaTooNew, open_store
+from tierflow.data.store import (
+    SchemaTooNew,
+    StoreUnavailable,
+    off_store_error,
+    on_store_error,
+    open_store,
+)
 from tierflow.data.store.local_postgres import LocalPostgres, memory_folder
+from tierflow.data.store.schema import SCHEMA_VERSION
 from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service import feed
 from tierflow.service.app import create_app
 from tierflow.service.server import serve_in_thread
 
@@ -195,3 +211,93 @@ def test_a_worker_serves_a_newer_schema_degraded(state_location: Path | str) -> 
         assert "newer than this tierflow's" in worker.unavailable_store[0]
         assert worker.reconnect() is False  # tried again: still said
         assert "newer than this tierflow's" in worker.unavailable_store[0]
+
+
+def test_a_replica_behind_an_idle_session_names_it_and_holds_no_one_up(
+    postgres_server: LocalPostgres,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replica whose migration meets a session idle in a transaction on a
+    table it alters (migration 18: ``capacity_snapshots``) serves degraded
+    and opens its store again each second. Its log names the session once,
+    then only every ``STILL_WAITING_EVERY_S`` ("still waiting (N s)"): the
+    session's idle time in the reason made each retry's reason new, three
+    lines every 6 s. Each retry waits for the table's lock 0.1 s
+    (``RECONNECT_LOCK_WAIT_S``), not the open's wait, so the table's
+    readers, queued behind its request, are not held that long at every
+    retry; and the store opens at the first retry after the session ends."""
+    import psycopg
+
+    monkeypatch.setattr(feed, "STILL_WAITING_EVERY_S", 1.5)
+    caplog.set_level("WARNING", logger="tierflow.service")
+    url = new_database(postgres_server)
+    open_store(url).close()
+    downgrade_store(url, SCHEMA_VERSION - 1)
+    failures: list[StoreUnavailable] = []
+
+    def count(backend: str, error: StoreUnavailable) -> None:
+        failures.append(error)
+
+    with psycopg.connect(url, autocommit=True, application_name="qa-report") as held:
+        held.execute("BEGIN")
+        held.execute("SELECT count(*) FROM capacity_snapshots")
+        holder = held.info.backend_pid
+        router = OnlineRouter.open(
+            load_network(TINY_NETWORK), url, store_wait_s=2.0,
+            capacity_refresh_s=0.0, cltv_refresh_s=0.0,
+        )  # fmt: skip
+        assert router.store is None
+        on_store_error(count)
+        try:
+            waits, opened_after = _retrying_until_released(router, url, held)
+        finally:
+            off_store_error(count)
+            router.close()
+    assert len(failures) >= 3, failures  # it retried all along
+    assert max(waits) < 1.0, max(waits)  # (each retry held them 2 s before)
+    assert opened_after < 2.5, opened_after  # a retry each second
+    records = [r for r in caplog.records if r.name == "tierflow.service"]
+    said = [r.getMessage() for r in records]
+    first, listener, *still, opened = said
+    assert first.startswith(f"state store unavailable ({router.location}: "), said
+    assert "gave up after waiting 2 s for a lock on capacity_snapshots" in first
+    assert listener.startswith(f"state store (postgres): {router.location}: "), said
+    assert "gave up after waiting 0.1 s for a lock on capacity_snapshots" in listener
+    assert opened == "state store open: answers no longer degraded by its absence"
+    assert 1 <= len(still) <= 3, said  # at 1.5 s, 3 s and 4.5 s at most
+    times = [r.created for r in records if r.getMessage() in still]
+    assert all(b - a > 1.4 for a, b in itertools.pairwise(times)), times
+    named = f"(pid {holder}, application_name 'qa-report', idle in transaction for "
+    for line in [first, listener, *still]:
+        assert named in line, line
+    for line in still:
+        assert re.match(r"still without the store, still waiting \(\d s\): ", line)
+
+
+def _retrying_until_released(
+    router: OnlineRouter, url: str, held: Any
+) -> tuple[list[float], float]:
+    """Serve ``router`` while it retries its store for 4.5 s, reading the
+    table ``held`` (a session in a transaction) holds on another
+    connection to ``url`` all along, then end that transaction: how long each read
+    waited, and how long after the end the router opened its store."""
+    import psycopg
+
+    app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+    with (
+        serve_in_thread(app),
+        psycopg.connect(url, autocommit=True) as reader,
+    ):
+        waits = []
+        until = time.monotonic() + 4.5
+        while time.monotonic() < until:
+            started = time.monotonic()
+            reader.execute("SELECT count(*) FROM capacity_snapshots")
+            waits.append(time.monotonic() - started)
+            time.sleep(0.02)
+        assert router.store is None
+        held.execute("ROLLBACK")
+        ended = time.monotonic()
+        _until(lambda: router.store is not None, "never opened", 10)
+        return waits, time.monotonic() - ended
