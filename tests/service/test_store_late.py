@@ -265,7 +265,9 @@ def test_a_replica_behind_an_idle_session_names_it_and_holds_no_one_up(
     assert listener.startswith(f"state store (postgres): {router.location}: "), said
     assert "gave up after waiting 0.1 s for a lock on capacity_snapshots" in listener
     assert opened == "state store open: answers no longer degraded by its absence"
-    assert 1 <= len(still) <= 3, said  # at 1.5 s, 3 s and 4.5 s at most
+    assert still, said
+    # every 1.5 s at most, however long the retries went on (a loaded
+    # machine stretches the window: four lines in 7 s, not one a second)
     times = [r.created for r in records if r.getMessage() in still]
     assert all(b - a > 1.4 for a, b in itertools.pairwise(times)), times
     named = f"(pid {holder}, application_name 'qa-report', idle in transaction for "
