@@ -155,20 +155,43 @@ class _Items:
     guaranteed: NDArray[np.bool_] | None = None
 
 
+def lane_weight(
+    workload: NDArray[np.float64],
+    service: NDArray[np.int8],
+    congestion: NDArray[np.float64] | None,
+) -> NDArray[np.float64]:
+    """``(n_items, n_nodes)`` capacity units an item takes at each node when
+    shipped by ``service`` there: its workload times that lane's congestion
+    (``(n_nodes, n_services)``, a delay factor >= 1), since a lane at x2.5
+    moves 1/2.5 of the work per unit of the node's capacity — the live
+    room's ``effective / congestion`` (``docs/allocation.md``). ``None``,
+    or a pair without a service: the workload alone."""
+    n_nodes = service.shape[1]
+    if congestion is None:
+        return np.repeat(workload[:, None], n_nodes, axis=1)
+    lane = congestion[np.arange(n_nodes)[None, :], np.maximum(service, 0)]
+    factor = np.where(service >= 0, lane, 1.0)
+    return np.asarray(workload[:, None] * factor, dtype=np.float64)
+
+
 def relaxed_pairs(
     options: OrderOptions,
     have_stock: NDArray[np.bool_],
     capacity: NDArray[np.float64],
+    weight: NDArray[np.float64] | None = None,
 ) -> NDArray[np.bool_]:
     """``(n_items, n_nodes)`` pairs priced by the relaxed guarantee rule.
 
     A guaranteed (Platinum) item ships late from a node only when no node that
-    could deliver it on time has its stock *and* the room for it: then every
-    node with its stock and a fallback service is eligible, late. Waiting a day
-    instead would break the guarantee by more (``docs/allocation.md``).
+    could deliver it on time has its stock *and* the room for it (``weight``,
+    the capacity its on-time service takes there, :func:`lane_weight`;
+    default its workload): then every node with its stock and a fallback
+    service is eligible, late. Waiting a day instead would break the
+    guarantee by more (``docs/allocation.md``).
     """
     strict = np.asarray(options.feasible & have_stock, dtype=np.bool_)
-    room = options.workload[:, None] <= capacity[None, :] + 1e-9
+    need = options.workload[:, None] if weight is None else weight
+    room = need <= capacity[None, :] + 1e-9
     fallback = np.asarray(~(strict & room).any(axis=1), dtype=np.bool_)
     relaxed = (options.relaxed_service >= 0) & have_stock & ~strict
     return np.asarray(fallback[:, None] & relaxed, dtype=np.bool_)
@@ -257,7 +280,8 @@ class RoomCharge(Protocol):
     def charge(
         self, guaranteed: NDArray[np.bool_], workload: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        """``(n_items, n_nodes)`` what each item pays at each node."""
+        """``(n_items, n_nodes)`` what each item pays at each node, taking
+        ``workload`` there (per item, or ``(n_items, n_nodes)``)."""
         ...
 
 
@@ -276,11 +300,17 @@ def _compile(
     stock_price: StockPrice | None = None,
     open_nodes: NDArray[np.bool_] | None = None,
     room_price: RoomCharge | None = None,
+    congestion: NDArray[np.float64] | None = None,
 ) -> CompiledBatch:
     """Shared tail of :func:`compile_orders` and :func:`compile_lines`."""
     options = items.options
     ship_from = _ship_from(open_nodes, options.service.shape)
-    use_relaxed = relaxed_pairs(options, items.have_stock, capacity)
+    strict_weight = lane_weight(options.workload, options.service, congestion)
+    use_relaxed = relaxed_pairs(options, items.have_stock, capacity, strict_weight)
+    weight = strict_weight
+    if congestion is not None and use_relaxed.any():
+        late = lane_weight(options.workload, options.relaxed_service, congestion)
+        weight = _by_rule(use_relaxed, strict_weight, late)
     eligible = (options.feasible & items.have_stock) | use_relaxed
     total = (
         _by_rule(use_relaxed, options.shipping, options.relaxed_shipping)
@@ -296,14 +326,14 @@ def _compile(
     )
     cost = true_cost
     if bid_price is not None:
-        cost = cost + bid_price[None, :] * options.workload[:, None]
+        cost = cost + bid_price[None, :] * weight
     guaranteed = (
         np.zeros(options.workload.size, dtype=bool)
         if items.guaranteed is None
         else items.guaranteed
     )
     if room_price is not None:
-        cost = cost + room_price.charge(guaranteed, options.workload)
+        cost = cost + room_price.charge(guaranteed, weight)
     skus, use = _sku_use(orders, items)
     if stock_price is not None and skus.size:
         if isinstance(stock_price, np.ndarray):
@@ -312,7 +342,7 @@ def _compile(
             cost = cost + stock_price.charge(skus, use)
     problem = AssignmentProblem(
         cost=cost,
-        weight=np.repeat(options.workload[:, None], capacity.size, axis=1),
+        weight=weight,
         capacity=np.maximum(capacity, 0.0),
         eligible=eligible,
         use=use,
@@ -403,6 +433,7 @@ def compile_orders(
     open_nodes: NDArray[np.bool_] | None = None,
     room_price: RoomCharge | None = None,
     ships: NDArray[np.bool_] | None = None,
+    congestion: NDArray[np.float64] | None = None,
 ) -> CompiledBatch:
     """Whole orders as items (one shipment each); see ``docs/data.md``.
 
@@ -435,6 +466,10 @@ def compile_orders(
         (:func:`~tierflow.formulations.order_pricing.fillable_lines`): an
         order is the one shipment of those of its lines, the others left
         out (they are unfillable); default every line.
+    congestion
+        ``(n_nodes, n_services)`` each lane's delay factor (the monitor's):
+        an item takes its workload times its lane's factor of the node's
+        capacity (:func:`lane_weight`); default 1 everywhere.
     """
     idx = np.asarray(idx, dtype=np.intp)
     spend = np.asarray(predicted_spend, dtype=np.float64)
@@ -466,6 +501,7 @@ def compile_orders(
         name=name,
         open_nodes=open_nodes,
         room_price=room_price,
+        congestion=congestion,
     )
 
 
@@ -487,6 +523,7 @@ def compile_lines(
     open_nodes: NDArray[np.bool_] | None = None,
     room_price: RoomCharge | None = None,
     ships: NDArray[np.bool_] | None = None,
+    congestion: NDArray[np.float64] | None = None,
 ) -> CompiledBatch:
     """Order *lines* as items, for orders no single node can fill (stock) or
     none has the room for whole.
@@ -496,9 +533,9 @@ def compile_lines(
     reference plus its share (by units) of the order's delay penalty, so
     all lines waiting cost the penalty once; ``defer_total`` replaces that
     with a given deferral cost per line (e.g. its share of the whole order's).
-    ``morning_stock``, ``open_nodes``, ``room_price`` and ``ships`` (the
-    shares are of the units of the order's lines that ship) as for
-    :func:`compile_orders`.
+    ``morning_stock``, ``open_nodes``, ``room_price``, ``congestion`` and
+    ``ships`` (the shares are of the units of the order's lines that ship)
+    as for :func:`compile_orders`.
     """
     lines = np.asarray(lines, dtype=np.intp)
     owner = orders.line_order[lines].astype(np.intp)
@@ -529,6 +566,7 @@ def compile_lines(
         name=name,
         open_nodes=open_nodes,
         room_price=room_price,
+        congestion=congestion,
     )
 
 

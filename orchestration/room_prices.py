@@ -107,17 +107,19 @@ class RoomPrices:
     def charge(
         self, guaranteed: NDArray[np.bool_], workload: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        """``(n_items, n_nodes)``: what each item of ``workload`` pays at each
+        """``(n_items, n_nodes)``: what each item of ``workload`` (per item,
+        or per item and node: its lane's congestion counted) pays at each
         node, the expected loss of the guaranteed orders its room would have
         kept (0 for guaranteed items, and where no such order is expected)."""
         priced = self.lam > 0
-        out = np.zeros((workload.size, self.room.size))
+        take = workload[:, None] if workload.ndim == 1 else workload
+        out = np.zeros((take.shape[0], self.room.size))
         if not priced.any():
             return out
         size = np.where(priced, self.size, 1.0)
         held = np.floor(self.room / size + 1e-9).astype(np.int64)
         after = np.floor(
-            np.maximum(self.room[None, :] - workload[:, None], 0.0) / size + 1e-9
+            np.maximum(self.room[None, :] - take, 0.0) / size + 1e-9
         ).astype(np.int64)
         lam = np.broadcast_to(self.lam, after.shape)
         lost = _expected_min(self.lam, held)[None, :] - _expected_min(lam, after)

@@ -12,6 +12,7 @@ import pytest
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.formulations.batch_compiler import (
+    CompiledBatch,
     compile_lines,
     compile_orders,
     stock_ok,
@@ -183,3 +184,47 @@ def test_a_waiting_order_is_priced_and_dated_from_a_node_that_could_ship_it(
     no_east[east, tee] = 0
     assert waiting(every, no_east) == (11.5, "2026-01-08")
     assert waiting(None, no_east) == (11.5, "2026-01-08")
+
+
+def test_a_congested_lane_weighs_an_item_by_its_delay(
+    tiny: Network, tiny_orders: OrdersOf
+) -> None:
+    """A Platinum Tee for New York, next-day from WH-EAST or WH-WEST (1.5
+    units of room each), two-day only (late) from ST-CHI. With their
+    next-day lanes at x2 it takes 2 units at either: neither has the room,
+    so the late fallback opens ST-CHI, weighed by its two-day lane (x3),
+    and the bid price is charged on that weight. With every lane at 1 the
+    problem is the one compiled without congestion, array for array."""
+    orders = tiny_orders(["P,2026-01-05T10:00:00-05:00,C1,100,platinum,TEE,1"])
+    east, west, chi = (tiny.node_idx(n) for n in ("WH-EAST", "WH-WEST", "ST-CHI"))
+    congestion = np.ones((tiny.n_nodes, 4))
+    congestion[[east, west], 0] = 2.0  # next_day
+    congestion[chi, 1] = 3.0  # two_day
+    bid = np.array([0.5, 0.25, 0.1])
+
+    def compiled(lanes: np.ndarray | None) -> CompiledBatch:
+        return compile_orders(
+            tiny,
+            orders,
+            np.array([0]),
+            POLICY,
+            capacity=np.array([1.5, 1.5, 100.0]),
+            stock=tiny.inventory.copy(),
+            predicted_spend=np.zeros(1),
+            bid_price=bid,
+            congestion=lanes,
+        )
+
+    plain, late = compiled(None), compiled(congestion)
+    assert plain.problem.eligible[0].tolist() == [True, True, False]
+    assert late.use_relaxed[0].tolist() == [False, False, True]
+    assert late.problem.eligible[0].tolist() == [True, True, True]
+    assert late.problem.weight[0].tolist() == [2.0, 2.0, 3.0]
+    np.testing.assert_allclose(
+        late.problem.cost[0] - late.true_cost[0], bid * [2.0, 2.0, 3.0]
+    )
+    ones = compiled(np.ones((tiny.n_nodes, 4)))
+    for name in ("cost", "weight", "capacity", "eligible", "defer_cost"):
+        assert np.array_equal(
+            getattr(ones.problem, name), getattr(plain.problem, name)
+        ), name
