@@ -110,6 +110,9 @@ class _Stage:
     open_nodes: NDArray[np.bool_] | None = None
     #: Room prices by tier (``AllocationSettings.room_prices_by_tier``).
     room_price: RoomCharge | None = None
+    #: ``(n_nodes, n_services)`` each lane's delay factor (the monitor's
+    #: congestion): what an item takes of a node's capacity scales with it.
+    congestion: NDArray[np.float64] | None = None
     #: Per line of the orders, whether its reservation was dropped in this
     #: batch (its node could not take it): it is decided at the batch.
     unkept: NDArray[np.bool_] | None = None
@@ -268,6 +271,7 @@ class BatchCompiler:
         stock_price: StockPrice | None = None,
         open_nodes: NDArray[np.bool_] | None = None,
         room_price: RoomCharge | None = None,
+        congestion: NDArray[np.float64] | None = None,
     ) -> CompiledStages:
         """The orders ``idx`` in two stages against ``capacity`` and ``stock``.
 
@@ -276,7 +280,10 @@ class BatchCompiler:
         capacity event and lose their checkout cutoff; ``open_nodes`` are
         the nodes working now (default every node): a waiting order is priced
         and dated as shipped tomorrow from one of them that held it this
-        morning (:func:`~tierflow.formulations.batch_compiler.deferral_reference`).
+        morning (:func:`~tierflow.formulations.batch_compiler.deferral_reference`);
+        ``congestion`` (the monitor's, per node and service) scales what an
+        item takes of a node's capacity by its lane's delay
+        (:func:`~tierflow.formulations.batch_compiler.lane_weight`).
         """
         o = self.orders
         lines_all, _ = shipping_lines(o, idx, None)
@@ -297,6 +304,7 @@ class BatchCompiler:
             stock_price,
             open_nodes,
             room_price,
+            congestion=congestion,
         )
         whole = None
         on_time = np.zeros(0, np.intp)
@@ -368,11 +376,12 @@ class BatchCompiler:
     ) -> NDArray[np.bool_]:
         """Per item kept at ``node``: that node cannot take it now (not
         eligible there — no stock left, no service — or without the room:
-        closed, full). Why is noted in ``stage.left`` per line of each."""
+        closed, full: the room its lane's congestion asks). Why is noted in
+        ``stage.left`` per line of each."""
         mine = np.flatnonzero(node >= 0)
         lost = np.zeros(node.size, dtype=bool)
         at = node[mine]
-        room = compiled.options.workload[mine] <= stage.capacity[at] + 1e-9
+        room = compiled.problem.weight[mine, at] <= stage.capacity[at] + 1e-9
         lost[mine] = ~(compiled.problem.eligible[mine, at] & room)
         for k in np.flatnonzero(lost).tolist():
             r = int(node[k])
@@ -401,7 +410,7 @@ class BatchCompiler:
             return "no stock"
         if not compiled.problem.eligible[item, node]:
             return "no service"
-        need_room = float(compiled.options.workload[item])
+        need_room = float(compiled.problem.weight[item, node])
         room = max(float(stage.capacity[node]), 0.0)
         return f"no room ({_units(room)} units left for its {_units(need_room)})"
 
@@ -468,6 +477,7 @@ class BatchCompiler:
             morning_stock=self.initial_stock,
             open_nodes=stage.open_nodes,
             ships=self.ships,
+            congestion=stage.congestion,
         )
 
     def split_for_room(
@@ -485,6 +495,7 @@ class BatchCompiler:
         stock_price: StockPrice | None = None,
         open_nodes: NDArray[np.bool_] | None = None,
         room_price: RoomCharge | None = None,
+        congestion: NDArray[np.float64] | None = None,
     ) -> tuple[CompiledBatch, Mapping[int, tuple[int, str]]]:
         """The lines of whole ``orders`` the solve left waiting, as items,
         and the lines among them that lost their reservation (as
@@ -514,6 +525,7 @@ class BatchCompiler:
             stock_price,
             open_nodes,
             room_price,
+            congestion=congestion,
         )
         parts = []
         room = orders[~short]
@@ -587,6 +599,7 @@ class BatchCompiler:
             morning_stock=self.initial_stock,
             open_nodes=stage.open_nodes,
             ships=self.ships,
+            congestion=stage.congestion,
         )
 
 

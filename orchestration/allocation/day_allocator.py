@@ -571,23 +571,25 @@ class DayAllocator:
         now: np.datetime64 | None,
         pulled: dict[int, Placement],
     ) -> float:
-        """Take a solved batch from the ledger; the cost change of reroutes."""
+        """Take a solved batch from the ledger, each item by the capacity the
+        batch weighed it at (its lane's congestion counted, as ``verify``
+        did); the cost change of reroutes."""
         o = self.orders
         delta = 0.0
         for pos, item in enumerate(joint.item_order.tolist()):
             node = int(assignment[pos])
             if node < 0:
                 continue
+            work = float(joint.problem.weight[pos, node])
             if joint.split[pos]:
                 line = int(joint.lines[joint.item_lines[pos]])
-                work = float(joint.options.workload[pos])
                 self.ledger.take_line(
                     node, int(o.line_sku[line]), int(o.line_qty[line]), work
                 )
                 continue
             cost = float(joint.true_cost[pos, node])
             decided = now if now is not None else o.created_at[item]
-            self.ledger.place(item, node, cost, batch, decided)
+            self.ledger.place(item, node, cost, batch, decided, work)
             old = pulled.get(item)
             if old is not None and node != old.node:
                 self.rerouted += 1
@@ -628,7 +630,8 @@ class DayAllocator:
         self, batch: int, now: np.datetime64 | None, pulled: dict[int, Placement]
     ) -> dict[str, Any]:
         """What a batch is compiled against: the capacity and stock left, the
-        current bid prices, its decision time and the pulled-back orders."""
+        current bid prices, its decision time, the pulled-back orders and the
+        lanes' congestion (an item takes its workload times its lane's)."""
         return {
             "capacity": self.ledger.remaining(),
             "stock": self.ledger.stock,
@@ -639,6 +642,7 @@ class DayAllocator:
             "name": f"batch {batch}",
             "open_nodes": self.monitor.shipping_nodes(),
             "room_price": self.bids.room_prices(now),
+            "congestion": self.monitor.congestion,
         }
 
     def _hindsight_bound(self, start: float) -> ProvenBound:

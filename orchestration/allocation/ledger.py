@@ -8,7 +8,7 @@ yet released to the floor, giving their capacity and stock back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,12 +35,16 @@ class Placement:
     release_ts
         When it is released to the node (epoch seconds); until then a
         capacity event at the node pulls it back.
+    work
+        The node's capacity it took: its workload times its lane's
+        congestion when it was placed (given back as such if pulled back).
     """
 
     node: int
     cost: float
     batch: int
     release_ts: float
+    work: float
 
 
 class CapacityLedger:
@@ -141,15 +145,25 @@ class CapacityLedger:
         once the events up to each of ``times`` (ascending epoch seconds) are
         applied, replayed from the start of the day on a monitor of their own
         (the run's may have skipped to a resumed batch)."""
+        return [m.shipping_nodes() for m in self._replayed(times)]
+
+    def congestion_at(self, times: Sequence[float]) -> list[NDArray[np.float64]]:
+        """The lanes' congestion (``(n_nodes, n_services)``) once the events
+        up to each of ``times`` (ascending epoch seconds) are applied, as
+        :meth:`shipping_nodes_at`: what a batch then weighed its items by."""
+        return [m.congestion.copy() for m in self._replayed(times)]
+
+    def _replayed(self, times: Sequence[float]) -> Iterator[CapacityMonitor]:
+        """A monitor of its own with the events up to each of ``times``
+        applied, from the start of the day (the same monitor, advanced)."""
         monitor = CapacityMonitor(self.network)
         monitor.nominal = self.nominal_start.copy()
-        out, k = [], 0
+        k = 0
         for until in times:
             while k < len(self.events) and self.events[k].ts <= until:
                 monitor.ingest([self.events[k]])
                 k += 1
-            out.append(monitor.shipping_nodes())
-        return out
+            yield monitor
 
     # --------------------------------------------------------------- orders
     def _lines(self, order: int) -> NDArray[np.intp]:
@@ -162,32 +176,43 @@ class CapacityLedger:
         """How many lines of ``order`` ship (a whole order's rows)."""
         return int(self._lines(order).size)
 
-    def take_order(self, order: int, node: int) -> None:
-        """Every line of ``order`` that ships ships from ``node``."""
+    def take_order(self, order: int, node: int, work: float | None = None) -> None:
+        """Every line of ``order`` that ships ships from ``node``, taking
+        ``work`` of its capacity (default the order's workload: an
+        uncongested lane)."""
         ls = self._lines(order)
         np.subtract.at(
             self.stock[node], self.orders.line_sku[ls], self.orders.line_qty[ls]
         )
-        self.used[node] += self.workload[order]
+        self.used[node] += self.workload[order] if work is None else work
 
-    def release_order(self, order: int, node: int) -> None:
-        """Undo :meth:`take_order`."""
+    def release_order(self, order: int, node: int, work: float | None = None) -> None:
+        """Undo :meth:`take_order` (the same ``work``)."""
         ls = self._lines(order)
         np.add.at(self.stock[node], self.orders.line_sku[ls], self.orders.line_qty[ls])
-        self.used[node] -= self.workload[order]
+        self.used[node] -= self.workload[order] if work is None else work
 
     def take_line(self, node: int, sku: int, quantity: int, workload: float) -> None:
-        """One line of a split order ships from ``node``."""
+        """One line of a split order ships from ``node``, taking ``workload``
+        of its capacity (its lane's congestion counted)."""
         self.stock[node, sku] -= quantity
         self.used[node] += workload
 
     def place(
-        self, order: int, node: int, cost: float, batch: int, decided: np.datetime64
+        self,
+        order: int,
+        node: int,
+        cost: float,
+        batch: int,
+        decided: np.datetime64,
+        work: float | None = None,
     ) -> None:
-        """Take ``order`` at ``node`` and keep it until released."""
-        self.take_order(order, node)
+        """Take ``order`` at ``node`` (``work`` of its capacity, as
+        :meth:`take_order`) and keep it until released."""
+        taken = float(self.workload[order]) if work is None else work
+        self.take_order(order, node, taken)
         release_ts = epoch_seconds(decided) + 60.0 * self.release_minutes
-        self.placed[order] = Placement(node, cost, batch, release_ts)
+        self.placed[order] = Placement(node, cost, batch, release_ts, taken)
 
     def pull_back(self, hit: dict[int, float]) -> dict[int, Placement]:
         """Unreleased placements at ``hit`` nodes, given back (order -> placement)."""
@@ -195,6 +220,6 @@ class CapacityLedger:
         for order, p in list(self.placed.items()):
             if p.node in hit and p.release_ts > hit[p.node]:
                 pulled[order] = p
-                self.release_order(order, p.node)
+                self.release_order(order, p.node, p.work)
                 del self.placed[order]
         return pulled

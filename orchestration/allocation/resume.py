@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from tierflow.data.network import Network
+from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import AllocationStatus
 from tierflow.orchestration.allocation.batch_plan import BatchPlan
 from tierflow.orchestration.allocation.ledger import CapacityLedger
@@ -20,7 +22,8 @@ def restore(
     whole from one node are placed again (a later event may still pull them
     back), lines of split orders are only taken. A whole order's rows are
     those of its lines some node held this morning (any other line is
-    unfillable). An order is split when the
+    unfillable). Each takes the capacity its batch weighed it at: its
+    workload times its lane's congestion then. An order is split when the
     run solved it as lines: its rows carry a ``split`` mark (``stock`` or
     ``room``), even when every line went to one node, as the run takes
     such lines one by one and never places the order.
@@ -31,6 +34,7 @@ def restore(
     ledger.apply_events(plan.seconds(last))
     order_pos = {oid: i for i, oid in enumerate(ledger.orders.order_ids)}
     allocated = committed[committed["status"] == AllocationStatus.ALLOCATED]
+    lane = _lane_factor(allocated, plan, ledger, network)
     for oid, grp in allocated.groupby("order_id", sort=False):
         i = order_pos[str(oid)]
         nodes = grp["node_id"].unique()
@@ -39,14 +43,33 @@ def restore(
         if whole and not _split_marked(grp):
             b = int(grp["batch"].iloc[0])
             node = network.node_index[str(nodes[0])]
-            ledger.place(i, node, float(grp["cost"].sum()), b, plan.times[b])
+            work = float(ledger.workload[i] * lane.loc[grp.index[0]])
+            ledger.place(i, node, float(grp["cost"].sum()), b, plan.times[b], work)
             continue
-        for r in grp.itertuples(index=False):
+        factors = lane.loc[grp.index]
+        for r, factor in zip(grp.itertuples(index=False), factors, strict=True):
             node = network.node_index[str(r.node_id)]
             k = network.sku_index[str(r.sku)]
             qty = int(r.quantity)
-            ledger.take_line(node, k, qty, network.sku_complexity[k] * qty)
+            ledger.take_line(node, k, qty, network.sku_complexity[k] * qty * factor)
     return last + 1
+
+
+def _lane_factor(
+    allocated: pd.DataFrame, plan: BatchPlan, ledger: CapacityLedger, network: Network
+) -> pd.Series:
+    """Per allocated row, its lane's congestion when its batch was decided
+    (the events up to the batch's close, replayed): the factor the batch
+    weighed its workload by, so the capacity taken again is the run's."""
+    if plan.hindsight or allocated.empty:  # a hindsight run applies no event
+        return pd.Series(1.0, index=allocated.index)
+    batch = allocated["batch"].astype(int).to_numpy()
+    batches = np.unique(batch)
+    lanes = np.stack(ledger.congestion_at([plan.seconds(int(b)) for b in batches]))
+    node = allocated["node_id"].astype(str).map(network.node_index).to_numpy(int)
+    service = allocated["service"].astype(str).map(SERVICES.index).to_numpy(int)
+    at = np.searchsorted(batches, batch)
+    return pd.Series(lanes[at, node, service], index=allocated.index)
 
 
 def _split_marked(rows: pd.DataFrame) -> bool:

@@ -82,7 +82,7 @@ def test_rows_of_a_solved_batch(tiny_network: Network, make_orders: MakeOrders) 
     rows = BatchRows(tiny_network, orders)
     b = orders.order_ids.index("B")
     east = tiny_network.node_idx("WH-EAST")
-    pulled = {b: Placement(east, 1.0, 0, 0.0)}
+    pulled = {b: Placement(east, 1.0, 0, 0.0, 1.0)}
     reasons = rows.reasons(joint, result.result.assignment, pulled)
     frame = rows.solved(joint, result.result, 3, reasons)
     assert len(frame) == orders.n_lines

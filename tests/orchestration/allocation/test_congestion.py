@@ -1,0 +1,240 @@
+"""Lane congestion in the day's batches: an item shipped from a node by a
+service takes its workload times that lane's congestion of the node's
+capacity (``docs/allocation.md``, "Rerouting after capacity events").
+
+Tiny network: WH-EAST (capacity 1000; TEE 100), WH-WEST (800; TEE 50),
+ST-CHI (100; TEE 5, no next-day). TEE complexity 1 per unit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.allocation_checks import assert_rows_verify
+from tests.orchestration.allocation.conftest import MakeOrders
+from tierflow.capacity.events import CapacityEvent
+from tierflow.data.network import Network
+from tierflow.data.rates import SERVICES
+from tierflow.orchestration.allocation.day_allocator import (
+    AllocationSettings,
+    DayAllocator,
+    MemorySink,
+)
+from tierflow.orchestration.allocation.ledger import CapacityLedger
+
+#: 08:00 New York on the tiny network's day.
+_EIGHT_ET = dt.datetime(2026, 1, 5, 13, 0, tzinfo=dt.UTC).timestamp()
+
+
+def _tees(n: int, tier: str = "gold", dest: int = 100) -> list[str]:
+    """``n`` one-TEE orders to ``dest``, five minutes apart from 09:00 ET."""
+    return [
+        f"T{k:02d},2026-01-05T{9 + k // 12:02d}:{(k % 12) * 5:02d}:00-05:00,"
+        f"C{k},{dest},{tier},TEE,1"
+        for k in range(n)
+    ]
+
+
+def _congested(
+    net: Network, node: str, factor: float, at: float = _EIGHT_ET
+) -> list[CapacityEvent]:
+    """Every lane of ``node`` at ``factor`` from ``at``."""
+    i = net.node_idx(node)
+    return [
+        CapacityEvent(f"{node}-{s}", at, i, "congestion", factor, service=s)
+        for s in range(len(SERVICES))
+    ]
+
+
+def _lane_load(net: Network, rows: pd.DataFrame, congestion: np.ndarray) -> np.ndarray:
+    """Per node, what its allocated rows take of it: each line's workload
+    times the congestion of the lane it ships by (from the rows alone)."""
+    done = rows[rows["status"] == "allocated"]
+    node = done["node_id"].map(net.node_index).to_numpy(int)
+    service = done["service"].map(SERVICES.index).to_numpy(int)
+    sku = done["sku"].map(net.sku_index).to_numpy(int)
+    work = net.sku_complexity[sku] * done["quantity"].to_numpy(float)
+    return np.bincount(
+        node, weights=work * congestion[node, service], minlength=net.n_nodes
+    )
+
+
+def test_a_congested_lane_moves_work_off_its_node(
+    tiny_network: Network, make_orders: MakeOrders
+) -> None:
+    """40 Tees for New York; every WH-EAST lane at x100 from 08:00: a Tee
+    takes 100 of WH-EAST's 1000 units, so 10 ship there and the rest from
+    WH-WEST and ST-CHI. Until 2026-12-06 all 40 went to WH-EAST, as without
+    the events (the batches planned node room, not lanes)."""
+    net = tiny_network
+    orders = make_orders(_tees(40))
+    plain = DayAllocator(net, orders).run()
+    assert set(plain.rows["node_id"]) == {"WH-EAST"}
+    events = _congested(net, "WH-EAST", 100.0)
+    run = DayAllocator(net, orders, events=events)
+    out = run.run()
+    by_node = out.rows["node_id"].value_counts().to_dict()
+    assert by_node == {"WH-EAST": 10, "WH-WEST": 25, "ST-CHI": 5}
+    assert set(out.rows["status"]) == {"allocated"}
+    load = _lane_load(net, out.rows, run.monitor.congestion)
+    assert load.tolist() == [1000.0, 25.0, 5.0]
+    assert (load <= net.capacity + 1e-9).all()
+    # the ledger took what the rows say: WH-EAST full
+    assert run.remaining()[net.node_idx("WH-EAST")] == 0.0
+    assert out.summary()["events_applied"] == 4
+    assert_rows_verify(net, orders, out.rows, net.capacity)
+
+
+_MIXED = [
+    "P1,2026-01-05T09:00:00-05:00,C1,100,platinum,TEE,2",
+    "P2,2026-01-05T09:10:00-05:00,C2,331,platinum,MUG,1",
+    "G1,2026-01-05T09:20:00-05:00,C3,100,gold,TEE,1",
+    "G1,2026-01-05T09:20:00-05:00,C3,100,gold,SPRAY,1",
+    "S1,2026-01-05T09:40:00-05:00,C4,900,silver,TEE,3",
+    "O1,2026-01-05T10:05:00-05:00,C5,606,overflow,TEE,1",
+    "G2,2026-01-05T10:20:00-05:00,C6,981,gold,SPRAY,2",
+    "S2,2026-01-05T10:50:00-05:00,C7,331,silver,MUG,2",
+]
+
+
+@pytest.mark.parametrize("engine", ["cpsat", "highs", "greedy"])
+def test_congestion_of_one_everywhere_allocates_as_without_events(
+    tiny_network: Network, make_orders: MakeOrders, engine: str
+) -> None:
+    """Every lane set to 1 (no delay) at 08:00, on a day short of room
+    (splits, deferrals, Platinum's fallback): the rows are those of the
+    run without events, byte for byte."""
+    net = tiny_network
+    orders = make_orders(_MIXED)
+    capacity = np.array([4.0, 5.0, 2.0])
+    conf = AllocationSettings(engine=engine, batch_minutes=30)
+    kw: dict[str, Any] = {"settings": conf, "capacity": capacity}
+    plain = DayAllocator(net, orders, **kw).run()
+    ones = [e for node in net.node_ids for e in _congested(net, node, 1.0)]
+    out = DayAllocator(net, orders, events=ones, **kw).run()
+    assert (plain.rows["status"] == "deferred").any()
+    pd.testing.assert_frame_equal(out.rows, plain.rows)
+    assert out.summary()["total_cost"] == plain.summary()["total_cost"]
+
+
+@pytest.mark.parametrize("committed", [1, 2])
+def test_a_resumed_run_takes_the_congested_room_again(
+    tiny_network: Network, make_orders: MakeOrders, committed: int
+) -> None:
+    """WH-EAST (4 units) at x2 from 08:00: the first batch's two Tees fill
+    it (2 x 2), so the next batches' go elsewhere. Killed after a batch and
+    resumed, the run takes the committed Tees at x2 again (at x1 WH-EAST
+    kept 2 units, and took two more Tees): the rows are the whole run's."""
+    net = tiny_network
+    orders = make_orders(_tees(6))
+    conf = AllocationSettings(batch_minutes=10, release_minutes=600)
+    events = _congested(net, "WH-EAST", 2.0)
+
+    def allocator(sink: MemorySink, on_batch: Any = None) -> DayAllocator:
+        return DayAllocator(
+            net, orders, settings=conf, capacity=np.array([4.0, 800.0, 100.0]),
+            events=events, sink=sink, on_batch=on_batch,
+        )  # fmt: skip
+
+    whole = allocator(MemorySink()).run()
+    assert (whole.rows["node_id"] == "WH-EAST").sum() == 2
+
+    class Crash(Exception):
+        pass
+
+    def crash(done: int, _: int) -> None:
+        if done == committed:
+            raise Crash
+
+    sink = MemorySink()
+    with pytest.raises(Crash):
+        allocator(sink, crash).run()
+    again = allocator(sink)
+    pd.testing.assert_frame_equal(again.run().rows, whole.rows)
+    assert again.remaining()[net.node_idx("WH-EAST")] == 0.0
+
+
+def test_a_pulled_back_order_gives_back_the_room_it_took(
+    tiny_network: Network, make_orders: MakeOrders
+) -> None:
+    """An order placed taking 2.5 units (a lane at x2.5) gives 2.5 back when
+    an event pulls it back, not its workload of 1."""
+    orders = make_orders(_tees(1))
+    ledger = CapacityLedger(tiny_network, orders)
+    east = tiny_network.node_idx("WH-EAST")
+    room = ledger.remaining().copy()
+    ledger.place(0, east, 9.0, 0, np.datetime64("2026-01-05T14:00:00"), 2.5)
+    assert ledger.remaining()[east] == room[east] - 2.5
+    pulled = ledger.pull_back({east: _EIGHT_ET})
+    assert pulled[0].work == 2.5
+    assert np.array_equal(ledger.remaining(), room)
+
+
+_TIERS = ("platinum", "gold", "silver", "overflow")
+_SKUS = ("TEE", "MUG", "SPRAY")
+_DESTS = (100, 606, 900, 981, 331)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    lanes=st.lists(st.floats(1.0, 100.0, allow_nan=False), min_size=12, max_size=12),
+    baskets=st.lists(
+        st.tuples(
+            st.sampled_from(_TIERS),
+            st.sampled_from(_DESTS),
+            st.lists(st.sampled_from(_SKUS), min_size=1, max_size=3, unique=True),
+            st.integers(1, 3),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    engine=st.sampled_from(["cpsat", "highs", "greedy"]),
+)
+def test_no_node_takes_more_than_its_room_under_any_congestion(
+    tiny_network: Network,
+    make_orders: MakeOrders,
+    lanes: list[float],
+    baskets: list[tuple[str, int, list[str], int]],
+    engine: str,
+) -> None:
+    """Any congestion on every lane from 08:00, any small day (orders of
+    one to three SKUs): every batch's solution verifies (the allocator
+    refuses one that does not) and no node's lines, at their lanes'
+    congestion, take more than its capacity."""
+    net = tiny_network
+    orders = make_orders(
+        [
+            f"O{k},2026-01-05T{9 + k // 4:02d}:{(k % 4) * 15:02d}:00-05:00,"
+            f"C{k},{dest},{tier},{sku},{qty}"
+            for k, (tier, dest, skus, qty) in enumerate(baskets)
+            for sku in skus
+        ]
+    )
+    congestion = np.array(lanes).reshape(net.n_nodes, len(SERVICES))
+    events = [
+        CapacityEvent(f"c{j}-{s}", _EIGHT_ET, j, "congestion", float(v), service=s)
+        for (j, s), v in np.ndenumerate(congestion)
+    ]
+    capacity = np.array([6.0, 5.0, 3.0])
+    run = DayAllocator(
+        net, orders, settings=AllocationSettings(engine=engine, batch_minutes=30),
+        capacity=capacity, events=events,
+    )  # fmt: skip
+    out = run.run()
+    assert np.array_equal(run.monitor.congestion, congestion)
+    load = _lane_load(net, out.rows, congestion)
+    assert (load <= capacity * (1 + 1e-9) + 1e-9).all(), load
+    # the ledger's figure is the rows'
+    np.testing.assert_allclose(capacity - run.remaining(), load, atol=1e-9)
+    assert_rows_verify(net, orders, out.rows, capacity)
