@@ -158,6 +158,13 @@ def greedy_assign(
     unassigned item means no complete feasible assignment was found; in that
     case randomized restarts (perturbed desirabilities, then repair) run until
     one is complete, ``max_restarts`` or the time limit.
+
+    The clock is looked at between steps, so the search ends past
+    ``time_limit_s`` by at most the step under way: one construction (the
+    first start's is needed for any answer), one repair of an item, one
+    shift round, or one block of a swap round's table
+    (:data:`~tierflow.solver.local_search.SWAP_BLOCK_PAIRS` pairs) and its
+    selection. ``docs/solver.md`` has the figures.
     """
     deadline = time.perf_counter() + max(time_limit_s, 0.0)
     stock = ItemResources.of(problem)
@@ -222,5 +229,6 @@ class GreedyEngine(BundledEngine):
             assignment,
             reasons,
             time.perf_counter() - start,
-            time_limit_s=params.time_limit_s,
+            # deterministic: no clock, so a long run was not cut short
+            time_limit_s=params.clock_limit_s,
         )

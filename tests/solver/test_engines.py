@@ -490,6 +490,32 @@ def test_a_search_the_deadline_stopped_says_so(name: str, limit_s: float) -> Non
     assert small.limit is Limit.NONE and small.runtime_s < 30.0
 
 
+def test_greedy_cut_by_a_tiny_time_limit_answers_and_says_so() -> None:
+    """1,500 items with deferral, as the allocator's batches: 5 ms stops the
+    search after its first construction, with that start verified and
+    ``limit`` time (its swap rounds, O(n²), each ran to its end past the
+    deadline: 0.35 s against 0.2 s at ~1,900 items). Deterministic, the
+    same search runs to its end: ``limit`` none, however long it took
+    (it said time), and no dearer than the cut one."""
+    rng = np.random.default_rng(4)
+    n, m = 1500, 30
+    problem = AssignmentProblem(
+        cost=rng.uniform(1.0, 100.0, (n, m)),
+        weight=rng.integers(1, 10, (n, m)).astype(float),
+        capacity=np.full(m, 4.0 * n / m),
+        defer_cost=np.full(n, 120.0),
+    )
+    cut = solve(problem, "greedy", time_limit_s=0.005, fallback=False)
+    assert (cut.status, cut.limit) == (Status.FEASIBLE, Limit.TIME), cut.message
+    assert verify(problem, cut) == pytest.approx(cut.objective)
+    params = SolveParams(time_limit_s=0.005, deterministic=True)
+    full = solve(problem, "greedy", params=params, fallback=False)
+    assert (full.status, full.limit) == (Status.FEASIBLE, Limit.NONE)
+    assert full.runtime_s > 0.005
+    assert cut.objective is not None
+    assert verify(problem, full) <= cut.objective
+
+
 @pytest.mark.parametrize("name", EXACT)
 def test_half_units_of_stock_are_counted_as_halves(name: str) -> None:
     """Two items using half a unit each fit one unit of stock. CP-SAT scaled
