@@ -40,6 +40,17 @@ SPLIT_CHEAPER_REASON = (
 )
 NO_ROOM_REASON = "deferred: no node has the room for the order or its lines"
 UNFILLABLE_REASON = "no node holds the quantity ordered"
+#: Why a pulled-back order moved or waits: the event that pulled it back (a
+#: lane's rise adds which: :func:`lane_congested`).
+AFTER_EVENT = "after a capacity event"
+
+
+def lane_congested(service: str, factor: float) -> str:
+    """:data:`AFTER_EVENT` for an order pulled back by its lane's rise
+    (``after a capacity event (lane ground congested x2.5)``)."""
+    return f"{AFTER_EVENT} (lane {service} congested x{factor:g})"
+
+
 STOCK_TAKEN_REASON = (
     "deferred: the stock at every node offering the tier's service is taken"
 )
@@ -430,10 +441,14 @@ class BatchRows:
         assignment: NDArray[np.int64],
         pulled: Mapping[int, Placement],
         on_time: Collection[int] = (),
+        after: Mapping[int, str] | None = None,
     ) -> dict[int, str]:
         """Per item: split lines placed, and pulled-back orders that moved.
         A line of an order of ``on_time`` (held whole by a node that could
-        not deliver it on time, split so that each line is) says so."""
+        not deliver it on time, split so that each line is) says so. A
+        moved order says the event that pulled it back: ``after``'s text
+        for it (default :data:`AFTER_EVENT`)."""
+        after = after or {}
         reasons: dict[int, str] = {}
         kept = set(on_time)
         for k in np.flatnonzero(compiled.split & (assignment >= 0)).tolist():
@@ -445,7 +460,6 @@ class BatchRows:
                 continue
             old = pulled[order].node
             if node != old:
-                reasons[pos] = (
-                    f"rerouted from {self.network.node_ids[old]} after a capacity event"
-                )
+                why = after.get(order, AFTER_EVENT)
+                reasons[pos] = f"rerouted from {self.network.node_ids[old]} {why}"
         return reasons

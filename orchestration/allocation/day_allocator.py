@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,12 +25,14 @@ from tierflow.data.errors import BatchError, TierflowError
 from tierflow.data.limits import MAX_AMOUNT, MAX_UNITS, require_array
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
+from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import TIERS, AllocationStatus
 from tierflow.formulations.batch_compiler import SPLIT_ROOM, SPLIT_STOCK
 from tierflow.formulations.fulfillment import CompiledBatch
 from tierflow.formulations.hindsight_relaxation import DayInputs
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.allocation_rows import (
+    AFTER_EVENT,
     NO_ROOM_REASON,
     SPLIT_CHEAPER_REASON,
     SPLIT_FOR_ROOM_REASON,
@@ -38,6 +40,7 @@ from tierflow.orchestration.allocation.allocation_rows import (
     STOCK_TAKEN_REASON,
     UNFILLABLE_REASON,
     BatchRows,
+    lane_congested,
 )
 from tierflow.orchestration.allocation.batch_bid_prices import (
     BatchBidPrices,
@@ -54,7 +57,11 @@ from tierflow.orchestration.allocation.batch_solver import (
     BatchSolver,
 )
 from tierflow.orchestration.allocation.hindsight import PLAN_SHARE, hindsight_proof
-from tierflow.orchestration.allocation.ledger import CapacityLedger, Placement
+from tierflow.orchestration.allocation.ledger import (
+    CapacityLedger,
+    EventHits,
+    Placement,
+)
 from tierflow.orchestration.allocation.outcome import AllocationOutcome, BatchStat
 from tierflow.orchestration.allocation.repricing import reprice_allocation
 from tierflow.orchestration.allocation.resume import restore
@@ -373,8 +380,10 @@ class DayAllocator:
     def _allocate(self, plan: BatchPlan, b: int, first: int) -> None:
         """Batch ``b``: events, pull-backs, bid prices, solve, commit."""
         window = plan.windows[b]
-        hit = {} if plan.hindsight else self.ledger.apply_events(plan.seconds(b))
-        pulled = self.ledger.pull_back(hit) if hit else {}
+        hit = EventHits({}, {})
+        if not plan.hindsight:
+            hit = self.ledger.advance(plan.seconds(b))
+        pulled = self.ledger.pull_back(hit.nodes, hit.lanes) if hit else {}
         if b >= plan.n_order_batches and not pulled:
             # a batch after the last order's that its events pulled nothing
             # back for: nothing to decide, nothing committed
@@ -391,7 +400,8 @@ class DayAllocator:
         self.bids.price_stock(plan.times[b], window)
         self.bids.draw_room(plan.times[b], window, b)
         rerouted = self.rerouted
-        rows, delta, stat = self._run_batch(b, idx, plan.decided_at(b), pulled)
+        after = self._after(pulled, hit)
+        rows, delta, stat = self._run_batch(b, idx, plan.decided_at(b), pulled, after)
         if refreshed:
             stat.bid_prices = tuple(map(float, self.bids.prices))
             stat.bid_total = self.bids.total_at_refresh
@@ -413,8 +423,10 @@ class DayAllocator:
         idx: NDArray[np.intp],
         now: np.datetime64 | None,
         pulled: dict[int, Placement],
+        after: Mapping[int, str],
     ) -> tuple[pd.DataFrame, float, BatchStat]:
-        """Solve one batch (both stages); update capacity and stock; rows."""
+        """Solve one batch (both stages); update capacity and stock; rows
+        (a pulled-back order's say ``after``'s event)."""
         stages = self.compiler.compile(idx, **self._left(batch, now, pulled))
         frames = []
         unfillable = stages.unfillable
@@ -435,7 +447,7 @@ class DayAllocator:
             solution = self.solver.solve(joint)
             joint, result, unplaced = self._hold_back_unplaced(joint, solution.result)
             reasons = self.rows.reasons(
-                joint, result.assignment, pulled, stages.on_time.tolist()
+                joint, result.assignment, pulled, stages.on_time.tolist(), after
             )
             reasons |= self.rows.mixed(joint, result, *self._down())
             frames.append(self.rows.solved(joint, result, batch, reasons, stages.left))
@@ -444,33 +456,60 @@ class DayAllocator:
                 frames.extend(self._split_for_room(unplaced, batch, now, pulled))
         rows = _batch_rows(frames)
         if pulled:
-            delta += self._split_moves(rows, batch, pulled)
-            self._note_waiting(rows, pulled)
+            delta += self._split_moves(rows, batch, pulled, after)
+            self._note_waiting(rows, pulled, after)
         return rows, delta, self._stat(batch, idx.size, solution)
 
-    def _note_waiting(self, rows: pd.DataFrame, pulled: dict[int, Placement]) -> None:
+    def _after(self, pulled: dict[int, Placement], hit: EventHits) -> dict[int, str]:
+        """Per pulled-back order, the event its row names: a capacity event,
+        or its lane's rise (``lane ground congested x2.5``) where its node's
+        room did not fall before its release."""
+        after = {}
+        for order, p in pulled.items():
+            if p.release_ts > hit.nodes.get(p.node, np.inf):
+                after[order] = AFTER_EVENT
+                continue
+            factor = float(self.monitor.congestion[p.node, p.service])
+            after[order] = lane_congested(SERVICES[p.service], factor)
+        return after
+
+    def _note_waiting(
+        self,
+        rows: pd.DataFrame,
+        pulled: dict[int, Placement],
+        after: Mapping[int, str],
+    ) -> None:
         """The waiting lines of pulled-back orders say, after why they wait,
-        where they were pulled back from: else their row reads as an order
-        that never had a node. ``rows`` (the batch's) are updated in place."""
+        where they were pulled back from and by what (``after``): else
+        their row reads as an order that never had a node. ``rows`` (the
+        batch's) are updated in place."""
         ids = self.orders.order_ids
         nodes = self.network.node_ids
-        origin = {ids[order]: nodes[p.node] for order, p in pulled.items()}
+        origin = {
+            ids[order]: f"pulled back from {nodes[p.node]} {after[order]}"
+            for order, p in pulled.items()
+        }
         waiting = rows["status"] == AllocationStatus.DEFERRED
         from_node = rows["order_id"].map(origin)
         hit = waiting & from_node.notna()
         if not hit.any():
             return
-        note = "pulled back from " + from_node[hit] + " after a capacity event"
+        note = from_node[hit]
         why = rows.loc[hit, "reason"].astype(str)
         rows.loc[hit, "reason"] = np.where(why == "", note, why + "; " + note)
 
     def _split_moves(
-        self, rows: pd.DataFrame, batch: int, pulled: dict[int, Placement]
+        self,
+        rows: pd.DataFrame,
+        batch: int,
+        pulled: dict[int, Placement],
+        after: Mapping[int, str],
     ) -> float:
         """Pulled-back orders that now ship as separate lines, a line at
         another node: moved as a whole order moving is (counted, its cost
         change returned), and those lines' reasons say so after their split
-        reason. ``rows`` (the batch's) are updated in place."""
+        reason, with the event (``after``). ``rows`` (the batch's) are
+        updated in place."""
         delta = 0.0
         ids = self.orders.order_ids
         for order, old in pulled.items():
@@ -489,7 +528,7 @@ class DayAllocator:
             self.rerouted += 1
             delta += float(rows.loc[mine, "cost"].sum()) - old.cost
             why = rows.loc[moved, "reason"].astype(str)
-            note = f"rerouted from {node} after a capacity event"
+            note = f"rerouted from {node} {after[order]}"
             rows.loc[moved, "reason"] = np.where(why == "", note, why + "; " + note)
         return delta
 
@@ -573,9 +612,11 @@ class DayAllocator:
     ) -> float:
         """Take a solved batch from the ledger, each item by the capacity the
         batch weighed it at (its lane's congestion counted, as ``verify``
-        did); the cost change of reroutes."""
+        did) and its lane (what a rise of its congestion pulls back); the
+        cost change of reroutes."""
         o = self.orders
         delta = 0.0
+        service = joint.service()
         for pos, item in enumerate(joint.item_order.tolist()):
             node = int(assignment[pos])
             if node < 0:
@@ -589,7 +630,8 @@ class DayAllocator:
                 continue
             cost = float(joint.true_cost[pos, node])
             decided = now if now is not None else o.created_at[item]
-            self.ledger.place(item, node, cost, batch, decided, work)
+            lane = int(service[pos, node])
+            self.ledger.place(item, node, cost, batch, decided, work, lane)
             old = pulled.get(item)
             if old is not None and node != old.node:
                 self.rerouted += 1

@@ -3,12 +3,13 @@
 The ledger is the allocator's state between batches. A batch is compiled
 against :meth:`CapacityLedger.remaining` and ``stock``; its solution is taken
 from both; a capacity event pulls back the placements it hits that were not
-yet released to the floor, giving their capacity and stock back.
+yet released to the floor (at a node whose room fell, or on a lane whose
+congestion rose), giving their capacity and stock back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,9 @@ class Placement:
     work
         The node's capacity it took: its workload times its lane's
         congestion when it was placed (given back as such if pulled back).
+    service
+        The service it ships by from ``node`` (its lane; -1: none, a lane
+        never congested): a rise of that lane's congestion pulls it back.
     """
 
     node: int
@@ -45,6 +49,21 @@ class Placement:
     batch: int
     release_ts: float
     work: float
+    service: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class EventHits:
+    """What the events up to a batch's close hit, each with when it
+    happened for good (epoch seconds): the nodes whose room fell and the
+    lanes, ``(node, service)``, whose congestion rose (an order placed on
+    one took its room at the old factor, too little now)."""
+
+    nodes: dict[int, float]
+    lanes: dict[tuple[int, int], float]
+
+    def __bool__(self) -> bool:
+        return bool(self.nodes or self.lanes)
 
 
 class CapacityLedger:
@@ -125,8 +144,18 @@ class CapacityLedger:
         """Apply events up to ``until``; nodes whose capacity at ``until`` is
         below what it was before, each with when it went below and stayed
         there (an outage over by ``until`` hits nothing: its orders stay)."""
+        return self.advance(until).nodes
+
+    def advance(self, until: float) -> EventHits:
+        """Apply events up to ``until``; the nodes whose capacity, and the
+        lanes whose congestion, is at ``until`` below (above) what it was
+        before, each with when it crossed and stayed there (an outage over,
+        a lane back to its factor by ``until`` hits nothing: its orders
+        stay; a lane's fall hits nothing, its orders hold their room)."""
         start = self.effective_capacity()
+        lanes_before = self.monitor.congestion.copy()
         below: dict[int, float] = {}
+        rose: dict[tuple[int, int], float] = {}
         while (
             self._next_event < len(self.events)
             and self.events[self._next_event].ts <= until
@@ -138,7 +167,14 @@ class CapacityLedger:
                 below.setdefault(ev.node, ev.ts)
             else:
                 below.pop(ev.node, None)
-        return below
+            if ev.service < 0:
+                continue
+            lane = (ev.node, ev.service)
+            if self.monitor.congestion[lane] > lanes_before[lane] + 1e-9:
+                rose.setdefault(lane, ev.ts)
+            else:
+                rose.pop(lane, None)
+        return EventHits(below, rose)
 
     def shipping_nodes_at(self, times: Sequence[float]) -> list[NDArray[np.bool_]]:
         """The nodes that can ship (:meth:`CapacityMonitor.shipping_nodes`)
@@ -206,19 +242,29 @@ class CapacityLedger:
         batch: int,
         decided: np.datetime64,
         work: float | None = None,
+        service: int = -1,
     ) -> None:
         """Take ``order`` at ``node`` (``work`` of its capacity, as
-        :meth:`take_order`) and keep it until released."""
+        :meth:`take_order`, by ``service``) and keep it until released."""
         taken = float(self.workload[order]) if work is None else work
         self.take_order(order, node, taken)
         release_ts = epoch_seconds(decided) + 60.0 * self.release_minutes
-        self.placed[order] = Placement(node, cost, batch, release_ts, taken)
+        self.placed[order] = Placement(node, cost, batch, release_ts, taken, service)
 
-    def pull_back(self, hit: dict[int, float]) -> dict[int, Placement]:
-        """Unreleased placements at ``hit`` nodes, given back (order -> placement)."""
+    def pull_back(
+        self,
+        hit: Mapping[int, float],
+        lanes: Mapping[tuple[int, int], float] | None = None,
+    ) -> dict[int, Placement]:
+        """Placements not released when their node's room fell (``hit``:
+        node -> when) or their lane's congestion rose (``lanes``:
+        ``(node, service)`` -> when), given back (order -> placement) at the
+        work they took."""
+        lanes = lanes or {}
         pulled: dict[int, Placement] = {}
         for order, p in list(self.placed.items()):
-            if p.node in hit and p.release_ts > hit[p.node]:
+            when = min(hit.get(p.node, np.inf), lanes.get((p.node, p.service), np.inf))
+            if p.release_ts > when:
                 pulled[order] = p
                 self.release_order(order, p.node, p.work)
                 del self.placed[order]

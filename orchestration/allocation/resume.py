@@ -19,7 +19,8 @@ def restore(
     batches they hold (the next batch to run).
 
     Events up to the last committed batch are applied first; orders shipped
-    whole from one node are placed again (a later event may still pull them
+    whole from one node are placed again on their lane (a later event at
+    their node, or a rise of their lane's congestion, may still pull them
     back), lines of split orders are only taken. A whole order's rows are
     those of its lines some node held this morning (any other line is
     unfillable). Each takes the capacity its batch weighed it at: its
@@ -44,7 +45,9 @@ def restore(
             b = int(grp["batch"].iloc[0])
             node = network.node_index[str(nodes[0])]
             work = float(ledger.workload[i] * lane.loc[grp.index[0]])
-            ledger.place(i, node, float(grp["cost"].sum()), b, plan.times[b], work)
+            service = SERVICES.index(str(grp["service"].iloc[0]))  # its lane
+            cost = float(grp["cost"].sum())
+            ledger.place(i, node, cost, b, plan.times[b], work, service)
             continue
         factors = lane.loc[grp.index]
         for r, factor in zip(grp.itertuples(index=False), factors, strict=True):

@@ -238,3 +238,195 @@ def test_no_node_takes_more_than_its_room_under_any_congestion(
     # the ledger's figure is the rows'
     np.testing.assert_allclose(capacity - run.remaining(), load, atol=1e-9)
     assert_rows_verify(net, orders, out.rows, capacity)
+
+
+#: 09:12 New York: after the first 10-minute batch (09:10), before the next.
+_NINE_TWELVE = _EIGHT_ET + 72 * 60
+
+
+def _rise_day(
+    net: Network,
+    make_orders: MakeOrders,
+    events: list[CapacityEvent],
+    sink: MemorySink | None = None,
+    on_batch: Any = None,
+) -> DayAllocator:
+    """Six Tees for New York from 09:00, batches of 10 minutes, nothing
+    released all day; WH-EAST 4 units: at x1 the first four ship by ground
+    from it, the last two from ST-CHI."""
+    return DayAllocator(
+        net, make_orders(_tees(6)),
+        settings=AllocationSettings(batch_minutes=10, release_minutes=600),
+        capacity=np.array([4.0, 800.0, 100.0]), events=events, sink=sink,
+        on_batch=on_batch,
+    )  # fmt: skip
+
+
+def _lane(
+    net: Network, node: str, service: str, factor: float, at: float
+) -> CapacityEvent:
+    """One lane's congestion event."""
+    i, s = net.node_idx(node), SERVICES.index(service)
+    return CapacityEvent(f"{node}-{service}-{at}", at, i, "congestion", factor, s)
+
+
+def test_a_rise_of_a_lanes_congestion_pulls_back_its_unreleased_orders(
+    tiny_network: Network, make_orders: MakeOrders
+) -> None:
+    """WH-EAST's ground lane at x2 from 09:12: T00 and T01, placed at 09:10
+    taking 1 unit each, would take 2 now. They are pulled back and solved
+    again with the 09:20 batch at x2: two Tees fill WH-EAST (2 x 2), the
+    other two go to ST-CHI, and the rows say which lane moved them. Until
+    2026-12-06 they stayed at x1, and T02 took the 2 units the ledger said
+    were left: 6 units of WH-EAST's 4 at the lane's factor."""
+    net = tiny_network
+    assert set(_rise_day(net, make_orders, []).run().rows["service"]) == {"ground"}
+    run = _rise_day(
+        net, make_orders, [_lane(net, "WH-EAST", "ground", 2.0, _NINE_TWELVE)]
+    )
+    out = run.run()
+    rows = out.rows.set_index("order_id")
+    assert rows["node_id"].to_dict() == {
+        "T00": "ST-CHI", "T01": "ST-CHI", "T02": "WH-EAST",
+        "T03": "WH-EAST", "T04": "ST-CHI", "T05": "ST-CHI",
+    }  # fmt: skip
+    why = "rerouted from WH-EAST after a capacity event (lane ground congested x2)"
+    assert rows.loc[["T00", "T01"], "reason"].tolist() == [why, why]
+    assert rows.loc[["T00", "T01"], "batch"].tolist() == [1, 1]
+    assert [s.pulled_back for s in out.stats] == [(), ("T00", "T01"), ()]
+    summary = out.summary()
+    assert (summary["rerouted"], summary["pulled_back"]) == (2, 2)
+    load = _lane_load(net, out.rows, run.monitor.congestion)
+    assert load.tolist() == [4.0, 0.0, 4.0]
+    np.testing.assert_allclose(np.array([4.0, 800.0, 100.0]) - run.remaining(), load)
+    assert_rows_verify(net, run.orders, out.rows, np.array([4.0, 800.0, 100.0]))
+
+
+def test_a_fall_or_another_lanes_rise_pulls_nothing_back(
+    tiny_network: Network, make_orders: MakeOrders
+) -> None:
+    """WH-EAST's ground lane at x2 from 08:00 falls to x1 at 09:12, and its
+    next-day lane (which no Tee uses) rises to x50: nothing is pulled back.
+    T00 and T01 keep the 2 units each they took (WH-EAST full: the later
+    Tees ship from ST-CHI), and an outage at 09:25 gives those 4 back, not
+    their workload at the new factor; their rows name no lane."""
+    net = tiny_network
+    events = [
+        _lane(net, "WH-EAST", "ground", 2.0, _EIGHT_ET),
+        _lane(net, "WH-EAST", "ground", 1.0, _NINE_TWELVE),
+        _lane(net, "WH-EAST", "next_day", 50.0, _NINE_TWELVE),
+    ]
+    east = net.node_idx("WH-EAST")
+    run = _rise_day(net, make_orders, events)
+    out = run.run()
+    assert [s.pulled_back for s in out.stats] == [(), (), ()]
+    assert (out.rows["node_id"] == "WH-EAST").sum() == 2
+    assert run.ledger.used[east] == 4.0
+    assert [p.work for p in run.ledger.placed.values() if p.node == east] == [2.0] * 2
+    outage = CapacityEvent("down", _NINE_TWELVE + 13 * 60, east, "outage", 1.0)
+    run = _rise_day(net, make_orders, [*events, outage])
+    out = run.run()
+    assert [s.pulled_back for s in out.stats] == [(), (), ("T00", "T01")]
+    assert run.ledger.used[east] == 0.0
+    rows = out.rows.set_index("order_id")
+    why = "rerouted from WH-EAST after a capacity event"
+    assert rows.loc[["T00", "T01"], "reason"].tolist() == [why, why]
+
+
+@pytest.mark.parametrize("committed", [1, 2])
+def test_a_resumed_run_pulls_back_on_a_lanes_rise_as_the_whole_run(
+    tiny_network: Network, make_orders: MakeOrders, committed: int
+) -> None:
+    """The run of the ground lane's rise at 09:12, killed after one batch
+    (the placements taken again from the rows must know their lane, or the
+    rise pulls nothing back) or after the pull-back, and resumed: the rows
+    and WH-EAST's room are the whole run's."""
+    net = tiny_network
+    events = [_lane(net, "WH-EAST", "ground", 2.0, _NINE_TWELVE)]
+    whole = _rise_day(net, make_orders, events)
+    rows = whole.run().rows
+
+    class Crash(Exception):
+        pass
+
+    def crash(done: int, _: int) -> None:
+        if done == committed:
+            raise Crash
+
+    sink = MemorySink()
+    with pytest.raises(Crash):
+        _rise_day(net, make_orders, events, sink, crash).run()
+    again = _rise_day(net, make_orders, events, sink)
+    pd.testing.assert_frame_equal(again.run().rows, rows)
+    np.testing.assert_array_equal(again.remaining(), whole.remaining())
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    morning=st.lists(st.floats(1.0, 10.0), min_size=12, max_size=12),
+    noon=st.lists(st.floats(1.0, 10.0), min_size=12, max_size=12),
+    baskets=st.lists(
+        st.tuples(
+            st.sampled_from(_TIERS),
+            st.sampled_from(_DESTS),
+            st.lists(st.sampled_from(_SKUS), min_size=1, max_size=2, unique=True),
+        ),
+        min_size=2,
+        max_size=8,
+    ),
+    engine=st.sampled_from(["cpsat", "highs", "greedy"]),
+)
+def test_no_unreleased_order_holds_less_room_than_its_lane_asks(
+    tiny_network: Network,
+    make_orders: MakeOrders,
+    morning: list[float],
+    noon: list[float],
+    baskets: list[tuple[str, int, list[str]]],
+    engine: str,
+) -> None:
+    """Every lane's congestion set at 08:00 and again at 10:00 (rising or
+    falling), orders from 09:00 to 10:45, none released all day: every row
+    takes its workload times its lane's factor at its batch, the nodes'
+    sums are the ledger's and within capacity, and no order shipped whole
+    holds a lower factor than its lane's at the day's end (a rise pulled it
+    back and solved it again at the new one; split lines stay)."""
+    net = tiny_network
+    orders = make_orders(
+        [
+            f"O{k},2026-01-05T{9 + k // 4:02d}:{(k % 4) * 15:02d}:00-05:00,"
+            f"C{k},{dest},{tier},{sku},1"
+            for k, (tier, dest, skus) in enumerate(baskets)
+            for sku in skus
+        ]
+    )
+    events = [
+        CapacityEvent(f"c{at}-{j}-{s}", at, j, "congestion", float(v), service=s)
+        for at, lanes in ((_EIGHT_ET, morning), (_EIGHT_ET + 7200, noon))
+        for (j, s), v in np.ndenumerate(np.array(lanes).reshape(net.n_nodes, -1))
+    ]
+    capacity = np.array([6.0, 5.0, 3.0])
+    conf = AllocationSettings(engine=engine, batch_minutes=30, release_minutes=600)
+    run = DayAllocator(net, orders, settings=conf, capacity=capacity, events=events)
+    out = run.run()
+    done = out.rows[out.rows["status"] == "allocated"].reset_index(drop=True)
+    batches = sorted(set(done["batch"].astype(int)))
+    at_batch = run.ledger.congestion_at([run.plan.seconds(b) for b in batches])
+    node = done["node_id"].map(net.node_index).to_numpy(int)
+    service = done["service"].map(SERVICES.index).to_numpy(int)
+    factor = np.array(
+        [at_batch[batches.index(int(b))][n, s] for b, n, s in
+         zip(done["batch"], node, service, strict=True)]
+    )  # fmt: skip
+    sku = done["sku"].map(net.sku_index).to_numpy(int)
+    work = net.sku_complexity[sku] * done["quantity"].to_numpy(float) * factor
+    load = np.bincount(node, weights=work, minlength=net.n_nodes)
+    np.testing.assert_allclose(capacity - run.remaining(), load, atol=1e-9)
+    assert (load <= capacity * (1 + 1e-9) + 1e-9).all(), load
+    whole = (done["split"] == "").to_numpy()
+    final = run.monitor.congestion[node, service]
+    assert (factor[whole] >= final[whole] - 1e-9).all()
+    assert_rows_verify(net, orders, out.rows, capacity)
