@@ -34,6 +34,7 @@ from tierflow.data.store.database import (
 from tierflow.data.vocabulary import AllocationStatus
 
 _ALLOCATED = AllocationStatus.ALLOCATED
+_DEFERRED = AllocationStatus.DEFERRED
 _REROUTED = AllocationStatus.REROUTED
 _LINE_COLUMNS = (*ALLOCATION_COLUMNS, *ALLOCATION_EXTRA_COLUMNS)
 
@@ -110,8 +111,9 @@ class Allocations(StorePart):
             Also take allocated quantities out of ``on_hand`` (fails the
             whole batch if a node lacks the unreserved stock).
         supersede
-            Orders whose earlier allocated lines this batch replaces (a
-            reroute): they become ``rerouted`` in the same transaction.
+            Orders whose earlier allocated and waiting lines this batch
+            replaces (a reroute): they become ``rerouted`` in the same
+            transaction (an unfillable line keeps its row).
         stats
             The batch's figures (a JSON text the caller reads back with
             :meth:`allocation_batch_stats`), kept on its marker: a resumed
@@ -245,12 +247,14 @@ def _add_batch_marker(
 
 
 def _reroute(conn: Connection, run_id: str, orders: Sequence[str]) -> None:
-    """Mark the allocated lines of ``orders`` rerouted (a later batch replaces them)."""
+    """Mark the allocated and waiting lines of ``orders`` rerouted (a later
+    batch decides them again: a split order pulled back is solved again
+    with its waiting lines; an unfillable line keeps its row)."""
     for chunk in chunks(list(orders)):
         conn.execute(
             f"UPDATE allocations SET status = ? WHERE run_id = ? "
-            f"AND status = ? AND order_id IN ({marks(len(chunk))})",
-            (_REROUTED, run_id, _ALLOCATED, *chunk),
+            f"AND status IN (?, ?) AND order_id IN ({marks(len(chunk))})",
+            (_REROUTED, run_id, _ALLOCATED, _DEFERRED, *chunk),
         )
 
 

@@ -458,8 +458,8 @@ class BatchRows:
             node = int(assignment[pos])
             if compiled.split[pos] or node < 0 or order not in pulled:
                 continue
-            old = pulled[order].node
-            if node != old:
+            old = pulled[order].left_for(node)
+            if old is not None:
                 why = after.get(order, AFTER_EVENT)
                 reasons[pos] = f"rerouted from {self.network.node_ids[old]} {why}"
         return reasons

@@ -60,6 +60,7 @@ from tierflow.orchestration.allocation.hindsight import PLAN_SHARE, hindsight_pr
 from tierflow.orchestration.allocation.ledger import (
     CapacityLedger,
     EventHits,
+    HeldLine,
     Placement,
 )
 from tierflow.orchestration.allocation.outcome import AllocationOutcome, BatchStat
@@ -83,6 +84,12 @@ __all__ = [
 ]
 
 
+#: The rows of an order a later batch decides again replace (its
+#: unfillable lines keep theirs): a split order pulled back is solved again
+#: with its waiting lines.
+_SUPERSEDED = (AllocationStatus.ALLOCATED, AllocationStatus.DEFERRED)
+
+
 class AllocationSink(Protocol):
     """Where committed batches go (the state store in production)."""
 
@@ -103,7 +110,7 @@ class AllocationSink(Protocol):
         stat: BatchStat | None = None,
     ) -> None:
         """Commit one batch atomically; rows of ``supersede`` orders are
-        replaced; ``stat`` (the batch's figures) is kept for a resumed run."""
+        replaced (allocated and waiting; unfillable kept); ``stat`` (the batch's figures) is kept for a resumed run."""
         ...
 
 
@@ -134,12 +141,7 @@ class MemorySink:
         if supersede:
             drop = set(supersede)
             self.frames = [
-                f[
-                    ~(
-                        f["order_id"].isin(drop)
-                        & (f["status"] == AllocationStatus.ALLOCATED)
-                    )
-                ]
+                f[~(f["order_id"].isin(drop) & f["status"].isin(_SUPERSEDED))]
                 for f in self.frames
             ]
         self.frames.append(rows)
@@ -473,6 +475,28 @@ class DayAllocator:
             after[order] = lane_congested(SERVICES[p.service], factor)
         return after
 
+    def _shipped_from(
+        self, rows: pd.DataFrame, pulled: dict[int, Placement]
+    ) -> pd.Series:
+        """Per row of ``rows`` (the batch's), the node its line shipped from
+        before its order was pulled back (NaN: not pulled back, or a line of
+        a split order that was waiting): a whole order's every line its
+        node, a split order's each its own."""
+        o, nodes = self.orders, self.network.node_ids
+        sku_ids = self.network.sku_ids
+        origin: dict[tuple[str, str], str] = {}
+        whole: dict[str, str] = {}
+        for order, p in pulled.items():
+            oid = str(o.order_ids[order])
+            if not p.lines:
+                whole[oid] = str(nodes[p.node])
+            for ln in p.lines:
+                sku = str(sku_ids[int(o.line_sku[ln.line])])
+                origin[oid, sku] = str(nodes[ln.node])
+        keys = zip(rows["order_id"].astype(str), rows["sku"].astype(str), strict=True)
+        shipped = [whole.get(oid, origin.get((oid, sku))) for oid, sku in keys]
+        return pd.Series(shipped, index=rows.index, dtype=object)
+
     def _note_waiting(
         self,
         rows: pd.DataFrame,
@@ -484,17 +508,18 @@ class DayAllocator:
         their row reads as an order that never had a node. ``rows`` (the
         batch's) are updated in place."""
         ids = self.orders.order_ids
-        nodes = self.network.node_ids
-        origin = {
-            ids[order]: f"pulled back from {nodes[p.node]} {after[order]}"
-            for order, p in pulled.items()
-        }
+        event = {ids[order]: after[order] for order in pulled}
         waiting = rows["status"] == AllocationStatus.DEFERRED
-        from_node = rows["order_id"].map(origin)
+        from_node = self._shipped_from(rows, pulled)
         hit = waiting & from_node.notna()
         if not hit.any():
             return
-        note = from_node[hit]
+        note = (
+            "pulled back from "
+            + from_node[hit]
+            + " "
+            + rows.loc[hit, "order_id"].map(event)
+        )
         why = rows.loc[hit, "reason"].astype(str)
         rows.loc[hit, "reason"] = np.where(why == "", note, why + "; " + note)
 
@@ -506,29 +531,32 @@ class DayAllocator:
         after: Mapping[int, str],
     ) -> float:
         """Pulled-back orders that now ship as separate lines, a line at
-        another node: moved as a whole order moving is (counted, its cost
-        change returned), and those lines' reasons say so after their split
-        reason, with the event (``after``). ``rows`` (the batch's) are
-        updated in place."""
+        another node than before: moved as a whole order moving is (counted,
+        its cost change returned: its rows' cost, a line that waits at its
+        waiting cost, less what its lines that shipped cost), and those
+        lines' reasons say so after their split reason, with the event
+        (``after``). ``rows`` (the batch's) are updated in place."""
         delta = 0.0
         ids = self.orders.order_ids
+        from_node = self._shipped_from(rows, pulled)
         for order, old in pulled.items():
             again = self.ledger.placed.get(order)
             if again is not None and again.batch == batch:
                 continue  # placed whole: counted by _take
             mine = rows["order_id"] == ids[order]
-            node = self.network.node_ids[old.node]
             moved = (
                 mine
                 & (rows["status"] == AllocationStatus.ALLOCATED)
-                & (rows["node_id"] != node)
+                & from_node.notna()
+                & (rows["node_id"] != from_node)
             )
             if not moved.any():
                 continue
             self.rerouted += 1
-            delta += float(rows.loc[mine, "cost"].sum()) - old.cost
+            shipped = mine & from_node.notna()
+            delta += float(rows.loc[shipped, "cost"].sum()) - old.cost
             why = rows.loc[moved, "reason"].astype(str)
-            note = f"rerouted from {node} {after[order]}"
+            note = "rerouted from " + from_node[moved] + f" {after[order]}"
             rows.loc[moved, "reason"] = np.where(why == "", note, why + "; " + note)
         return delta
 
@@ -622,18 +650,17 @@ class DayAllocator:
             if node < 0:
                 continue
             work = float(joint.problem.weight[pos, node])
-            if joint.split[pos]:
-                line = int(joint.lines[joint.item_lines[pos]])
-                self.ledger.take_line(
-                    node, int(o.line_sku[line]), int(o.line_qty[line]), work
-                )
-                continue
             cost = float(joint.true_cost[pos, node])
             decided = now if now is not None else o.created_at[item]
             lane = int(service[pos, node])
+            if joint.split[pos]:
+                line = int(joint.lines[joint.item_lines[pos]])
+                held = HeldLine(line, node, lane, cost, work)
+                self.ledger.hold_line(item, held, batch, decided)
+                continue
             self.ledger.place(item, node, cost, batch, decided, work, lane)
             old = pulled.get(item)
-            if old is not None and node != old.node:
+            if old is not None and old.left_for(node) is not None:
                 self.rerouted += 1
                 delta += cost - old.cost
         return delta

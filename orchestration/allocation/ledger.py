@@ -9,6 +9,7 @@ congestion rose), giving their capacity and stock back.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -24,8 +25,35 @@ from tierflow.orchestration.allocation.batch_plan import epoch_seconds
 
 
 @dataclass(frozen=True, slots=True)
+class HeldLine:
+    """One line of a split order shipped from ``node``, kept until released
+    as a whole order is (:class:`Placement`): an event at its node or on its
+    lane pulls its order back.
+
+    Attributes
+    ----------
+    line, node, service
+        The order line, where it ships from and by what (its lane).
+    cost, work
+        What it costs there, and the node's capacity it took (its workload
+        times its lane's congestion then).
+    """
+
+    line: int
+    node: int
+    service: int
+    cost: float
+    work: float
+
+
+def _by_line(line: HeldLine) -> int:
+    return line.line
+
+
+@dataclass(frozen=True, slots=True)
 class Placement:
-    """An order allocated whole, kept until released in case it is rerouted.
+    """An order allocated whole, or the shipped lines of a split order,
+    kept until released in case it is rerouted.
 
     Attributes
     ----------
@@ -42,6 +70,10 @@ class Placement:
     service
         The service it ships by from ``node`` (its lane; -1: none, a lane
         never congested): a rise of that lane's congestion pulls it back.
+    lines
+        A split order's shipped lines (empty: the order ships whole). Pulled
+        back, ``node`` and ``service`` are those of the line the event hit,
+        ``cost`` and ``work`` its lines' sum.
     """
 
     node: int
@@ -50,6 +82,14 @@ class Placement:
     release_ts: float
     work: float
     service: int = -1
+    lines: tuple[HeldLine, ...] = ()
+
+    def left_for(self, node: int) -> int | None:
+        """The node it leaves if it now ships whole from ``node``: the one
+        an event hit, else another of its lines' (None: it stays)."""
+        if node != self.node:
+            return self.node
+        return next((ln.node for ln in self.lines if ln.node != node), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +154,8 @@ class CapacityLedger:
         ).astype(np.float64)
         self.release_minutes = release_minutes
         self.placed: dict[int, Placement] = {}
+        #: Per split order, its shipped lines not yet released (as ``placed``).
+        self.held: dict[int, Placement] = {}
         self.trace: list[tuple[float, NDArray[np.float64]]] = []
         self._next_event = 0
 
@@ -234,6 +276,33 @@ class CapacityLedger:
         self.stock[node, sku] -= quantity
         self.used[node] += workload
 
+    def hold_line(
+        self,
+        order: int,
+        line: HeldLine,
+        batch: int,
+        decided: np.datetime64,
+    ) -> None:
+        """Take ``line`` of split ``order`` (:meth:`take_line`) and keep it
+        with the order's other lines until released: an event at its node
+        or on its lane pulls the order back as one at a whole order's."""
+        o = self.orders
+        qty = int(o.line_qty[line.line])
+        self.take_line(line.node, int(o.line_sku[line.line]), qty, line.work)
+        release_ts = epoch_seconds(decided) + 60.0 * self.release_minutes
+        was = self.held.get(order)
+        # in line order: the sums are the same however they were taken
+        lines = tuple(sorted((*was.lines, line) if was else (line,), key=_by_line))
+        self.held[order] = Placement(
+            line.node,
+            sum(ln.cost for ln in lines),
+            batch,
+            release_ts,
+            sum(ln.work for ln in lines),
+            line.service,
+            lines,
+        )
+
     def place(
         self,
         order: int,
@@ -268,4 +337,24 @@ class CapacityLedger:
                 pulled[order] = p
                 self.release_order(order, p.node, p.work)
                 del self.placed[order]
+        # a split order's lines share one batch: the line hit first pulls
+        # them all back (its order is solved again, every line given back)
+        o = self.orders
+        for order, p in list(self.held.items()):
+            hits = [
+                min(hit.get(ln.node, np.inf), lanes.get((ln.node, ln.service), np.inf))
+                for ln in p.lines
+            ]
+            first = int(np.argmin(hits))
+            if p.release_ts <= hits[first]:
+                continue
+            for ln in p.lines:
+                sku, qty = int(o.line_sku[ln.line]), int(o.line_qty[ln.line])
+                self.stock[ln.node, sku] += qty
+                self.used[ln.node] -= ln.work
+            del self.held[order]
+            hit_line = p.lines[first]
+            pulled[order] = dataclasses.replace(
+                p, node=hit_line.node, service=hit_line.service
+            )
         return pulled

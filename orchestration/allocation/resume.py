@@ -9,7 +9,7 @@ from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import AllocationStatus
 from tierflow.orchestration.allocation.batch_plan import BatchPlan
-from tierflow.orchestration.allocation.ledger import CapacityLedger
+from tierflow.orchestration.allocation.ledger import CapacityLedger, HeldLine
 
 
 def restore(
@@ -21,9 +21,10 @@ def restore(
     Events up to the last committed batch are applied first; orders shipped
     whole from one node are placed again on their lane (a later event at
     their node, or a rise of their lane's congestion, may still pull them
-    back), lines of split orders are only taken. A whole order's rows are
-    those of its lines some node held this morning (any other line is
-    unfillable). Each takes the capacity its batch weighed it at: its
+    back), lines of split orders are taken and held as the run held them
+    (an event at a line's node or on its lane pulls their order back). A
+    whole order's rows are those of its lines some node held this morning
+    (any other line is unfillable). Each takes the capacity its batch weighed it at: its
     workload times its lane's congestion then. An order is split when the
     run solved it as lines: its rows carry a ``split`` mark (``stock`` or
     ``room``), even when every line went to one node, as the run takes
@@ -50,11 +51,19 @@ def restore(
             ledger.place(i, node, cost, b, plan.times[b], work, service)
             continue
         factors = lane.loc[grp.index]
+        o = ledger.orders
+        lines = np.arange(int(o.line_start[i]), int(o.line_start[i + 1]))
         for r, factor in zip(grp.itertuples(index=False), factors, strict=True):
             node = network.node_index[str(r.node_id)]
             k = network.sku_index[str(r.sku)]
             qty = int(r.quantity)
-            ledger.take_line(node, k, qty, network.sku_complexity[k] * qty * factor)
+            line = int(lines[o.line_sku[lines] == k][0])  # an order's SKU once
+            work = network.sku_complexity[k] * qty * factor
+            held = HeldLine(
+                line, node, SERVICES.index(str(r.service)), float(r.cost), work
+            )
+            b = int(r.batch)
+            ledger.hold_line(i, held, b, plan.times[b])
     return last + 1
 
 

@@ -1017,3 +1017,210 @@ def test_events_of_one_instant_apply_in_file_order(
     b = out.rows.set_index("order_id").loc["B"]
     assert (b["node_id"] != "WH-EAST") is closed_last
     assert out.summary()["rerouted"] == int(closed_last)
+
+
+#: S splits (no node holds MUG and SPRAY): MUG at WH-EAST, SPRAY at WH-WEST,
+#: decided at 09:15 ET and released at 10:15; T comes at 09:20.
+_SPLIT_ORDER = [
+    "S,2026-01-05T09:00:00-05:00,C1,100,gold,MUG,1",
+    "S,2026-01-05T09:00:00-05:00,C1,100,gold,SPRAY,1",
+    "T,2026-01-05T09:20:00-05:00,C2,100,gold,TEE,1",
+]
+
+
+def _split_day(tiny: Network) -> tuple[AllocationSettings, np.ndarray]:
+    """Batches of 15 minutes released after 60, capacity prices only, and
+    5 MUG at ST-CHI: S's MUG has a second node."""
+    stock = tiny.inventory.copy()
+    stock[tiny.node_idx("ST-CHI"), tiny.sku_idx(["MUG"])[0]] = 5
+    settings = AllocationSettings(
+        batch_minutes=15, release_minutes=60, stock_bid_prices=False
+    )
+    return settings, stock
+
+
+def _assert_ledger_is_the_rows(
+    tiny: Network, orders: Any, rows: pd.DataFrame, run: DayAllocator
+) -> None:
+    """Every line once, within stock and the nominal capacity (``verify``),
+    and the ledger's capacity and stock those of the allocated rows, every
+    lane at 1: what a pull-back gave back came back exactly."""
+    stock = run.ledger.initial_stock
+    assert (
+        check_allocation_rows(
+            rows,
+            node_ids=tiny.node_ids,
+            sku_ids=tiny.sku_ids,
+            capacity=tiny.capacity,
+            inventory=stock,
+            sku_complexity=tiny.sku_complexity,
+            order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
+        )
+        == []
+    )
+    sent = rows[rows["status"] == "allocated"]
+    node = sent["node_id"].map(tiny.node_index).to_numpy(int)
+    sku = sent["sku"].map(tiny.sku_index).to_numpy(int)
+    qty = sent["quantity"].to_numpy(int)
+    used = np.bincount(
+        node, weights=tiny.sku_complexity[sku] * qty, minlength=tiny.n_nodes
+    )
+    np.testing.assert_allclose(run.ledger.used, used, atol=1e-9)
+    left = stock.copy()
+    np.subtract.at(left, (node, sku), qty)
+    np.testing.assert_array_equal(run.ledger.stock, left)
+
+
+def test_an_outage_moves_an_unreleased_split_line(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """WH-EAST fails at 09:25 ET, before S is released: S's MUG line moves to
+    ST-CHI and says so after its split reason; its SPRAY, decided again
+    with it, stays at WH-WEST. Until 2026-12-06 the MUG shipped from the
+    closed node (1.5 units of its 0 in the ledger), rerouted 0."""
+    orders = make_orders(_SPLIT_ORDER)
+    settings, stock = _split_day(tiny)
+    calm = DayAllocator(tiny, orders, settings=settings, stock=stock).run()
+    was = calm.rows[calm.rows["order_id"] == "S"].set_index("sku")
+    assert was["node_id"].to_dict() == {"MUG": "WH-EAST", "SPRAY": "WH-WEST"}
+    run = DayAllocator(
+        tiny, orders, settings=settings, stock=stock,
+        events=[_outage_at(tiny, "14:25")],
+    )  # fmt: skip
+    out = run.run()
+    rows = out.rows[out.rows["order_id"] == "S"].set_index("sku")
+    assert rows["node_id"].to_dict() == {"MUG": "ST-CHI", "SPRAY": "WH-WEST"}
+    split = "split: no single node holds every line"
+    assert rows["reason"].to_dict() == {
+        "MUG": f"{split}; rerouted from WH-EAST after a capacity event",
+        "SPRAY": split,
+    }
+    s = out.summary()
+    assert (s["rerouted"], s["pulled_back"]) == (1, 1)
+    assert out.stats[1].rerouted == 1 and out.stats[1].pulled_back == ("S",)
+    assert s["reroute_cost_delta"] == pytest.approx(
+        rows["cost"].sum() - was["cost"].sum()
+    )
+    _assert_ledger_is_the_rows(tiny, orders, out.rows, run)
+    assert run.ledger.used[tiny.node_idx("WH-EAST")] == 0.0
+
+
+def test_a_split_line_with_nowhere_to_go_waits_and_is_pulled_again(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """WH-WEST, the one node with SPRAY, fails at 09:25 ET: S's SPRAY waits
+    and says where it was pulled back from, its MUG again at WH-EAST (no
+    move). WH-EAST fails at 09:50: the MUG, held again from 09:30, moves to
+    ST-CHI (as T, placed there at 09:30); the SPRAY's waiting row of 09:30
+    is replaced by the batch's, so every line has one row."""
+    orders = make_orders(_SPLIT_ORDER)
+    settings, stock = _split_day(tiny)
+    west = _outage_at(tiny, "14:25", "WH-WEST")
+    run = DayAllocator(tiny, orders, settings=settings, stock=stock, events=[west])
+    out = run.run()
+    rows = out.rows[out.rows["order_id"] == "S"].set_index("sku")
+    assert rows.loc["MUG", "node_id"] == "WH-EAST"
+    assert rows.loc["SPRAY", "status"] == "deferred"
+    assert rows.loc["SPRAY", "reason"].endswith(
+        "; pulled back from WH-WEST after a capacity event"
+    )
+    s = out.summary()
+    assert (s["rerouted"], s["pulled_back"]) == (0, 1)
+    _assert_ledger_is_the_rows(tiny, orders, out.rows, run)
+
+    both = [west, _outage_at(tiny, "14:50")]
+    run = DayAllocator(tiny, orders, settings=settings, stock=stock, events=both)
+    out = run.run()
+    rows = out.rows[out.rows["order_id"] == "S"].set_index("sku")
+    assert rows.index.is_unique
+    assert rows.loc["MUG", "node_id"] == "ST-CHI"
+    assert rows.loc["MUG", "reason"].endswith(
+        "; rerouted from WH-EAST after a capacity event"
+    )
+    assert rows.loc["SPRAY", "status"] == "deferred"
+    s = out.summary()  # T, placed at WH-EAST at 09:30, moves too
+    assert (s["rerouted"], s["pulled_back"]) == (2, 3)
+    assert out.pulled_back == ("S", "T", "S")
+    _assert_ledger_is_the_rows(tiny, orders, out.rows, run)
+
+
+@pytest.mark.parametrize("committed", [1, 2])
+def test_a_run_killed_before_a_split_line_is_pulled_back_resumes_as_whole(
+    tiny: Network, make_orders: MakeOrders, committed: int
+) -> None:
+    """Killed after S's batch (its lines held from the committed rows alone)
+    or after the batch that pulled it back, then resumed: the rows, the
+    counts and the ledger are the uninterrupted run's."""
+    orders = make_orders(_SPLIT_ORDER)
+    settings, stock = _split_day(tiny)
+    events = [_outage_at(tiny, "14:25")]
+
+    def allocator(sink: MemorySink, on_batch: Any = None) -> DayAllocator:
+        return DayAllocator(
+            tiny, orders, settings=settings, stock=stock, events=events,
+            sink=sink, on_batch=on_batch,
+        )  # fmt: skip
+
+    whole = allocator(MemorySink()).run()
+
+    def crash(done: int, _: int) -> None:
+        if done == committed:
+            raise _Crash
+
+    sink = MemorySink()
+    with pytest.raises(_Crash):
+        allocator(sink, crash).run()
+    resumed = allocator(sink)
+    again = resumed.run()
+    pd.testing.assert_frame_equal(again.rows, whole.rows)
+    keys = ("rerouted", "pulled_back", "reroute_cost_delta", "total_cost")
+    s, w = again.summary(), whole.summary()
+    assert [s[k] for k in keys] == [w[k] for k in keys]
+    assert (s["rerouted"], s["pulled_back"]) == (1, 1)
+    _assert_ledger_is_the_rows(tiny, orders, again.rows, resumed)
+
+
+def test_the_store_replaces_a_pulled_back_split_orders_waiting_line(
+    tiny: Network, make_orders: MakeOrders, tmp_path: Path
+) -> None:
+    """S pulled back twice (WH-WEST closed at 09:25 ET, WH-EAST at 09:50),
+    committed to the state store and resumed from it after its first
+    pull-back: the SPRAY's waiting row of 09:30 is marked rerouted when
+    09:45's batch decides it again, so the store holds the memory run's
+    rows, one per line."""
+    from tierflow.data.store import SqliteStore
+    from tierflow.orchestration.allocation.outputs import StoreSink
+
+    orders = make_orders(_SPLIT_ORDER)
+    settings, stock = _split_day(tiny)
+    events = [_outage_at(tiny, "14:25", "WH-WEST"), _outage_at(tiny, "14:50")]
+    memory = DayAllocator(
+        tiny, orders, settings=settings, stock=stock, events=events
+    ).run()
+
+    def crash(done: int, _: int) -> None:
+        if done == 2:
+            raise _Crash
+
+    with SqliteStore(tmp_path / "state.db") as store:
+        for on_batch in (crash, None):
+            sink = StoreSink(store, "run-1", {})
+            run = DayAllocator(
+                tiny, orders, settings=settings, stock=stock, events=events,
+                sink=sink, on_batch=on_batch,
+            )  # fmt: skip
+            if on_batch is None:
+                out = run.run()
+            else:
+                with pytest.raises(_Crash):
+                    run.run()
+        kept = store.allocations("run-1", include_rerouted=True)
+    key = ["order_id", "sku"]
+    cols = [*key, "node_id", "status", "reason", "batch", "cost"]
+    got = out.rows.sort_values(key).reset_index(drop=True)[cols]
+    want = memory.rows.sort_values(key).reset_index(drop=True)[cols]
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    spray = kept[(kept["order_id"] == "S") & (kept["sku"] == "SPRAY")]
+    assert spray["status"].tolist() == ["rerouted", "rerouted", "deferred"]
+    assert out.summary()["pulled_back"] == memory.summary()["pulled_back"] == 3
+    _assert_ledger_is_the_rows(tiny, orders, out.rows, run)
