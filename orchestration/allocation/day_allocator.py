@@ -8,6 +8,7 @@ The design (stages, bid prices, rerouting, resume, hindsight) is described in
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -453,7 +454,8 @@ class DayAllocator:
             )
             reasons |= self.rows.mixed(joint, result, *self._down())
             frames.append(self.rows.solved(joint, result, batch, reasons, stages.left))
-            delta = self._take(joint, result.assignment, batch, now, pulled)
+            costs = frames[-1]["cost"].to_numpy(float)
+            delta = self._take(joint, result.assignment, batch, now, pulled, costs)
             if unplaced is not None:
                 frames.extend(self._split_for_room(unplaced, batch, now, pulled))
         rows = _batch_rows(frames)
@@ -627,7 +629,8 @@ class DayAllocator:
                     reasons[k] = SPLIT_FOR_ROOM_REASON
             reasons |= self.rows.mixed(part, result, *self._down())
             frames.append(self.rows.solved(part, result, batch, reasons, left))
-            self._take(part, result.assignment, batch, now, pulled)
+            costs = frames[-1]["cost"].to_numpy(float)
+            self._take(part, result.assignment, batch, now, pulled, costs)
         return frames
 
     def _take(
@@ -637,11 +640,15 @@ class DayAllocator:
         batch: int,
         now: np.datetime64 | None,
         pulled: dict[int, Placement],
+        costs: NDArray[np.float64],
     ) -> float:
         """Take a solved batch from the ledger, each item by the capacity the
         batch weighed it at (its lane's congestion counted, as ``verify``
         did) and its lane (what a rise of its congestion pulls back); the
-        cost change of reroutes."""
+        cost change of reroutes. An item costs what its rows say (``costs``,
+        per line of ``joint``, rounded as the rows are): what a resumed run
+        holds it at, taken from the rows (``restore``), so a later reroute's
+        cost change is the same in both."""
         o = self.orders
         delta = 0.0
         service = joint.service()
@@ -650,7 +657,8 @@ class DayAllocator:
             if node < 0:
                 continue
             work = float(joint.problem.weight[pos, node])
-            cost = float(joint.true_cost[pos, node])
+            mine = costs[joint.item_lines[pos] : joint.item_lines[pos + 1]]
+            cost = math.fsum(mine.tolist())
             decided = now if now is not None else o.created_at[item]
             lane = int(service[pos, node])
             if joint.split[pos]:

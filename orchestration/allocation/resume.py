@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -47,7 +49,7 @@ def restore(
             node = network.node_index[str(nodes[0])]
             work = float(ledger.workload[i] * lane.loc[grp.index[0]])
             service = SERVICES.index(str(grp["service"].iloc[0]))  # its lane
-            cost = float(grp["cost"].sum())
+            cost = math.fsum(grp["cost"].astype(float).tolist())  # as the run's
             ledger.place(i, node, cost, b, plan.times[b], work, service)
             continue
         factors = lane.loc[grp.index]

@@ -1180,6 +1180,80 @@ def test_a_run_killed_before_a_split_line_is_pulled_back_resumes_as_whole(
     _assert_ledger_is_the_rows(tiny, orders, again.rows, resumed)
 
 
+def _utc_event(
+    net: Network, utc: str, node: str, kind: str, value: float
+) -> CapacityEvent:
+    """``kind`` at ``node`` at ``utc`` (``HH:MM`` on 2026-01-05, UTC)."""
+    hour, minute = map(int, utc.split(":"))
+    at = dt.datetime(2026, 1, 5, hour, minute, tzinfo=dt.UTC).timestamp()
+    return CapacityEvent(f"{kind}-{node}-{utc}", at, net.node_idx(node), kind, value)
+
+
+def test_a_resumed_run_counts_a_pulled_back_orders_cost_as_the_whole_run(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """O8 splits at 10:19 ET (MUG at WH-EAST, TEE at ST-CHI, SOFA waits);
+    ST-CHI's backlog at 10:23 pulls it back and the 10:49 batch places it
+    whole at WH-EAST (raised to 1,000 units at 10:38); WH-EAST closes at
+    10:55, before its release, and the 12:04 batch pulls it back again
+    (its TEE to ST-CHI, the rest waits). Killed after the 10:49 batch and
+    resumed, the run holds O8 at what its rows say (each line rounded to
+    six decimals: 240.500001) where the whole run held it at the engine's
+    240.5, so the 12:04 batch's ``reroute_cost_delta`` was
+    -33.528572999999994 against -33.528572, and on a longer day the
+    summary's rounded figure differed in its last digit (random QA driver,
+    2026-12-06). Both runs now hold an order, or a split line, at its
+    rows' cost."""
+    orders = make_orders(
+        [
+            "O3,2026-01-05T12:00:00-05:00,C3,331,gold,SPRAY,3",
+            "O3,2026-01-05T12:00:00-05:00,C3,331,gold,SOFA,1",
+            "O5,2026-01-05T10:05:00-05:00,C5,900,overflow,SOFA,1",
+            "O5,2026-01-05T10:05:00-05:00,C5,900,overflow,TEE,4",
+            "O5,2026-01-05T10:05:00-05:00,C5,900,overflow,SPRAY,4",
+            "O6,2026-01-05T09:34:00-05:00,C6,606,overflow,MUG,1",
+            "O6,2026-01-05T09:34:00-05:00,C6,606,overflow,SPRAY,1",
+            "O7,2026-01-05T10:38:00-05:00,C7,900,platinum,MUG,2",
+            "O7,2026-01-05T10:38:00-05:00,C7,900,platinum,SPRAY,2",
+            "O8,2026-01-05T10:07:00-05:00,C8,100,overflow,MUG,3",
+            "O8,2026-01-05T10:07:00-05:00,C8,100,overflow,SOFA,1",
+            "O8,2026-01-05T10:07:00-05:00,C8,100,overflow,TEE,3",
+        ]
+    )
+    events = [
+        _utc_event(tiny, "15:23", "ST-CHI", "backlog", 2.0),
+        _utc_event(tiny, "15:38", "WH-EAST", "nominal_capacity", 1000.0),
+        _utc_event(tiny, "15:55", "WH-EAST", "outage", 1.0),
+        _utc_event(tiny, "17:02", "ST-CHI", "nominal_capacity", 1000.0),
+    ]
+    settings = AllocationSettings(
+        engine="greedy", batch_minutes=15, release_minutes=20,
+        stock_bid_prices=False, deterministic=True,
+    )  # fmt: skip
+
+    def allocator(sink: MemorySink, on_batch: Any = None) -> DayAllocator:
+        return DayAllocator(
+            tiny, orders, settings=settings, capacity=np.array([8.0, 8.0, 4.0]),
+            events=events, sink=sink, on_batch=on_batch,
+        )  # fmt: skip
+
+    whole = allocator(MemorySink()).run()
+    assert [s.pulled_back for s in whole.stats] == [(), (), ("O8",), ("O8", "O7")]
+
+    def crash(done: int, _: int) -> None:
+        if done == 3:
+            raise _Crash
+
+    sink = MemorySink()
+    with pytest.raises(_Crash):
+        allocator(sink, crash).run()
+    again = allocator(sink).run()
+    pd.testing.assert_frame_equal(again.rows, whole.rows)
+    deltas = [s.reroute_cost_delta for s in whole.stats]
+    assert [s.reroute_cost_delta for s in again.stats] == deltas
+    assert again.reroute_cost_delta == whole.reroute_cost_delta
+
+
 def test_the_store_replaces_a_pulled_back_split_orders_waiting_line(
     tiny: Network, make_orders: MakeOrders, tmp_path: Path
 ) -> None:
