@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.allocation_checks import assert_rows_verify
+from tests.allocation_checks import assert_rows_verify, resumed_after_crash
 from tests.orchestration.allocation.conftest import MakeOrders
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
@@ -145,18 +145,7 @@ def test_a_resumed_run_takes_the_congested_room_again(
 
     whole = allocator(MemorySink()).run()
     assert (whole.rows["node_id"] == "WH-EAST").sum() == 2
-
-    class Crash(Exception):
-        pass
-
-    def crash(done: int, _: int) -> None:
-        if done == committed:
-            raise Crash
-
-    sink = MemorySink()
-    with pytest.raises(Crash):
-        allocator(sink, crash).run()
-    again = allocator(sink)
+    again = resumed_after_crash(allocator, committed)
     pd.testing.assert_frame_equal(again.run().rows, whole.rows)
     assert again.remaining()[net.node_idx("WH-EAST")] == 0.0
 
@@ -345,18 +334,10 @@ def test_a_resumed_run_pulls_back_on_a_lanes_rise_as_the_whole_run(
     events = [_lane(net, "WH-EAST", "ground", 2.0, _NINE_TWELVE)]
     whole = _rise_day(net, make_orders, events)
     rows = whole.run().rows
-
-    class Crash(Exception):
-        pass
-
-    def crash(done: int, _: int) -> None:
-        if done == committed:
-            raise Crash
-
-    sink = MemorySink()
-    with pytest.raises(Crash):
-        _rise_day(net, make_orders, events, sink, crash).run()
-    again = _rise_day(net, make_orders, events, sink)
+    again = resumed_after_crash(
+        lambda sink, on_batch: _rise_day(net, make_orders, events, sink, on_batch),
+        committed,
+    )
     pd.testing.assert_frame_equal(again.run().rows, rows)
     np.testing.assert_array_equal(again.remaining(), whole.remaining())
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.allocation_checks import assert_rows_verify
+from tests.allocation_checks import Crash, assert_rows_verify, resumed_after_crash
 from tests.orchestration.allocation.conftest import MakeOrders
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
@@ -963,10 +963,6 @@ def test_platinum_split_on_time_rather_than_shipped_whole_late(
     assert_rows_verify(tiny, orders, out.rows, tiny.capacity)
 
 
-class _Crash(Exception):
-    """The process dying after a committed batch."""
-
-
 @pytest.mark.parametrize("committed", [2, 3])
 def test_a_run_killed_around_its_batches_after_the_last_order_resumes_as_whole(
     tiny: Network, make_orders: MakeOrders, committed: int
@@ -986,15 +982,7 @@ def test_a_run_killed_around_its_batches_after_the_last_order_resumes_as_whole(
         )  # fmt: skip
 
     whole = allocator(MemorySink()).run()
-
-    def crash(done: int, _: int) -> None:
-        if done == committed:
-            raise _Crash
-
-    sink = MemorySink()
-    with pytest.raises(_Crash):
-        allocator(sink, crash).run()
-    again = allocator(sink).run()
+    again = resumed_after_crash(allocator, committed).run()
     pd.testing.assert_frame_equal(again.rows, whole.rows)
     keys = ("rerouted", "pulled_back", "n_batches", "events_applied")
     s, w = again.summary(), whole.summary()
@@ -1162,15 +1150,7 @@ def test_a_run_killed_before_a_split_line_is_pulled_back_resumes_as_whole(
         )  # fmt: skip
 
     whole = allocator(MemorySink()).run()
-
-    def crash(done: int, _: int) -> None:
-        if done == committed:
-            raise _Crash
-
-    sink = MemorySink()
-    with pytest.raises(_Crash):
-        allocator(sink, crash).run()
-    resumed = allocator(sink)
+    resumed = resumed_after_crash(allocator, committed)
     again = resumed.run()
     pd.testing.assert_frame_equal(again.rows, whole.rows)
     keys = ("rerouted", "pulled_back", "reroute_cost_delta", "total_cost")
@@ -1240,14 +1220,7 @@ def test_a_resumed_run_counts_a_pulled_back_orders_cost_as_the_whole_run(
     whole = allocator(MemorySink()).run()
     assert [s.pulled_back for s in whole.stats] == [(), (), ("O8",), ("O8", "O7")]
 
-    def crash(done: int, _: int) -> None:
-        if done == 3:
-            raise _Crash
-
-    sink = MemorySink()
-    with pytest.raises(_Crash):
-        allocator(sink, crash).run()
-    again = allocator(sink).run()
+    again = resumed_after_crash(allocator, 3).run()
     pd.testing.assert_frame_equal(again.rows, whole.rows)
     deltas = [s.reroute_cost_delta for s in whole.stats]
     assert [s.reroute_cost_delta for s in again.stats] == deltas
@@ -1274,7 +1247,7 @@ def test_the_store_replaces_a_pulled_back_split_orders_waiting_line(
 
     def crash(done: int, _: int) -> None:
         if done == 2:
-            raise _Crash
+            raise Crash
 
     with SqliteStore(tmp_path / "state.db") as store:
         for on_batch in (crash, None):
@@ -1286,7 +1259,7 @@ def test_the_store_replaces_a_pulled_back_split_orders_waiting_line(
             if on_batch is None:
                 out = run.run()
             else:
-                with pytest.raises(_Crash):
+                with pytest.raises(Crash):
                     run.run()
         kept = store.allocations("run-1", include_rerouted=True)
     key = ["order_id", "sku"]
