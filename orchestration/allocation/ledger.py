@@ -276,6 +276,13 @@ class CapacityLedger:
         self.stock[node, sku] -= quantity
         self.used[node] += workload
 
+    def release_line(self, line: HeldLine) -> None:
+        """Undo :meth:`hold_line`'s take of ``line`` (its stock and the
+        capacity it took)."""
+        o = self.orders
+        sku, qty = int(o.line_sku[line.line]), int(o.line_qty[line.line])
+        self.take_line(line.node, sku, -qty, -line.work)
+
     def hold_line(
         self,
         order: int,
@@ -330,28 +337,26 @@ class CapacityLedger:
         ``(node, service)`` -> when), given back (order -> placement) at the
         work they took."""
         lanes = lanes or {}
+
+        def hit_at(node: int, service: int) -> float:
+            """When an event hit what ships from ``node`` by ``service``."""
+            return min(hit.get(node, np.inf), lanes.get((node, service), np.inf))
+
         pulled: dict[int, Placement] = {}
         for order, p in list(self.placed.items()):
-            when = min(hit.get(p.node, np.inf), lanes.get((p.node, p.service), np.inf))
-            if p.release_ts > when:
+            if p.release_ts > hit_at(p.node, p.service):
                 pulled[order] = p
                 self.release_order(order, p.node, p.work)
                 del self.placed[order]
         # a split order's lines share one batch: the line hit first pulls
         # them all back (its order is solved again, every line given back)
-        o = self.orders
         for order, p in list(self.held.items()):
-            hits = [
-                min(hit.get(ln.node, np.inf), lanes.get((ln.node, ln.service), np.inf))
-                for ln in p.lines
-            ]
+            hits = [hit_at(ln.node, ln.service) for ln in p.lines]
             first = int(np.argmin(hits))
             if p.release_ts <= hits[first]:
                 continue
             for ln in p.lines:
-                sku, qty = int(o.line_sku[ln.line]), int(o.line_qty[ln.line])
-                self.stock[ln.node, sku] += qty
-                self.used[ln.node] -= ln.work
+                self.release_line(ln)
             del self.held[order]
             hit_line = p.lines[first]
             pulled[order] = dataclasses.replace(
