@@ -171,7 +171,7 @@ def swap_round(
     """Apply improving swaps of two assigned items, best first, each node in at
     most one swap per round (so every checked move stays valid); return how many.
 
-    None when ``deadline`` passes before the gains are all scored (the round
+    0 when ``deadline`` passes before the gains are all scored (the round
     is dropped whole: a part of the table would pick other swaps).
     """
     a = state.assignment
