@@ -516,6 +516,19 @@ class CapacityMonitor:
         outage) or without staff (staffing 0)."""
         return np.asarray(self.outage | (self.staffing <= 0))
 
+    def stop_causes(self) -> NDArray[np.str_]:
+        """Per node, why it ships nothing now (:meth:`shipping_nodes`), the
+        first that applies: ``nominal`` (a capacity of 0: configuration,
+        whatever else), ``outage``, ``staffing`` (0); ``""`` where it ships.
+        The one order of causes the checkout's offers, holds and confirms
+        name a node by."""
+        zero = self.nominal <= 0
+        return np.select(
+            [zero, self.outage, self.staffing <= 0],
+            ["nominal", "outage", "staffing"],
+            default="",
+        )
+
     def shipping_nodes(self) -> NDArray[np.bool_]:
         """Nodes that can ship at all: working today (:meth:`not_working`)
         and of a nominal capacity above 0 (what the allocator prices a

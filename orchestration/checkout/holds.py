@@ -409,18 +409,11 @@ class Holds:
         ships nothing either, and the offers call it closed (a hold there
         was confirmed, its order at a node that cannot ship it). A node of
         no capacity is named so whatever else; a closed one, closed."""
-        mon = self.monitor
-        if mon is None:
+        if self.monitor is None:
             return {}
+        causes = self.monitor.stop_causes()
         ids = self.network.node_ids
-        return {
-            ids[i]: "nominal"
-            if mon.nominal[i] <= 0
-            else "outage"
-            if mon.outage[i]
-            else "staffing"
-            for i in np.flatnonzero(~mon.shipping_nodes()).tolist()
-        }
+        return {ids[i]: str(causes[i]) for i in np.flatnonzero(causes != "").tolist()}
 
     def cancel(
         self, request_id: str, now: dt.datetime | None, customer_id: str | None = None

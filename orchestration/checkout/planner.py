@@ -429,10 +429,9 @@ class Planner:
         of a node that ships nothing on any day), no staff today (staffing
         0: it said "lacks room" of a node with nobody to work), their
         outage; each that applies, ``or``-joined."""
-        zero = self.monitor.nominal[nodes] <= 0
-        closed = self.monitor.outage[nodes] & ~zero
-        unstaffed = (self.monitor.staffing[nodes] <= 0) & ~closed & ~zero
-        full = ~zero & ~closed & ~unstaffed
+        cause = self.monitor.stop_causes()[nodes]
+        zero, closed = cause == "nominal", cause == "outage"
+        unstaffed, full = cause == "staffing", cause == ""
         causes = [
             cause
             for cause, some in (
