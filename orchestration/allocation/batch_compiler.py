@@ -10,7 +10,7 @@ its lines. The hindsight bound compiles the whole day the same way
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -451,10 +451,31 @@ class BatchCompiler:
         dropped = self._unkept_orders(live, stage)
         if dropped is not None:
             node = np.where(dropped, -1, node)
+        return self._keep(
+            compiled,
+            node,
+            stage,
+            lambda lost: self._shipping(live[lost]),
+            lambda kept: self._compile_orders(live, kept),
+        )
+
+    def _keep(
+        self,
+        compiled: CompiledBatch,
+        node: NDArray[np.intp],
+        stage: _Stage,
+        lines_of: Callable[[NDArray[np.bool_]], NDArray[np.intp]],
+        recompile: Callable[[_Stage], CompiledBatch],
+    ) -> tuple[CompiledBatch, _Stage]:
+        """``compiled`` with each item kept at its reserved ``node`` (per
+        item; -1 none) while that node can take it; the items it cannot
+        (:meth:`_lost`) lose the reservation of their lines (``lines_of``
+        them) for the rest of the batch and are compiled again as decided
+        at the batch (``recompile``, against the stage returned)."""
         lost = self._lost(compiled, node, stage)
         if lost.any():
-            stage = self._drop(stage, self._shipping(live[lost]))
-            compiled = self._compile_orders(live, stage)
+            stage = self._drop(stage, lines_of(lost))
+            compiled = recompile(stage)
             node = np.where(lost, -1, node)
         return kept_at(compiled, node), stage
 
@@ -565,12 +586,14 @@ class BatchCompiler:
         node = self._reserved_at(self.reserved[lines], owners, stage)
         if stage.unkept is not None:
             node = np.where(stage.unkept[lines], -1, node)
-        lost = self._lost(compiled, node, stage)
-        if lost.any():
-            stage = self._drop(stage, lines[lost])
-            compiled = self._compile_lines(lines, stage, defer_total, tag)
-            node = np.where(lost, -1, node)
-        return kept_at(compiled, node)
+        kept, _ = self._keep(
+            compiled,
+            node,
+            stage,
+            lambda lost: lines[lost],
+            lambda left: self._compile_lines(lines, left, defer_total, tag),
+        )
+        return kept
 
     def _compile_lines(
         self,
