@@ -19,17 +19,21 @@ OnBatch = Callable[[int, int], None]
 
 
 def assert_rows_verify(
-    net: Network, orders: Orders, rows: pd.DataFrame, capacity: np.ndarray
+    net: Network,
+    orders: Orders,
+    rows: pd.DataFrame,
+    capacity: np.ndarray,
+    inventory: np.ndarray | None = None,
 ) -> None:
-    """Every line of ``orders`` once in ``rows``, no node's stock or
-    ``capacity`` exceeded (:func:`check_allocation_rows`, from the rows
-    alone)."""
+    """Every line of ``orders`` once in ``rows``, no node's stock (the
+    network's, or ``inventory``) or ``capacity`` exceeded
+    (:func:`check_allocation_rows`, from the rows alone)."""
     problems = check_allocation_rows(
         rows,
         node_ids=net.node_ids,
         sku_ids=net.sku_ids,
         capacity=capacity,
-        inventory=net.inventory,
+        inventory=net.inventory if inventory is None else inventory,
         sku_complexity=net.sku_complexity,
         order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
     )

@@ -395,16 +395,7 @@ def test_an_order_with_an_unfillable_line_is_rerouted_whole_as_its_other_lines(
     }
     s = out.summary()
     assert (s["rerouted"], s["pulled_back"]) == (1, 1)
-    problems = check_allocation_rows(
-        out.rows,
-        node_ids=tiny.node_ids,
-        sku_ids=tiny.sku_ids,
-        capacity=tiny.capacity,
-        inventory=stock,
-        sku_complexity=tiny.sku_complexity,
-        order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
-    )
-    assert problems == []
+    assert_rows_verify(tiny, orders, out.rows, tiny.capacity, stock)
 
 
 def _outage_at(net: Network, utc: str, node: str = "WH-EAST") -> CapacityEvent:
@@ -1034,18 +1025,7 @@ def _assert_ledger_is_the_rows(
     and the ledger's capacity and stock those of the allocated rows, every
     lane at 1: what a pull-back gave back came back exactly."""
     stock = run.ledger.initial_stock
-    assert (
-        check_allocation_rows(
-            rows,
-            node_ids=tiny.node_ids,
-            sku_ids=tiny.sku_ids,
-            capacity=tiny.capacity,
-            inventory=stock,
-            sku_complexity=tiny.sku_complexity,
-            order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
-        )
-        == []
-    )
+    assert_rows_verify(tiny, orders, rows, tiny.capacity, stock)
     sent = rows[rows["status"] == "allocated"]
     node = sent["node_id"].map(tiny.node_index).to_numpy(int)
     sku = sent["sku"].map(tiny.sku_index).to_numpy(int)
