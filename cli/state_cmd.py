@@ -81,8 +81,8 @@ def prune_command(
     give_back_upgrades: bool,
     as_json: bool,
 ) -> None:
-    """Delete, in one transaction, the rows older than N days that nothing
-    live needs: CLTV score days but the newest, capacity events a snapshot
+    """Delete, 10,000 rows a transaction (writers go on between them), the
+    rows older than N days that nothing live needs: CLTV score days but the newest, capacity events a snapshot
     covers, orders allocated or no longer carried (unfillable, or deferred
     by no run since) with their charged upgrades, finished and abandoned
     allocation runs but the latest; stock change ids are kept without their

@@ -1,19 +1,29 @@
 """Retention: ``tierflow state prune`` deletes the rows of the tables that
 grow every day once they are older than the days kept and nothing live
-reads them, in one transaction. The rule of each table and why it is safe:
-``docs/store.md``, "Pruning old state"."""
+reads them, in short transactions that writers take turns with. The rule
+of each table and why it is safe: ``docs/store.md``, "Pruning old state"."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from tierflow.data.errors import InputError
 from tierflow.data.limits import require_number
-from tierflow.data.store.database import StorePart, Transaction, chunks, clock, marks
+from tierflow.data.store.database import (
+    Connection,
+    Database,
+    StorePart,
+    Transaction,
+    chunks,
+    clock,
+    marks,
+)
 from tierflow.data.vocabulary import AllocationStatus
 
 #: ``stock_changes.result`` of a change id compacted by the prune: the id
@@ -22,6 +32,13 @@ PRUNED_RESULT = ""
 #: ``prune_horizons``' row of the capacity log (``capacity_log.py`` reads it).
 EVENTS_HORIZON = "capacity_events"
 _DAY_S = 86_400.0
+#: The most rows one of a prune's transactions deletes (or compacts): each
+#: holds every writer of the store (SQLite's, and the capacity log's on
+#: PostgreSQL) for a few tens of milliseconds, never for the whole prune.
+PRUNE_CHUNK = 10_000
+#: The pause between two of a prune's transactions: a writer waiting for
+#: the store takes its turn in it (SQLite's poll for theirs every 0.1 ms).
+_TURN_S = 0.002
 #: The most days a prune keeps: a century. Counted back further the cutoff
 #: is no date (``--keep-days 999999`` ended in a traceback, year -711);
 #: a store that keeps everything is simply not pruned.
@@ -72,14 +89,19 @@ _OLD_UPGRADES = (
 #: last batch (or start, before any) is before it, but the latest run (the
 #: service's allocation view shows it). A run written to within the days
 #: kept is resumed by ``tierflow allocate``.
-_OLD_RUNS = (
-    "SELECT run_id FROM allocation_runs r WHERE (CASE WHEN finished_at IS NOT "
+_OLD_RUN_WHERE = (
+    "(CASE WHEN finished_at IS NOT "
     "NULL THEN finished_at ELSE COALESCE((SELECT MAX(b.committed_at) FROM "
     "allocation_batches b WHERE b.run_id = r.run_id), created_at) END) < ? "
     "AND run_id != (SELECT run_id FROM allocation_runs "
     # PostgreSQL's schema gives the table a ``rowid`` identity column
-    "ORDER BY created_at DESC, rowid DESC LIMIT 1) ORDER BY run_id"
+    "ORDER BY created_at DESC, rowid DESC LIMIT 1)"
 )
+_OLD_RUNS = (
+    f"SELECT run_id FROM allocation_runs r WHERE {_OLD_RUN_WHERE} ORDER BY run_id"
+)
+#: One run, still old (parameters: the cutoff, the run's id).
+_OLD_RUN = f"SELECT 1 FROM allocation_runs r WHERE {_OLD_RUN_WHERE} AND run_id = ?"
 #: Stock change ids received before the cutoff keep their row, without
 #: their answer (``stock.PRUNED_RESULT``): a replay of one is refused.
 _OLD_CHANGES = f"received_at < ? AND result != '{PRUNED_RESULT}'"
@@ -189,8 +211,10 @@ class Retention(StorePart):
         now: float | None = None,
         dry_run: bool = False,
     ) -> PruneReport:
-        """Delete, in one transaction, the rows older than ``keep_days``
-        days before ``now`` that nothing live needs (``docs/store.md``).
+        """Delete the rows older than ``keep_days`` days before ``now`` that
+        nothing live needs (``docs/store.md``), in transactions of at most
+        :data:`PRUNE_CHUNK` rows, each leaving a consistent store (writers
+        take their turns between them); a dry run counts in one.
 
         Parameters
         ----------
@@ -230,30 +254,45 @@ class Retention(StorePart):
             )
         cutoff = clock(now) - keep_days * _DAY_S
         day = dt.datetime.fromtimestamp(cutoff, dt.UTC).date().isoformat()
+        if dry_run:
+            counted, compacted, totals = self._count_prunable(cutoff, day)
+            kept = {t: totals[t] - counted[t] for t in PRUNED_TABLES}
+        else:
+            counted, compacted = _Pruner(self._db, cutoff, day).run()
+            kept = self._totals()
+        return PruneReport(
+            cutoff,
+            dry_run,
+            tuple(
+                TableCount(
+                    t, counted[t], kept[t], compacted if t == "stock_changes" else 0
+                )
+                for t in PRUNED_TABLES
+            ),
+        )
+
+    def _totals(self) -> dict[str, int]:
+        """Each pruned table's rows, as the prune left them."""
+        return {t: _count(self._db, t) for t in PRUNED_TABLES}
+
+    def _count_prunable(
+        self, cutoff: float, day: str
+    ) -> tuple[dict[str, int], int, dict[str, int]]:
+        """A dry run: per table the rows a prune would delete, the stock
+        change ids it would compact, and the rows there are, in one
+        transaction under the locks a prune's own take (the same rules)."""
         with self._db.tx() as conn:
-            # the log's lock (``capacity_log.py``): no event is logged
-            # between the horizon's read and the delete
             conn.lock("capacity_events")
             totals = {t: _count(conn, t) for t in PRUNED_TABLES}
             runs = [str(r[0]) for r in conn.execute(_OLD_RUNS, (cutoff,)).fetchall()]
-            if dry_run:
-                compacted = _count(conn, "stock_changes", _OLD_CHANGES, (cutoff,))
-            else:  # the ids stay: a replayed change is refused (``stock.py``)
-                compacted = int(
-                    conn.execute(
-                        f"UPDATE stock_changes SET result = '{PRUNED_RESULT}' "
-                        f"WHERE {_OLD_CHANGES}",
-                        (cutoff,),
-                    ).rowcount
-                )
-            for run_id in runs:  # no resume of the run writes meanwhile
+            compacted = _count(conn, "stock_changes", _OLD_CHANGES, (cutoff,))
+            for run_id in runs:
                 conn.lock(f"allocation_run:{run_id}")
             wheres: dict[str, list[tuple[str, tuple[Any, ...]]]] = {
                 "cltv_scores": [(f"as_of < ? AND as_of < {_NEWEST_DAY}", (day,))],
                 "cltv_new_customer": [(f"as_of < ? AND as_of < {_NEWEST_DAY}", (day,))],
                 "capacity_events": [(_OLD_EVENTS, (cutoff,))],
-                # compacted above, never deleted
-                "stock_changes": [],
+                "stock_changes": [],  # compacted, never deleted
                 "upgrades": [(_OLD_UPGRADES, (cutoff,) * 3)],
                 "online_orders": [(_OLD_ORDERS, (cutoff,) * 3)],
                 **{
@@ -267,54 +306,215 @@ class Retention(StorePart):
                     )
                 },
             }
-            if not dry_run:
-                _move_horizon(conn, cutoff)
-            deleted = {
-                table: sum(
-                    _delete(conn, table, w, p, dry_run) for w, p in wheres[table]
-                )
+            counted = {
+                table: sum(_count(conn, table, w, p) for w, p in wheres[table])
                 for table in PRUNED_TABLES
             }
-        return PruneReport(
-            cutoff,
-            dry_run,
-            tuple(
-                TableCount(
-                    t,
-                    deleted[t],
-                    totals[t] - deleted[t],
-                    compacted if t == "stock_changes" else 0,
-                )
-                for t in PRUNED_TABLES
-            ),
+        return counted, compacted, totals
+
+
+class _Pruner:
+    """A prune in short transactions of at most :data:`PRUNE_CHUNK` rows each,
+    every one a consistent store on its own (``docs/store.md``, "Pruning old
+    state"): one transaction for a whole store held every writer (checkouts,
+    capacity events) for the whole prune, 10.0 s on SQLite and 4.6 s on
+    PostgreSQL for a million events and 300,000 order lines (2026-12-06)."""
+
+    def __init__(self, db: Database, cutoff: float, day: str) -> None:
+        self._db = db
+        self.cutoff = cutoff
+        self.day = day
+        self.deleted = dict.fromkeys(PRUNED_TABLES, 0)
+        self._first = True
+
+    def run(self) -> tuple[dict[str, int], int]:
+        """Prune every table (the report's order); the rows deleted per
+        table and the stock change ids compacted."""
+        for table in ("cltv_scores", "cltv_new_customer"):
+            self.deleted[table] = self._repeat(
+                f"DELETE FROM {table} WHERE as_of IN (SELECT as_of FROM {table} "
+                f"WHERE as_of < ? AND as_of < {_NEWEST_DAY})"
+                if table == "cltv_new_customer"
+                else f"DELETE FROM {table} WHERE (as_of, customer_id) IN "
+                f"(SELECT as_of, customer_id FROM {table} WHERE as_of < ? "
+                f"AND as_of < {_NEWEST_DAY} LIMIT {PRUNE_CHUNK})",
+                (self.day,),
+            )
+        self.deleted["capacity_events"] = self._repeat_tx(self._events_chunk)
+        compacted = self._repeat(
+            f"UPDATE stock_changes SET result = '{PRUNED_RESULT}' WHERE change_id "
+            f"IN (SELECT change_id FROM stock_changes WHERE {_OLD_CHANGES} "
+            f"LIMIT {PRUNE_CHUNK})",
+            (self.cutoff,),
         )
+        self._orders()
+        for run_id in [
+            str(r[0]) for r in self._db.execute(_OLD_RUNS, (self.cutoff,)).fetchall()
+        ]:
+            self._run(run_id)
+        return self.deleted, compacted
+
+    def _tx(self) -> AbstractContextManager[Transaction]:
+        """The next transaction, after a pause that lets a waiting writer in
+        (SQLite's take their turn polling: one started at once won it
+        again)."""
+        if not self._first:
+            time.sleep(_TURN_S)
+        self._first = False
+        return self._db.tx()
+
+    def _repeat(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run ``sql`` (a chunk's statement) in transactions until it
+        changes nothing; the rows it changed."""
+
+        def once(conn: Transaction) -> int:
+            return int(conn.execute(sql, params).rowcount)
+
+        return self._repeat_tx(once)
+
+    def _repeat_tx(self, chunk: Callable[[Transaction], int]) -> int:
+        total = 0
+        while True:
+            with self._tx() as conn:
+                done = chunk(conn)
+            total += done
+            if done == 0:
+                return total
+
+    def _events_chunk(self, conn: Transaction) -> int:
+        """The oldest prunable events, under the log's lock with the horizon
+        moved past them (no event is logged between the read and the delete)."""
+        conn.lock("capacity_events")
+        rows = conn.execute(
+            f"SELECT seq, ts FROM capacity_events WHERE {_OLD_EVENTS} "
+            f"ORDER BY seq LIMIT {PRUNE_CHUNK}",
+            (self.cutoff,),
+        ).fetchall()
+        if not rows:
+            return 0
+        _move_horizon(conn, max(event_epoch(str(r[1])) for r in rows))
+        seqs = [int(r[0]) for r in rows]
+        return int(
+            conn.execute(
+                "DELETE FROM capacity_events WHERE seq >= ? AND seq <= ? AND "
+                f"{_OLD_EVENTS}",
+                (seqs[0], seqs[-1], self.cutoff),
+            ).rowcount
+        )
+
+    def _orders(self) -> None:
+        """The old orders done with, whole, with their charged upgrades, a
+        chunk of orders a transaction. Which orders is read once, outside
+        any (a join over every allocation); a chunk deletes them only while
+        no allocation batch was written since that read (one that defers a
+        line again keeps its order), else they are read again."""
+        while True:
+            seen = self._batches()
+            orders = [
+                str(r[0])
+                for r in self._db.execute(
+                    f"SELECT DISTINCT order_id FROM online_orders WHERE {_OLD_ORDERS} "
+                    "ORDER BY order_id",
+                    (self.cutoff,) * 3,
+                ).fetchall()
+            ]
+            if not orders:
+                return
+            for chunk in chunks(orders, PRUNE_CHUNK):
+                with self._tx() as conn:
+                    if self._batches(conn) != seen:
+                        break  # read again: the batch may defer one of them
+                    for part in chunks(chunk):  # (a long IN list: a scan)
+                        self._orders_chunk(conn, part)
+            else:
+                return
+
+    def _orders_chunk(self, conn: Transaction, orders: list[str]) -> None:
+        """Delete ``orders``, after their charged upgrades."""
+        ids = f"({marks(len(orders))})"
+        self.deleted["upgrades"] += int(
+            conn.execute(
+                "DELETE FROM upgrades WHERE confirmed_at IS NOT NULL "
+                f"AND request_id IN {ids}",
+                tuple(orders),
+            ).rowcount
+        )
+        self.deleted["online_orders"] += int(
+            conn.execute(
+                f"DELETE FROM online_orders WHERE order_id IN {ids}", tuple(orders)
+            ).rowcount
+        )
+
+    def _batches(self, db: Connection | None = None) -> tuple[Any, ...]:
+        """What changes when an allocation batch is written (or pruned)."""
+        row = (
+            (db or self._db)
+            .execute("SELECT COUNT(*), MAX(committed_at) FROM allocation_batches")
+            .fetchone()
+        )
+        return tuple(row)
+
+    def _run(self, run_id: str) -> None:
+        """An old run, its rows a chunk a transaction from its last batch
+        down, each batch with its last rows: a prune stopped half way leaves
+        it as a run stopped after its first batches (``tierflow allocate``
+        resumes such a run; the next prune deletes it). The run goes with
+        its first batch, once it is still old then (under its lock: no
+        resume writes meanwhile)."""
+        key = (self.cutoff, run_id)
+        while True:
+            with self._tx() as conn:
+                conn.lock(f"allocation_run:{run_id}")
+                if conn.execute(_OLD_RUN, key).fetchone() is None:
+                    return  # resumed since it was read, or gone
+                # the chunk's last key, the run's rows read from their end
+                last = conn.execute(
+                    "SELECT batch, order_id, sku FROM allocations WHERE run_id = ? "
+                    "ORDER BY batch DESC, order_id DESC, sku DESC "
+                    f"LIMIT 1 OFFSET {PRUNE_CHUNK - 1}",
+                    (run_id,),
+                ).fetchone()
+                rows = int(
+                    conn.execute(
+                        "DELETE FROM allocations WHERE run_id = ?"
+                        + (
+                            ""
+                            if last is None
+                            else " AND (batch, order_id, sku) >= (?, ?, ?)"
+                        ),
+                        (run_id,) + (() if last is None else tuple(last)),
+                    ).rowcount
+                )
+                batches = int(
+                    conn.execute(
+                        "DELETE FROM allocation_batches WHERE run_id = ? AND batch > "
+                        "COALESCE((SELECT MAX(batch) FROM allocations WHERE "
+                        "run_id = ?), -1)",
+                        (run_id, run_id),
+                    ).rowcount
+                )
+                self.deleted["allocations"] += rows
+                self.deleted["allocation_batches"] += batches
+                if last is None:  # its rows and batches are all gone
+                    self.deleted["allocation_runs"] += int(
+                        conn.execute(
+                            "DELETE FROM allocation_runs WHERE run_id = ?", (run_id,)
+                        ).rowcount
+                    )
+                    return
 
 
 def _count(
-    conn: Transaction, table: str, where: str = "1 = 1", params: tuple[Any, ...] = ()
+    conn: Connection, table: str, where: str = "1 = 1", params: tuple[Any, ...] = ()
 ) -> int:
     row = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()
     return int(row[0])
 
 
-def _delete(
-    conn: Transaction, table: str, where: str, params: tuple[Any, ...], dry_run: bool
-) -> int:
-    """The rows of ``table`` matching ``where``: deleted, or counted."""
-    if dry_run:
-        return _count(conn, table, where, params)
-    return int(conn.execute(f"DELETE FROM {table} WHERE {where}", params).rowcount)
-
-
-def _move_horizon(conn: Transaction, cutoff: float) -> None:
-    """Record the newest ``ts`` of the events about to go with their ids
-    (``capacity_log.py`` refuses an event not logged dated at or before it)."""
-    rows = conn.execute(
-        f"SELECT ts FROM capacity_events WHERE {_OLD_EVENTS}", (cutoff,)
-    ).fetchall()
-    if not rows:
-        return
-    newest = max(event_epoch(str(r[0])) for r in rows)
+def _move_horizon(conn: Transaction, newest: float) -> None:
+    """Record ``newest``, the newest ``ts`` of the events about to go with
+    their ids (``capacity_log.py`` refuses an event not logged dated at or
+    before it), unless a prune recorded a later one."""
     row = conn.execute(
         "SELECT horizon FROM prune_horizons WHERE name = ?", (EVENTS_HORIZON,)
     ).fetchone()
