@@ -52,6 +52,11 @@ class DemandSample:
         What the sample knows of its guaranteed (Platinum) rows, for the
         per-tier room prices (:mod:`tierflow.orchestration.room_prices`);
         ``None``: not drawn with it.
+    weight
+        ``(k, n_nodes)`` capacity units each row takes at each node: its
+        workload times the congestion of the lane it ships by there, as a
+        batch weighs an order (``lane_weight``); ``None``: its workload at
+        every node.
     """
 
     cost: NDArray[np.float64]
@@ -59,6 +64,7 @@ class DemandSample:
     defer_cost: NDArray[np.float64]
     multiplicity: NDArray[np.float64]
     guaranteed: GuaranteedDemand | None = None
+    weight: NDArray[np.float64] | None = None
 
     @property
     def expected_orders(self) -> float:
@@ -118,9 +124,16 @@ def _lp_duals(
     m = capacity.size
     mult = multiplicity[:, None]
     eligible = np.isfinite(demand.cost)
+    # a row on a congested lane takes more of the node than its workload:
+    # counted plain, the demand to come fitted where it does not
+    take = (
+        np.repeat(demand.workload[:, None], m, axis=1)
+        if demand.weight is None
+        else demand.weight
+    )
     problem = AssignmentProblem(
         cost=np.where(eligible, demand.cost * mult, 0.0),
-        weight=np.repeat((demand.workload[:, None] * mult), m, axis=1),
+        weight=take * mult,
         capacity=np.maximum(capacity, 0.0),
         eligible=eligible,
         defer_cost=demand.defer_cost * multiplicity,
@@ -236,19 +249,26 @@ def _typical_unit(network: Network) -> tuple[float, float]:
     return kg, max(float(pop @ network.sku_complexity), 1e-9)
 
 
-def _parcel_cost(network: Network, kg: float) -> FloatArray:
+def _parcel_cost(network: Network, kg: float) -> tuple[FloatArray, NDArray[np.intp]]:
     """``(n_nodes, n_dests)`` shipping of a ``kg`` parcel by Gold's cheapest
-    service (ground where offered)."""
-    per_service = []
+    service (ground where offered), and that service (-1: none offered)."""
+    per_service, services = [], []
     for name in ("ground", "two_day", "next_day"):
         s = service_index(name)
         if network.rates.offered[s]:
             cost = network.rates.price(s, network.zone, kg)
             per_service.append(np.where(network.offers(s)[:, None], cost, np.nan))
+            services.append(s)
     if not per_service:
-        return np.zeros_like(network.distance_mi)
+        return np.zeros_like(network.distance_mi), np.full(
+            network.distance_mi.shape, -1, dtype=np.intp
+        )
     ship = np.fmin.reduce(per_service)
-    return np.asarray(np.where(np.isnan(ship), np.nanmax(ship), ship))
+    stacked = np.stack(per_service)
+    cheapest = np.argmin(np.where(np.isnan(stacked), np.inf, stacked), axis=0)
+    lane = np.where(np.isnan(ship), -1, np.asarray(services)[cheapest])
+    cost = np.asarray(np.where(np.isnan(ship), np.nanmax(ship), ship))
+    return cost, np.asarray(lane, dtype=np.intp)
 
 
 def _by_state(network: Network, unit: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -333,7 +353,8 @@ class ForecastBidPrices:
         self._key: tuple[int, int, int] | None = None
         self._at = -np.inf
         kg, work = _typical_unit(network)
-        unit = (_parcel_cost(network, kg) + network.handling_cost[:, None]) / work
+        parcel, self._lane = _parcel_cost(network, kg)
+        unit = (parcel + network.handling_cost[:, None]) / work
         #: ``(n_nodes, n_states)`` typical $ per capacity unit, and state shares.
         self._unit_cost, self._share = _by_state(network, unit)
         self._defer_per_unit = self.policy.rule(Tier.GOLD).defer / work
@@ -346,6 +367,9 @@ class ForecastBidPrices:
     def _estimate(self, scores: FloatArray) -> _Estimate:
         """The prices of the monitor's state, whose score map is ``scores``."""
         n = self.network.n_nodes
+        lanes = self._lane_factor()
+        if lanes is not None:
+            scores = self._congested_scores(scores, lanes)
         if (scores >= self.ample_score).all():
             return _Estimate(
                 np.zeros(n),
@@ -358,7 +382,9 @@ class ForecastBidPrices:
                 np.zeros(n), "zero bid prices: no remaining demand forecast"
             )
         # no threads option: HiGHS refuses a count other than its scheduler's
-        relax = lp_relaxation(self._problem(demand), time_limit_s=self.time_limit_s)
+        relax = lp_relaxation(
+            self._problem(demand, lanes), time_limit_s=self.time_limit_s
+        )
         if relax.status is not Status.OPTIMAL:
             return _Estimate(
                 np.zeros(n),
@@ -371,16 +397,55 @@ class ForecastBidPrices:
             f"({demand:,.0f} units) vs capacity after backlog",
         )
 
-    def _problem(self, demand: float) -> AssignmentProblem:
-        """The forecast volume by state, to nodes, against their room."""
+    def _lane_factor(self) -> FloatArray | None:
+        """``(n_nodes, n_states)`` the congestion of the lane the typical
+        parcel ships by from each node to each state (its destinations'
+        mean by population): a unit of the forecast takes that much of the
+        node's room, as a batch's order does. ``None`` while none of those
+        lanes is congested (every factor 1: the LP as without lanes)."""
+        lane = self._lane
+        nodes = np.arange(self.network.n_nodes)[:, None]
+        factor = np.where(
+            lane >= 0, self.monitor.congestion[nodes, np.maximum(lane, 0)], 1.0
+        )
+        if not (factor > 1.0).any():
+            return None
+        by_state, _ = _by_state(self.network, factor)
+        return by_state
+
+    def _congested_scores(self, scores: FloatArray, lanes: FloatArray) -> FloatArray:
+        """``scores`` with each node's forecast counted at its lanes'
+        congestion (their mean over the states, by population): the work
+        to come takes that much more of the node's room, and a node it
+        fills is no longer ample."""
+        mean = lanes @ self._share / max(float(self._share.sum()), 1e-12)
+        more = self.monitor.forecast * np.maximum(mean - 1.0, 0.0)
+        nominal = self.monitor.nominal
+        with np.errstate(divide="ignore", invalid="ignore"):
+            less = np.where(
+                nominal > 0, more / np.where(nominal > 0, nominal, 1.0), 0.0
+            )
+        return np.asarray(np.maximum(scores - less, 0.0), dtype=np.float64)
+
+    def _problem(
+        self, demand: float, lanes: FloatArray | None = None
+    ) -> AssignmentProblem:
+        """The forecast volume by state, to nodes, against their room; a
+        unit of it takes ``lanes`` (:meth:`_lane_factor`) of a node's room
+        (``None``: one)."""
         n = self.network.n_nodes
         room = np.maximum(self.monitor.room(), 0.0)
         volume = demand * self._share  # (K,)
         cost = (self._unit_cost * volume[None, :]).T  # (K, n)
         defer = volume * (self._unit_cost.max(axis=0) + self._defer_per_unit)
+        weight = (
+            np.repeat(volume[:, None], n, axis=1)
+            if lanes is None
+            else volume[:, None] * lanes.T
+        )
         return AssignmentProblem(
             cost=cost,
-            weight=np.repeat(volume[:, None], n, axis=1),
+            weight=weight,
             capacity=room,
             eligible=np.repeat((room > 0)[None, :], volume.size, axis=0),
             defer_cost=defer,

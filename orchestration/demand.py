@@ -96,12 +96,16 @@ class DemandOutlook:
         capacity: NDArray[np.float64],
         stock: NDArray[np.int64],
         draw: int = 0,
+        congestion: NDArray[np.float64] | None = None,
     ) -> DemandSample | None:
         """The demand to come after ``now`` (``None``: nothing to forecast).
 
         ``draw`` keys the sample's random numbers (the batch it is drawn
         for): a run resumed after batch ``b`` draws what an uninterrupted
-        one does, where a running stream started over at the resume."""
+        one does, where a running stream started over at the resume.
+        ``congestion`` (``(n_nodes, n_services)``, the lanes' now): each
+        row takes its workload times its lane's of a node's capacity, as a
+        batch's order does; ``None``: its workload."""
         if seen.size == 0:
             return None
         rng = np.random.default_rng([self._seed, draw])
@@ -113,12 +117,12 @@ class DemandOutlook:
         today = seen[self._local_date[seen] == np.datetime64(at.day)]
         parts = []
         if pool is not None:
-            parts = self._to_come(rng, at, today, seen, capacity, stock)
+            parts = self._to_come(rng, at, today, seen, capacity, stock, congestion)
         if not parts:  # no history, or none of its orders this late
             share = today_share(today.size, history=pool is not None)
             k = min(today.size, round(SAMPLE_SIZE * share))
             if k:
-                parts = [self._today(rng, today, k, now, capacity, stock)]
+                parts = [self._today(rng, today, k, now, capacity, stock, congestion)]
         return _stack(parts, rest) if parts else None
 
     def _today(
@@ -129,12 +133,13 @@ class DemandOutlook:
         now: np.datetime64,
         capacity: NDArray[np.float64],
         stock: NDArray[np.int64],
+        congestion: NDArray[np.float64] | None = None,
     ) -> CompiledBatch:
         """``k`` of today's orders, released now (no history to time them)."""
         pick = np.sort(rng.choice(today, size=k, replace=False))
         release = np.full(k, now.astype("datetime64[s]"))
         return self._compile(
-            self.orders, pick, self.spend[pick], release, capacity, stock
+            self.orders, pick, self.spend[pick], release, capacity, stock, congestion
         )
 
     def _to_come(
@@ -145,6 +150,7 @@ class DemandOutlook:
         seen: NDArray[np.intp],
         capacity: NDArray[np.float64],
         stock: NDArray[np.int64],
+        congestion: NDArray[np.float64] | None = None,
     ) -> list[CompiledBatch]:
         """The history's orders later in their day than now (their
         destination zones, so their lanes, and times of day as the hours to
@@ -190,7 +196,13 @@ class DemandOutlook:
             spend = np.full(kept.size, typical)
             parts.append(
                 self._compile(
-                    pool.orders, kept, spend, release[~stand_in], capacity, stock
+                    pool.orders,
+                    kept,
+                    spend,
+                    release[~stand_in],
+                    capacity,
+                    stock,
+                    congestion,
                 )
             )
         if chosen:
@@ -200,7 +212,13 @@ class DemandOutlook:
             ours, when = ours[order], release[slots][order]
             parts.append(
                 self._compile(
-                    self.orders, ours, self.spend[ours], when, capacity, stock
+                    self.orders,
+                    ours,
+                    self.spend[ours],
+                    when,
+                    capacity,
+                    stock,
+                    congestion,
                 )
             )
         return parts
@@ -220,6 +238,7 @@ class DemandOutlook:
         release: NDArray[np.datetime64],
         capacity: NDArray[np.float64],
         stock: NDArray[np.int64],
+        congestion: NDArray[np.float64] | None = None,
     ) -> CompiledBatch:
         return compile_orders(
             self.network,
@@ -231,6 +250,7 @@ class DemandOutlook:
             predicted_spend=spend,
             release=release,
             ships=forecast_lines(orders, pick, stock),
+            congestion=congestion,
         )
 
 
@@ -284,11 +304,18 @@ def _stack(batches: list[CompiledBatch], rest: float) -> DemandSample:
     )
     defer = np.concatenate([np.asarray(b.problem.defer_cost) for b in batches])
     workload = np.concatenate([b.options.workload for b in batches])
+    # what each row takes at each node, its lane's congestion counted
+    weight = np.vstack([np.asarray(b.problem.weight) for b in batches])
     k = cost.shape[0]
     mult = np.full(k, rest / k)
     guaranteed = np.concatenate([b.guaranteed for b in batches])
     return DemandSample(
-        cost, workload, defer, mult, _guaranteed(batches, guaranteed, mult)
+        cost,
+        workload,
+        defer,
+        mult,
+        _guaranteed(batches, guaranteed, mult, weight),
+        weight=weight,
     )
 
 
@@ -296,9 +323,11 @@ def _guaranteed(
     batches: list[CompiledBatch],
     guaranteed: NDArray[np.bool_],
     mult: NDArray[np.float64],
+    weight: NDArray[np.float64],
 ) -> GuaranteedDemand:
     """The guaranteed rows of the sample: the nodes that keep each one's
-    promise (service and stock), and what it loses shipped late from the
+    promise (service and stock), what each takes of them (``weight``, its
+    lane's congestion counted), and what it loses shipped late from the
     cheapest fallback node instead (its deferral cost where it has none)."""
     on_time, loss, release = [], [], []
     for b in batches:
@@ -317,7 +346,7 @@ def _guaranteed(
     rows = np.flatnonzero(guaranteed)
     return GuaranteedDemand(
         on_time=np.vstack(on_time)[rows],
-        workload=np.concatenate([b.options.workload for b in batches])[rows],
+        workload=weight[rows],
         loss=np.concatenate(loss)[rows],
         release=np.concatenate(release)[rows],
         multiplicity=mult[rows],

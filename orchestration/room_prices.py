@@ -36,7 +36,9 @@ class GuaranteedDemand:
         ``(k, n_nodes)`` the nodes that can keep each row's promise (service
         and stock).
     workload
-        ``(k,)`` capacity units of each row.
+        ``(k, n_nodes)`` capacity units each row takes at each node (its
+        workload times its lane's congestion there), or ``(k,)`` the same
+        at every node.
     loss
         ``(k,)`` what each row costs more shipped late than on time (>= 0).
     release
@@ -63,7 +65,7 @@ class RoomPrices:
     lam
         ``(n_nodes,)`` expected count of those orders.
     size
-        ``(n_nodes,)`` their mean workload.
+        ``(n_nodes,)`` the mean room they take there.
     value
         ``(n_nodes,)`` their mean loss when shipped late.
     """
@@ -92,14 +94,17 @@ class RoomPrices:
         keep = (release >= now.astype("datetime64[s]")) | (
             release <= drawn_at.astype("datetime64[s]")
         )
+        on_time = demand.on_time[keep]
         work = demand.workload[keep]
-        fits = demand.on_time[keep] & (work[:, None] <= room[None, :] + 1e-9)
+        take = np.broadcast_to(work if work.ndim == 2 else work[:, None], on_time.shape)
+        fits = on_time & (take <= room[None, :] + 1e-9)
         only = fits.sum(axis=1) == 1
         node = np.argmax(fits[only], axis=1)
         mult = demand.multiplicity[keep][only]
         lam = np.asarray(np.bincount(node, weights=mult, minlength=n), np.float64)
         safe = np.where(lam > 0, lam, 1.0)
-        size = np.bincount(node, weights=mult * work[only], minlength=n) / safe
+        took = take[only][np.arange(node.size), node]  # at the one node it fits
+        size = np.bincount(node, weights=mult * took, minlength=n) / safe
         loss = demand.loss[keep][only]
         value = np.bincount(node, weights=mult * loss, minlength=n) / safe
         return cls(np.maximum(room, 0.0), lam, size, value)

@@ -173,6 +173,7 @@ class BatchBidPrices:
             capacity=self.ledger.remaining(),
             stock=self.ledger.stock,
             draw=batch,
+            congestion=self.ledger.monitor.congestion,
         )
         self._keep_guaranteed(demand, now, batch)
 
@@ -296,6 +297,7 @@ class BatchBidPrices:
             capacity=self.ledger.remaining(),
             stock=self.ledger.stock,
             draw=batch,
+            congestion=self.ledger.monitor.congestion,
         )
         self._keep_guaranteed(demand, now, batch)
         if demand is None:

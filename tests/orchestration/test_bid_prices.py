@@ -15,6 +15,7 @@ from tests.postgres import own_postgres
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
+from tierflow.data.rates import SERVICES
 from tierflow.data.store import StateStore, StoreUnavailable, open_store
 from tierflow.orchestration.bid_prices import (
     DemandSample,
@@ -88,6 +89,45 @@ def test_estimate_prices_binding_nodes_only(tiny_network: Network) -> None:
     slack = bids.current()
     assert slack.tolist() == [0.0, 0.0, 0.0]
     assert bids.source.startswith("estimated bid prices")
+
+
+def test_the_estimate_sees_the_forecast_on_a_congested_lane(
+    tiny_network: Network,
+) -> None:
+    """Forecast 600 / 300 / 30 units on the tiny network: at x1 WH-EAST
+    keeps 40 % of its 1,000 free (ample, price 0), and with ST-CHI's
+    backlog at 60 the LP prices ST-CHI alone. With every WH-EAST lane at
+    x3 the forecast it would ship takes three times its work of it: the
+    node is not ample and its room has a price (ST-CHI's dearer too, the
+    work WH-EAST cannot take going elsewhere). Until 2026-12-06 the
+    estimate counted the forecast plain whatever the lanes: x3 read
+    "capacity ample", and then WH-EAST at 0 as at x1."""
+    east, chi = tiny_network.node_idx("WH-EAST"), tiny_network.node_idx("ST-CHI")
+    prices = {}
+    for factor in (1.0, 3.0):
+        mon = CapacityMonitor(tiny_network)
+        bids = ForecastBidPrices(tiny_network, mon, min_interval_s=0.0)
+        _set(mon, "forecast", {"WH-EAST": 600.0, "WH-WEST": 300.0, "ST-CHI": 30.0})
+        for s, service in enumerate(SERVICES):
+            mon.apply(
+                {
+                    "event_id": f"lane-{s}",
+                    "ts": "2026-01-05T08:00:00Z",
+                    "node_id": "WH-EAST",
+                    "type": "congestion",
+                    "value": factor,
+                    "service": service,
+                }
+            )
+        first = bids.current()
+        ample = bids.source.startswith("zero bid prices: capacity ample")
+        assert ample == (factor == 1.0), bids.source
+        assert (first[east] > 0) == (factor > 1.0)
+        _set(mon, "backlog", {"ST-CHI": 60.0})
+        prices[factor] = bids.current()
+    assert prices[1.0][east] == 0.0 and prices[1.0][chi] > 0
+    assert prices[3.0][east] > 0.5
+    assert prices[3.0][chi] > prices[1.0][chi]
 
 
 def test_a_map_that_moved_is_priced_at_once(tiny_network: Network) -> None:

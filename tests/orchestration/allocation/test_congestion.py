@@ -9,6 +9,7 @@ ST-CHI (100; TEE 5, no next-day). TEE complexity 1 per unit.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,14 @@ from hypothesis import strategies as st
 
 from tests.allocation_checks import assert_rows_verify, resumed_after_crash
 from tests.orchestration.allocation.conftest import MakeOrders
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
+from tierflow.data.order_generator import generate_orders
+from tierflow.data.orders import read_orders, write_orders
 from tierflow.data.rates import SERVICES
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.allocation.batch_bid_prices import BatchBidPrices
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
@@ -411,3 +417,67 @@ def test_no_unreleased_order_holds_less_room_than_its_lane_asks(
     final = run.monitor.congestion[node, service]
     assert (factor[whole] >= final[whole] - 1e-9).all()
     assert_rows_verify(net, orders, out.rows, capacity)
+
+
+def _priced_day(
+    net: Network, tmp_path: Path, factor: float
+) -> tuple[np.ndarray, float]:
+    """The batches' bid prices at 15:00 New York of a 400-order day with a
+    week's history, every WH-EAST lane at ``factor`` from 08:00, and the
+    rest of the day's expected work counted plain: WH-EAST's room is 0.6
+    of that work, the other nodes' all they could want."""
+    day = dt.date(2026, 1, 14)
+    week = generate_orders(
+        net, n_orders=2800, days=7, seed=7, start=day - dt.timedelta(days=7)
+    )
+    today = generate_orders(net, n_orders=400, days=1, seed=1, start=day)
+    history = read_orders(write_orders(week, tmp_path / "week.csv"), net)
+    orders = read_orders(write_orders(today, tmp_path / "day.csv"), net)
+    now = np.datetime64("2026-01-14T20:00:00", "s")
+    seen = np.flatnonzero(orders.created_at < now)
+    forecast = DemandForecast.from_history(history, net)
+    east = net.node_idx("WH-EAST")
+    at = dt.datetime(2026, 1, 14, 13, 0, tzinfo=dt.UTC).timestamp()
+    events = _congested(net, "WH-EAST", factor, at=at)
+    wide = np.full(net.n_nodes, 1e9)
+    probe = BatchBidPrices(
+        net, orders, TierPolicy(), np.ones(orders.n_orders),
+        CapacityLedger(net, orders, capacity=wide), AllocationSettings(),
+        forecast=forecast,
+    )  # fmt: skip
+    sample = probe.outlook.sample(
+        now, seen, capacity=wide, stock=probe.ledger.stock, draw=0
+    )
+    assert sample is not None
+    work = float(sample.workload @ sample.multiplicity)
+    capacity = wide.copy()
+    capacity[east] = 0.6 * work
+    ledger = CapacityLedger(net, orders, events=events, capacity=capacity)
+    ledger.apply_events(float(now.astype(np.int64)))
+    bids = BatchBidPrices(
+        net, orders, TierPolicy(), np.ones(orders.n_orders), ledger,
+        AllocationSettings(deterministic=True), forecast=forecast,
+    )  # fmt: skip
+    bids.mark_seen(seen)
+    bids.refresh(now, seen[-1:], batch=0)
+    return bids.prices, work
+
+
+def test_the_bid_prices_see_the_demand_to_come_on_a_congested_lane(
+    tiny_network: Network, tmp_path: Path
+) -> None:
+    """Every WH-EAST lane at x3 while the rest of the day's work (about
+    1,350 units, 37 % of it cheapest from WH-EAST) fits its 0.6 of it at x1:
+    at x3 what WH-EAST would ship takes three times its workload of it and
+    fills it, so its room has a price; at x1 it has none. Until 2026-12-06
+    the bid-price LP counted the demand to come at its plain workload
+    whatever the lanes: WH-EAST priced at 0 under x3 too, and the batches
+    sent it orders that its room, at x3, could not take."""
+    east = tiny_network.node_idx("WH-EAST")
+    plain, work = _priced_day(tiny_network, tmp_path, 1.0)
+    assert work > 1000.0
+    assert plain.tolist() == [0.0, 0.0, 0.0]
+    congested, _ = _priced_day(tiny_network, tmp_path, 3.0)
+    assert congested[east] > 0.1, congested
+    others = np.arange(tiny_network.n_nodes) != east
+    assert (congested[others] == 0.0).all()

@@ -4,6 +4,7 @@ Platinum order only with them (``AllocationSettings.room_prices_by_tier``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,32 @@ def _demand(release: list[str]) -> GuaranteedDemand:
         loss=np.array([50.0, 80.0, 30.0]),
         release=np.array(release, dtype="datetime64[s]"),
         multiplicity=np.array([0.4, 0.7, 0.5]),
+    )
+
+
+def test_a_guaranteed_order_on_a_congested_lane_counts_at_the_room_it_takes() -> None:
+    """Row 2 (1 unit, only node 2 keeps it) ships by a lane at x3 there: it
+    takes 3 of node 2's room, so node 2's 2 units keep no such order and
+    its room has no price for it; with 4 units it keeps one, an order of
+    size 3. Until 2026-12-06 the room prices counted it at its workload
+    of 1: it fitted node 2's 2 units, which were priced for an order they
+    could not take."""
+    later = ["2026-01-14T19:00:00"] * 3
+    plain = _demand(later)
+    per_node = np.repeat(plain.workload[:, None], 3, axis=1)
+    per_node[2, 2] = 3.0
+    lanes = dataclasses.replace(plain, workload=per_node)
+    nat = np.datetime64("NaT")
+    assert RoomPrices.of(plain, np.array([5.0, 9.0, 2.0]), NOW, nat).lam[2] == 0.5
+    short = RoomPrices.of(lanes, np.array([5.0, 9.0, 2.0]), NOW, nat)
+    assert short.lam[2] == 0.0
+    assert short.charge(np.array([False]), np.array([1.0]))[0, 2] == 0.0
+    room = RoomPrices.of(lanes, np.array([5.0, 9.0, 4.0]), NOW, nat)
+    assert room.lam[2] == 0.5 and room.size[2] == 3.0
+    # an item of 2 leaves 2 of the 4: the one order of 3 no longer fits
+    lost = 30.0 * (_expected_min(0.5, 1) - _expected_min(0.5, 0))
+    np.testing.assert_allclose(
+        room.charge(np.array([False]), np.array([2.0]))[0, 2], lost
     )
 
 
