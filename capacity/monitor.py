@@ -491,8 +491,12 @@ class CapacityMonitor:
         Parameters
         ----------
         lanes
-            Per ``(service, node)``, the effective capacity divided by each
-            lane's congestion first.
+            Per ``(service, node)``, in the order's own units on that lane:
+            the room divided by the lane's congestion, ``(effective -
+            backlog) / congestion``, since an item shipped by a lane at
+            x2.5 takes 2.5 times its workload of the node (as the batches
+            weigh it) and the backlog is node capacity already taken (a
+            confirmed order's work at its lane's congestion).
         forecast
             Also subtract the rest-of-day volume forecast.
         working
@@ -505,7 +509,7 @@ class CapacityMonitor:
         if working:
             effective = self.nominal * np.where(self.staffing > 0, self.staffing, 1.0)
         if lanes:
-            room = effective[None, :] / self.congestion.T - self.backlog[None, :]
+            room = (effective - self.backlog)[None, :] / self.congestion.T
         else:
             room = effective - self.backlog
         out: NDArray[np.float64] = room - self.forecast if forecast else room

@@ -477,8 +477,11 @@ class Holds:
     ) -> list[dict[str, Any]]:
         """The order's rows for ``online_orders`` (``orders.csv``'s columns
         plus the promised node, service and dates), each with its workload
-        (what confirming it adds to the node's backlog)."""
+        (what confirming it adds to the node's backlog): its line's work
+        times its lane's congestion now, the node capacity it takes, as the
+        batches weigh it and the live room per lane reads the backlog."""
         created = req.now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lanes = None if self.monitor is None else self.monitor.congestion
         return [
             {
                 "order_id": request_id,
@@ -492,7 +495,8 @@ class Holds:
                 "service": SERVICES[s.service],
                 "ship_date": day_to_date(s.ship).isoformat(),
                 "delivery_date": day_to_date(s.delivery).isoformat(),
-                "workload": req.line_work[i],
+                "workload": req.line_work[i]
+                * (1.0 if lanes is None else float(lanes[s.node, s.service])),
             }
             for s in ships
             for i in s.lines

@@ -1,0 +1,69 @@
+"""The live room per lane reads the backlog as the batches do: node capacity
+already taken, an order on a congested lane taking its work times the
+lane's congestion (``docs/checkout.md``, ``docs/allocation.md``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.orchestration.checkout.helpers import event
+from tests.service_fixtures import MONDAY_10, tiny_router
+from tierflow.data.rates import SERVICES
+from tierflow.data.vocabulary import HoldStatus
+from tierflow.orchestration.checkout.router import OnlineRouter
+
+
+@pytest.fixture
+def router(tmp_path: Path) -> Iterator[OnlineRouter]:
+    """A router on the tiny network, its store SQLite."""
+    with tiny_router(tmp_path) as r:
+        yield r
+
+
+def test_a_confirmed_order_on_a_congested_lane_takes_its_lanes_room(
+    router: OnlineRouter,
+) -> None:
+    """ST-CHI (100 units) with a backlog of 40 and the lane Gold ships by
+    at x2: 60 units of the node are left, 30 Tees by that lane (the batches'
+    ``(effective - backlog) / congestion``). A confirmed Gold Tee adds 2 to
+    the backlog (its work at x2) and leaves 29 by that lane, 58 by a lane
+    at x1. Until 2026-12-06 the room was ``effective / congestion -
+    backlog``, 10 Tees, as if the backlog shipped at x2 too, and the
+    confirm added 1."""
+    mon = router.monitor
+    chi = router.network.node_idx("ST-CHI")
+    first = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    gold = first.option("gold")
+    assert gold.nodes == ("ST-CHI",)
+    lane = SERVICES.index(gold.service)
+    other = next(
+        s for s in range(len(SERVICES)) if s != lane and mon.congestion[chi, s] == 1
+    )
+    event(router, "ST-CHI", "backlog", 40.0, 1)
+    router.apply_capacity_events(
+        [
+            {
+                "event_id": "lane-x2",
+                "ts": "2026-01-05T12:00:00Z",
+                "node_id": "ST-CHI",
+                "type": "congestion",
+                "value": 2.0,
+                "service": gold.service,
+            }
+        ]
+    )
+    assert mon.room(lanes=True)[lane, chi] == 30.0
+    assert mon.room(lanes=True)[other, chi] == 60.0
+    again = router.requote(first.request_id, now=MONDAY_10).option("gold")
+    assert (again.nodes, again.service) == (("ST-CHI",), gold.service)
+    assert router.select(first.request_id, "gold").nodes == ("ST-CHI",)
+    done = router.confirm(first.request_id)
+    assert done.status == HoldStatus.CONFIRMED
+    assert mon.backlog[chi] == 42.0
+    assert mon.room(lanes=True)[lane, chi] == 29.0
+    assert mon.room(lanes=True)[other, chi] == 58.0
