@@ -301,7 +301,13 @@ class LiveContext:
     def _facts(self, req: CheckoutRequest, held_by: str | None = None) -> _Facts:
         """The cart's stock (``held_by``'s own holds counted as its) and,
         when it is not kept, the customer's score, read together (the
-        error, when the store cannot be read)."""
+        error, when the store cannot be read).
+
+        Holds are judged live at the request's instant, the clock a select
+        writes them on (its ``now``: a simulated day's, a batch job's; the
+        wall clock for the service). On the wall clock, a hold of a day
+        past read as lapsed and its stock was offered again, and one of a
+        day ahead as live long after it lapsed on its own clock."""
         store = self.store
         if store is None:
             return _Facts(None, None, None)
@@ -309,8 +315,9 @@ class LiveContext:
             req.customer_id if self.customers.wants_score(req.customer_id) else None
         )
         try:
-            # holds live in wall-clock time, whatever instant is being quoted
-            found = store.checkout_facts(req.skus, wanted, held_by=held_by)
+            found = store.checkout_facts(
+                req.skus, wanted, now=req.now.timestamp(), held_by=held_by
+            )
         except STORE_ERRORS as exc:
             return _Facts(None, exc, wanted)
         return _Facts(found, None, wanted)

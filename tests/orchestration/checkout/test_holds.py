@@ -280,6 +280,31 @@ def test_a_checkout_on_its_own_clock_is_judged_on_it(
         assert done.status == "confirmed", done
 
 
+@pytest.mark.parametrize("days_ahead", [-300, 9])
+def test_options_judge_holds_on_the_checkout_clock(
+    tmp_path: Path, state_location: Path | str, days_ahead: int
+) -> None:
+    """Options read the stock on the clock their holds were written on (the
+    checkout's ``now``), not the wall clock: on a simulated day 300 days
+    ago, C5's hold of both SOFAs (live on that day's clock) read as lapsed
+    on the wall clock, so C6 was offered a SOFA its select was refused; on
+    a day 9 days ahead, the hold read as live long after it lapsed on that
+    day's clock, so C7 was told out of stock."""
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=days_ahead)
+    asked = dt.datetime.combine(day, dt.time(10), dt.timezone(dt.timedelta(hours=-5)))
+    with tiny_router(tmp_path, state=state_location, reservation_ttl_s=900) as r:
+        a = r.generate_fulfillment_options("C5", [("SOFA", 2)], "100", now=asked)
+        assert r.select(a.request_id, "gold", now=asked).status == "held"
+        later = asked + dt.timedelta(minutes=5)  # the hold is live
+        b = r.generate_fulfillment_options("C6", [("SOFA", 1)], "100", now=later)
+        assert b.options == () and "out of stock" in b.missing["gold"]
+        lapsed = asked + dt.timedelta(minutes=16)  # past its 900 s
+        c = r.generate_fulfillment_options("C7", [("SOFA", 1)], "100", now=lapsed)
+        gold = c.option("gold")
+        assert gold.nodes == ("WH-EAST",)
+        assert r.select(c.request_id, "gold", now=lapsed).status == "held"
+
+
 def test_an_option_whose_cutoff_passed_is_not_held(
     tmp_path: Path, state_location: Path | str
 ) -> None:
