@@ -515,11 +515,24 @@ class SqliteDatabase:
             self._writer.close()
 
     def _migrate(self, migrations: Sequence[Sequence[str]]) -> None:
+        """Migrate to the newest schema under the write lock. A wait for the
+        lock says it waits (SQLite cannot tell who holds it: another
+        process's migration, a batch job, a ``sqlite3`` shell); only once
+        it is taken is the migration under way. The wait said "a migration
+        under way; writers wait", as if this process held the lock."""
         newest = len(migrations)
         if self.schema_version() == newest:
             return
         started = time.monotonic()
-        with migration_notice(self.location, newest), self.tx() as conn:
+        locked = threading.Event()
+
+        def waiting() -> str | None:
+            if locked.is_set():
+                return None
+            return "the store's write lock, held by another connection"
+
+        with migration_notice(self.location, newest, waiting), self.tx() as conn:
+            locked.set()
             version = self.schema_version()  # re-read under the write lock
             refuse_newer_schema(version, newest, str(self.path))
             for target in range(version + 1, newest + 1):

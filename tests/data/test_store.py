@@ -32,6 +32,7 @@ from tierflow.data.store import (
     open_store,
 )
 from tierflow.data.store import database as store_database
+from tierflow.data.store.sqlite_database import SqliteDatabase
 
 
 def _stock(store: StateStore, **on_hand: int) -> None:
@@ -692,10 +693,11 @@ def test_a_migration_held_up_says_what_it_waits_for(
     """A migration that runs past ``MIGRATION_NOTICE_S`` (here held up by
     the lock it must take) says so while it runs, again every
     ``MIGRATION_NOTICE_EVERY_S``, then its end line; one that ends sooner
-    says only its end (the test above). On PostgreSQL it says it waits, for
-    which lock, and who holds it: it said "a migration under way; writers
-    wait", as if it were the one migrating, and named nobody. It goes on as
-    soon as the lock is released."""
+    says only its end (the test above). It says it waits, for which lock,
+    and on PostgreSQL who holds it (SQLite cannot tell): it said "a
+    migration under way; writers wait", as if it were the one migrating,
+    and named nobody (on SQLite until 2026-12-06). It goes on as soon as
+    the lock is released."""
     open_store(state_location).close()
     downgrade_store(state_location, 13)
     monkeypatch.setattr(store_database, "MIGRATION_NOTICE_S", 0.2)
@@ -716,22 +718,43 @@ def test_a_migration_held_up_says_what_it_waits_for(
     notices, end = said[:-1], said[-1]
     store = re.escape(f"store {where}: ")
     if holder is None:  # SQLite: who holds its write lock is not known
-        tail = "; writers wait until it is done"
-        first = rf"a migration to schema {SCHEMA_VERSION} under way for 0\.2 s{tail}"
-        again = (
-            rf"a migration to schema {SCHEMA_VERSION} still under way \(\d s\){tail}"
-        )
+        held = re.escape(", for the store's write lock, held by another connection")
     else:
         held = re.escape(
             ", for the schema lock, which another session holds "
             f"(pid {holder}, application_name 'qa-report', idle for "
         )
         held += r"\d s\)"
-        first = rf"waiting 0\.2 s to migrate to schema {SCHEMA_VERSION}{held}"
-        again = rf"still waiting \(\d s\) to migrate to schema {SCHEMA_VERSION}{held}"
+    first = rf"waiting 0\.2 s to migrate to schema {SCHEMA_VERSION}{held}"
+    again = rf"still waiting \(\d s\) to migrate to schema {SCHEMA_VERSION}{held}"
     assert re.fullmatch(store + first, notices[0]), said
     for line in notices[1:]:
         assert re.fullmatch(store + again, line), said
     assert end.startswith(
         f"migrating store {where} from schema 13 to {SCHEMA_VERSION}: done in 1."
+    ), said
+
+
+def test_a_long_sqlite_migration_of_this_process_says_it_is_under_way(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once this process holds SQLite's write lock, the migration is its own
+    and says so (other writers wait for it), not that it waits: a migration
+    whose one statement makes a million rows runs past the notice."""
+    monkeypatch.setattr(store_database, "MIGRATION_NOTICE_S", 0.05)
+    caplog.set_level("INFO", logger="tierflow.store")
+    slow = (
+        "CREATE TABLE counted AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+        "SELECT x + 1 FROM c WHERE x < 1000000) SELECT x FROM c"
+    )
+    path = tmp_path / "slow.db"
+    SqliteDatabase(path, [[slow]]).close()
+    said = [r.getMessage() for r in caplog.records if r.name == "tierflow.store"]
+    assert said, said
+    assert re.fullmatch(
+        re.escape(f"store {path}: a migration to schema 1 under way for ")
+        + r"0\.\d s; writers wait until it is done",
+        said[0],
     ), said
