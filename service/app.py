@@ -34,7 +34,10 @@ from tierflow.data.store import (
 )
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.body_limit import BodySizeLimit
-from tierflow.service.errors import install_error_handlers
+from tierflow.service.errors import (
+    caller_says_store_failures,
+    install_error_handlers,
+)
 from tierflow.service.feed import CapacityFollower
 from tierflow.service.head import HeadAsGet
 from tierflow.service.lean import LeanDispatch
@@ -71,8 +74,9 @@ _store_errors_said = RepeatedLines(STORE_ERROR_LOG_EVERY_S)
 def _log_store_error(backend: str, error: StoreUnavailable) -> None:
     """The operator's copy of a store failure, location included: an answer
     to a caller says only the reason (``public_reason``). Lost lock
-    conflicts are retried and not logged."""
-    if isinstance(error, StoreConflict):
+    conflicts are retried and not logged, nor failures their caller says
+    itself (the capacity follower's: one line each, not two)."""
+    if isinstance(error, StoreConflict) or caller_says_store_failures():
         return
     _store_errors_said.say(log, logging.WARNING, f"state store ({backend}): {error}")
 

@@ -7,10 +7,12 @@ when each is sent: ``docs/service.md``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any
 
@@ -287,6 +289,32 @@ def _with_head(headers: dict[str, str] | None) -> dict[str, str] | None:
     if "GET" in methods and "HEAD" not in methods:
         methods.insert(methods.index("GET") + 1, "HEAD")
     return {**(headers or {}), "Allow": ", ".join(methods)}
+
+
+#: Set while code that says its own store failures runs (the capacity
+#: follower's reads and retries): the app's store-error listener says
+#: nothing of them (:func:`caller_says_store_failures`).
+_CALLER_SAYS: ContextVar[bool] = ContextVar("tierflow_caller_says", default=False)
+
+
+@contextlib.contextmanager
+def store_failures_said_here() -> Iterator[None]:
+    """Within it, a store failure is said by the code that catches it (with
+    what it could not do and the backend), not also by the app's listener:
+    one failure was two lines, ``state store (postgres): X`` and ``still
+    without the store, still waiting (30 s): … (X)``, every 30 s of an
+    outage (5,760 a day)."""
+    token = _CALLER_SAYS.set(True)
+    try:
+        yield
+    finally:
+        _CALLER_SAYS.reset(token)
+
+
+def caller_says_store_failures() -> bool:
+    """Whether a store failure now is said by its caller
+    (:func:`store_failures_said_here`)."""
+    return _CALLER_SAYS.get()
 
 
 #: A route's calls refused alike while the store is away: said once in this

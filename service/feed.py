@@ -28,10 +28,11 @@ import time
 from collections.abc import Callable
 
 from tierflow.data.errors import TierflowError
-from tierflow.data.log_repeats import RepeatedLines, log_key
-from tierflow.data.store import StateStore
+from tierflow.data.log_repeats import RepeatedLines
+from tierflow.data.store import StateStore, is_postgres_url
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.errors import store_failures_said_here
 
 log = logging.getLogger("tierflow.service")
 
@@ -62,7 +63,8 @@ RETRY_S = 1.0
 #: the next): a store away for an hour fails every retry alike.
 REPEAT_EVERY_S = 60.0
 #: While the router retries its store for the same reason, how often that
-#: is said again ("still waiting (N s)"); a new reason is said at once.
+#: is said again (with how many retries failed alike since); a new reason
+#: is said at once.
 STILL_WAITING_EVERY_S = 30.0
 #: Least time between two pulls of new events: under a stream of confirms
 #: (each logs its work) a pull per confirm woke the follower, read the log
@@ -153,8 +155,17 @@ class CapacityFollower:
         self._sweep_after = -math.inf
 
     def _warn(self, what: str, exc: BaseException) -> None:
-        """``what: exc``, unless said within :data:`REPEAT_EVERY_S`."""
-        self._said.say(log, logging.WARNING, f"{what}: {exc}")
+        """``what (backend): exc``, unless said within :data:`REPEAT_EVERY_S`:
+        the one line of a failure the follower caught in
+        :func:`~tierflow.service.errors.store_failures_said_here` (the app's
+        listener said ``state store (backend): exc`` besides)."""
+        self._said.say(log, logging.WARNING, f"{what} ({self._backend}): {exc}")
+
+    @property
+    def _backend(self) -> str:
+        """The store's kind, as the app's store-error lines name it."""
+        location = self.router.location
+        return "postgres" if location and is_postgres_url(location) else "sqlite"
 
     def start(self) -> None:
         """Start following (nothing to follow without a store, unless the
@@ -163,10 +174,12 @@ class CapacityFollower:
         if self._thread is not None or not (router.store or router.reconnectable):
             return
         try:  # its own connection: the waits never hold the router's
-            if router.store is not None:
-                self._store = router.store.reopen(
-                    connection_wait_s=CONNECTION_WAIT_S, answer_wait_s=ANSWER_WAIT_S
-                )
+            with store_failures_said_here():
+                if router.store is not None:
+                    self._store = router.store.reopen(
+                        connection_wait_s=CONNECTION_WAIT_S,
+                        answer_wait_s=ANSWER_WAIT_S,
+                    )
         except _OPEN_ERRORS as exc:  # the thread tries again
             self.store_unreachable = True
             self._warn("capacity events not followed yet", exc)
@@ -195,9 +208,11 @@ class CapacityFollower:
             if self._stop.wait(RETRY_S):
                 return None
             try:
-                self._store = self.router.store.reopen(
-                    connection_wait_s=CONNECTION_WAIT_S, answer_wait_s=ANSWER_WAIT_S
-                )
+                with store_failures_said_here():
+                    self._store = self.router.store.reopen(
+                        connection_wait_s=CONNECTION_WAIT_S,
+                        answer_wait_s=ANSWER_WAIT_S,
+                    )
             except _OPEN_ERRORS as exc:
                 self._warn("capacity events not followed yet", exc)
         return self._store
@@ -215,30 +230,36 @@ class CapacityFollower:
         """Open the router's store every :data:`RETRY_S` while it answers
         without it (it started while the database was away or refused it),
         then tell the hub (the map, stock and scores now come from the
-        store); False once stopped. The reason is said when it changes (its
-        durations aside: :func:`~tierflow.data.log_repeats.log_key`) and
-        every :data:`STILL_WAITING_EVERY_S` else: a session idle in a
-        transaction, named with how long it had been idle, made each retry's
-        reason new, three lines every 6 s."""
+        store); False once stopped. The reason is said at once when it
+        changes (its durations aside:
+        :func:`~tierflow.data.log_repeats.log_key`) and every
+        :data:`STILL_WAITING_EVERY_S` else, with how many retries failed
+        alike (:class:`~tierflow.data.log_repeats.RepeatedLines`, the
+        helper of every other repeated line; this loop had one of its own
+        that said the wait instead). A session idle in a transaction, named
+        with how long it had been idle, made each retry's reason new, three
+        lines every 6 s. One line per failure: the app's listener does not
+        say it too."""
         if self.router.store is not None:
             return True
-        said = self.router.store_error  # the banner's reason, in the log too
-        log.warning("%s", said)
-        since = said_at = time.monotonic()
-        while not self.router.reconnect():
-            now, why = time.monotonic(), self.router.store_error
-            if log_key(why) != log_key(said):  # a new reason: at once
-                log.warning("still without the store: %s", why)
-                said, said_at = why, now
-            elif now - said_at >= STILL_WAITING_EVERY_S:
-                waited = f"still waiting ({now - since:.0f} s)"
-                log.warning("still without the store, %s: %s", waited, why)
-                said_at = now
+        said = RepeatedLines(STILL_WAITING_EVERY_S)
+        # the banner's reason, in the log too
+        said.say(log, logging.WARNING, self._without(self.router.store_error))
+        while True:
+            with store_failures_said_here():
+                if self.router.reconnect():
+                    break
+            said.say(log, logging.WARNING, self._without(self.router.store_error))
             if self._stop.wait(RETRY_S):
                 return False
         log.warning("state store open: answers no longer degraded by its absence")
         self.on_change()
         return True
+
+    def _without(self, why: str) -> str:
+        """The line of a retry of the router's store that failed: ``why``
+        (:attr:`OnlineRouter.store_error`) and the backend."""
+        return f"without the store ({self._backend}): {why}"
 
     def _run(self, store: StateStore) -> None:
         """Follow until stopped. An error nobody expected in one turn (a
@@ -262,14 +283,17 @@ class CapacityFollower:
         """One wait for the log and what follows it; the log's last ``seq``
         pulled in and when the next checkpoint is due."""
         try:
-            self._check_schema(store)
-            wait = WAIT_S
-            if checkpoint_at is not None:
-                if time.monotonic() >= checkpoint_at:
-                    needed = store.checkpoint()
-                    checkpoint_at = time.monotonic() + CHECKPOINT_S if needed else None
-                wait = min(wait, CHECKPOINT_S)
-            last = self._wait(store, seen, min(wait, self._until_lapse()))
+            with store_failures_said_here():  # said below, once
+                self._check_schema(store)
+                wait = WAIT_S
+                if checkpoint_at is not None:
+                    if time.monotonic() >= checkpoint_at:
+                        needed = store.checkpoint()
+                        checkpoint_at = (
+                            time.monotonic() + CHECKPOINT_S if needed else None
+                        )
+                    wait = min(wait, CHECKPOINT_S)
+                last = self._wait(store, seen, min(wait, self._until_lapse()))
         except STORE_ERRORS as exc:
             self.store_unreachable = True
             self._warn("capacity event log unreadable", exc)
@@ -344,7 +368,8 @@ class CapacityFollower:
         self._lapse = None  # the next wait reads the next one
         self._sweep_after = now + SWEEP_GAP_S
         try:
-            store.expire_stale(now=now)
+            with store_failures_said_here():
+                store.expire_stale(now=now)
         except STORE_ERRORS as exc:
             self._sweep_after = now + RETRY_S
             self._warn("lapsed holds not swept", exc)
@@ -386,7 +411,8 @@ class CapacityFollower:
             counted = monitor.unsnapshotted
             seq, state = monitor.snapshot_state()
         try:
-            store.save_capacity_snapshot(seq, state)
+            with store_failures_said_here():
+                store.save_capacity_snapshot(seq, state)
         except STORE_ERRORS as exc:
             self._warn("capacity snapshot not saved", exc)
             return
@@ -403,7 +429,8 @@ class CapacityFollower:
             return False
         self._demand_at = time.monotonic()
         try:
-            changed = demand.refresh(store, self.clock())
+            with store_failures_said_here():
+                changed = demand.refresh(store, self.clock())
         except STORE_ERRORS as exc:
             self._warn("rest-of-day forecast not refreshed", exc)
             return False

@@ -22,7 +22,12 @@ from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.capacity.score import capacity_scores
 from tierflow.data.errors import InputError
-from tierflow.data.store import StateStore, StoredEvent, StoreUnavailable
+from tierflow.data.store import (
+    StateStore,
+    StoredEvent,
+    StoreUnavailable,
+    is_postgres_url,
+)
 from tierflow.data.vocabulary import HoldStatus
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import FixedBidPrices
@@ -876,7 +881,8 @@ def test_the_follower_sweeps_a_lapsed_hold_and_tries_a_failed_sweep_again(
     assert len(calls) == 2
     assert calls[1] - calls[0] >= 0.9 * feed.RETRY_S, calls
     said = [r.message for r in caplog.records if "not swept" in r.message]
-    assert said == ["lapsed holds not swept: the database is away"]
+    backend = "postgres" if is_postgres_url(store.location) else "sqlite"
+    assert said == [f"lapsed holds not swept ({backend}): the database is away"]
 
 
 def test_holds_lapsing_one_after_another_are_swept_together(
