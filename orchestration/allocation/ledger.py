@@ -69,7 +69,8 @@ class Placement:
         congestion when it was placed (given back as such if pulled back).
     service
         The service it ships by from ``node`` (its lane; -1: none, a lane
-        never congested): a rise of that lane's congestion pulls it back.
+        never congested): a rise of that lane's congestion above the factor
+        it was placed at pulls it back.
     lines
         A split order's shipped lines (empty: the order ships whole). Pulled
         back, ``node`` and ``service`` are those of the line the event hit,
@@ -92,18 +93,49 @@ class Placement:
         return next((ln.node for ln in self.lines if ln.node != node), None)
 
 
+#: A lane's congestion events in a batch's window, in time order: when,
+#: and its factor after.
+LaneSteps = tuple[tuple[float, float], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class EventHits:
-    """What the events up to a batch's close hit, each with when it
-    happened for good (epoch seconds): the nodes whose room fell and the
-    lanes, ``(node, service)``, whose congestion rose (an order placed on
-    one took its room at the old factor, too little now)."""
+    """What the events up to a batch's close hit: the nodes whose room fell,
+    each with when it happened for good (epoch seconds), and the lanes,
+    ``(node, service)``, whose congestion rose above the batch before's,
+    each with its steps in the window (:data:`LaneSteps`). An order placed
+    on such a lane is hit when the lane rose above the factor it was
+    decided at (:meth:`hit_at`): it took its room at that factor, too
+    little now."""
 
     nodes: dict[int, float]
-    lanes: dict[tuple[int, int], float]
+    lanes: dict[tuple[int, int], LaneSteps]
 
     def __bool__(self) -> bool:
         return bool(self.nodes or self.lanes)
+
+    def hit_at(self, node: int, service: int, work: float, workload: float) -> float:
+        """When an event hit what ships from ``node`` by ``service`` and took
+        ``work`` of its room for ``workload`` (epoch seconds; inf: none):
+        its node's fall, or its lane's rise above ``work / workload``, the
+        factor it was decided at, for good (a rise judged against the batch
+        before's factor pulled back an order decided at a higher one, which
+        holds the room the lane now asks: a fall, then a rise)."""
+        return min(
+            self.nodes.get(node, np.inf),
+            _rose_above(self.lanes.get((node, service), ()), work, workload),
+        )
+
+
+def _rose_above(steps: LaneSteps, work: float, workload: float) -> float:
+    """When a lane of ``steps`` came to ask more than ``work`` for
+    ``workload`` and kept asking more until the window's close (inf: it
+    does not at the close)."""
+    when = np.inf
+    for ts, factor in steps:  # a step at or under the factor starts again
+        above = workload * factor > work * (1 + 1e-9)
+        when = min(when, ts) if above else np.inf
+    return when
 
 
 class CapacityLedger:
@@ -189,15 +221,16 @@ class CapacityLedger:
         return self.advance(until).nodes
 
     def advance(self, until: float) -> EventHits:
-        """Apply events up to ``until``; the nodes whose capacity, and the
-        lanes whose congestion, is at ``until`` below (above) what it was
-        before, each with when it crossed and stayed there (an outage over,
-        a lane back to its factor by ``until`` hits nothing: its orders
-        stay; a lane's fall hits nothing, its orders hold their room)."""
+        """Apply events up to ``until``; the nodes whose capacity is at
+        ``until`` below what it was before, each with when it crossed and
+        stayed there, and the lanes whose congestion is above, each with
+        its steps (an outage over, a lane back to its factor by ``until``
+        hits nothing: its orders stay; a lane's fall hits nothing, its
+        orders hold their room)."""
         start = self.effective_capacity()
         lanes_before = self.monitor.congestion.copy()
         below: dict[int, float] = {}
-        rose: dict[tuple[int, int], float] = {}
+        steps: dict[tuple[int, int], list[tuple[float, float]]] = {}
         while (
             self._next_event < len(self.events)
             and self.events[self._next_event].ts <= until
@@ -209,13 +242,15 @@ class CapacityLedger:
                 below.setdefault(ev.node, ev.ts)
             else:
                 below.pop(ev.node, None)
-            if ev.service < 0:
-                continue
-            lane = (ev.node, ev.service)
-            if self.monitor.congestion[lane] > lanes_before[lane] + 1e-9:
-                rose.setdefault(lane, ev.ts)
-            else:
-                rose.pop(lane, None)
+            if ev.service >= 0:
+                lane = (ev.node, ev.service)
+                factor = float(self.monitor.congestion[lane])
+                steps.setdefault(lane, []).append((ev.ts, factor))
+        rose = {
+            lane: tuple(s)
+            for lane, s in steps.items()
+            if self.monitor.congestion[lane] > lanes_before[lane] + 1e-9
+        }
         return EventHits(below, rose)
 
     def shipping_nodes_at(self, times: Sequence[float]) -> list[NDArray[np.bool_]]:
@@ -327,33 +362,40 @@ class CapacityLedger:
         release_ts = epoch_seconds(decided) + 60.0 * self.release_minutes
         self.placed[order] = Placement(node, cost, batch, release_ts, taken, service)
 
+    def line_workload(self, line: int) -> float:
+        """The workload of one line (its SKU's complexity times its units):
+        what a split line takes of its node at a lane's factor of 1."""
+        o = self.orders
+        sku = int(o.line_sku[line])
+        return float(self.network.sku_complexity[sku] * o.line_qty[line])
+
     def pull_back(
         self,
         hit: Mapping[int, float],
-        lanes: Mapping[tuple[int, int], float] | None = None,
+        lanes: Mapping[tuple[int, int], LaneSteps] | None = None,
     ) -> dict[int, Placement]:
         """Placements not released when their node's room fell (``hit``:
-        node -> when) or their lane's congestion rose (``lanes``:
-        ``(node, service)`` -> when), given back (order -> placement) at the
+        node -> when) or their lane's congestion rose above the factor they
+        were decided at (``lanes``: ``(node, service)`` -> its steps,
+        :meth:`EventHits.hit_at`), given back (order -> placement) at the
         work they took."""
-        lanes = lanes or {}
-
-        def hit_at(node: int, service: int) -> float:
-            """When an event hit what ships from ``node`` by ``service``."""
-            return min(hit.get(node, np.inf), lanes.get((node, service), np.inf))
-
+        hits = EventHits(dict(hit), dict(lanes or {}))
         pulled: dict[int, Placement] = {}
         for order, p in list(self.placed.items()):
-            if p.release_ts > hit_at(p.node, p.service):
+            at = hits.hit_at(p.node, p.service, p.work, float(self.workload[order]))
+            if p.release_ts > at:
                 pulled[order] = p
                 self.release_order(order, p.node, p.work)
                 del self.placed[order]
         # a split order's lines share one batch: the line hit first pulls
         # them all back (its order is solved again, every line given back)
         for order, p in list(self.held.items()):
-            hits = [hit_at(ln.node, ln.service) for ln in p.lines]
-            first = int(np.argmin(hits))
-            if p.release_ts <= hits[first]:
+            times = [
+                hits.hit_at(ln.node, ln.service, ln.work, self.line_workload(ln.line))
+                for ln in p.lines
+            ]
+            first = int(np.argmin(times))
+            if p.release_ts <= times[first]:
                 continue
             for ln in p.lines:
                 self.release_line(ln)

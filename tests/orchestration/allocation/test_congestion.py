@@ -328,6 +328,40 @@ def test_a_fall_or_another_lanes_rise_pulls_nothing_back(
     assert rows.loc[["T00", "T01"], "reason"].tolist() == [why, why]
 
 
+@pytest.mark.parametrize(("rise", "pulled"), [(1.5, ()), (2.5, ("T00", "T01"))])
+def test_a_rise_is_judged_against_the_factor_an_order_was_decided_at(
+    tiny_network: Network,
+    make_orders: MakeOrders,
+    rise: float,
+    pulled: tuple[str, ...],
+) -> None:
+    """WH-EAST's ground lane at x2 from 08:00: T00 and T01 take 2 units each
+    at 09:10 (WH-EAST full). It falls to x1 at 09:12 (nothing moves) and
+    rises at 09:22: to x1.5, under the x2 they hold, nothing is pulled back
+    and they keep their batch; to x2.5 both are pulled back. Until
+    2026-12-06 the rise was judged against the batch before's x1, and x1.5
+    pulled both back to be solved again for room they held."""
+    net = tiny_network
+    events = [
+        _lane(net, "WH-EAST", "ground", 2.0, _EIGHT_ET),
+        _lane(net, "WH-EAST", "ground", 1.0, _NINE_TWELVE),
+        _lane(net, "WH-EAST", "ground", rise, _NINE_TWELVE + 10 * 60),
+    ]
+    run = _rise_day(net, make_orders, events)
+    out = run.run()
+    assert [s.pulled_back for s in out.stats] == [(), (), pulled]
+    rows = out.rows.set_index("order_id")
+    if not pulled:
+        assert rows.loc[["T00", "T01"], "node_id"].tolist() == ["WH-EAST"] * 2
+        assert rows.loc[["T00", "T01"], "batch"].tolist() == [0, 0]
+        assert run.ledger.used[net.node_idx("WH-EAST")] == 4.0
+    else:
+        assert rows.loc[["T00", "T01"], "batch"].tolist() == [2, 2]
+    load = _lane_load(net, out.rows, run.monitor.congestion)
+    assert load[net.node_idx("WH-EAST")] <= 4.0 + 1e-9
+    assert_rows_verify(net, run.orders, out.rows, np.array([4.0, 800.0, 100.0]))
+
+
 @pytest.mark.parametrize("committed", [1, 2])
 def test_a_resumed_run_pulls_back_on_a_lanes_rise_as_the_whole_run(
     tiny_network: Network, make_orders: MakeOrders, committed: int
