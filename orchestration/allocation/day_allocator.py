@@ -404,7 +404,9 @@ class DayAllocator:
         self.bids.draw_room(plan.times[b], window, b)
         rerouted = self.rerouted
         after = self._after(pulled, hit)
-        rows, delta, stat = self._run_batch(b, idx, plan.decided_at(b), pulled, after)
+        lines = self._lines_after(pulled, hit)
+        now = plan.decided_at(b)
+        rows, delta, stat = self._run_batch(b, idx, now, pulled, after, lines)
         if refreshed:
             stat.bid_prices = tuple(map(float, self.bids.prices))
             stat.bid_total = self.bids.total_at_refresh
@@ -427,9 +429,11 @@ class DayAllocator:
         now: np.datetime64 | None,
         pulled: dict[int, Placement],
         after: Mapping[int, str],
+        line_after: Mapping[tuple[str, str], str],
     ) -> tuple[pd.DataFrame, float, BatchStat]:
         """Solve one batch (both stages); update capacity and stock; rows
-        (a pulled-back order's say ``after``'s event)."""
+        (a pulled-back order's say ``after``'s event, a split line hit
+        itself ``line_after``'s)."""
         stages = self.compiler.compile(idx, **self._left(batch, now, pulled))
         frames = []
         unfillable = stages.unfillable
@@ -460,8 +464,9 @@ class DayAllocator:
                 frames.extend(self._split_for_room(unplaced, batch, now, pulled))
         rows = _batch_rows(frames)
         if pulled:
-            delta += self._split_moves(rows, batch, pulled, after)
-            self._note_waiting(rows, pulled, after)
+            event = self._events(rows, pulled, after, line_after)
+            delta += self._split_moves(rows, batch, pulled, event)
+            self._note_waiting(rows, pulled, event)
         return rows, delta, self._stat(batch, idx.size, solution)
 
     def _after(self, pulled: dict[int, Placement], hit: EventHits) -> dict[int, str]:
@@ -476,6 +481,46 @@ class DayAllocator:
             factor = float(self.monitor.congestion[p.node, p.service])
             after[order] = lane_congested(SERVICES[p.service], factor)
         return after
+
+    def _lines_after(
+        self, pulled: dict[int, Placement], hit: EventHits
+    ) -> dict[tuple[str, str], str]:
+        """Per line (order id, SKU) of a pulled-back split order that an
+        event hit itself before its release, that event, as :meth:`_after`
+        words it: each line names its own node's fall or its own lane's
+        rise (the order's names the line hit first; a line no event hit
+        moves with it and names that)."""
+        o, sku_ids = self.orders, self.network.sku_ids
+        out = {}
+        for order, p in pulled.items():
+            oid = str(o.order_ids[order])
+            for ln in p.lines:
+                sku = str(sku_ids[int(o.line_sku[ln.line])])
+                if p.release_ts > hit.nodes.get(ln.node, np.inf):
+                    out[oid, sku] = AFTER_EVENT
+                    continue
+                base = self.ledger.line_workload(ln.line)
+                if p.release_ts > hit.hit_at(ln.node, ln.service, ln.work, base):
+                    factor = float(self.monitor.congestion[ln.node, ln.service])
+                    out[oid, sku] = lane_congested(SERVICES[ln.service], factor)
+        return out
+
+    def _events(
+        self,
+        rows: pd.DataFrame,
+        pulled: dict[int, Placement],
+        after: Mapping[int, str],
+        line_after: Mapping[tuple[str, str], str],
+    ) -> pd.Series:
+        """Per row of ``rows`` (the batch's) of a pulled-back order, the
+        event it names: ``line_after``'s (:meth:`_lines_after`) for a line
+        an event hit itself, else its order's (``after``)."""
+        ids = self.orders.order_ids
+        event = {str(ids[order]): after[order] for order in pulled}
+        oids = rows["order_id"].astype(str)
+        keys = zip(oids, rows["sku"].astype(str), strict=True)
+        named = [line_after.get(key, event.get(key[0])) for key in keys]
+        return pd.Series(named, index=rows.index, dtype=object)
 
     def _shipped_from(
         self, rows: pd.DataFrame, pulled: dict[int, Placement]
@@ -503,25 +548,18 @@ class DayAllocator:
         self,
         rows: pd.DataFrame,
         pulled: dict[int, Placement],
-        after: Mapping[int, str],
+        event: pd.Series,
     ) -> None:
         """The waiting lines of pulled-back orders say, after why they wait,
-        where they were pulled back from and by what (``after``): else
-        their row reads as an order that never had a node. ``rows`` (the
-        batch's) are updated in place."""
-        ids = self.orders.order_ids
-        event = {ids[order]: after[order] for order in pulled}
+        where they were pulled back from and by what (``event``, per row:
+        :meth:`_events`): else their row reads as an order that never had
+        a node. ``rows`` (the batch's) are updated in place."""
         waiting = rows["status"] == AllocationStatus.DEFERRED
         from_node = self._shipped_from(rows, pulled)
         hit = waiting & from_node.notna()
         if not hit.any():
             return
-        note = (
-            "pulled back from "
-            + from_node[hit]
-            + " "
-            + rows.loc[hit, "order_id"].map(event)
-        )
+        note = "pulled back from " + from_node[hit] + " " + event[hit]
         why = rows.loc[hit, "reason"].astype(str)
         rows.loc[hit, "reason"] = np.where(why == "", note, why + "; " + note)
 
@@ -530,14 +568,15 @@ class DayAllocator:
         rows: pd.DataFrame,
         batch: int,
         pulled: dict[int, Placement],
-        after: Mapping[int, str],
+        event: pd.Series,
     ) -> float:
         """Pulled-back orders that now ship as separate lines, a line at
         another node than before: moved as a whole order moving is (counted,
         its cost change returned: its rows' cost, a line that waits at its
         waiting cost, less what its lines that shipped cost), and those
         lines' reasons say so after their split reason, with the event
-        (``after``). ``rows`` (the batch's) are updated in place."""
+        (``event``, per row: :meth:`_events`). ``rows`` (the batch's) are
+        updated in place."""
         delta = 0.0
         ids = self.orders.order_ids
         from_node = self._shipped_from(rows, pulled)
@@ -558,7 +597,7 @@ class DayAllocator:
             shipped = mine & from_node.notna()
             delta += float(rows.loc[shipped, "cost"].sum()) - old.cost
             why = rows.loc[moved, "reason"].astype(str)
-            note = "rerouted from " + from_node[moved] + f" {after[order]}"
+            note = "rerouted from " + from_node[moved] + " " + event[moved]
             rows.loc[moved, "reason"] = np.where(why == "", note, why + "; " + note)
         return delta
 

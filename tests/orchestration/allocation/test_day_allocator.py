@@ -21,6 +21,7 @@ from tests.orchestration.allocation.conftest import MakeOrders
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
+from tierflow.data.rates import SERVICES
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationSettings,
@@ -1110,6 +1111,58 @@ def test_a_split_line_with_nowhere_to_go_waits_and_is_pulled_again(
     assert (s["rerouted"], s["pulled_back"]) == (2, 3)
     assert out.pulled_back == ("S", "T", "S")
     _assert_ledger_is_the_rows(tiny, orders, out.rows, run)
+
+
+def _lane_rise(net: Network, utc: str, node: str, service: str) -> CapacityEvent:
+    """``node``'s ``service`` lane at x2 from ``utc`` (``HH:MM`` on
+    2026-01-05, UTC)."""
+    hour, minute = map(int, utc.split(":"))
+    at = dt.datetime(2026, 1, 5, hour, minute, tzinfo=dt.UTC).timestamp()
+    s = SERVICES.index(service)
+    return CapacityEvent(
+        f"lane-{node}-{utc}", at, net.node_idx(node), "congestion", 2.0, s
+    )
+
+
+def test_each_line_of_a_split_order_names_the_event_that_hit_its_own_node(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """S's SPRAY ships two-day from WH-WEST, its MUG ground from WH-EAST.
+    WH-WEST's two-day lane rises at 09:20 ET and WH-EAST fails at 09:25:
+    the MUG moves to ST-CHI and names the outage, not the other node's
+    lane. The other way round (WH-EAST's ground rises, WH-WEST fails) the
+    SPRAY waits and names its node's outage. Until 2026-12-06 every line
+    named the event that hit the order first: `rerouted from WH-EAST after
+    a capacity event (lane two_day congested x2)`."""
+    orders = make_orders(_SPLIT_ORDER)
+    settings, stock = _split_day(tiny)
+    events = [
+        _lane_rise(tiny, "14:20", "WH-WEST", "two_day"),
+        _outage_at(tiny, "14:25"),
+    ]
+    out = DayAllocator(
+        tiny, orders, settings=settings, stock=stock, events=events
+    ).run()
+    rows = out.rows[out.rows["order_id"] == "S"].set_index("sku")
+    assert rows["node_id"].to_dict() == {"MUG": "ST-CHI", "SPRAY": "WH-WEST"}
+    split = "split: no single node holds every line"
+    assert rows["reason"].to_dict() == {
+        "MUG": f"{split}; rerouted from WH-EAST after a capacity event",
+        "SPRAY": split,
+    }
+    events = [
+        _lane_rise(tiny, "14:20", "WH-EAST", "ground"),
+        _outage_at(tiny, "14:25", "WH-WEST"),
+    ]
+    out = DayAllocator(
+        tiny, orders, settings=settings, stock=stock, events=events
+    ).run()
+    rows = out.rows[out.rows["order_id"] == "S"].set_index("sku")
+    assert rows.loc["MUG", "node_id"] == "WH-EAST"
+    assert rows.loc["SPRAY", "status"] == "deferred"
+    assert rows.loc["SPRAY", "reason"].endswith(
+        "; pulled back from WH-WEST after a capacity event"
+    )
 
 
 @pytest.mark.parametrize("committed", [1, 2])
