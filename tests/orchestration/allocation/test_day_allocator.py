@@ -1064,6 +1064,10 @@ def test_an_outage_moves_an_unreleased_split_line(
         "MUG": f"{split}; rerouted from WH-EAST after a capacity event",
         "SPRAY": split,
     }
+    # the SPRAY, again at its node, takes the new batch's time as the MUG
+    assert rows["batch"].to_dict() == {"MUG": 1, "SPRAY": 1}
+    assert set(was["released_at"]) == {"2026-01-05T14:15:00Z"}
+    assert set(rows["released_at"]) == {"2026-01-05T14:30:00Z"}
     s = out.summary()
     assert (s["rerouted"], s["pulled_back"]) == (1, 1)
     assert out.stats[1].rerouted == 1 and out.stats[1].pulled_back == ("S",)
