@@ -153,6 +153,9 @@ class CapacityFollower:
         self._lapse: float | None = None
         #: No sweep before this (epoch seconds): one failed, tried again later
         self._sweep_after = -math.inf
+        #: Which making of the store's tables the last wait read
+        #: (``Changes.made``; None: none read yet)
+        self._made: int | None = None
 
     def _warn(self, what: str, exc: BaseException) -> None:
         """``what (backend): exc``, unless said within :data:`REPEAT_EVERY_S`:
@@ -293,29 +296,24 @@ class CapacityFollower:
                             time.monotonic() + CHECKPOINT_S if needed else None
                         )
                     wait = min(wait, CHECKPOINT_S)
-                last = self._wait(store, seen, min(wait, self._until_lapse()))
+                last, made = self._wait(store, seen, min(wait, self._until_lapse()))
         except STORE_ERRORS as exc:
             self.store_unreachable = True
             self._warn("capacity event log unreadable", exc)
             self._stop.wait(RETRY_S)
             return seen, checkpoint_at
         self._read_again()
+        if self._made is None:
+            self._made = made
+        if made != self._made or last < seen:
+            return self._remade(last, seen, made), checkpoint_at
         self._sweep(store)
         # the option sets answered while the store could not be written,
         # for every replica: tried at each read of the log until written
         # (once, when the log was read again, met a router's store still
         # reconnecting, and a quiet replica never wrote them)
         self.router.save_unsaved()
-        moved = False
-        if last > seen:
-            if self.router.monitor.last_seq < last:  # else pulled already
-                self.router.refresh()  # (a confirm here pulls its own)
-            now = self.router.monitor.last_seq
-            if now < last:  # the router could not read the log: later
-                self._stop.wait(RETRY_S)
-            moved = now > seen  # pulled here, or already by the router
-            seen = max(seen, now)
-            self._demand_dirty = True
+        seen, moved = self._pull(last, seen)
         if self._refresh_demand(store) or moved:
             self.on_change()
         self._snapshot(store)
@@ -325,20 +323,62 @@ class CapacityFollower:
             self._stop.wait(PULL_EVERY_S)
         return seen, checkpoint_at
 
-    def _wait(self, store: StateStore, seen: int, wait: float) -> int:
+    def _pull(self, last: int, seen: int) -> tuple[int, bool]:
+        """The log's events up to ``last`` into the map, if past ``seen``;
+        the position now, and whether the map moved."""
+        if last <= seen:
+            return seen, False
+        if self.router.monitor.last_seq < last:  # else pulled already
+            self.router.refresh()  # (a confirm here pulls its own)
+        now = self.router.monitor.last_seq
+        if now < last:  # the router could not read the log: later
+            self._stop.wait(RETRY_S)
+        self._demand_dirty = True
+        # pulled here, or already by the router
+        return max(seen, now), now > seen
+
+    def _wait(self, store: StateStore, seen: int, wait: float) -> tuple[int, int]:
         """Wait for the log past ``seen`` or a stock change (at most
         ``wait``); tell ``on_stock`` of the SKUs changed; the log's last
-        ``seq``."""
+        ``seq`` and which making of the store's tables it is of."""
         if self._stock_seen is None:
             self._stock_seen = store.stock_version()
-        last, stock, self._lapse = store.wait_for_changes(
+        last, stock, self._lapse, made = store.wait_for_changes(
             seen, self._stock_seen, wait, self._stop
         )
-        if stock > self._stock_seen:
+        if stock > self._stock_seen and self._made in (None, made):  # else remade
             self._stock_seen, skus = store.stock_changed_since(self._stock_seen)
             if skus and self.on_stock is not None:
                 self.on_stock(skus)
-        return last
+        return last, made
+
+    def _remade(self, last: int, seen: int, made: int) -> int:
+        """The store was made again under this server (restored from a
+        dump, its tables made again: another ``made``, or a log gone back
+        from ``seen`` to ``last``): the router answers from it as from a
+        store just opened (:meth:`OnlineRouter.store_remade`), the stock
+        counter and forecast are read afresh, the hub told; the log's
+        position now. It pulled only a log that moved past the position it
+        knew, so it answered from the state before the restore for ever,
+        and skipped the restored log's events below that position. A
+        failed reload is tried again at the next turn."""
+        try:
+            self.router.store_remade()
+        except STORE_ERRORS as exc:
+            self._warn("state store re-made under this server, not reloaded yet", exc)
+            self._stop.wait(RETRY_S)
+            return seen
+        self._made, self._stock_seen = made, None
+        self._demand_at, self._demand_dirty = -math.inf, True
+        now = self.router.monitor.last_seq
+        log.warning(
+            "state store re-made under this server (capacity log at seq %d, was "
+            "%d): capacity map and caches reloaded",
+            last,
+            seen,
+        )
+        self.on_change()
+        return now
 
     def _sweep_due(self) -> float:
         """When :meth:`_sweep` is due (epoch seconds; inf: no hold known)."""

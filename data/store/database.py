@@ -467,6 +467,14 @@ class Database(Connection, Protocol):
         """The driver's exception for a violated constraint."""
         ...
 
+    @property
+    def tables_made(self) -> str:
+        """SQL of one number that changes whenever the store's tables are
+        made again under a running process (a restore with ``--clean``, a
+        database dropped and made again): what a follower compares to tell
+        a store restored under it from one that moved on."""
+        ...
+
     def tx(self) -> AbstractContextManager[Transaction]:
         """One write transaction."""
         ...

@@ -127,14 +127,15 @@ _UTF8 = "CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0"
 #: What a read-only transaction means (a standby, default_transaction_read_only).
 _READ_ONLY = "tierflow needs a writable primary, not a standby or a read-only role"
 #: What a table of the store missing under an open store means: its database
-#: was dropped and made again (or restored without the store) since it was
-#: opened. Nothing makes the tables again under running processes: they hold
-#: the old store's capacity map and log position, which a new store's would
-#: contradict.
+#: was dropped and made again (or restored without the store, or is being
+#: restored) since it was opened. Nothing makes the tables again under
+#: running processes; a server's capacity follower notices a store restored
+#: (or made) there and reloads what it held (``service/feed.py``), a batch
+#: command does not.
 _TABLES_GONE = (
     "the store's tables are gone: its database was dropped and made again "
-    "since this process opened it; restore the store, then restart tierflow's "
-    "servers"
+    "since this process opened it; restore the store (running tierflow "
+    "servers answer from it once restored; restart any other tierflow command)"
 )
 
 
@@ -612,6 +613,10 @@ class PostgresDatabase:
     """
 
     integrity_error: type[Exception] = psycopg.IntegrityError
+    #: The capacity log table's oid: every ``CREATE TABLE`` gives another
+    #: (``pg_restore --clean``, a database made again); ``VACUUM FULL`` and
+    #: ``TRUNCATE`` keep it.
+    tables_made = "'capacity_events'::regclass::oid::bigint"
 
     def __init__(
         self,

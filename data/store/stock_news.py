@@ -44,17 +44,28 @@ _VERSION = f"SELECT version FROM table_versions WHERE name = '{STOCK_VERSION}'"
 #: The earliest expiry of the active reservations (``reservations_live``,
 #: the index of the live holds by expiry: its first entry).
 _LAPSE = f"SELECT MIN(expires_at) FROM reservations WHERE {LIVE_RESERVATION}"
+#: The log's last ``seq``, which only a store restored (or made again)
+#: under its readers brings back: a prune that deleted every event leaves
+#: the newest snapshot's ``last_seq`` (it deletes none after it), not 0.
+_LAST_SEQ = (
+    "COALESCE((SELECT MAX(seq) FROM capacity_events), (SELECT last_seq FROM "
+    "capacity_snapshots ORDER BY snapshot_id DESC LIMIT 1), 0)"
+)
 
 
 class Changes(NamedTuple):
     """What :meth:`StockNews.wait_for_changes` read, in one statement: the
     capacity log's last ``seq``, the stock counter, and when the first
     active reservation lapses (epoch seconds; None with none), for the
-    follower that sweeps lapsed holds on time (``service/feed.py``)."""
+    follower that sweeps lapsed holds on time (``service/feed.py``); and
+    ``made``, which changes whenever the store's tables are made again
+    (``Database.tables_made``): with a ``seq`` that went back, how the
+    follower tells a store restored under it."""
 
     seq: int
     stock: int
     lapse: float | None
+    made: int = 0
 
 
 def note_stock_changed(conn: Transaction, skus: Iterable[str]) -> None:
@@ -131,8 +142,7 @@ class StockNews(StorePart):
         self._db.listen(STOCK_CHANNEL)
         while True:
             row = self._db.execute(
-                f"SELECT (SELECT MAX(seq) FROM capacity_events), ({_VERSION}), "
-                f"({_LAPSE})"
+                f"SELECT {_LAST_SEQ}, ({_VERSION}), ({_LAPSE}), {self._db.tables_made}"
             ).fetchone()
             last, stock = int(row[0] or 0), int(row[1] or 0)
             lapse = None if row[2] is None else float(row[2])
@@ -143,7 +153,7 @@ class StockNews(StorePart):
                 or left <= 0
                 or (stop is not None and stop.is_set())
             ):
-                return Changes(last, stock, lapse)
+                return Changes(last, stock, lapse, int(row[3]))
             self._db.wait_notice(
                 CAPACITY_CHANNEL,
                 after_seq,

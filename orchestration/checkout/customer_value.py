@@ -146,6 +146,16 @@ class CustomerValues:
         self._day_read: tuple[int, dict[str, _Row]] | None = None
         self._day_checked = -math.inf
 
+    def forget(self) -> None:
+        """Drop every score and threshold read: the store was made again
+        (restored), and its scores' version may be one seen before with
+        other scores. Read again at the next answer."""
+        self._read = -math.inf
+        self._held = _no_scores()
+        self._known = OrderedDict()
+        self._day_read = None
+        self._day_checked = -math.inf
+
     def lookup(
         self,
         customer_id: str,

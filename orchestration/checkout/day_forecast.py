@@ -336,6 +336,12 @@ class LiveDemand:
         self._orders = TodayOrders(forecaster.network)
         self._since = -np.inf
 
+    def forget(self) -> None:
+        """Drop the day's orders read: the store was made again (restored);
+        the next :meth:`refresh` reads its orders from the day's start."""
+        self._orders = TodayOrders(self.forecaster.network)
+        self._since = -np.inf
+
     def refresh(self, store: CheckoutStore, now: dt.datetime) -> bool:
         """Re-estimate from the orders ``store`` records (read outside the
         lock) and set every node's forecast; whether the map changed.

@@ -613,6 +613,14 @@ class QuoteBook:
         if cached is not None:  # this process only: keep the ending
             self._cache(request_id, dataclasses.replace(cached, closed=ending), 0.0)
 
+    def forget_stored(self) -> None:
+        """Drop the decoded option sets the store had: it was made again
+        (restored), and what it holds now is read at the next call. Those
+        it was never given stay, to be written."""
+        with self._lock:
+            for rid in [r for r in self._quotes if r not in self._unsaved]:
+                del self._quotes[rid]
+
     def ids(self) -> list[str]:
         """Ids of the quotes cached in this process, oldest first."""
         with self._lock:

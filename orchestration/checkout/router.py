@@ -354,6 +354,30 @@ class OnlineRouter:
         self._quotes.save_open()  # answered meanwhile: for every worker now
         return True
 
+    def store_remade(self) -> None:
+        """The store was made again under this router (restored from a dump,
+        its tables made again): answer from it as from a store just opened.
+        The capacity map is rebuilt from its snapshot and log, and what was
+        kept of the old one is dropped: the scores read, the bid prices, the
+        day's orders behind the forecast, the option sets decoded (those
+        the store never had stay, to be written). The store is read first,
+        under the lock: if that fails, the router is left as it was (the
+        caller tries again)."""
+        store = self.store
+        if store is None:
+            return
+        with self._lock:
+            self.monitor.attach(store)
+            if self._default_bid_prices:
+                self.bid_prices = _default_bid_prices(
+                    self.network, store, self.monitor, self.policy
+                )
+            self._customers.forget()
+            self._live.attach(store, self.bid_prices)
+            if self.demand is not None:
+                self.demand.forget()
+        self._quotes.forget_stored()
+
     def _still_unavailable(self, failure: Exception) -> None:
         """Why the store could not be opened, last: whole for the operator
         (:attr:`store_error`), without its location in every answer (a

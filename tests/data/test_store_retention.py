@@ -383,6 +383,34 @@ def test_without_a_snapshot_no_capacity_event_is_pruned(
         assert (deleted["capacity_events"], kept["capacity_events"]) == (0, 1)
 
 
+def test_a_prune_of_every_event_leaves_the_followers_seq_where_it_was(
+    state_location: Path | str, tiny_network: Network
+) -> None:
+    """A prune that deletes the whole log (every event old and in the newest
+    snapshot): the followers' wait still reads the log's last ``seq`` (the
+    snapshot's), not 0, which they take for a store restored under them
+    (``service/feed.py``) and reload the map for."""
+    with open_store(state_location) as store:
+        mon = CapacityMonitor.open(tiny_network, store)
+        mon.ingest([parse_event(event(f"e{k}", NOW - 20 * DAY_S + k), tiny_network)
+                    for k in range(3)])  # fmt: skip
+        mon.snapshot()
+        last = store.last_event_seq()
+        before = store.wait_for_changes(last, 0, timeout_s=0)
+    run_sql(
+        state_location, f"UPDATE capacity_events SET received_at = {NOW - 20 * DAY_S}"
+    )
+    with open_store(state_location) as store:
+        deleted, kept = _counts(
+            store.prune_state(KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW)
+        )
+        assert (deleted["capacity_events"], kept["capacity_events"]) == (3, 0)
+        assert store.last_event_seq() == 0
+        after = store.wait_for_changes(last, 0, timeout_s=0)
+        assert after.seq == before.seq == last == 3
+        assert after.made == before.made
+
+
 def test_the_capacity_map_is_the_same_after_a_prune_and_a_pruned_event_replayed_is_refused(
     seeded: StateStore, tiny_network: Network
 ) -> None:
