@@ -31,6 +31,7 @@ from tierflow.cli.options import (
 from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.data.errors import InputError
 from tierflow.data.logging_setup import redact
+from tierflow.data.store_location import default_state_location, is_postgres_url
 from tierflow.service.cpus import pin_process, worker_cpu, worker_cpus
 
 if TYPE_CHECKING:
@@ -310,7 +311,9 @@ def serve_command(
             key_path = stack.enter_context(_key_file(key))
             made.append(key_path.parent)
             source = f"{source}, in {key_path}"
+        fresh = _store_to_make(state_path)
         app, close = settings.build()
+        _warn_of_paths_with_nothing(app, fresh, allocation_dir)
         # said once, by this process: the workers load it again, silently
         log_network_warnings(app.state.router.network)
         cpus = worker_cpus(pin_cpus, threaded=app.state.service.offload is not None)
@@ -346,6 +349,42 @@ STORE_WAIT_S = 5.0
 #: the calls waited until it resumed. A live server is waited for on: a lock
 #: wait or a long statement (seeding a large network) is not a hang.
 STORE_ANSWER_S = 2.0
+
+
+def _store_to_make(state: Path | str | None) -> Path | None:
+    """The SQLite file the server is about to make, where none is there (a
+    path mistyped, as often as a first run); None for one that exists or a
+    URL or the default store. Asked before the router opens the store,
+    which makes it."""
+    if state is None and not os.environ.get("TIERFLOW_STATE"):
+        return None  # the default store, made on the first run as it should be
+    where = default_state_location() if state is None else state
+    if is_postgres_url(where) or Path(where).exists():
+        return None
+    return Path(where)
+
+
+def _warn_of_paths_with_nothing(
+    app: FastAPI, fresh: Path | None, allocation_dir: Path | None
+) -> None:
+    """Say, once at start-up, where a path given holds nothing to serve: a
+    store made empty just now (it served a mistyped ``--state`` as if it were
+    the day's, without a word) and an ``--allocation-dir`` with no
+    ``summary.json`` (``/ops`` then shows no allocation)."""
+    if fresh is not None and app.state.router.store is not None:
+        _log.warning(
+            "%s: no state store was there: serving a new, empty one (no CLTV "
+            "scores, capacity events or allocations; the network's stock): "
+            "is the path right?",
+            fresh,
+        )
+    if allocation_dir is not None and not (allocation_dir / "summary.json").is_file():
+        _log.warning(
+            "--allocation-dir %s: no summary.json there: /ops shows no "
+            "allocation until `tierflow allocate --out` or `tierflow simulate "
+            "--out` writes one there",
+            allocation_dir,
+        )
 
 
 def _private(settings: _Settings) -> list[str]:

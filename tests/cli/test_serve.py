@@ -453,6 +453,57 @@ def test_a_store_it_cannot_open_is_named_in_the_banner(tmp_path: Path) -> None:
     assert "s3cret" not in out.read_text() + err.read_text()
 
 
+def _warnings_at_start(tmp_path: Path, *args: str) -> list[str]:
+    """The warning records of a ``tierflow serve *args`` (JSON logs) once it
+    answers, stopped then."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
+        "--network", str(TINY_NETWORK), "--log-format", "json", *args,
+    ]  # fmt: skip
+    err = tmp_path / "stderr"
+    env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789"}
+    with open(err, "w") as e:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=e)
+    try:
+        _wait_up(f"http://127.0.0.1:{port}", err)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0, err.read_text()
+    records = [json.loads(x) for x in err.read_text().splitlines() if x[:1] == "{"]
+    return [r["message"] for r in records if r["level"] == "warning"]
+
+
+def test_a_state_or_allocation_folder_with_nothing_there_is_said(
+    tmp_path: Path,
+) -> None:
+    """The README's ``serve --state out/simulate/state.db --allocation-dir
+    out/simulate`` with a typo served a store made empty just now, and no
+    allocation, without a word (QA, a newcomer): each is a warning at
+    start-up naming the path. A store and a folder that hold the day say
+    nothing."""
+    store = tmp_path / "out" / "simulte" / "state.db"
+    folder = tmp_path / "out" / "simulte"
+    assert _warnings_at_start(
+        tmp_path, "--state", str(store), "--allocation-dir", str(folder)
+    ) == [
+        f"{store}: no state store was there: serving a new, empty one (no CLTV "
+        "scores, capacity events or allocations; the network's stock): is the "
+        "path right?",
+        f"--allocation-dir {folder}: no summary.json there: /ops shows no "
+        "allocation until `tierflow allocate --out` or `tierflow simulate "
+        "--out` writes one there",
+    ]
+    (folder / "summary.json").write_text("{}")
+    assert store.exists()  # made by the first run: served as it is now
+    assert (
+        _warnings_at_start(
+            tmp_path, "--state", str(store), "--allocation-dir", str(folder)
+        )
+        == []
+    )
+
+
 def test_serve_with_workers(tmp_path: Path) -> None:
     """Two worker processes on one port share the checkouts; workers killed
     are started again, and the new ones finish the checkouts the dead ones
