@@ -452,10 +452,16 @@ def read_event_file(
     path: Path, network: Network, *, received: dt.datetime | None = None
 ) -> list[CapacityEvent]:
     """:func:`parse_event_lines` of a JSON-lines file (named by its file name);
-    a byte that is not UTF-8 is an error at its line."""
-    return read_event_bytes(
+    a byte that is not UTF-8 is an error at its line. A file of no event
+    (empty, or blank lines) is an error, as every other reader's empty file
+    and ``POST /v1/capacity/events``' empty list are: a wrong or truncated
+    export applied nothing, exit 0, as if the day had no events."""
+    events = read_event_bytes(
         path.read_bytes(), network, file=path.name, received=received
     )
+    if not events:
+        raise InputError("file is empty", file=path.name)
+    return events
 
 
 def read_event_bytes(

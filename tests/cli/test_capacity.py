@@ -71,6 +71,39 @@ def test_a_byte_order_mark_is_read_alike_everywhere(tmp_path: Path, how: str) ->
     assert json.loads(result.stdout)["applied"] == 2
 
 
+@pytest.mark.parametrize("how", ["ingest", "allocate"])
+@pytest.mark.parametrize(
+    "data", [b"", b"\n\n", _BOM + b"\n"], ids=["empty", "blank", "bom"]
+)
+def test_an_events_file_of_no_event_is_refused(
+    tmp_path: Path, how: str, data: bytes
+) -> None:
+    """An empty events file (a wrong or truncated export) is one line, exit
+    1, nothing written, as every other reader's empty file and
+    ``POST /v1/capacity/events``' empty list (``ingest`` applied nothing,
+    exit 0; QA, a newcomer). Stdin with no event stays a quiet feed."""
+    events = tmp_path / "ev.jsonl"
+    events.write_bytes(data)
+    state = tmp_path / "s.db"
+    if how == "allocate":
+        orders = tmp_path / "orders.csv"
+        orders.write_text(
+            "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+            "A,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1\n"
+        )
+        args = ["allocate", "--orders", str(orders), "--out", str(tmp_path / "out")]
+    else:
+        args = ["capacity", "ingest"]
+    args += ["--network", str(TINY_NETWORK), "--state", str(state)]
+    result = CliRunner().invoke(cli, [*args, "--events", str(events)])
+    assert (result.exit_code, result.output) == (1, "Error: ev.jsonl: file is empty\n")
+    assert not state.exists()
+    if how == "ingest":
+        quiet = CliRunner().invoke(cli, [*args, "--events", "-"], input=data)
+        assert quiet.exit_code == 0, quiet.output
+        assert quiet.stdout.startswith("0 events applied, 0 duplicates ignored")
+
+
 def test_stdin_that_is_not_utf8_is_located(tmp_path: Path) -> None:
     """As a file's bad byte is (it was a UnicodeEncodeError traceback)."""
     data = (_event(0) + "\n" + _event(1).replace("e1", "e\xff")).encode("latin-1")
