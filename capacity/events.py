@@ -55,6 +55,10 @@ EVENT_BOUNDS: dict[str, tuple[float, float]] = {
     "congestion": (1.0, MAX_CONGESTION),
     "forecast": (0.0, MAX_UNITS),
 }
+#: A ``staffing`` value strictly between these is refused where an event
+#: enters (not on replay of a log): it is a percent, and a fraction written
+#: for a share of the staff (0.5 for half) all but closed the node (0.5 %).
+STAFFING_FRACTION: tuple[float, float] = (0.0, 1.0)
 #: An event ``ts``'s time of day, after its date: ``T`` (or a space),
 #: ``HH:MM``, optional seconds and fraction, then ``Z`` or an offset
 #: (``±HH:MM``, ``±HHMM``, ``±HH``): ISO 8601's extended calendar form. The
@@ -270,7 +274,7 @@ def parse_event(
     row: int | None = None,
     window: TimeWindow | None = EVENT_WINDOW,
     received: dt.datetime | None = None,
-    known_keys_only: bool = True,
+    logged: bool = False,
 ) -> CapacityEvent:
     """Validate one decoded event object (see ``docs/data.md``).
 
@@ -278,10 +282,12 @@ def parse_event(
     already validated when they were logged). ``received``: the receiving
     clock of a live event (the HTTP API, ``capacity ingest``, a followed
     feed), which ``ts`` may pass by at most :data:`LIVE_EVENT_LEAD`; ``None``
-    for events scripted ahead (``allocate --events``, a simulated day). A key not in
-    :data:`EVENT_KEYS` is an error unless ``known_keys_only`` is False (for
-    events already logged: another writer or an older version may have
-    logged a key this one does not know, and the log is replayed whole).
+    for events scripted ahead (``allocate --events``, a simulated day).
+    ``logged``: an event read back from the store's log, validated when it
+    was logged and replayed whole: a key not in :data:`EVENT_KEYS` (another
+    writer's or an older version's) is left aside, not an error, and a
+    staffing in :data:`STAFFING_FRACTION` (taken before 2026-12-06) replays
+    as the percent it was applied as.
 
     Raises
     ------
@@ -291,7 +297,7 @@ def parse_event(
     fail = partial(InputError, file=file, row=row)
     if not isinstance(obj, dict):
         raise fail("not a JSON object")
-    if known_keys_only:
+    if not logged:
         _known_keys(obj, fail)
     event_id = _event_id(obj.get("event_id"), fail)
     if received is not None and event_id.startswith(ORDER_WORK):
@@ -308,6 +314,8 @@ def parse_event(
         message = f"unknown event type (one of {list(EVENT_TYPES)})"
         raise fail(message, field="type", value=kind)
     value = _event_value(kind, _present(obj, "value", fail), fail)
+    if kind == "staffing" and not logged and _is_fraction(value):
+        raise fail(_staffing_fraction(value), field="value", value=value)
     service = -1
     if kind == "congestion":
         if obj.get("service") is None:
@@ -351,6 +359,27 @@ def _event_value(kind: str, raw: Any, fail: Callable[..., InputError]) -> float:
         raise fail(f"must be in [{lo:g}, {hi:g}]", field="value", value=raw)
     # + 0.0: JSON's -0.0 is 0 (kept, `capacity show` listed a capacity of -0)
     return float(raw) + 0.0
+
+
+def _is_fraction(staffing: float) -> bool:
+    """A staffing strictly inside :data:`STAFFING_FRACTION`."""
+    lo, hi = STAFFING_FRACTION
+    return lo < staffing < hi
+
+
+def _staffing_fraction(staffing: float) -> str:
+    """Why a staffing of ``staffing`` (a fraction, 0 < v < 1) is refused:
+    it reads as that many percent, which all but closes the node."""
+    pct = round(staffing * 100, 9)
+    send = (
+        f"for {pct:.12g} % of the staff send {pct:.12g}"
+        if pct >= 1
+        else "send the percent (1-300), or 0 for no staff"
+    )
+    return (
+        f"staffing is a percent of planned staff (0-300): {staffing!r} means "
+        f"{staffing!r} %; {send}"
+    )
 
 
 def event_row(events: Sequence[CapacityEvent], k: int) -> int:

@@ -342,9 +342,7 @@ class CapacityMonitor:
         obj = {"event_id": ev.event_id, "ts": ev.ts, "node_id": ev.node_id}
         obj |= {"type": ev.type, **ev.payload}
         try:
-            return parse_event(
-                obj, self.network, row=ev.seq, window=None, known_keys_only=False
-            )
+            return parse_event(obj, self.network, row=ev.seq, window=None, logged=True)
         except InputError:
             return None
 

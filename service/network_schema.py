@@ -21,8 +21,9 @@ writes each of those rules into the document:
   is schema-valid and refused, 422 on ``ts``, more than
   :data:`~tierflow.data.limits.LIVE_EVENT_LEAD` ahead of the server's clock
   (a rule of the clock, like the event id's below of the server's state);
-- one ``oneOf`` branch per event type (``value``'s type and range, ``service``
-  required for ``congestion``), and a ``not`` for all-zero preferences.
+- one ``oneOf`` branch per event type (``value``'s type and range, a ``not``
+  of the staffing fractions the parser refuses, ``service`` required for
+  ``congestion``), and a ``not`` for all-zero preferences.
 
 Two rules are left out: the live lead above, and the event id's: an id
 already used with other content is refused with 409 (``conflict``, a clash
@@ -38,7 +39,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from tierflow.capacity.events import EVENT_BOUNDS, EVENT_TIME_OF_DAY, EVENT_TYPES
+from tierflow.capacity.events import (
+    EVENT_BOUNDS,
+    EVENT_TIME_OF_DAY,
+    EVENT_TYPES,
+    STAFFING_FRACTION,
+)
 from tierflow.data.limits import EVENT_WINDOW, LIVE_EVENT_LEAD, now
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
@@ -254,6 +260,8 @@ def event_schema(
         else:
             lo, hi = EVENT_BOUNDS[kind]
             value = {"type": "number", "minimum": lo, "maximum": hi}
+        if kind == "staffing":
+            value |= _staffing_value()
         service = props["service"]
         required = ["event_id", "ts", "node_id", "type", "value"]
         if kind == "congestion":
@@ -279,6 +287,20 @@ def event_schema(
         "title": base["title"],
         "description": base["description"],
         "oneOf": branches,
+    }
+
+
+def _staffing_value() -> dict[str, Any]:
+    """A staffing is a percent: the fractions the parser refuses (0.5 read
+    as 0.5 %, not half the staff) are left out, so a value valid by the
+    document is one the server takes."""
+    lo, hi = STAFFING_FRACTION
+    return {
+        "not": {"exclusiveMinimum": lo, "exclusiveMaximum": hi},
+        "description": (
+            "percent of planned staff: 0 (none) or 1-300; 50 is half the staff "
+            "(a value between 0 and 1 is refused: 0.5 would be 0.5 %)"
+        ),
     }
 
 

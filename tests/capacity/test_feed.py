@@ -346,6 +346,34 @@ def test_an_event_id_no_store_can_hold_is_skipped_and_the_feed_goes_on(
     assert _seq(state) == 2
 
 
+def test_a_staffing_fraction_is_skipped_and_the_feed_goes_on(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """0.5 meant half the staff and was applied as 0.5 %: a bad line of the
+    feed, said as ``capacity ingest`` of a file says it, the others applied."""
+    from click.testing import CliRunner
+
+    from tierflow.cli.main import cli
+
+    state = tmp_path / "state.db"
+    result = CliRunner().invoke(
+        cli,
+        ["capacity", "ingest", "--network", str(TINY_NETWORK), "--state",
+         str(state), "--events", "-", "--follow"],
+        input=_line(1, 80) + _line(2, 0.5) + _line(3, 0),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert untimed_lines(result.stderr) == [
+        f"{SKIPPED}<stdin>: row 2: field 'value': value 0.5: staffing is a percent "
+        "of planned staff (0-300): 0.5 means 0.5 %; for 50 % of the staff send 50"
+    ]
+    assert result.stdout.startswith("2 events applied, 0 duplicates ignored, 1 bad")
+    assert _seq(state) == 2
+    with open_store(state) as store:
+        mon = CapacityMonitor.open(tiny_network, store)
+    assert mon.staffing[tiny_network.node_idx("ST-CHI")] == 0.0  # f3's: no staff
+
+
 def test_an_over_long_line_is_skipped_and_the_feed_goes_on(tmp_path: Path) -> None:
     """A line over :data:`MAX_EVENT_LINE_BYTES` (64 KiB: an event the HTTP
     API takes in one request fits) is a bad line, reported by its number and

@@ -357,6 +357,11 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("cltv", _SCORES + "C\x002,12,0.5,gold\n",
          "scores.csv: row 3: field 'customer_id': value 'C\\x002': a control character ('\\x00')"),
         ("events", "", "events.jsonl: row 1"),
+        # a staffing of 0.5 meant half the staff and was 0.5 % (QA 2026-12-06)
+        ("events", '{"event_id": "s", "ts": "2026-01-05T09:00:00-05:00", "node_id": '
+         '"WH-EAST", "type": "staffing", "value": 0.5}\n',
+         "Error: events.jsonl: row 1: field 'value': value 0.5: staffing is a percent "
+         "of planned staff (0-300): 0.5 means 0.5 %; for 50 % of the staff send 50\n"),
         ("history", _HEADER, "Error: history.csv: no orders to learn from (only a header)"),
         # a usage error (exit 2), from the command line or the environment
         ("option", "--time-limit nan", "Invalid value for '--time-limit': 'nan' is not a finite number."),
@@ -404,7 +409,7 @@ def test_bad_inputs_leave_a_fresh_folder_empty_and_an_old_one_as_it_was(
         options = ["--cltv-scores", str(scores)]
     elif bad == "events":
         events = tmp_path / "events.jsonl"
-        events.write_text('{"event_id": "e", "ts": "soon"}\n')
+        events.write_text(given or '{"event_id": "e", "ts": "soon"}\n')
         options = ["--events", str(events)]
     elif bad == "history":
         history = tmp_path / "history.csv"

@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from fastapi import FastAPI
 
@@ -69,6 +70,11 @@ def test_each_event_type_has_its_value_and_service(shared_live: Any) -> None:
     assert branches["outage"]["properties"]["value"] == {"type": "boolean"}
     staffing = branches["staffing"]["properties"]["value"]
     assert (staffing["minimum"], staffing["maximum"]) == (0.0, 300.0)
+    # a fraction (0.5 for half the staff) is refused: the document says so
+    assert staffing["not"] == {"exclusiveMinimum": 0.0, "exclusiveMaximum": 1.0}
+    branch = jsonschema_rs.validator_for(staffing)
+    taken = [v for v in (0, 0.5, 0.99, 1, 50, 300) if branch.is_valid(v)]
+    assert taken == [0, 1, 50, 300]
     assert "service" in branches["congestion"]["required"]
     service = branches["congestion"]["properties"]["service"]
     assert service["enum"] == list(SERVICES)

@@ -494,6 +494,31 @@ def test_a_bad_value_gets_the_feeds_words(
     assert not router.monitor.outage.any()
 
 
+def test_a_staffing_fraction_is_refused_with_the_feeds_words(
+    shared_live: Any,
+) -> None:
+    """0.5 meant half the staff and was applied as 0.5 % (QA 2026-12-06):
+    422 at the field, in ``capacity ingest``'s words, and nothing of the
+    request applied (its good outage neither)."""
+    client, router, _ = shared_live
+    seq, staffing = router.monitor.last_seq, router.monitor.staffing.copy()
+    good = {**OUTAGE, "node_id": "WH-WEST"}
+    half = {**OUTAGE, "event_id": "ops-half", "type": "staffing", "value": 0.5}
+    r = client.post(
+        "/v1/capacity/events",
+        json={"events": [good, half]},
+        headers={"X-API-Key": API_KEY},
+    )
+    assert r.status_code == 422, r.text
+    assert (r.json()["field"], r.json()["message"]) == (
+        "events[1].value",
+        "field 'events[1].value': value 0.5: staffing is a percent of planned "
+        "staff (0-300): 0.5 means 0.5 %; for 50 % of the staff send 50",
+    )
+    assert router.monitor.last_seq == seq and not router.monitor.outage.any()
+    assert (router.monitor.staffing == staffing).all()
+
+
 def test_a_number_no_float_holds_is_named_as_written(shared_live: Any) -> None:
     """``1e400`` reads as infinity: the refusal said "value inf", a value
     the caller never sent."""
