@@ -157,7 +157,7 @@ class _Items:
 
 def lane_weight(
     workload: NDArray[np.float64],
-    service: NDArray[np.int8],
+    service: NDArray[np.integer[Any]],
     congestion: NDArray[np.float64] | None,
 ) -> NDArray[np.float64]:
     """``(n_items, n_nodes)`` capacity units an item takes at each node when

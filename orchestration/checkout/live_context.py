@@ -42,10 +42,14 @@ from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 @dataclass(frozen=True, slots=True)
 class Room:
     """Free capacity units per (service, node): after the backlog (``hard``,
-    physical room) and after the rest-of-day forecast too (``soft``)."""
+    physical room) and after the rest-of-day forecast too (``soft``), each
+    in the order's own units on that lane; and the lanes' ``congestion``
+    (``(node, service)``) they were read with, which the bid price is
+    charged at (an order's work times it is the node capacity it takes)."""
 
     hard: NDArray[np.float64]
     soft: NDArray[np.float64]
+    congestion: NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +190,8 @@ class LiveContext:
         key = mon.state_key
         if self._room is None or key != self._room_key:
             hard = mon.room(lanes=True)
-            self._room = Room(hard, hard - mon.forecast[None, :])
+            soft = mon.room(lanes=True, forecast=True)
+            self._room = Room(hard, soft, mon.congestion.copy())
             self._room_key = key
         return self._room
 

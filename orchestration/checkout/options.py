@@ -197,9 +197,7 @@ class OptionBuilder:
         )
         base_price = round(float(policy.price_markup[tier]) * shipping, 2)
         capacity_cost = (  # the overflow's capacity is freed, not used, today
-            0.0
-            if tier is Tier.OVERFLOW
-            else sum(float(ctx.bid[s.node]) * s.workload for s in ships)
+            0.0 if tier is Tier.OVERFLOW else _capacity_cost(ctx, ships)
         )
         return _Money(cost, base_price, 0.0, capacity_cost, "")
 
@@ -231,7 +229,7 @@ class OptionBuilder:
                 reference, cheaper = option.price, option
         # the capacity it frees today: what Gold (else Silver) would have used
         today = plans.get(Tier.GOLD) or plans.get(Tier.SILVER) or plans[Tier.OVERFLOW]
-        freed = sum(float(ctx.bid[s.node]) * s.workload for s in today)
+        freed = _capacity_cost(ctx, today)
         where = ", ".join(self.network.node_ids[s.node] for s in today)
         cap, least = policy.overflow_discount_cap, policy.overflow_min_discount
         discount = _money_floor(min(cap, max(freed, least), reference))
@@ -258,6 +256,15 @@ class OptionBuilder:
             )
             for s in ships
         )
+
+
+def _capacity_cost(ctx: Context, ships: Plan) -> float:
+    """Bid price x the node capacity each shipment takes (its work times its
+    lane's congestion, as the batches charge it): the price is per unit of
+    node capacity, and an order by a lane at x2 uses twice its work of it."""
+    return sum(
+        float(ctx.bid[s.node]) * s.capacity_taken(ctx.room.congestion) for s in ships
+    )
 
 
 def _money_floor(value: float) -> float:

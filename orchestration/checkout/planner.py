@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import TIERS, Tier
+from tierflow.formulations.batch_compiler import lane_weight
 from tierflow.formulations.online_pricing import OrderPricer, TierQuote, day_to_date
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.live_context import Context
@@ -90,6 +91,14 @@ class PlannedShipment:
             kg=kg,
         )
 
+    def capacity_taken(self, congestion: NDArray[np.float64]) -> float:
+        """Node capacity the shipment takes: its workload times its lane's
+        ``congestion`` (``(node, service)``), as a batch weighs an item
+        (:func:`~tierflow.formulations.batch_compiler.lane_weight`)."""
+        if self.service < 0:
+            return self.workload
+        return self.workload * float(congestion[self.node, self.service])
+
 
 #: The shipments of one tier's plan (one, or several for a split order).
 Plan = tuple[PlannedShipment, ...]
@@ -104,6 +113,17 @@ def serving_nodes(
     room aside, when every line has such a node (one node for all, or a
     split), and refused otherwise."""
     return np.asarray((q.service[TIERS.index(tier)] >= 0)[:, None] & have)
+
+
+def _bid_charge(
+    ctx: Context, work: float, service: NDArray[np.int_]
+) -> NDArray[np.float64]:
+    """Per node, the bid price of ``work`` shipped by ``service`` there
+    (-1: none): the price is per unit of node capacity and a congested lane
+    takes its congestion times the work of it, so the order pays that, as
+    the batches' bid-price charge does (``price x lane_weight``)."""
+    taken = lane_weight(np.array([work]), service[None, :], ctx.room.congestion)
+    return np.asarray(ctx.bid * taken[0], dtype=np.float64)
 
 
 def same_plan(a: Plan, b: Plan) -> bool:
@@ -276,7 +296,7 @@ class Planner:
                 fastest = cheapest_feasible_node(when, eligible, order.work, residual)
                 cost = np.where(when == when[max(fastest, 0)], cost, np.inf)
             else:
-                cost = cost + ctx.bid * order.work
+                cost = cost + _bid_charge(ctx, order.work, svc)
             j = cheapest_feasible_node(cost, eligible, order.work, residual)
         if j < 0:
             closure = self._closure_took(tier, svc, eligible, order.work)
@@ -334,7 +354,7 @@ class Planner:
             cover = cover & self._overflow_nodes()[:, None]
         rank = np.where(usable, q.shipping[t] + q.handling + q.penalty[t], np.inf)
         if tier is not Tier.PLATINUM and use_room:
-            rank = rank + ctx.bid * order.work
+            rank = rank + _bid_charge(ctx, order.work, q.service[t])
         line_work = np.asarray(req.line_work, dtype=np.float64)
         picks, left = greedy_cover(cover, rank, line_work, residual)
         if left:

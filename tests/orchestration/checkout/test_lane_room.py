@@ -13,6 +13,7 @@ from tests.orchestration.checkout.helpers import event
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import HoldStatus
+from tierflow.orchestration.bid_prices import FixedBidPrices
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 
@@ -67,3 +68,51 @@ def test_a_confirmed_order_on_a_congested_lane_takes_its_lanes_room(
     assert mon.backlog[chi] == 42.0
     assert mon.room(lanes=True)[lane, chi] == 29.0
     assert mon.room(lanes=True)[other, chi] == 58.0
+
+
+def _gold_at(
+    tmp_path: Path, bid: float, factor: float
+) -> tuple[tuple[str, ...], float]:
+    """Gold's nodes and capacity cost for a Tee to 606 with ST-CHI's bid
+    price ``bid`` and every ST-CHI lane at ``factor``."""
+    prices = FixedBidPrices([0.0, 0.0, bid])
+    with tiny_router(tmp_path / f"{bid}-{factor}", bid_prices=prices) as r:
+        for s in SERVICES:
+            r.apply_capacity_events(
+                [
+                    {
+                        "event_id": f"lane-{s}",
+                        "ts": "2026-01-05T12:00:00Z",
+                        "node_id": "ST-CHI",
+                        "type": "congestion",
+                        "value": factor,
+                        "service": s,
+                    }
+                ]
+            )
+        gold = r.generate_fulfillment_options(
+            "C5", [("TEE", 1)], "606", now=MONDAY_10
+        ).option("gold")
+    return gold.nodes, gold.capacity_cost
+
+
+def test_gold_pays_the_bid_price_of_the_node_capacity_its_lane_takes(
+    tmp_path: Path,
+) -> None:
+    """Gold's Tee to 606 costs $14.00 from ST-CHI and $14.50 from WH-EAST.
+    With ST-CHI's bid price at $0.20 a capacity unit and its lanes at x2,
+    the Tee (work 1) takes 2 units of ST-CHI: it pays $0.40 and still ships
+    from there; at $0.30 it would pay $0.60, and WH-EAST ($14.50, no price)
+    is cheaper. At x1 it pays $0.20 and $0.30, ST-CHI both times. Until
+    2026-12-06 the checkout charged the price x the plain work whatever the
+    lane ($0.20, $0.30, ST-CHI both times) while the batches charged it x
+    work x congestion."""
+    for bid, factor, node, charged in [
+        (0.2, 1.0, "ST-CHI", 0.2),
+        (0.3, 1.0, "ST-CHI", 0.3),
+        (0.2, 2.0, "ST-CHI", 0.4),
+        (0.3, 2.0, "WH-EAST", 0.0),
+    ]:
+        nodes, cost = _gold_at(tmp_path, bid, factor)
+        assert nodes == (node,), (bid, factor)
+        assert cost == pytest.approx(charged), (bid, factor)

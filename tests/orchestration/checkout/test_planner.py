@@ -53,11 +53,11 @@ def _plan(
     monitor = monitor or CapacityMonitor(net)
     req = RequestValidator(net).parse("C", items, dest, None, now)
     spend = 100.0 if platinum else 0.0
-    hard = monitor.room(lanes=True)
+    hard, soft = monitor.room(lanes=True), monitor.room(lanes=True, forecast=True)
     ctx = Context(
         customer=CustomerValue("C", spend, "test", "test", 90.0, platinum),
         stock=net.inventory[:, req.sku_idx] if stock is None else stock,
-        room=Room(hard, hard - monitor.forecast[None, :]),
+        room=Room(hard, soft, monitor.congestion.copy()),
         capacity_as_of=None,
         bid=np.zeros(net.n_nodes) if bid is None else bid,
         bid_source="none",
