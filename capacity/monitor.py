@@ -136,6 +136,9 @@ class CapacityMonitor:
         self._standing = np.zeros(n, dtype=bool)
         self.outage = np.zeros(n, dtype=bool)
         self.congestion = np.ones((n, s))
+        #: Per node, the lane its rest-of-day forecast is counted at
+        #: (:meth:`forecast_congestion`; -1: none offered).
+        self._forecast_lane = _forecast_lanes(network)
         self._stamp = np.full((n, len(_SET_FIELDS)), -np.inf)
         #: The ``event_id`` of the event behind each stamp (None: none, or a
         #: snapshot of before 2026-12-06, which kept no ids).
@@ -468,7 +471,7 @@ class CapacityMonitor:
         parts precomputed, so a score map is three array operations."""
         if self._cached is None:
             effective = self.nominal * self.staffing * ~self.outage
-            claims = self.backlog + self.forecast
+            claims = self.backlog + self.forecast_load()
             # 1 / nominal at most 1 / tiny (finite): a subnormal capacity
             # would make it inf and 0 free x inf a NaN score
             tiny = np.finfo(np.float64).tiny
@@ -496,7 +499,9 @@ class CapacityMonitor:
             weigh it) and the backlog is node capacity already taken (a
             confirmed order's work at its lane's congestion).
         forecast
-            Also subtract the rest-of-day volume forecast.
+            Also subtract the rest-of-day volume forecast, the node
+            capacity it takes (:meth:`forecast_load`: its work at its
+            lane's congestion), before dividing by the lane's.
         working
             As if every node were working: open (its outage lifted) and
             staffed (a staffing of 0 read as 100%). The room an outage or a
@@ -506,12 +511,29 @@ class CapacityMonitor:
         effective, _, _ = self._terms()
         if working:
             effective = self.nominal * np.where(self.staffing > 0, self.staffing, 1.0)
-        if lanes:
-            room = (effective - self.backlog)[None, :] / self.congestion.T
-        else:
-            room = effective - self.backlog
-        out: NDArray[np.float64] = room - self.forecast if forecast else room
+        room = effective - self.backlog
+        if forecast:
+            room = room - self.forecast_load()
+        out: NDArray[np.float64] = room[None, :] / self.congestion.T if lanes else room
         return out
+
+    def forecast_congestion(self) -> NDArray[np.float64]:
+        """Per node, the congestion its rest-of-day forecast is counted at:
+        its ground lane's, else the first of two-day and next-day it offers
+        (1: none). The forecast has no lane of its own (a work per node:
+        the history routed by the cheapest ground rate,
+        ``route_cheapest_ground``, and today's confirmed orders by node), so
+        it is counted on the lane the typical parcel ships by, Gold's
+        cheapest (``ForecastBidPrices``' too)."""
+        lane = self._forecast_lane
+        factor = self.congestion[np.arange(lane.size), np.maximum(lane, 0)]
+        return np.asarray(np.where(lane >= 0, factor, 1.0), dtype=np.float64)
+
+    def forecast_load(self) -> NDArray[np.float64]:
+        """Node capacity the rest-of-day forecast takes: its work times
+        :meth:`forecast_congestion`, as a confirmed order's work times its
+        lane's congestion is what it adds to the backlog."""
+        return np.asarray(self.forecast * self.forecast_congestion())
 
     def not_working(self) -> NDArray[np.bool_]:
         """Nodes that work nothing today whatever their room: closed (an
@@ -540,7 +562,8 @@ class CapacityMonitor:
 
     def utilization(self) -> NDArray[np.float64]:
         """Share of each node's workable capacity today (nominal x staffing x
-        open) its backlog and rest-of-day forecast claim: 1 is full (score
+        open) its backlog and rest-of-day forecast (:meth:`forecast_load`)
+        claim: 1 is full (score
         0), above 1 overbooked, and never below 0 (extra staff is more room,
         not negative use); 1 where the node can work nothing (closed, no
         staff)."""
@@ -582,8 +605,7 @@ class CapacityMonitor:
             return np.asarray(effective - claims)
         if profile.service >= 0:
             return np.asarray(
-                effective / self.congestion[:, profile.service]
-                - claims
+                (effective - claims) / self.congestion[:, profile.service]
                 - profile.workload
             )
         return np.asarray(effective - claims - profile.workload)
@@ -604,6 +626,7 @@ class CapacityMonitor:
                 self.outage[i],
                 congestion=congestion,
                 workload=p.workload,
+                forecast_congestion=self.forecast_congestion()[i],
             )
         )
 
@@ -626,6 +649,7 @@ class CapacityMonitor:
             self.outage,
             congestion=congestion,
             workload=w,
+            forecast_congestion=self.forecast_congestion(),
         )
 
     def free_capacity(self) -> NDArray[np.float64]:
@@ -848,6 +872,20 @@ class CapacityMonitor:
 #: (``GET /v1/capacity``, ``tierflow capacity show``): the operator's (an
 #: order's work moves the backlog all day, the forecast maker the forecast).
 CHANGED_KINDS = ("nominal_capacity", "staffing", "outage")
+
+
+#: The services a node's rest-of-day forecast is counted on, the first it
+#: offers (:meth:`CapacityMonitor.forecast_congestion`).
+FORECAST_LANES = ("ground", "two_day", "next_day")
+
+
+def _forecast_lanes(network: Network) -> NDArray[np.intp]:
+    """Per node, the first of :data:`FORECAST_LANES` it offers (-1: none)."""
+    lane = np.full(network.n_nodes, -1, dtype=np.intp)
+    for name in reversed(FORECAST_LANES):
+        s = service_index(name)
+        lane = np.where(network.offers(s), s, lane)
+    return lane
 
 
 def stamp_instant(ts: float) -> str | None:

@@ -1,6 +1,10 @@
 """The capacity score, a node's ability to take more work now:
-``clip((nominal × staffing × open / congestion − backlog − forecast −
-workload) / nominal, 0, 1)``. Every function broadcasts (``docs/data.md``)."""
+``clip(((nominal × staffing × open − backlog − forecast × forecast
+congestion) / congestion − workload) / nominal, 0, 1)``: the room after the
+backlog and the rest-of-day forecast (node capacity they take) in the
+order's own units on its lane, as the live room per lane counts it
+(``CapacityMonitor.room(lanes=True, forecast=True)``), less the order's
+workload. Every function broadcasts (``docs/data.md``)."""
 
 from __future__ import annotations
 
@@ -19,14 +23,20 @@ def free_capacity(
     *,
     congestion: Any = 1.0,
     workload: Any = 0.0,
+    forecast_congestion: Any = 1.0,
 ) -> NDArray[np.float64]:
-    """Units the node can still take today (negative: overcommitted)."""
+    """Units of an order's work the node can still take today on a lane of
+    ``congestion`` (negative: overcommitted). The backlog is node capacity
+    taken already (a confirmed order's work at its lane's congestion) and
+    the forecast work takes ``forecast_congestion`` times itself (the lane
+    it is expected to ship by): both come off the node before the lane's
+    congestion divides what is left, as the batches count a lane."""
     open_ = 1.0 - np.asarray(outage, dtype=np.float64)
-    effective = (
-        np.asarray(nominal) * np.asarray(staffing) * open_ / np.asarray(congestion)
-    )
+    effective = np.asarray(nominal) * np.asarray(staffing) * open_
+    claims = np.asarray(forecast) * np.asarray(forecast_congestion)
     return np.asarray(
-        effective - np.asarray(backlog) - np.asarray(forecast) - np.asarray(workload),
+        (effective - np.asarray(backlog) - claims) / np.asarray(congestion)
+        - np.asarray(workload),
         dtype=np.float64,
     )
 
@@ -40,6 +50,7 @@ def capacity_scores(
     *,
     congestion: Any = 1.0,
     workload: Any = 0.0,
+    forecast_congestion: Any = 1.0,
 ) -> NDArray[np.float64]:
     """Score in [0, 1] (see ``docs/data.md``); all arguments broadcast."""
     free = free_capacity(
@@ -50,6 +61,7 @@ def capacity_scores(
         outage,
         congestion=congestion,
         workload=workload,
+        forecast_congestion=forecast_congestion,
     )
     nom = np.asarray(nominal, dtype=np.float64)
     # a subnormal capacity counts as the smallest normal one, as the

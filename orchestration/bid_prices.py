@@ -367,9 +367,9 @@ class ForecastBidPrices:
     def _estimate(self, scores: FloatArray) -> _Estimate:
         """The prices of the monitor's state, whose score map is ``scores``."""
         n = self.network.n_nodes
+        # the scores count the forecast at its lanes' congestion already
+        # (CapacityMonitor.forecast_load): a node it fills is not ample
         lanes = self._lane_factor()
-        if lanes is not None:
-            scores = self._congested_scores(scores, lanes)
         if (scores >= self.ample_score).all():
             return _Estimate(
                 np.zeros(n),
@@ -412,20 +412,6 @@ class ForecastBidPrices:
             return None
         by_state, _ = _by_state(self.network, factor)
         return by_state
-
-    def _congested_scores(self, scores: FloatArray, lanes: FloatArray) -> FloatArray:
-        """``scores`` with each node's forecast counted at its lanes'
-        congestion (their mean over the states, by population): the work
-        to come takes that much more of the node's room, and a node it
-        fills is no longer ample."""
-        mean = lanes @ self._share / max(float(self._share.sum()), 1e-12)
-        more = self.monitor.forecast * np.maximum(mean - 1.0, 0.0)
-        nominal = self.monitor.nominal
-        with np.errstate(divide="ignore", invalid="ignore"):
-            less = np.where(
-                nominal > 0, more / np.where(nominal > 0, nominal, 1.0), 0.0
-            )
-        return np.asarray(np.maximum(scores - less, 0.0), dtype=np.float64)
 
     def _problem(
         self, demand: float, lanes: FloatArray | None = None

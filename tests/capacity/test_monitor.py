@@ -136,6 +136,7 @@ def test_score_properties(
                 args["outage"],
                 congestion=args["congestion"],
                 workload=args["workload"],
+                forecast_congestion=args.get("forecast_congestion", 1.0),
             )
         )
 
@@ -147,6 +148,7 @@ def test_score_properties(
     assert score(forecast=forecast + extra) <= base
     assert score(staffing=staffing + extra / 1e4) >= base
     assert score(congestion=congestion + extra) <= base
+    assert score(forecast_congestion=1.0 + extra) <= base
     if outage:
         assert base == 0.0
 
@@ -210,6 +212,49 @@ def test_room_as_if_working(tiny_network: Network) -> None:
     lanes = mon.room(lanes=True, working=True)
     assert lanes.shape == (mon.congestion.shape[1], 3)
     assert (lanes == [900.0, 800.0, 50.0]).all()
+
+
+def test_the_forecast_takes_the_room_of_its_lane_and_the_score_is_the_room(
+    tiny_network: Network,
+) -> None:
+    """ST-CHI (100 units, ground and two-day) with a backlog of 20, a
+    forecast of 20 and its ground lane at x2: the forecast ships by ground
+    and takes 40 of the node, so 40 units are left, 20 Tees by ground and
+    40 by two-day; an order of 1 by ground scores (40 / 2 - 1) / 100 = 0.19
+    and the node 0.40, ``capacity_scores`` and the table alike. Until
+    2026-12-06 the forecast came off at its plain work after the lane's
+    division (60 by two-day and no lane) and the score was ``(effective /
+    congestion - backlog - forecast - workload) / nominal``: 0.09 by
+    ground, as if the backlog and forecast were on the lane, and 0.60."""
+    mon = CapacityMonitor(tiny_network)
+    chi = tiny_network.node_idx("ST-CHI")
+    ground, two_day = 2, 1
+    mon.ingest(
+        events_for(
+            tiny_network,
+            [
+                _ev(1, "ST-CHI", "backlog", 20),
+                _ev(2, "ST-CHI", "forecast", 20),
+                _ev(3, "ST-CHI", "congestion", 2, service="ground"),
+            ],
+        )
+    )
+    assert mon.forecast_congestion()[chi] == 2.0
+    assert mon.room(forecast=True)[chi] == 40.0
+    room = mon.room(lanes=True, forecast=True)
+    assert (room[ground, chi], room[two_day, chi]) == (20.0, 40.0)
+    assert mon.room(lanes=True)[ground, chi] == 40.0  # the forecast aside
+    tee = OrderProfile(1.0, ground)
+    assert mon.score_map(tee)[chi] == pytest.approx(0.19)
+    assert mon.capacity_score("ST-CHI", tee) == pytest.approx(0.19)
+    assert mon.score_map()[chi] == pytest.approx(0.40)
+    assert mon.table(tee)["free_capacity"][chi] == pytest.approx(19.0)
+    assert mon.utilization()[chi] == pytest.approx(0.6)
+    # a congested lane the forecast does not ship by leaves it at its work
+    mon.apply(_ev(4, "ST-CHI", "congestion", 1, service="ground"))
+    mon.apply(_ev(5, "ST-CHI", "congestion", 3, service="two_day"))
+    assert mon.room(forecast=True)[chi] == 60.0
+    assert mon.room(lanes=True, forecast=True)[two_day, chi] == 20.0
 
 
 def test_simple_vs_complex_order(tiny_network: Network) -> None:
