@@ -241,6 +241,9 @@
   function when(o) {
     return `${o.guaranteed ? "Guaranteed by" : "Arrives"} ${day(o.delivery_date)}`;
   }
+  // the same inside a sentence: "Lowest price is now available (Arrives
+  // Sat, Jan 10, $11.00)" capitalized it mid-sentence
+  const whenInline = (o) => when(o).replace(/^./, (c) => c.toLowerCase());
 
   // What the shopper gets besides the date and price.
   function perks(o, answer) {
@@ -569,7 +572,7 @@
     state.picked = false;
     if (!rec || was === state.chosen) return null;
     if (had && !optionById(answer, was)) return `${had.label} is no longer available: ${rec.label} (recommended) is selected`;
-    return `we now recommend ${rec.label} (${when(rec)}, ${money(rec.price)}); it is selected`;
+    return `we now recommend ${rec.label} (${whenInline(rec)}, ${money(rec.price)}); it is selected`;
   }
 
   function closeStream() {
@@ -620,7 +623,7 @@
       if (c.change === "removed") {
         const why = (answer.unavailable || {})[c.option_id];
         lines.push(why || `${name} is no longer available`);
-      } else if (c.change === "added") lines.push(`${name} is now available (${when(now)}, ${money(now.price)})`);
+      } else if (c.change === "added") lines.push(`${name} is now available (${whenInline(now)}, ${money(now.price)})`);
       else {
         const f = c.fields;
         const parts = [];

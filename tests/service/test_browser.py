@@ -236,7 +236,7 @@ def _page_shows_golds_new_date_live(page: Any, gold: Any) -> None:
         "#updates li", "ls => ls.map(l => l.textContent)"
     )
     assert sorted(u.split(": ", 1)[1] for u in updates) == [
-        "Lowest price is now available (Arrives Sat, Jan 10, $11.00).",
+        "Lowest price is now available (arrives Sat, Jan 10, $11.00).",
         "Standard shipping now arrives Thu, Jan 8 (was Tue, Jan 6) and costs "
         "$13.00 (was $10.00).",
     ]
@@ -323,7 +323,9 @@ def test_the_selection_and_the_recommended_badge_agree_after_live_updates(
     _revision(page, 2)
     assert _selection(page) == {"checked": "platinum", "recommended": "platinum"}
     assert any(
-        "we now recommend Guaranteed next-day" in u
+        # its date in the sentence's case ("(Guaranteed by Tue, …" read as
+        # a new sentence)
+        "we now recommend Guaranteed next-day (guaranteed by Tue, Jan 6, " in u
         for u in page.eval_on_selector_all(
             "#updates li", "ls => ls.map(l => l.textContent)"
         )
@@ -1336,7 +1338,7 @@ def test_a_select_refused_as_expired_shows_the_checkouts_new_options(
         "#updates li", "ls => ls.map(l => l.textContent)"
     )
     assert sorted(u.split(": ", 1)[1] for u in updates) == [
-        "Lowest price is now available (Arrives Sat, Jan 10, $11.00).",
+        "Lowest price is now available (arrives Sat, Jan 10, $11.00).",
         "Standard shipping now arrives Thu, Jan 8 (was Tue, Jan 6) and costs "
         "$13.00 (was $10.00).",
     ]
@@ -1745,7 +1747,7 @@ def test_what_changed_while_the_server_was_down_is_announced(
             "#updates li", "ls => ls.map(l => l.textContent)"
         )
         assert sorted(u.split(": ", 1)[1] for u in updates) == [
-            "Lowest price is now available (Arrives Sat, Jan 10, $11.00).",
+            "Lowest price is now available (arrives Sat, Jan 10, $11.00).",
             "Standard shipping now arrives Thu, Jan 8 (was Tue, Jan 6) and costs "
             "$13.00 (was $10.00).",
         ]
