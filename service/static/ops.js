@@ -251,9 +251,10 @@
     table.nodes = cap.nodes;
     table.threshold = cap.overflow_threshold;
     drawRows();
-    const as = cap.as_of ? instant(cap.as_of) : "no events yet";
+    // with no event, no instant: it read "Capacity as of no events yet."
+    const as = cap.as_of ? `Capacity as of ${instant(cap.as_of)}.` : "Capacity: no events yet.";
     $("capacity-asof").textContent =
-      `Capacity as of ${as}. Overflow (ship later, discounted) is offered when every node ` +
+      `${as} Overflow (ship later, discounted) is offered when every node ` +
       `that could serve an order scores below ${cap.overflow_threshold}.` +
       (cap.degraded ? ` Degraded: ${withInstants((cap.notes || []).join(" "))}` : "");
     $("capacity-asof").classList.toggle("degraded", Boolean(cap.degraded));

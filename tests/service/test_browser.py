@@ -404,6 +404,10 @@ def test_ops_lists_every_node_filtered_and_sorted(
 
     assert sorted(rows()) == ["ST-CHI", "WH-EAST", "WH-WEST"]
     assert ops.text_content("#nodes-count") == "3 of 3 nodes"
+    # no event yet: no instant (it read "Capacity as of no events yet.")
+    assert (ops.text_content("#capacity-asof") or "").startswith(
+        "Capacity: no events yet. Overflow "
+    )
     ops.click("#nodes th[data-sort='node_id']")
     assert rows() == ["ST-CHI", "WH-EAST", "WH-WEST"]
     assert ops.get_attribute("#nodes th[data-sort='node_id']", "aria-sort") == (
@@ -1948,7 +1952,11 @@ def test_ops_says_its_load_failed_and_tries_again(
     page.wait_for_function(
         "() => document.querySelectorAll('#nodes tbody tr').length === 3"
     )
-    assert page.locator("#capacity-asof").inner_text().startswith("Capacity as of ")
+    assert (
+        page.locator("#capacity-asof")
+        .inner_text()
+        .startswith("Capacity: no events yet. ")
+    )
     assert page.locator("#map [data-node-id]").count() == 3
     page.wait_for_selector("#live-status[data-state='live']", timeout=20_000)
     assert errors == []
