@@ -447,6 +447,48 @@ def test_ops_lists_every_node_filtered_and_sorted(
     assert errors == []
 
 
+def test_the_node_tables_headings_stay_in_view_down_a_long_table(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A network of more nodes than the window holds (the tiny network's
+    map with its nodes repeated to 60; the sample network has 52, a
+    generated one 250): scrolled down to the last row, the column headings
+    are still on screen. They scrolled away with the page (sticky to the
+    table's box, which scrolled sideways and so never down), and an
+    operator 200 rows down read "0.00  129%  7,722  0" with no heading."""
+    server, _ = site
+    cap = httpx.get(server.url + "/v1/capacity").json()
+    cap["nodes"] = [
+        {**n, "node_id": f"{n['node_id']}-{k}"} for k in range(20) for n in cap["nodes"]
+    ]
+    errors: list[str] = []
+    ops = _new_page(browser, errors)
+    ops.route(
+        "**/v1/capacity",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(cap)
+        ),
+    )
+    ops.route("**/v1/stream*", lambda route: route.abort())
+    ops.goto(server.url + "/ops")
+    ops.wait_for_selector("body[data-ready='1']")
+    assert ops.text_content("#nodes-count") == "60 of 60 nodes"
+    last = ops.locator("#nodes tbody tr").last
+    last.scroll_into_view_if_needed()
+    heading = ops.locator("#nodes th[data-sort='score']")
+    box = heading.bounding_box()
+    row = last.bounding_box()
+    assert box is not None and row is not None
+    assert box["y"] >= 0 and box["y"] + box["height"] <= row["y"], (box, row)
+    # on top, not covered by the rows under it
+    at = ops.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('th')?.dataset.sort",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert at == "score"
+    assert errors == []
+
+
 def test_an_event_posted_to_one_replica_reaches_a_page_on_another(
     browser: Any, tmp_path: Path, postgres_server: LocalPostgres
 ) -> None:
