@@ -41,6 +41,9 @@
   const MAX_ID_CHARS = 64;
   // The input an API error's field is about (`items[2].sku`: the items).
   const FIELD_INPUTS = { dest: "zip", items: "items", customer_id: "customer" };
+  // What the error box says of a call with no answer: the server away, or hung.
+  const UNREACHABLE = "The store could not be reached: check your connection and try again.";
+  const NOT_RESPONDING = "The store is not responding: please try again.";
   // What the error box says of an answer with no option to offer.
   const NO_OPTIONS = "Sorry, no delivery option can be offered for this cart.";
   // Seconds between the tries of loading the samples (then it gives up).
@@ -63,8 +66,8 @@
   // to 1"), the store being unreachable, busy or failing, else the API's words
   function errorText(res, sent) {
     const b = res.body || {};
-    if (res.status === 0 && b.error === "timeout") return "The store is not responding: please try again.";
-    if (res.status === 0) return "The store could not be reached: check your connection and try again.";
+    if (res.status === 0 && b.error === "timeout") return NOT_RESPONDING;
+    if (res.status === 0) return UNREACHABLE;
     if (res.status === 503) return "The store is busy right now: please try again in a moment.";
     if (res.status >= 500) return "Something went wrong on our side: please try again in a moment.";
     if (res.status === 429) return "Too many requests right now: please wait a moment and try again.";
@@ -741,6 +744,7 @@
     es.onopen = () => {
       status.dataset.state = "live";
       status.textContent = "live updates on";
+      serverBack();
     };
     es.onerror = () => {
       if (state.stream !== es) return;
@@ -780,6 +784,19 @@
       if (data.why === "confirmed" && state.unsure === data.request_id) return void confirmAgain(data.request_id);
       showClosed(data);
     });
+  }
+
+  // The checkout's stream is open: the server answers again, and a line
+  // saying it could not be reached (a Place order while it was away) no
+  // longer holds. It stood under the options kept live again, as if the
+  // store were still away; the focus it held goes to Place order, to try
+  // again.
+  function serverBack() {
+    const box = $("error");
+    if (box.hidden || ![UNREACHABLE, NOT_RESPONDING].includes(box.textContent)) return;
+    const focused = document.activeElement === box;
+    showError("");
+    if (focused) $("confirm").focus();
   }
 
   // The checkout's `closed` event: confirmed or cancelled elsewhere (another

@@ -1800,6 +1800,40 @@ def test_what_changed_while_the_server_was_down_is_announced(
     assert errors == []
 
 
+def test_the_server_back_takes_away_the_line_that_it_could_not_be_reached(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Place order while the server is down says the store could not be
+    reached. When it is back (the checkout's stream open again, "live
+    updates on"), that line went on standing under options kept live, as if
+    the store were still away; it goes, the focus it held passes to Place
+    order, and the order is placed."""
+    port = free_port()
+    errors: list[str] = []
+
+    def serve(router: OnlineRouter) -> Any:
+        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+        return serve_in_thread(app, port=port)
+
+    with tiny_router(tmp_path) as first, serve(first) as server:
+        page = _page(browser, server.url + "/", errors)
+        _ask(page, "C4")
+        page.wait_for_selector("#live-status[data-state='live']")
+    page.wait_for_selector("#live-status[data-state='reconnecting']")
+    page.click("#confirm")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error") == (
+        "The store could not be reached: check your connection and try again."
+    )
+    assert _focused(page)["id"] == "error"
+    with tiny_router(tmp_path, scores=False) as second, serve(second):
+        page.wait_for_selector("#live-status[data-state='live']")
+        page.wait_for_selector("#error", state="hidden")
+        assert _focused(page)["id"] == "confirm"
+        assert _placed(page, second) == [["gold", "ST-CHI"]]
+    assert errors == []
+
+
 def test_a_checkout_whose_options_expired_is_told_so(
     browser: Any, tmp_path: Path
 ) -> None:
