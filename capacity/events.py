@@ -26,6 +26,7 @@ from tierflow.data.limits import (
 )
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
+from tierflow.data.spreadsheet_cells import date_problem
 from tierflow.data.store import ORDER_WORK
 from tierflow.data.text_files import decode_utf8
 
@@ -232,10 +233,11 @@ def _event_ts(
     raw = _stripped(raw)
     ts = _timestamp(raw)
     if ts is None:
-        message = (isinstance(raw, str) and no_such_day(raw)) or (
-            "not an ISO 8601 instant with offset (YYYY-MM-DDTHH:MM[:SS[.f]] "
-            "and Z, ±HH:MM, ±HHMM or ±HH)"
-        )
+        form = "YYYY-MM-DDTHH:MM[:SS[.f]] and Z, ±HH:MM, ±HHMM or ±HH"
+        message = (
+            isinstance(raw, str)
+            and (no_such_day(raw) or date_problem(raw, form=f"an instant, {form}"))
+        ) or f"not an ISO 8601 instant with offset ({form})"
         raise fail(message, field="ts", value=raw)
     if window is not None and not window.contains(ts):
         raise fail(window.describe(), field="ts", value=raw)

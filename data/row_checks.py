@@ -22,6 +22,7 @@ from tierflow.data.limits import (
     TimeWindow,
     control_character_error,
 )
+from tierflow.data.spreadsheet_cells import date_problem, number_problem
 
 #: What went wrong: one message for every bad cell, or one per row.
 Message = str | NDArray[np.object_]
@@ -335,7 +336,10 @@ def _day_reasons(
     if not bad.any():
         return general
     cells = text[bad]
-    why = {v: no_such_day(v, compact=compact) for v in cells.unique()}
+    why = {
+        v: no_such_day(v, compact=compact) or (None if compact else date_problem(v))
+        for v in cells.unique()
+    }
     reasons = cells.map(why)
     if reasons.isna().all():
         return general
@@ -364,9 +368,14 @@ def check_numbers(
         text = values.astype("str").str.strip()
         out = np.asarray(pd.to_numeric(text, errors="coerce"), dtype=np.float64)
     unparsed = np.isnan(out)
-    _check_parsed(
-        checks, values, name, blank, unparsed, "not a number", required=required
-    )
+    message: Message = "not a number"
+    if values.dtype.kind not in "fiub" and (unparsed & ~blank).any():
+        # 1,234 or $12.50: say how to write it (each distinct text once)
+        bad = values[unparsed & ~blank].astype("str")
+        why = {v: number_problem(v) for v in bad.unique()}
+        message = np.full(len(values), "not a number", dtype=object)
+        message[unparsed & ~blank] = bad.map(why).to_numpy(dtype=object)
+    _check_parsed(checks, values, name, blank, unparsed, message, required=required)
     checks.add(name, "not a finite number", np.isinf(out), values)
     low = -maximum if minimum is None else minimum
     checks.add(name, f"must be >= {low:g}", np.isfinite(out) & (out < low), values)

@@ -30,6 +30,7 @@ from tierflow.data.limits import (
     control_character_error,
 )
 from tierflow.data.row_checks import cell_text
+from tierflow.data.spreadsheet_cells import date_problem, number_problem
 from tierflow.data.text_files import check_names_once, read_csv_records
 
 Kind = Literal["str", "int", "float", "bool", "hhmm", "timezone", "datetime", "date"]
@@ -254,7 +255,11 @@ def _to_number(cells: _Cells) -> Any:
     num = pd.to_numeric(cells.text.where(~empty, "nan"), errors="coerce").to_numpy(
         dtype=np.float64
     )
-    cells.reject(~np.isfinite(num) & ~empty, "not a number")
+    unparsed = ~np.isfinite(num) & ~empty
+    if unparsed.any():  # 1,234 or $12.50: say how to write it
+        cells.reject(
+            unparsed, number_problem(str(cells.text.iloc[np.argmax(unparsed)]))
+        )
     if col.kind == "int":
         cells.reject((num != np.round(num)) & ~empty, "not an integer")
     low = -MAX_MAGNITUDE if col.min is None else col.min
@@ -335,17 +340,19 @@ def _to_datetime(cells: _Cells) -> Any:
             text.where(~empty, None), utc=True, format="ISO8601", errors="coerce"
         )
         what = "an ISO 8601 date-time"
+        form = "an ISO 8601 date-time with its offset, YYYY-MM-DDTHH:MM:SSZ"
     else:
         has_tz = pd.Series(True, index=text.index)
         parsed = pd.to_datetime(
             text.where(~empty, None), format="%Y-%m-%d", errors="coerce"
         )
         what = "a date YYYY-MM-DD"
+        form = "YYYY-MM-DD"
     unparsed = parsed.isna().to_numpy() & ~empty
     if unparsed.any():  # the first is the error: say why, if it names no day
         first = str(text.iloc[int(np.argmax(unparsed))])
         instant = cells.column.kind == "datetime"  # 20260229T10:00Z too
-        why = no_such_day(first, basic=instant)
+        why = no_such_day(first, basic=instant) or date_problem(first, form=form)
         cells.reject(unparsed, why or f"not {what}")
     bad = ~has_tz.to_numpy(dtype=bool) & ~empty
     # an offset written otherwise (``-5``, ``+05:3``, a space before it) is

@@ -149,7 +149,7 @@ BAD_FILES = [
         "orders.csv",
         HEADER + "c1,2024/01/02,5\n",
         r"^orders\.csv: row 2: field 'order_date': value '2024/01/02': "
-        r"not a date \(expected YYYY-MM-DD\)$",
+        r"not ISO 8601: write 2024-01-02 \(YYYY-MM-DD, with '-'\)$",
     ),
     (
         "orders.csv",
@@ -247,7 +247,8 @@ BAD_FILES = [
     (
         "cdnow.txt",
         " 00001 19970101 1 11.77\n 00002 19970102 1 $12\n",
-        r"^cdnow\.txt: row 2: field 'dollar_value': value '\$12': not a number$",
+        r"^cdnow\.txt: row 2: field 'dollar_value': value '\$12': not a number "
+        r"\(a currency sign: write 12, the number alone\)$",
     ),
 ]
 

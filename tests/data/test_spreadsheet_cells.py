@@ -1,0 +1,177 @@
+"""Numbers and dates as spreadsheets write them (``1,234``, ``12,5``,
+``$12.50``, ``12/06/2026``, an Excel serial day): every reader still refuses
+them, nothing is guessed, and its one line says what to write instead."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import TINY_NETWORK
+from tierflow.capacity.events import read_event_file
+from tierflow.cli.main import cli
+from tierflow.cltv.scores_file import read_cltv_scores
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.orders import read_orders
+from tierflow.data.spreadsheet_cells import date_problem, number_problem
+from tierflow.data.transactions import read_transactions
+
+NUMBERS = [
+    ("1,234", "not a number (',' separates thousands or decimals: write 1234 "
+     "or 1.234; the decimal point is '.', with no separators)"),
+    ("12,345,678", "not a number (digits grouped with ',': write 12345678, with no separators)"),
+    ("1,234.5", "not a number (digits grouped with ',': write 1234.5, with no separators)"),
+    ("12,5", "not a number (a decimal comma? write 12.5: the decimal point is '.')"),
+    ("1 234", "not a number (digits grouped with spaces: write 1234, with no separators)"),
+    ("1\u00a0234,5", "not a number (digits grouped with spaces: write 1234.5, with no separators)"),
+    ("$12.50", "not a number (a currency sign: write 12.50, the number alone)"),
+    ("-$12.50", "not a number (a currency sign: write -12.50, the number alone)"),
+    ("12.50 EUR", "not a number (a currency sign: write 12.50, the number alone)"),
+    ("$1,234.50", "not a number (a currency sign: write the number alone, digits and '.')"),
+    ("abc", "not a number"),
+    ("1.2.3", "not a number"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), NUMBERS)
+def test_a_spreadsheets_number_says_how_to_write_it(text: str, message: str) -> None:
+    assert number_problem(text) == message
+
+
+DATES = [
+    ("12/06/2026", "day and month in either order (12/06/2026 is 12 June or "
+     "6 December): write 2026-06-12 or 2026-12-06 (YYYY-MM-DD)"),
+    ("12.06.2026", "day and month in either order (12.06.2026 is 12 June or "
+     "6 December): write 2026-06-12 or 2026-12-06 (YYYY-MM-DD)"),
+    ("31/05/2026", "not ISO 8601: write 2026-05-31 (YYYY-MM-DD)"),
+    ("05/31/2026 10:00", "not ISO 8601: write 2026-05-31 (YYYY-MM-DD)"),
+    ("5/5/2026", "not ISO 8601: write 2026-05-05 (YYYY-MM-DD)"),
+    ("2026/05/31", "not ISO 8601: write 2026-05-31 (YYYY-MM-DD, with '-')"),
+    ("46362", "an Excel serial day number? (46362 is 2026-12-06 in Excel's date "
+     "system): format the column as a date and write 2026-12-06 (YYYY-MM-DD)"),
+    ("46362.5", "an Excel serial day number? (46362 is 2026-12-06 in Excel's date "
+     "system): format the column as a date and write 2026-12-06 (YYYY-MM-DD)"),
+    ("13/13/2026", None),
+    ("2026-12-06", None),
+    ("1997", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), DATES)
+def test_a_spreadsheets_date_says_how_to_write_it(
+    text: str, message: str | None
+) -> None:
+    assert date_problem(text) == message
+
+
+def _network_with(tmp_path: Path, name: str, text: str) -> Path:
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_a_network_table_says_how_to_write_a_number(tmp_path: Path) -> None:
+    """Through the CLI: exit 1, one line naming file, row, field and value,
+    and what to write (it was a bare "not a number")."""
+    stock = 'node_id,sku,on_hand\nWH-EAST,TEE,100\nWH-EAST,MUG,"1,234"\n'
+    folder = _network_with(tmp_path, "inventory.csv", stock)
+    result = CliRunner().invoke(cli, ["network", "validate", str(folder)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert (
+        result.output.strip()
+        .splitlines()[-1]
+        .endswith(
+            "inventory.csv: row 3: field 'on_hand': value '1,234': not a number "
+            "(',' separates thousands or decimals: write 1234 or 1.234; the "
+            "decimal point is '.', with no separators)"
+        )
+    )
+
+
+def test_orders_say_how_to_write_a_number_and_an_instant(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    head = "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+    path = tmp_path / "orders.csv"
+    path.write_text(head + "o1,2026-05-30T10:00:00Z,c1,10001,gold,TEE,12 \n")
+    assert read_orders(path, tiny_network).line_qty.tolist() == [12]
+    path.write_text(head + "o1,2026-05-30T10:00:00Z,c1,10001,gold,TEE,1 234\n")
+    with pytest.raises(InputError) as caught:
+        read_orders(path, tiny_network)
+    assert str(caught.value) == (
+        "orders.csv: row 2: field 'quantity': value '1 234': not a number "
+        "(digits grouped with spaces: write 1234, with no separators)"
+    )
+    path.write_text(head + "o1,12/06/2026 10:00,c1,10001,gold,TEE,1\n")
+    with pytest.raises(InputError) as caught:
+        read_orders(path, tiny_network)
+    assert str(caught.value) == (
+        "orders.csv: row 2: field 'created_at': value '12/06/2026 10:00': day and "
+        "month in either order (12/06/2026 is 12 June or 6 December): write "
+        "2026-06-12 or 2026-12-06 (an ISO 8601 date-time with its offset, "
+        "YYYY-MM-DDTHH:MM:SSZ)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        # unquoted, the comma splits the cell: a field too many, not 125
+        ("c1,2026-05-01,12,5", "value 'c1,2026-05-01,12,5': expected 3 fields, "
+         "found 4 (extra: '5')"),
+        ('c1,2026-05-01,"12,5"', "field 'amount': value '12,5': not a number "
+         "(a decimal comma? write 12.5: the decimal point is '.')"),
+        ("c1,2026-05-01,$12.50", "field 'amount': value '$12.50': not a number "
+         "(a currency sign: write 12.50, the number alone)"),
+        ("c1,46173,12.50", "field 'order_date': value '46173': an Excel serial "
+         "day number? (46173 is 2026-05-31 in Excel's date system): format the "
+         "column as a date and write 2026-05-31 (YYYY-MM-DD)"),
+    ],
+)  # fmt: skip
+def test_a_transaction_log_says_how_to_write_a_cell(
+    tmp_path: Path, row: str, message: str
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("customer_id,order_date,amount\nc0,2026-05-01,3\n" + row + "\n")
+    with pytest.raises(InputError) as caught:
+        read_transactions(path)
+    assert str(caught.value) == f"{path}: row 3: {message}"
+    if message.startswith("field"):  # said alike when skipped and counted
+        _, report = read_transactions(path, skip_bad_rows=True)
+        assert report.n_bad == 1 and report.examples[0].endswith(message)
+
+
+def test_a_scores_file_says_how_to_write_a_spend(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    path.write_text(
+        'customer_id,predicted_spend,p_active,segment\nc1,"1,234.50",0.5,gold\n'
+    )
+    with pytest.raises(InputError) as caught:
+        read_cltv_scores(path)
+    assert str(caught.value) == (
+        "scores.csv: row 2: field 'predicted_spend': value '1,234.50': not a "
+        "number (digits grouped with ',': write 1234.50, with no separators)"
+    )
+
+
+def test_an_events_instant_says_how_to_write_it(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    event = {"event_id": "e1", "ts": "31/05/2026 10:00", "node_id": "WH-EAST",
+             "type": "staffing", "value": 85}  # fmt: skip
+    path = tmp_path / "ev.jsonl"
+    path.write_text(json.dumps(event) + "\n")
+    with pytest.raises(InputError) as caught:
+        read_event_file(path, tiny_network)
+    assert str(caught.value) == (
+        "ev.jsonl: row 1: field 'ts': value '31/05/2026 10:00': not ISO 8601: "
+        "write 2026-05-31 (an instant, YYYY-MM-DDTHH:MM[:SS[.f]] and Z, "
+        "±HH:MM, ±HHMM or ±HH)"
+    )
