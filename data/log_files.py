@@ -14,7 +14,12 @@ from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
 from tierflow.data.row_checks import blank_cells
-from tierflow.data.text_files import check_names_once, read_csv_records, read_utf8
+from tierflow.data.text_files import (
+    check_names_once,
+    missing_column_hint,
+    read_csv_records,
+    read_utf8,
+)
 
 TransactionFormat = Literal["auto", "csv", "parquet", "cdnow"]
 #: File suffixes read (and written) as Parquet under ``fmt="auto"``.
@@ -122,6 +127,7 @@ def _require(
             ) + (f"; {hint}" if hint else "")
         else:
             have = f"have: {', '.join(map(str, names)) or 'none'}"
+            have += missing_column_hint(col, [str(name) for name in names])
         raise InputError(f"missing column ({have})", file=file, row=row, field=col)
 
 

@@ -31,7 +31,11 @@ from tierflow.data.limits import (
 )
 from tierflow.data.row_checks import cell_text
 from tierflow.data.spreadsheet_cells import date_problem, number_problem
-from tierflow.data.text_files import check_names_once, read_csv_records
+from tierflow.data.text_files import (
+    check_names_once,
+    missing_column_hint,
+    read_csv_records,
+)
 
 Kind = Literal["str", "int", "float", "bool", "hhmm", "timezone", "datetime", "date"]
 
@@ -546,7 +550,8 @@ def read_table(
             out[col.name] = _convert(path, raw, col)
         elif col.required:
             raise InputError(
-                f"missing column (has {list(raw.columns)})",
+                f"missing column (has {list(raw.columns)})"
+                + missing_column_hint(col.name, list(raw.columns)),
                 file=path.name,
                 row=1,
                 field=col.name,

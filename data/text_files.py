@@ -166,8 +166,9 @@ def read_csv_records(
     text = read_utf8(path, file, csv_columns=True)
     if not text.strip():
         raise InputError("file is empty", file=file)
-    _check_header(text, file, skip_initial_space)
+    header = _check_header(text, file, skip_initial_space)
     frame = _parse(text, file, skip_initial_space)
+    frame = _without_empty_columns(frame, header)
     frame.columns = [str(c).strip() for c in frame.columns]
     lines = _record_lines(text, len(frame), skip_initial_space)
     blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else None
@@ -243,6 +244,11 @@ def too_many_fields(
             cells = []
         if len(cells) > want:
             extra = f" (extra: {', '.join(map(repr, cells[want:]))})"
+            if not any(cell.strip() for cell in cells[want:]):
+                extra += (
+                    ": empty fields past the last column, as a spreadsheet "
+                    "exports its empty columns; delete the trailing commas"
+                )
     return InputError(
         f"expected {want} fields, found {saw}{extra}",
         file=file,
@@ -251,8 +257,25 @@ def too_many_fields(
     )
 
 
-def _check_header(text: str, file: str, skip_initial_space: bool) -> None:
-    """Line 1 is the header, and names each column once."""
+def _without_empty_columns(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
+    """``frame`` without the columns of no name and no value: a spreadsheet
+    exports the empty columns right of its data (``a,b,,``) when a cell
+    there was ever touched, and two of them were "column named twice" at
+    ''. A nameless column holding a value stays (pandas calls it
+    ``Unnamed: 2``), an extra column, ignored as any other."""
+    if len(header) != len(frame.columns):
+        return frame
+    empty = [
+        i
+        for i, name in enumerate(header)
+        if not name and bool((frame.iloc[:, i].str.strip() == "").all())
+    ]
+    return frame.drop(columns=frame.columns[empty]) if empty else frame
+
+
+def _check_header(text: str, file: str, skip_initial_space: bool) -> list[str]:
+    """Line 1 is the header, and names each column once (a nameless column,
+    a spreadsheet's empty one, names none); its names, stripped."""
     reader = csv.reader(io.StringIO(text), skipinitialspace=skip_initial_space)
     try:
         names = [name.strip() for name in next(reader, [])]
@@ -260,7 +283,30 @@ def _check_header(text: str, file: str, skip_initial_space: bool) -> None:
         raise InputError(f"not readable as CSV ({err})", file=file, row=1) from None
     if not any(names):
         raise InputError("blank first line (expected the header)", file=file, row=1)
-    check_names_once(names, file)
+    check_names_once([name for name in names if name], file)
+    return names
+
+
+def missing_column_hint(column: str, names: list[str]) -> str:
+    """Why a header lacks ``column`` when it is there written otherwise:
+    names separated by ``;`` or tabs (European Excel's "CSV" and a
+    tab-separated export read as one column), or ``column`` in other case
+    or spacing (``Node_ID``; names are exact, as the docs say). "" else."""
+    if len(names) == 1:
+        for mark, what in ((";", "';'"), ("\t", "tabs")):
+            if mark in names[0]:
+                return (
+                    f": the header is one column, its names separated by {what}, "
+                    "not commas: save the file as CSV UTF-8 (comma delimited)"
+                )
+        return ""
+    want = re.sub(r"[\W_]+", "", column).casefold()
+    for name in names:
+        if re.sub(r"[\W_]+", "", name).casefold() == want:
+            return (
+                f": {name!r} is written otherwise (names are exact): name it {column!r}"
+            )
+    return ""
 
 
 def check_names_once(names: list[str], file: str, row: int | None = 1) -> None:

@@ -241,7 +241,7 @@ BAD_ROWS: list[tuple[str, dict[str, str], str]] = [
         "bad date",
         {"holidays": "date,service,action\n2026/11/30,*,closed\n"},
         r"^holidays\.csv: row 2: field 'date': value '2026/11/30': "
-        r"not a date YYYY-MM-DD$",
+        r"not ISO 8601: write 2026-11-30 \(YYYY-MM-DD, with '-'\)$",
     ),
     (  # a day the calendar has not says why: it read "not a date"
         "no February 29th",

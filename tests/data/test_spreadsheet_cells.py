@@ -1,6 +1,8 @@
-"""Numbers and dates as spreadsheets write them (``1,234``, ``12,5``,
-``$12.50``, ``12/06/2026``, an Excel serial day): every reader still refuses
-them, nothing is guessed, and its one line says what to write instead."""
+"""Files as spreadsheets export them: numbers and dates (``1,234``, ``12,5``,
+``$12.50``, ``12/06/2026``, an Excel serial day) every reader still
+refuses, nothing guessed, its one line saying what to write instead; a
+``;``- or tab-separated export and a header in other case are named so;
+the empty columns right of the data are read past."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
 from tierflow.data.spreadsheet_cells import date_problem, number_problem
+from tierflow.data.store import open_store
+from tierflow.data.table_reader import Column, read_table
 from tierflow.data.transactions import read_transactions
 
 NUMBERS = [
@@ -175,3 +179,96 @@ def test_an_events_instant_says_how_to_write_it(
         "write 2026-05-31 (an instant, YYYY-MM-DDTHH:MM[:SS[.f]] and Z, "
         "±HH:MM, ±HHMM or ±HH)"
     )
+
+
+COLUMNS = (Column("id"), Column("count", "int", min=0))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("id;count\na;1\n", "t.csv: row 1: field 'id': missing column (has "
+         "['id;count']): the header is one column, its names separated by ';', "
+         "not commas: save the file as CSV UTF-8 (comma delimited)"),
+        ("id\tcount\na\t1\n", "t.csv: row 1: field 'id': missing column (has "
+         "['id\\tcount']): the header is one column, its names separated by "
+         "tabs, not commas: save the file as CSV UTF-8 (comma delimited)"),
+        ("ID, Count\na,1\n", "t.csv: row 1: field 'id': missing column (has "
+         "['ID', 'Count']): 'ID' is written otherwise (names are exact): name "
+         "it 'id'"),
+        ("id,count\na,1,,\n", "t.csv: row 2: value 'a,1,,': expected 2 fields, "
+         "found 4 (extra: '', ''): empty fields past the last column, as a "
+         "spreadsheet exports its empty columns; delete the trailing commas"),
+    ],
+)  # fmt: skip
+def test_an_export_of_another_shape_says_what_to_do(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        read_table(path, "t", COLUMNS)
+    assert str(caught.value) == message
+
+
+def test_the_empty_columns_right_of_the_data_are_read_past(tmp_path: Path) -> None:
+    """``id,count,,`` (a spreadsheet's touched, empty columns) was "column
+    named twice" at ''; a nameless column holding a value stays an extra
+    column, and a named one twice is still refused."""
+    path = tmp_path / "t.csv"
+    path.write_text("id,count,,\r\na,1,,\r\nb,2,,\r\n,,,\r\n")
+    frame, _ = read_table(path, "t", COLUMNS)
+    assert frame["count"].tolist() == [1, 2]
+    assert list(frame.columns) == ["id", "count"]
+    path.write_text("id,count,,\na,1,,x\n")
+    frame, _ = read_table(path, "t", COLUMNS)
+    assert frame["count"].tolist() == [1] and len(frame.columns) == 3
+    path.write_text("id,count,count,,\na,1,2,,\n")
+    with pytest.raises(InputError, match=r"field 'count': column named twice$"):
+        read_table(path, "t", COLUMNS)
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,order_date,amount,,\nc1,2026-05-01,3,,\n")
+    assert read_transactions(log)[1].n_rows == 1
+
+
+def test_a_transaction_log_in_semicolons_or_other_case_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id;order_date;amount\nc1;2026-05-01;3\n")
+    with pytest.raises(InputError) as caught:
+        read_transactions(log)
+    assert str(caught.value) == (
+        f"{log}: row 1: field 'customer_id': missing column (have: "
+        "customer_id;order_date;amount: the header is one column, its names "
+        "separated by ';', not commas: save the file as CSV UTF-8 (comma "
+        "delimited))"
+    )
+    log.write_text("Customer ID,order_date,amount\nc1,2026-05-01,3\n")
+    with pytest.raises(InputError) as caught:
+        read_transactions(log)
+    assert str(caught.value).endswith(
+        "missing column (have: Customer ID, order_date, amount: 'Customer ID' "
+        "is written otherwise (names are exact): name it 'customer_id')"
+    )
+
+
+def test_stock_load_of_a_european_export_stores_nothing(tmp_path: Path) -> None:
+    """``stock load`` of a ';'-separated count with decimal commas: exit 1,
+    one line, and the store's stock as it was."""
+    state = tmp_path / "state.db"
+    count = tmp_path / "count.csv"
+    count.write_text("node_id;sku;on_hand\nWH-EAST;TEE;80\n")
+    args = ["stock", "load", "--network", str(TINY_NETWORK), "--state", str(state)]
+    result = CliRunner().invoke(cli, [*args, "--inventory", str(count)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "Error: count.csv: row 1: field 'node_id': missing column (has "
+        "['node_id;sku;on_hand']): the header is one column, its names "
+        "separated by ';', not commas: save the file as CSV UTF-8 (comma "
+        "delimited)"
+    ]
+    count.write_text('node_id,sku,on_hand\nWH-EAST,TEE,"1,234"\n')
+    result = CliRunner().invoke(cli, [*args, "--inventory", str(count)])
+    assert result.exit_code == 1
+    assert "value '1,234': not a number (',' separates" in result.output
+    with open_store(state) as store:
+        assert len(store.inventory_frame()) == 0
