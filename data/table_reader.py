@@ -618,4 +618,23 @@ def unicode_twin(value: str, known: Iterable[str], where: str) -> str:
             )
         if not in_case and normal.casefold() == folded:
             in_case = f"; {where} has {k!r}, which differs in case only (ids are case-sensitive)"
-    return in_case
+    return in_case or _number_twin(value, known, where)
+
+
+def _number_twin(value: str, known: Iterable[str], where: str) -> str:
+    """A hint when ``value`` is a known id a spreadsheet read as a number:
+    its leading zeros lost (``123`` for ``00123``) or written as a float
+    (``123.0``). "" else; the id is never matched for the writer."""
+    if not value.isdigit() and not re.fullmatch(r"\d+\.0+", value):
+        return ""
+    whole = value.split(".")[0]
+    for k in known:
+        if k == whole and k != value:
+            return f"; {where} has {k!r}: an id written as a number ('.0'): write {k}"
+        if k.isdigit() and k != whole and k.lstrip("0") == whole.lstrip("0"):
+            return (
+                f"; {where} has {k!r}: an id whose leading zeros were lost (a "
+                f"spreadsheet read it as a number): format the column as text "
+                f"and write {k}"
+            )
+    return ""

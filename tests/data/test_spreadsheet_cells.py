@@ -272,3 +272,36 @@ def test_stock_load_of_a_european_export_stores_nothing(tmp_path: Path) -> None:
     assert "value '1,234': not a number (',' separates" in result.output
     with open_store(state) as store:
         assert len(store.inventory_frame()) == 0
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("123", "skus.csv has '00123': an id whose leading zeros were lost (a "
+         "spreadsheet read it as a number): format the column as text and "
+         "write 00123"),
+        ("00123.0", "skus.csv has '00123': an id written as a number ('.0'): "
+         "write 00123"),
+        ("123.0", "skus.csv has '00123': an id whose leading zeros were lost (a "
+         "spreadsheet read it as a number): format the column as text and "
+         "write 00123"),
+    ],
+)  # fmt: skip
+def test_an_id_a_spreadsheet_read_as_a_number_is_named(
+    tmp_path: Path, written: str, hint: str
+) -> None:
+    """``00123`` in skus.csv and ``123`` (or ``123.0``) in inventory.csv:
+    "unknown sku" beside a file that visibly holds it; never matched."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    skus = folder / "skus.csv"
+    skus.write_text(skus.read_text() + "00123,0.3,30,25,3,false,false\n")
+    stock = folder / "inventory.csv"
+    stock.write_text(stock.read_text() + f"WH-EAST,{written},5\n")
+    row = len(stock.read_text().splitlines())
+    result = CliRunner().invoke(cli, ["network", "validate", str(folder)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: inventory.csv: row {row}: field 'sku': value '{written}': "
+        f"unknown sku (not in skus.csv); {hint}"
+    )
