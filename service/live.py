@@ -189,6 +189,10 @@ class LiveHub:
         #: while the checkout is watched, dropped when it ends
         self._sent: dict[str, _Sent] = {}
         self._subs: set[Subscriber] = set()
+        #: Every stream subscribed and not yet unsubscribed, those dropped
+        #: (a full queue, the hub closed) included: their connections are
+        #: open until their requests end.
+        self._open: set[Subscriber] = set()
         self.timer = timer
         self.requote_budget_s = float(requote_budget_s)
         #: Watched checkouts due to be answered again, in the order they fell
@@ -247,8 +251,15 @@ class LiveHub:
 
     @property
     def n_subscribers(self) -> int:
-        """Open streams."""
+        """Streams the hub sends to."""
         return len(self._subs)
+
+    @property
+    def n_streams(self) -> int:
+        """Streams whose requests have not ended: those the hub sends to and
+        those it dropped (a client that did not read) whose connections
+        are still open (what the server's ceiling of streams counts)."""
+        return len(self._open)
 
     # ------------------------------------------------------------ inputs
     def remember(self, answer: OptionSet, version: tuple[int, ...]) -> None:
@@ -340,18 +351,21 @@ class LiveHub:
         data (else the shopper's view of the ``options`` events)."""
         sub = Subscriber(request_id, capacity, full)
         self._subs.add(sub)
+        self._open.add(sub)
         try:
             first = await anyio.to_thread.run_sync(self._initial, request_id, capacity)
         except BaseException:  # no subscriber left behind (a failed requote)
             self._subs.discard(sub)
+            self._open.discard(sub)
             raise
         for ev in first:
             self._put(sub, ev)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        """Forget a stream (its client went away)."""
+        """Forget a stream (its request ended)."""
         self._subs.discard(sub)
+        self._open.discard(sub)
 
     def _initial(self, request_id: str | None, capacity: bool) -> list[LiveEvent]:
         out = (

@@ -25,6 +25,12 @@ MAX_HEAD_BYTES = 64 * 1024
 #: from the connection's opening or the request's first byte, its body):
 #: nginx's ``client_header_timeout`` and ``client_body_timeout`` are 60 s.
 READ_IDLE_S = 30.0
+#: Seconds an answer may wait on a client that takes none of its bytes (the
+#: connection's send buffers full, uvicorn's writes paused) before the
+#: connection is dropped: nginx's ``send_timeout`` is 60 s. An event stream
+#: whose client does not read, and a long answer to one that went without a
+#: word, held their connection, and an event stream its task, for good.
+WRITE_IDLE_S = 30.0
 #: The key a request cut by :data:`READ_IDLE_S` gets in its ASGI scope, so
 #: that its access line and metrics say 408, not "client closed" (499).
 TIMED_OUT = "tierflow.read_timed_out"
@@ -58,7 +64,8 @@ class RefusalWitness(Protocol):
 
 
 class BoundedRequestProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with two bounds on what a client sends.
+    """uvicorn's httptools protocol with two bounds on what a client sends
+    and one on what it will not take.
 
     - A head over :data:`MAX_HEAD_BYTES` is answered 431 and its connection
       closed. The bytes counted are those received while a head is awaited
@@ -76,6 +83,14 @@ class BoundedRequestProtocol(HttpToolsProtocol):
       connection and a waiting task for good. Between requests uvicorn's
       keep-alive timeout (5 s) closes an idle connection; a request that
       came whole has no time limit here (a slow answer, an event stream).
+    - An answer whose writes stay paused (the send buffers full: the client
+      takes none of its bytes) with no byte taken for :data:`WRITE_IDLE_S`
+      is dropped, the connection aborted (a close would wait to send what
+      nobody reads). An event stream whose client stopped reading was
+      dropped by the live hub (its queue full) but kept its connection and
+      its task for good, uncounted among the open streams: one client
+      passed the server's ceiling of streams that way. A slow client that
+      takes some bytes in each :data:`WRITE_IDLE_S` is not cut.
     """
 
     _awaiting_head = True
@@ -85,6 +100,8 @@ class BoundedRequestProtocol(HttpToolsProtocol):
     _line_seen = False  # a line end came since the last head was whole
     _incomplete = True
     _idle: asyncio.TimerHandle | None = None
+    _stall: asyncio.TimerHandle | None = None
+    _unsent = 0  # the write buffer's size at the last look while paused
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -92,7 +109,43 @@ class BoundedRequestProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._unstall()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._unsent = self.transport.get_write_buffer_size()
+        self._unstall()
+        self._stall = self.loop.call_later(WRITE_IDLE_S, self._write_stalled)
+
+    def resume_writing(self) -> None:
+        self._unstall()
+        super().resume_writing()
+
+    def _unstall(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _write_stalled(self) -> None:
+        """Still paused :data:`WRITE_IDLE_S` after the last look: dropped if
+        the client took no byte meanwhile (the buffer did not shrink)."""
+        self._stall = None
+        if self.transport.is_closing():
+            return
+        unsent = self.transport.get_write_buffer_size()
+        if unsent < self._unsent:  # slow, not stopped: look again later
+            self._unsent = unsent
+            self._stall = self.loop.call_later(WRITE_IDLE_S, self._write_stalled)
+            return
+        _log.warning(
+            "%s: the client took no byte of its answer for %g s (%d bytes "
+            "waiting): connection dropped",
+            self._who(),
+            WRITE_IDLE_S,
+            unsent,
+        )
+        self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         counting = self._awaiting_head

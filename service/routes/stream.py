@@ -102,9 +102,10 @@ async def _subscription(
         yield None
         return
     hub = state.hub
-    if hub.n_subscribers >= state.max_streams:
+    if hub.n_streams >= state.max_streams:
         # each stream holds a connection: one client opening thousands took
-        # every file descriptor and the server refused every shopper
+        # every file descriptor and the server refused every shopper; those
+        # the hub dropped for not reading count until their requests end
         raise ApiError(
             503,
             f"too many open streams ({state.max_streams} on this server); "

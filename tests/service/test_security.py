@@ -6,6 +6,7 @@ network, ``tests/service_fixtures.py``): the security headers of the pages,
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 import socket
@@ -17,6 +18,8 @@ import httpx
 import pytest
 
 from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server
+from tierflow.service import request_limits
+from tierflow.service.live import QUEUE_SIZE
 
 #: What every answer carries, whatever it is.
 EVERY_ANSWER = {
@@ -173,6 +176,104 @@ def test_open_streams_have_a_ceiling(tmp_path: Path) -> None:
         finally:
             for s in streams:
                 s.close()
+
+
+def _taking_nothing(port: int, request: bytes) -> socket.socket:
+    """A client that sends ``request`` and reads nothing of the answer (its
+    receive buffer the smallest the kernel allows)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    s.connect(("127.0.0.1", port))
+    s.sendall(request)
+    return s
+
+
+def _closed_by_server(s: socket.socket, wait_s: float) -> bool:
+    """Whether the server ended the connection within ``wait_s``: read on
+    (discarding) until it did, or until ``wait_s`` passed."""
+    s.settimeout(0.2)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if not s.recv(1 << 20):
+                return True
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return True
+    return False
+
+
+def test_a_client_that_takes_no_byte_of_its_answer_is_dropped(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that asks and reads nothing (here, 12 MB of ``/openapi.json``
+    pipelined) held its connection and the answer's task for good once the
+    send buffers were full: after ``WRITE_IDLE_S`` (30 s; 1 here) with no
+    byte taken the connection is dropped, before the answers all went."""
+    monkeypatch.setattr(request_limits, "WRITE_IDLE_S", 1.0)
+    with (
+        live_server(tmp_path) as (server, _),
+        httpx.Client(base_url=server.url) as client,
+    ):
+        size = len(client.get("/openapi.json").content)
+        n = 12_000_000 // size + 1
+        port = int(server.url.rsplit(":", 1)[1])
+        ask = b"GET /openapi.json HTTP/1.1\r\nHost: t\r\n\r\n" * n
+        with _taking_nothing(port, ask) as s:
+            time.sleep(4)  # the buffers fill, then 1 s without a byte taken
+            taken = 0
+            s.settimeout(5)
+            with contextlib.suppress(ConnectionResetError, TimeoutError):
+                while chunk := s.recv(1 << 20):
+                    taken += len(chunk)
+        assert taken < n * size / 2, (taken, n * size)
+        assert client.get("/healthz").status_code == 200
+    dropped = [
+        r.getMessage() for r in caplog.records if "took no byte" in r.getMessage()
+    ]
+    assert len(dropped) == 1 and "for 1 s" in dropped[0], dropped
+
+
+def test_a_stream_that_is_not_read_counts_until_its_connection_is_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live hub drops a stream whose queue fills (its client reads
+    nothing), but its connection stayed open, blocked on a full socket, and
+    it no longer counted against ``max_streams``: one client opened
+    streams past the ceiling that way (300 unread streams on the sample
+    network were out of the hub's count after 90 s of map moves, their 300
+    connections open). It counts until its request ends, and a connection
+    that takes no byte for ``WRITE_IDLE_S`` (1 s here) is dropped."""
+    monkeypatch.setattr(request_limits, "WRITE_IDLE_S", 1.0)
+    with (
+        live_server(tmp_path, max_streams=1) as (server, _),
+        httpx.Client(base_url=server.url) as client,
+    ):
+        port = int(server.url.rsplit(":", 1)[1])
+        app: Any = server.server.config.app
+        hub = app.state.service.hub
+        assert hub._loop is not None
+        with _taking_nothing(port, b"GET /v1/stream HTTP/1.1\r\nHost: t\r\n\r\n") as s:
+            _wait_subscribers(client, 1)
+            # 1 MB map events: a few fill the socket; the queue's fill drops it
+            big = hub._event("capacity", {"pad": "x" * 1_000_000})
+            for _ in range(8):
+                hub._loop.call_soon_threadsafe(hub._publish, None, big)
+            time.sleep(0.5)
+            for _ in range(QUEUE_SIZE + 1):
+                hub._loop.call_soon_threadsafe(hub._publish, None, big)
+            _wait_subscribers(client, 0)  # dropped by the hub
+            assert client.get("/v1/stream").status_code == 503  # still open
+            deadline = time.monotonic() + 10  # no byte taken for 1 s: dropped
+            while hub.n_streams:  # (nothing read: reading would unblock it)
+                assert time.monotonic() < deadline, hub.n_streams
+                time.sleep(0.05)
+            assert _closed_by_server(s, 5)
+        with client.stream("GET", "/v1/stream") as again:
+            assert again.status_code == 200
 
 
 def test_max_streams_must_be_positive(tmp_path: Path) -> None:
