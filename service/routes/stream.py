@@ -159,11 +159,13 @@ async def get_stream(sub: _Subscription) -> AsyncIterator[ServerSentEvent]:
     ``closed`` (the checkout is over; the stream ends)."""
     if sub is None:  # the head only
         return
-    while True:
-        ev = await sub.queue.get()
-        if ev is None:
-            return
+    while (ev := await sub.queue.get()) is not None:
         if ev.wire is not None:  # written once for every stream
-            yield ServerSentEvent(event=ev.event, raw_data=ev.wire, id=str(ev.id))
+            sent = ServerSentEvent(event=ev.event, raw_data=ev.wire, id=str(ev.id))
         else:
-            yield ServerSentEvent(event=ev.event, data=ev.data, id=str(ev.id))
+            sent = ServerSentEvent(event=ev.event, data=ev.data, id=str(ev.id))
+        # waiting for the next event, a stream holds none of this one's
+        # data: each stream's first map is its own, and an idle stream kept
+        # it (its nodes' dicts) for as long as it was open
+        del ev
+        yield sent
