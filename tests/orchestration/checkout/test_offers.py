@@ -181,7 +181,8 @@ def test_every_requote_after_a_capacity_change(
                     "value": {
                         "outage": value > 0.5,
                         "backlog": value * capacity[node],
-                        "staffing": value,
+                        # a percent: 0 (no staff) or 1-100, never a fraction
+                        "staffing": round(value * 100),
                     }[kind],
                 }
                 for k, (node, kind, value) in enumerate(events)
