@@ -25,7 +25,7 @@ from tierflow.capacity.events import (
     event_row,
     parse_event,
 )
-from tierflow.capacity.score import capacity_scores
+from tierflow.capacity.score import capacity_scores, lane_congestion
 from tierflow.data.errors import InputError, listed
 from tierflow.data.limits import MAX_UNITS, require_array
 from tierflow.data.network import NODE_KINDS, Network
@@ -526,8 +526,7 @@ class CapacityMonitor:
         it is counted on the lane the typical parcel ships by, Gold's
         cheapest (``ForecastBidPrices``' too)."""
         lane = self._forecast_lane
-        factor = self.congestion[np.arange(lane.size), np.maximum(lane, 0)]
-        return np.asarray(np.where(lane >= 0, factor, 1.0), dtype=np.float64)
+        return lane_congestion(self.congestion, np.arange(lane.size), lane)
 
     def forecast_load(self) -> NDArray[np.float64]:
         """Node capacity the rest-of-day forecast takes: its work times
@@ -616,7 +615,7 @@ class CapacityMonitor:
         """Score of one node for an order profile."""
         i = self.network.node_idx(node) if isinstance(node, str) else int(node)
         p = profile or OrderProfile()
-        congestion = self.congestion[i, p.service] if p.service >= 0 else 1.0
+        congestion = lane_congestion(self.congestion, i, p.service)
         return float(
             capacity_scores(
                 self.nominal[i],
@@ -638,9 +637,9 @@ class CapacityMonitor:
         if services is None:
             congestion: Any = 1.0
         else:
-            s = np.asarray(services, dtype=np.intp)
-            lanes = self.congestion[:, np.maximum(s, 0)].T  # (m, n)
-            congestion = np.where(s[:, None] >= 0, lanes, 1.0)
+            s = np.asarray(services, dtype=np.intp)[:, None]  # (m, 1)
+            nodes = np.arange(self.network.n_nodes)[None, :]
+            congestion = lane_congestion(self.congestion, nodes, s)  # (m, n)
         return capacity_scores(
             self.nominal,
             self.staffing,

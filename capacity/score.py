@@ -14,6 +14,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 
+def lane_congestion(
+    congestion: NDArray[np.float64], node: Any, service: Any
+) -> NDArray[np.float64]:
+    """The congestion of each lane ``(node, service)`` (indices broadcast
+    together; ``congestion`` is ``(n_nodes, n_services)``), 1 where
+    ``service`` is -1 (no lane): what one unit of work shipped by it takes
+    of the node's capacity. The one lookup that the batches' weights
+    (``lane_weight``), the checkout's charge and confirmed backlog, and the
+    forecast's lane all read."""
+    svc = np.asarray(service)
+    factor = congestion[node, np.maximum(svc, 0)]
+    return np.asarray(np.where(svc >= 0, factor, 1.0), dtype=np.float64)
+
+
 def free_capacity(
     nominal: Any,
     staffing: Any,

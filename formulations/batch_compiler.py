@@ -11,6 +11,7 @@ from typing import Any, Protocol, TypeAlias
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.capacity.score import lane_congestion
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import billed_weight_kg
@@ -164,13 +165,13 @@ def lane_weight(
     shipped by ``service`` there: its workload times that lane's congestion
     (``(n_nodes, n_services)``, a delay factor >= 1), since a lane at x2.5
     moves 1/2.5 of the work per unit of the node's capacity — the live
-    room's ``effective / congestion`` (``docs/allocation.md``). ``None``,
+    room's ``(effective - backlog) / congestion`` (``docs/allocation.md``);
+    the factor is :func:`~tierflow.capacity.score.lane_congestion`'s. ``None``,
     or a pair without a service: the workload alone."""
     n_nodes = service.shape[1]
     if congestion is None:
         return np.repeat(workload[:, None], n_nodes, axis=1)
-    lane = congestion[np.arange(n_nodes)[None, :], np.maximum(service, 0)]
-    factor = np.where(service >= 0, lane, 1.0)
+    factor = lane_congestion(congestion, np.arange(n_nodes)[None, :], service)
     return np.asarray(workload[:, None] * factor, dtype=np.float64)
 
 

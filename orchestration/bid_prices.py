@@ -17,7 +17,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.capacity.monitor import FORECAST_LANES, CapacityMonitor
+from tierflow.capacity.score import lane_congestion
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.rates import billed_weight_kg, service_index
@@ -253,7 +254,7 @@ def _parcel_cost(network: Network, kg: float) -> tuple[FloatArray, NDArray[np.in
     """``(n_nodes, n_dests)`` shipping of a ``kg`` parcel by Gold's cheapest
     service (ground where offered), and that service (-1: none offered)."""
     per_service, services = [], []
-    for name in ("ground", "two_day", "next_day"):
+    for name in FORECAST_LANES:  # the monitor counts the forecast on these too
         s = service_index(name)
         if network.rates.offered[s]:
             cost = network.rates.price(s, network.zone, kg)
@@ -403,11 +404,8 @@ class ForecastBidPrices:
         mean by population): a unit of the forecast takes that much of the
         node's room, as a batch's order does. ``None`` while none of those
         lanes is congested (every factor 1: the LP as without lanes)."""
-        lane = self._lane
         nodes = np.arange(self.network.n_nodes)[:, None]
-        factor = np.where(
-            lane >= 0, self.monitor.congestion[nodes, np.maximum(lane, 0)], 1.0
-        )
+        factor = lane_congestion(self.monitor.congestion, nodes, self._lane)
         if not (factor > 1.0).any():
             return None
         by_state, _ = _by_state(self.network, factor)

@@ -496,7 +496,7 @@ class Holds:
                 "ship_date": day_to_date(s.ship).isoformat(),
                 "delivery_date": day_to_date(s.delivery).isoformat(),
                 "workload": req.line_work[i]
-                * (1.0 if lanes is None else float(lanes[s.node, s.service])),
+                * (1.0 if lanes is None else s.lane_factor(lanes)),
             }
             for s in ships
             for i in s.lines

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
+from tierflow.capacity.score import lane_congestion
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import TIERS, Tier
 from tierflow.formulations.batch_compiler import lane_weight
@@ -91,13 +92,17 @@ class PlannedShipment:
             kg=kg,
         )
 
+    def lane_factor(self, congestion: NDArray[np.float64]) -> float:
+        """The congestion of the shipment's lane in ``congestion`` (``(node,
+        service)``; 1: no service): the node capacity a unit of its work
+        takes."""
+        return float(lane_congestion(congestion, self.node, self.service))
+
     def capacity_taken(self, congestion: NDArray[np.float64]) -> float:
         """Node capacity the shipment takes: its workload times its lane's
-        ``congestion`` (``(node, service)``), as a batch weighs an item
+        ``congestion`` (:meth:`lane_factor`), as a batch weighs an item
         (:func:`~tierflow.formulations.batch_compiler.lane_weight`)."""
-        if self.service < 0:
-            return self.workload
-        return self.workload * float(congestion[self.node, self.service])
+        return self.workload * self.lane_factor(congestion)
 
 
 #: The shipments of one tier's plan (one, or several for a split order).
