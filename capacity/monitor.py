@@ -580,9 +580,35 @@ class CapacityMonitor:
         the cached ``1 / nominal`` for its division: a last-digit difference
         on some nodes, tested with ``assert_allclose``).
         """
+        return self._score(self.free(profile))
+
+    def lane_score_map(
+        self, workload: float, services: NDArray[np.integer[Any]]
+    ) -> NDArray[np.float64]:
+        """Score of every node for an order of ``workload`` shipped from
+        node ``i`` by ``services[i]`` (-1: no lane, as ``OrderProfile``'s):
+        each node's live room per lane (``room(lanes=True, forecast=True)``)
+        less the order, the room its placement reads: an order ships by a
+        lane of each node's own (``OrderProfile`` has one for all)."""
+        return self._score(self.free_by_lane(workload, services))
+
+    def free_by_lane(
+        self, workload: float, services: NDArray[np.integer[Any]]
+    ) -> NDArray[np.float64]:
+        """Units each node has left for an order of ``workload`` shipped
+        from node ``i`` by ``services[i]`` (-1: no lane): :meth:`free` with
+        a lane per node. Negative where the node is overcommitted."""
+        effective, claims, _ = self._terms()
+        lane = np.asarray(services, dtype=np.intp)
+        factor = self.congestion[np.arange(lane.size), np.maximum(lane, 0)]
+        factor = np.where(lane >= 0, factor, 1.0)
+        return np.asarray((effective - claims) / factor - workload)
+
+    def _score(self, free: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``free`` units as a score in [0, 1]: over nominal, clipped."""
         _, _, inv = self._terms()
         with np.errstate(over="ignore", invalid="ignore"):  # +-inf clips to 0 or 1
-            out: NDArray[np.float64] = self.free(profile) * inv
+            out: NDArray[np.float64] = free * inv
         # np.clip's values (NaN stays NaN) at a third of its cost (its
         # dispatch is most of a checkout's score map)
         np.maximum(out, 0.0, out=out)

@@ -257,6 +257,46 @@ def test_the_forecast_takes_the_room_of_its_lane_and_the_score_is_the_room(
     assert mon.room(lanes=True, forecast=True)[two_day, chi] == 20.0
 
 
+def test_a_lane_per_node_scores_each_node_on_its_own_lane(
+    tiny_network: Network,
+) -> None:
+    """An order of 1 shipped by two-day from WH-EAST, ground from ST-CHI
+    and no lane from WH-WEST, ST-CHI's ground at x2 and WH-EAST's two-day
+    at x4 (backlog 20 at ST-CHI): each node's score is the one of a profile
+    of its own lane, ST-CHI (80 / 2 - 1) / 100 = 0.39, and its free units
+    the live room per lane less the order."""
+    mon = CapacityMonitor(tiny_network)
+    mon.ingest(
+        events_for(
+            tiny_network,
+            [
+                _ev(1, "ST-CHI", "backlog", 20),
+                _ev(2, "ST-CHI", "congestion", 2, service="ground"),
+                _ev(3, "WH-EAST", "congestion", 4, service="two_day"),
+            ],
+        )
+    )
+    ground, two_day = 2, 1
+    east, west, chi = (
+        tiny_network.node_idx(n) for n in ("WH-EAST", "WH-WEST", "ST-CHI")
+    )
+    lanes = np.full(tiny_network.n_nodes, -1)
+    lanes[east], lanes[chi] = two_day, ground
+    scores = mon.lane_score_map(1.0, lanes)
+    for i, lane in enumerate(lanes):
+        own = mon.score_map(OrderProfile(1.0, int(lane)))
+        assert scores[i] == own[i]
+    assert scores[chi] == pytest.approx(0.39)
+    assert scores[east] == pytest.approx((1000 / 4 - 1) / 1000)
+    assert scores[west] == pytest.approx(799 / 800)
+    room = mon.room(lanes=True, forecast=True)
+    free = mon.free_by_lane(1.0, lanes)
+    assert free[chi] == room[ground, chi] - 1.0 == 39.0
+    # no lane anywhere: the lane-less score, to the last bit
+    none = np.full(tiny_network.n_nodes, -1)
+    assert (mon.lane_score_map(1.0, none) == mon.score_map(OrderProfile(1.0))).all()
+
+
 def test_simple_vs_complex_order(tiny_network: Network) -> None:
     mon = CapacityMonitor(tiny_network)
     mon.apply(_ev(1, "ST-CHI", "backlog", 60))
