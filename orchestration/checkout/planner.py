@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
+from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.capacity.score import lane_congestion
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import TIERS, Tier
@@ -129,6 +129,15 @@ def _bid_charge(
     the batches' bid-price charge does (``price x lane_weight``)."""
     taken = lane_weight(np.array([work]), service[None, :], ctx.room.congestion)
     return np.asarray(ctx.bid * taken[0], dtype=np.float64)
+
+
+def _today_lanes(q: TierQuote) -> NDArray[np.int_]:
+    """Per node, the lane an order would ship by today: Gold's, else
+    Silver's (-1: neither ships from it). The overflow scores the order on
+    it, the room Gold's placement reads (``Room.soft``): scored with no
+    lane, a congested lane Gold found full read "capacity is not short"."""
+    gold = q.service[TIERS.index(Tier.GOLD)]
+    return np.asarray(np.where(gold >= 0, gold, q.service[TIERS.index(Tier.SILVER)]))
 
 
 def same_plan(a: Plan, b: Plan) -> bool:
@@ -479,10 +488,12 @@ class Planner:
         (:meth:`_overflow_nodes`) must split, as for the other tiers: its
         lines' holders are scored and it ships split from open ones (it was
         refused as closed, the open nodes together holding every line, and
-        the closed holder's score of 0 called capacity short)."""
+        the closed holder's score of 0 called capacity short). Each node is
+        scored on the lane the order ships by from it (:func:`_today_lanes`),
+        the room Gold's placement reads."""
         req, have_all = order.req, order.have_all
         whole = have_all & self._overflow_nodes()
-        scores = self.monitor.score_map(OrderProfile(order.work))
+        scores = self.monitor.lane_score_map(order.work, _today_lanes(order.quote))
         if whole.any():
             best = float(scores[have_all].max())
             of = ""

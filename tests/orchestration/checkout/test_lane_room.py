@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.orchestration.checkout.helpers import event
+from tests.orchestration.checkout.helpers import event, ids
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import HoldStatus
@@ -116,3 +116,51 @@ def test_gold_pays_the_bid_price_of_the_node_capacity_its_lane_takes(
         nodes, cost = _gold_at(tmp_path, bid, factor)
         assert nodes == (node,), (bid, factor)
         assert cost == pytest.approx(charged), (bid, factor)
+
+
+@pytest.mark.parametrize(("factor", "offered"), [(1.0, False), (3.0, True)])
+def test_overflow_reads_capacity_short_on_the_lane_gold_ships_by(
+    tmp_path: Path, factor: float, offered: bool
+) -> None:
+    """A Tee (work 1) to 606. WH-EAST and WH-WEST are 95 % backlogged
+    (scores 0.049: short); ST-CHI is cut to 10 units with a backlog of
+    7.25, 2.75 left. At x1 on the lane Gold ships by from ST-CHI the Tee
+    fits there and scores (2.75 - 1) / 10 = 0.175, not short: Gold ships
+    from ST-CHI and "Ship later" is not offered. At x3 that lane has
+    2.75 / 3 = 0.92 Tees of room: the Tee does not fit (Gold goes to
+    WH-EAST) and ST-CHI scores 0 for it, so every holder is short and the
+    overflow is offered. Until 2026-12-06 the overflow scored the order
+    with no lane (0.175 at x3 too): "capacity is not short", while Gold
+    found ST-CHI full."""
+    with tiny_router(tmp_path) as r:
+        lane = r.generate_fulfillment_options(
+            "C5", [("TEE", 1)], "606", now=MONDAY_10
+        ).option("gold")
+        assert lane.nodes == ("ST-CHI",)
+        for n, node in enumerate(("WH-EAST", "WH-WEST")):
+            nominal = float(r.network.capacity[r.network.node_idx(node)])
+            event(r, node, "backlog", 0.95 * nominal, n)
+        event(r, "ST-CHI", "nominal_capacity", 10.0, 2)
+        event(r, "ST-CHI", "backlog", 7.25, 3)
+        r.apply_capacity_events(
+            [
+                {
+                    "event_id": "gold-lane",
+                    "ts": "2026-01-05T12:00:00Z",
+                    "node_id": "ST-CHI",
+                    "type": "congestion",
+                    "value": factor,
+                    "service": lane.service,
+                }
+            ]
+        )
+        answer = r.generate_fulfillment_options(
+            "C5", [("TEE", 1)], "606", now=MONDAY_10
+        )
+    gold = answer.option("gold")
+    assert gold.nodes == (("WH-EAST",) if offered else ("ST-CHI",))
+    assert ("overflow" in ids(answer)) is offered
+    if not offered:
+        assert answer.missing["overflow"] == (
+            "capacity is not short: best capacity score 0.18 >= 0.15"
+        )
