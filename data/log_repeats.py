@@ -8,7 +8,9 @@ drops the same line again within ``every_s`` seconds, and gives the next
 one after that with the count it stood for, so the log still says how long
 and how often without filling with copies. Lines that differ only in an
 object's address or a duration (``idle in transaction for 35 s``) are the
-same line (:func:`log_key`).
+same line (:func:`log_key`); a caller whose lines name what each one is
+about (a client's address) gives its own ``key``, the kind of line, and the
+first line of a kind keeps its detail.
 """
 
 from __future__ import annotations
@@ -62,10 +64,11 @@ class RepeatedLines:
         self._said: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
-    def admit(self, line: str) -> str | None:
+    def admit(self, line: str, *, key: str | None = None) -> str | None:
         """``line`` to log now (with how many like it were dropped since it
-        was last said, if any), or None to drop it."""
-        key = log_key(line)
+        was last said, if any), or None to drop it. ``key``: what makes two
+        lines alike (default :func:`log_key` of the line)."""
+        key = log_key(line) if key is None else key
         now = self._clock()
         with self._lock:
             last = self._said.get(key)
@@ -87,10 +90,11 @@ class RepeatedLines:
         line: str,
         *,
         exc_info: BaseException | None = None,
+        key: str | None = None,
     ) -> None:
         """Log ``line`` (with ``exc_info``'s traceback) at ``level`` when
-        :meth:`admit` lets it through, in the form it gives."""
-        said = self.admit(line)
+        :meth:`admit` (with ``key``) lets it through, in the form it gives."""
+        said = self.admit(line, key=key)
         if said is not None:
             logger.log(level, "%s", said, exc_info=exc_info)
 

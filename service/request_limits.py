@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from tierflow.data.log_repeats import RepeatedLines
 from tierflow.service.security_headers import with_security_headers
 
 #: The largest request head accepted (bytes): 64 KiB, twice nginx's
@@ -31,11 +32,18 @@ READ_IDLE_S = 30.0
 #: whose client does not read, and a long answer to one that went without a
 #: word, held their connection, and an event stream its task, for good.
 WRITE_IDLE_S = 30.0
+#: The warning of a connection dropped by :data:`WRITE_IDLE_S` is said at
+#: most once in this many seconds, the next with how many more came: one
+#: client opening connections it never read wrote a line for each.
+DROPPED_LOG_EVERY_S = 30.0
 #: The key a request cut by :data:`READ_IDLE_S` gets in its ASGI scope, so
 #: that its access line and metrics say 408, not "client closed" (499).
 TIMED_OUT = "tierflow.read_timed_out"
 
 _log = logging.getLogger("tierflow.service")
+#: The dropped connections' warnings, one kind whatever the client
+#: (:data:`DROPPED_LOG_EVERY_S`): the first keeps its client's address.
+_dropped_said = RepeatedLines(DROPPED_LOG_EVERY_S)
 _HEAD_TOO_LARGE = (
     f"request head over {MAX_HEAD_BYTES} bytes (the request line and headers)"
 )
@@ -138,12 +146,12 @@ class BoundedRequestProtocol(HttpToolsProtocol):
             self._unsent = unsent
             self._stall = self.loop.call_later(WRITE_IDLE_S, self._write_stalled)
             return
-        _log.warning(
-            "%s: the client took no byte of its answer for %g s (%d bytes "
-            "waiting): connection dropped",
-            self._who(),
-            WRITE_IDLE_S,
-            unsent,
+        _dropped_said.say(
+            _log,
+            logging.WARNING,
+            f"{self._who()}: the client took no byte of its answer for "
+            f"{WRITE_IDLE_S:g} s ({unsent} bytes waiting): connection dropped",
+            key="write stalled",
         )
         self.transport.abort()
 

@@ -86,3 +86,20 @@ def test_say_logs_what_admit_lets_through_with_its_traceback(
     assert said[1:] == [
         (logging.WARNING, "failed (1 more like it in the last 61 s)", None)
     ]
+
+
+def test_lines_of_a_kind_given_by_their_key_are_repeats() -> None:
+    """A line naming what it is about (a client's address) is a repeat of
+    another of its ``key``: the first is said whole, the next one after the
+    window with the count."""
+    clock = _Clock()
+    lines = RepeatedLines(30.0, clock=clock)
+    assert lines.admit("10.0.0.1:5000: dropped", key="dropped") == (
+        "10.0.0.1:5000: dropped"
+    )
+    assert lines.admit("10.0.0.2:5001: dropped", key="dropped") is None
+    assert lines.admit("10.0.0.2:5001: dropped") is not None  # no key: its own
+    clock.now += 31
+    assert lines.admit("10.0.0.3:5002: dropped", key="dropped") == (
+        "10.0.0.3:5002: dropped (1 more like it in the last 31 s)"
+    )

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server
+from tierflow.data.log_repeats import RepeatedLines
 from tierflow.service import request_limits
 from tierflow.service.live import QUEUE_SIZE
 
@@ -214,6 +215,7 @@ def test_a_client_that_takes_no_byte_of_its_answer_is_dropped(
     send buffers were full: after ``WRITE_IDLE_S`` (30 s; 1 here) with no
     byte taken the connection is dropped, before the answers all went."""
     monkeypatch.setattr(request_limits, "WRITE_IDLE_S", 1.0)
+    monkeypatch.setattr(request_limits, "_dropped_said", RepeatedLines(30.0))
     with (
         live_server(tmp_path) as (server, _),
         httpx.Client(base_url=server.url) as client,
@@ -235,6 +237,64 @@ def test_a_client_that_takes_no_byte_of_its_answer_is_dropped(
         r.getMessage() for r in caplog.records if "took no byte" in r.getMessage()
     ]
     assert len(dropped) == 1 and "for 1 s" in dropped[0], dropped
+
+
+class _Clock:
+    """A steady clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_connections_dropped_for_not_reading_are_one_line_a_while(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each connection dropped for taking no byte wrote its own warning: a
+    client opening connections and reading none filled the log with one
+    line each. The first is said with its client's address, the others
+    within ``DROPPED_LOG_EVERY_S`` (30 s) are counted in the next one said
+    after it."""
+    monkeypatch.setattr(request_limits, "WRITE_IDLE_S", 1.0)
+    clock = _Clock()
+    said = RepeatedLines(request_limits.DROPPED_LOG_EVERY_S, clock=clock)
+    monkeypatch.setattr(request_limits, "_dropped_said", said)
+    with (
+        live_server(tmp_path) as (server, _),
+        httpx.Client(base_url=server.url) as client,
+    ):
+        n = 12_000_000 // len(client.get("/openapi.json").content) + 1
+        port = int(server.url.rsplit(":", 1)[1])
+        ask = b"GET /openapi.json HTTP/1.1\r\nHost: t\r\n\r\n" * n
+
+        clients = [_taking_nothing(port, ask) for _ in range(3)]
+        addresses = [f"127.0.0.1:{s.getsockname()[1]}" for s in clients]
+        with contextlib.ExitStack() as stack:
+            for s in clients:
+                stack.enter_context(s)
+            time.sleep(4)  # the buffers fill, then 1 s without a byte taken
+            assert all(_closed_by_server(s, 10) for s in clients)
+        first = _dropped_lines(caplog)
+        clock.now += 31
+        with _taking_nothing(port, ask) as s:
+            time.sleep(4)
+            assert _closed_by_server(s, 10)
+        assert client.get("/healthz").status_code == 200
+    (line,) = first
+    assert line.split(": ")[0] in addresses, (line, addresses)
+    assert line.endswith("connection dropped"), line
+    later = _dropped_lines(caplog)[1:]
+    assert len(later) == 1, later
+    assert later[0].endswith("dropped (2 more like it in the last 31 s)"), later
+
+
+def _dropped_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The warnings of connections dropped for taking no byte."""
+    return [r.getMessage() for r in caplog.records if "took no byte" in r.getMessage()]
 
 
 def test_a_stream_that_is_not_read_counts_until_its_connection_is_dropped(
