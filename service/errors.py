@@ -47,6 +47,14 @@ _CODES = {
 }
 
 
+#: Problems a validation error lists (the first ones; one more item says
+#: how many more there were): 5,000 unknown keys in one cart line, within
+#: the 64 KiB body limit, were answered with 519 KB listing each.
+MAX_LISTED_ERRORS = 50
+#: The ``type`` of the item that stands for the problems not listed.
+MORE_ERRORS = "more_errors"
+
+
 #: ``Retry-After`` of a 503 for a store that is away: the server tries it
 #: again each second (its pool, the follower, a store that opened late), so a
 #: client (a balancer, an SDK's retry policy) may too; without the header
@@ -163,10 +171,25 @@ def _loggable(value: Any) -> str:
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     kind = request.headers.get("content-type")
-    errors = [_validation_item(err, kind) for err in exc.errors()]
+    problems = exc.errors()
+    listed = problems[:MAX_LISTED_ERRORS]
+    errors = [_validation_item(err, kind) for err in listed]
+    if len(problems) > len(listed):
+        errors.append(_more_item(len(problems) - len(listed)))
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
     message = f"field '{first['field']}': {first['message']}"
     return error_response(422, message, first["field"], errors)
+
+
+def _more_item(more: int) -> dict[str, Any]:
+    """The last item of a list cut at :data:`MAX_LISTED_ERRORS`: how many
+    problems were not listed (the answer stays a few KB however many)."""
+    return {
+        "field": None,
+        "message": f"{more:,} more problems not listed (the first "
+        f"{MAX_LISTED_ERRORS} are)",
+        "type": MORE_ERRORS,
+    }
 
 
 def _validation_item(err: dict[str, Any], content_type: str | None) -> dict[str, Any]:

@@ -514,6 +514,39 @@ def test_a_feed_event_may_not_take_a_checkouts_work_id(shared_live: Any) -> None
     assert router.monitor.last_seq == seq  # nothing logged
 
 
+def test_a_body_of_thousands_of_problems_lists_the_first_50(shared_live: Any) -> None:
+    """A 64 KiB body with 5,000 unknown keys in one cart line was answered
+    with every problem listed, 519 KB: the list is cut after the first
+    ``MAX_LISTED_ERRORS`` (50), and one more item says how many more there
+    were, in the items' shape (``field`` null: no one part of the request)."""
+    client, _, _ = shared_live
+    line: dict[str, Any] = {"sku": "TEE", "quantity": 1}
+    line.update({f"k{i}": 1 for i in range(5_000)})
+    body = {"customer_id": "C1", "dest": "60601", "items": [line]}
+    r = client.post("/v1/options", json=body)
+    assert r.status_code == 422, r.text[:300]
+    assert len(r.content) < 8_000, len(r.content)
+    got = r.json()
+    assert got["field"] == "items[0].k0"
+    assert (
+        got["message"] == "field 'items[0].k0': value 1: Extra inputs are not permitted"
+    )
+    *listed, more = got["errors"]
+    assert [e["field"] for e in listed] == [f"items[0].k{i}" for i in range(50)]
+    assert {(e["message"], e["type"]) for e in listed} == {
+        ("value 1: Extra inputs are not permitted", "extra_forbidden")
+    }
+    assert more == {
+        "field": None,
+        "message": "4,950 more problems not listed (the first 50 are)",
+        "type": "more_errors",
+    }
+    # up to 50, each is listed and none stands for more
+    line = {"sku": "TEE", "quantity": 1, **{f"k{i}": 1 for i in range(50)}}
+    r = client.post("/v1/options", json={**body, "items": [line]})
+    assert [e["type"] for e in r.json()["errors"]] == ["extra_forbidden"] * 50
+
+
 def test_each_error_item_names_its_field_once(shared_live: Any) -> None:
     """``errors[i]`` is ``{field, message}`` with the message's words after
     the field, on every route and for every kind of refusal: the answer's
