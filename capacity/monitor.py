@@ -117,6 +117,10 @@ class CapacityMonitor:
         #: Whether a caller refreshes the forecast (:meth:`set_forecast`):
         #: a server's, which keeps the explicit ``forecast`` events standing.
         self._refreshed = False
+        #: How many times the state was rebuilt from a store (:meth:`attach`:
+        #: a restored store's map may come back with a :attr:`state_key`
+        #: it had before, on other values).
+        self.rebuilds = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -186,6 +190,7 @@ class CapacityMonitor:
         events = store.events_after(0 if snap is None else snap[0])
         self.store = store
         self._reset()
+        self.rebuilds += 1
         named = {ev.node_id for ev in events}
         if snap is not None:
             # (a foreign entry no event touched is not named: _load_state)

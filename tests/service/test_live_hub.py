@@ -462,6 +462,76 @@ def test_one_checkout_whose_requote_fails_keeps_nothing_from_the_other_streams(
     assert f"live requote of {broken.request_id} failed" in caplog.text
 
 
+def test_streams_opened_on_one_map_share_its_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each new stream built its own first map (6 s of CPU for 1,000 opens
+    on the sample network, and a copy of it each). Streams opened on the
+    map the hub built last get that event, the update's included; a moved
+    map and one rebuilt from its store (a restore: the same state key, maybe
+    other values) are built anew."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10)
+    built: list[dict[str, Any]] = []
+
+    def counted(*args: Any, **kw: Any) -> dict[str, Any]:
+        built.append(capacity_view.capacity_payload(*args, **kw))
+        return built[-1]
+
+    monkeypatch.setattr(live, "capacity_payload", counted)
+
+    async def first_map() -> LiveEvent:
+        (ev,) = _drain(await hub.subscribe(None))
+        return ev
+
+    async def run() -> None:
+        a, b, c = [await first_map() for _ in range(3)]
+        assert a is b is c and len(built) == 1
+        router.apply_capacity_events([OUTAGE])
+        moved = await first_map()
+        assert moved is not a and len(built) == 2
+        assert (
+            moved.data["version"]
+            == capacity_view.capacity_payload(router, MONDAY_10)["version"]
+            != a.data["version"]
+        )
+        ops = await hub.subscribe(None)
+        _drain(ops)
+        router.apply_capacity_events([{**OUTAGE, "event_id": "ops-2", "value": False}])
+        await hub.update()
+        (published,) = _drain(ops)
+        assert await first_map() is published and len(built) == 3
+        key = map_version(router)
+        router.monitor.attach(router.store)  # type: ignore[arg-type]
+        assert map_version(router) == key
+        assert await first_map() is not published and len(built) == 4
+
+    _run_closed(router, hub, run)
+
+
+def test_a_stale_maps_first_event_says_its_age_at_each_open(tmp_path: Path) -> None:
+    """A map with a note (here stale: no event in the 60 s allowed) is not
+    shared: its note says the map's age when the stream opens."""
+    now = [MONDAY_10]
+    router = tiny_router(tmp_path, capacity_max_age_s=60)
+    hub = LiveHub(router, lambda: now[0])
+
+    async def run() -> list[LiveEvent]:
+        first = _drain(await hub.subscribe(None))  # the age counts from here
+        now[0] += dt.timedelta(minutes=2)
+        first += _drain(await hub.subscribe(None))
+        now[0] += dt.timedelta(minutes=1)
+        return first + _drain(await hub.subscribe(None))
+
+    fresh, two, three = _run_closed(router, hub, run)
+    assert not fresh.data["degraded"]
+    assert [ev.data["notes"] for ev in (two, three)] == [
+        [f"capacity map is stale: no capacity event in the {m} min since the "
+         "server started, over the 60 s allowed"]
+        for m in (2, 3)
+    ]  # fmt: skip
+
+
 def test_a_map_whose_event_failed_is_sent_at_the_next_update(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
