@@ -107,26 +107,27 @@ def stop_on_signal(stop: Callable[[], None]) -> Iterator[None]:
         yield
         return
     reader, writer = socket.socketpair()
-    writer.setblocking(False)
-    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-    if previous != -1:  # someone else's: put it back, leave the block be
-        signal.set_wakeup_fd(previous)
-        reader.close()
-        writer.close()
-        yield
-        return
 
     def watch() -> None:
-        while data := reader.recv(64):  # b"": the writer closed, the block ended
-            if any(signum in data for signum in python_handled):
-                stop()
+        with reader:  # closed here: the block's end may not wait for it
+            while data := reader.recv(64):  # b"": the writer closed
+                if any(signum in data for signum in python_handled):
+                    stop()
 
     watcher = threading.Thread(target=watch, name="tierflow-stop-signal", daemon=True)
-    watcher.start()
+    # Everything from here on is inside ``try``: a signal that lands while
+    # the watcher starts, or as ``set_wakeup_fd`` returns (its result then
+    # never stored), raises there, and the fd must not stay set
+    previous = -1
     try:
+        writer.setblocking(False)
+        watcher.start()
+        previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        if previous != -1:  # someone else's: put back, the block left be
+            signal.set_wakeup_fd(previous)
         yield
     finally:
-        signal.set_wakeup_fd(-1)
-        writer.close()
-        watcher.join()
-        reader.close()
+        signal.set_wakeup_fd(previous)  # -1, or someone else's (again)
+        writer.close()  # the watcher reads b"" and ends
+        if watcher.is_alive():
+            watcher.join()

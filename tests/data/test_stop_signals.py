@@ -91,3 +91,30 @@ def test_stop_on_signal_calls_stop_from_another_thread_and_unsets_the_fd() -> No
     with stop_on_signal(called.clear):  # no signal: stop is not called
         pass
     assert called.is_set()
+
+
+@pytest.mark.usefixtures("handlers")
+def test_a_signal_as_the_wakeup_fd_is_set_leaves_none_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Ctrl-C that came as ``set_wakeup_fd`` returned (or as the watcher
+    started: a solve's model still being built on a loaded machine) raised
+    before the block's ``try``, so the fd stayed set: the next block took it
+    for an event loop's and left its solve deaf to Ctrl-C. Sent from inside
+    the call here, the signal lands there every time."""
+    set_wakeup_fd = signal.set_wakeup_fd
+
+    def set_then_signal(fd: int, **kwargs: bool) -> int:
+        previous = set_wakeup_fd(fd, **kwargs)
+        if fd != -1:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here
+        return previous
+
+    monkeypatch.setattr(signal, "set_wakeup_fd", set_then_signal)
+    called = threading.Event()
+    with pytest.raises(Stopped), stop_on_signal(called.set):
+        pytest.fail("the block ran")
+    monkeypatch.undo()
+    assert signal.set_wakeup_fd(-1) == -1
+    assert called.is_set()  # the byte was read before the watcher ended
+    assert "tierflow-stop-signal" not in {t.name for t in threading.enumerate()}
