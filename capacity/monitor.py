@@ -605,8 +605,7 @@ class CapacityMonitor:
         a lane per node. Negative where the node is overcommitted."""
         effective, claims, _ = self._terms()
         lane = np.asarray(services, dtype=np.intp)
-        factor = self.congestion[np.arange(lane.size), np.maximum(lane, 0)]
-        factor = np.where(lane >= 0, factor, 1.0)
+        factor = lane_congestion(self.congestion, np.arange(lane.size), lane)
         return np.asarray((effective - claims) / factor - workload)
 
     def _score(self, free: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -29,10 +29,11 @@ from collections.abc import Callable
 
 from tierflow.data.errors import TierflowError
 from tierflow.data.log_repeats import RepeatedLines
-from tierflow.data.store import StateStore, is_postgres_url
+from tierflow.data.store import StateStore
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.errors import store_failures_said_here
+from tierflow.service.metrics import store_backend
 
 log = logging.getLogger("tierflow.service")
 
@@ -166,9 +167,9 @@ class CapacityFollower:
 
     @property
     def _backend(self) -> str:
-        """The store's kind, as the app's store-error lines name it."""
-        location = self.router.location
-        return "postgres" if location and is_postgres_url(location) else "sqlite"
+        """The store's kind, as the app's store-error lines and the metrics'
+        ``backend`` label name it."""
+        return store_backend(self.router.location) or "sqlite"
 
     def start(self) -> None:
         """Start following (nothing to follow without a store, unless the
