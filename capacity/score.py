@@ -28,6 +28,13 @@ def lane_congestion(
     return np.asarray(np.where(svc >= 0, factor, 1.0), dtype=np.float64)
 
 
+def lane_factor(congestion: NDArray[np.float64], node: int, service: int) -> float:
+    """:func:`lane_congestion` of one lane, as a float: the checkout's
+    per-shipment lookup, without the array calls that cost it more than
+    the lookup (``service`` -1: no lane, 1)."""
+    return 1.0 if service < 0 else float(congestion[node, service])
+
+
 def free_capacity(
     nominal: Any,
     staffing: Any,

@@ -330,8 +330,13 @@ class LiveHub:
         loop = self._loop
         if loop is None or self.closed:
             return
+        on_loop = _running_loop() is loop  # a route: no need to wake the loop
+        if on_loop and all(sub.request_id != request_id for sub in self._subs):
+            # no stream of it here: streams open on this loop only, and one
+            # opened after this reads the checkout's end from the store
+            return
         data = closed_data(request_id, f"checkout already {outcome}")
-        if _running_loop() is loop:  # a route: no need to wake the loop up
+        if on_loop:
             loop.call_soon(self._close_watchers, request_id, data)
         else:
             loop.call_soon_threadsafe(self._close_watchers, request_id, data)

@@ -268,7 +268,10 @@ class Checkouts(StorePart):
                     prior = _read_checkout(conn, request_id)
                 else:
                     prior = _read_checkout_of_quote(conn, request_id, quote_revision)
-                note_selection_later(conn, request_id, upgrade, t)
+                if prior is not None or upgrade is not None:
+                    # (an unconfirmed note lives only beside its checkout's
+                    # row: prune_checkouts deletes them together)
+                    note_selection_later(conn, request_id, upgrade, t)
                 if prior is not None:
                     held_by[:] = [prior.reservation_ids]
                     replay = _reselect(ledger, prior, option_id, wanted, request_id)

@@ -409,7 +409,7 @@ class Holds:
         ships nothing either, and the offers call it closed (a hold there
         was confirmed, its order at a node that cannot ship it). A node of
         no capacity is named so whatever else; a closed one, closed."""
-        if self.monitor is None:
+        if self.monitor is None or self.monitor.shipping_nodes().all():
             return {}
         causes = self.monitor.stop_causes()
         ids = self.network.node_ids

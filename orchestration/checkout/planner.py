@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.capacity.monitor import CapacityMonitor
-from tierflow.capacity.score import lane_congestion
+from tierflow.capacity.score import lane_factor
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import TIERS, Tier
 from tierflow.formulations.batch_compiler import lane_weight
@@ -96,7 +96,7 @@ class PlannedShipment:
         """The congestion of the shipment's lane in ``congestion`` (``(node,
         service)``; 1: no service): the node capacity a unit of its work
         takes."""
-        return float(lane_congestion(congestion, self.node, self.service))
+        return lane_factor(congestion, self.node, self.service)
 
     def capacity_taken(self, congestion: NDArray[np.float64]) -> float:
         """Node capacity the shipment takes: its workload times its lane's

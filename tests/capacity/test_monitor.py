@@ -23,7 +23,7 @@ from tierflow.capacity.forecast import (
 )
 from tierflow.capacity.monitor import CapacityMonitor, OrderProfile, events_for
 from tierflow.capacity.plot import capacity_map
-from tierflow.capacity.score import capacity_scores
+from tierflow.capacity.score import capacity_scores, lane_congestion, lane_factor
 from tierflow.cli.main import cli
 from tierflow.data.errors import InputError
 from tierflow.data.network import NODE_KINDS, Network
@@ -923,3 +923,22 @@ def test_congestion_on_a_lane_the_node_does_not_offer_is_not_its_congestion(
         events_for(tiny_network, [_ev(2, "ST-CHI", "congestion", 2, service="ground")])
     )
     assert mon.table()["max_congestion"].tolist() == [1.0, 1.0, 2.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(1.0, 10.0, allow_nan=False), min_size=6, max_size=6),
+    st.integers(0, 1),
+    st.integers(-1, 2),
+)
+def test_a_lane_factor_is_lane_congestion_of_one_lane(
+    factors: list[float], node: int, service: int
+) -> None:
+    """The checkout's scalar lookup reads what the array one does, 1 for no
+    lane (service -1) whatever the congestion."""
+    congestion = np.array(factors).reshape(2, 3)
+    assert lane_factor(congestion, node, service) == float(
+        lane_congestion(congestion, node, service)
+    )
+    if service < 0:
+        assert lane_factor(congestion, node, service) == 1.0
