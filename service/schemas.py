@@ -423,6 +423,26 @@ CheckoutOut = _response_model(
 RESPONSE_MODELS: Mapping[type[Any], type[BaseModel]] = MappingProxyType(_WIRE_MODELS)
 
 
+class LaneCapacityOut(BaseModel):
+    """One shipping lane of a node (a service it ships by): what an order
+    shipped by it finds, as the checkout prices it."""
+
+    congestion: float = Field(
+        description="The lane's carrier delay factor (1: on time): an order "
+        "shipped by it takes this many times its work of the node"
+    )
+    free_capacity: float = Field(
+        description="Units of an order's work the node can still take today "
+        "by this lane: (nominal x staffing - backlog - the forecast's load) / "
+        "`congestion` (negative: overbooked; 0 for a closed node)"
+    )
+    score: float = Field(
+        description="`free_capacity` / nominal capacity in [0, 1]: the score "
+        "an order of no work shipped by this lane gets (the node's `score` "
+        "when the lane is on time)"
+    )
+
+
 class NodeCapacityOut(BaseModel):
     """One node on the capacity map, with the inputs behind its score."""
 
@@ -455,6 +475,12 @@ class NodeCapacityOut(BaseModel):
         description="Carrier delay factor of each service the node ships "
         "(1: on time), as the `congestion` events set it: which lane "
         "`max_congestion` is"
+    )
+    lanes: dict[str, LaneCapacityOut] = Field(
+        description="Each service the node ships, its lane's delay factor, "
+        "room and score: what an order shipped by that lane is priced and "
+        "refused by (the node's `score` and `free_capacity` are an on-time "
+        "lane's)"
     )
     changed_at: dict[str, str | None] = Field(
         description="When the node's `nominal_capacity`, `staffing` and "

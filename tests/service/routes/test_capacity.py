@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.conftest import TINY_NETWORK
 from tests.service.helpers import OUTAGE
 from tests.service_fixtures import API_KEY, live_server, tiny_router
 from tierflow.data.network import load_network
+from tierflow.data.rates import SERVICES
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.app import create_app
 from tierflow.service.capacity_view import capacity_payload
@@ -228,6 +230,67 @@ def test_the_map_names_each_congested_lane(live: Any) -> None:
         "ground": 1.0,
         "economy": 1.0,
     }
+
+
+def test_each_lane_has_the_room_and_score_the_checkout_reads(live: Any) -> None:
+    """WH-EAST (capacity 1000, backlog 400) scores 0.60; its two_day lane at
+    x3 leaves (1000 - 400) / 3 = 200 units by two_day, score 0.20, the
+    room ``lane_score_map`` prices a two_day order by (the map said 0.60
+    alone). Its other lanes, the node's own figures and the other nodes
+    stay as they were; closed, every lane has no room."""
+    client, router, _ = live
+    key = {"X-API-Key": API_KEY}
+
+    def nodes() -> dict[str, dict[str, Any]]:
+        cap = client.get("/v1/capacity").json()
+        return {n["node_id"]: n for n in cap["nodes"]}
+
+    backlog = {
+        **OUTAGE,
+        "event_id": "b-east",
+        "node_id": "WH-EAST",
+        "type": "backlog",
+        "value": 400,
+    }
+    client.post("/v1/capacity/events", json={"events": [backlog]}, headers=key)
+    calm = nodes()
+    east = calm["WH-EAST"]
+    on_time = {"congestion": 1.0, "free_capacity": 600.0, "score": 0.6}
+    assert east["lanes"] == dict.fromkeys(east["congestion"], on_time)
+    assert sorted(calm["ST-CHI"]["lanes"]) == ["ground", "two_day"]  # as it ships
+    congested = {
+        **backlog,
+        "event_id": "c-east",
+        "type": "congestion",
+        "value": 3,
+        "service": "two_day",
+    }
+    r = client.post("/v1/capacity/events", json={"events": [congested]}, headers=key)
+    assert r.status_code == 200, r.text
+    jammed = nodes()
+    lane = jammed["WH-EAST"]["lanes"]["two_day"]
+    assert lane == {"congestion": 3.0, "free_capacity": 200.0, "score": 0.2}
+    # the monitor's own arithmetic, as the checkout reads it
+    mon = router.monitor
+    i, two_day = router.network.node_index["WH-EAST"], SERVICES.index("two_day")
+    by_two_day = np.full(router.network.n_nodes, two_day)
+    assert lane["free_capacity"] == round(float(mon.free_by_lane(0, by_two_day)[i]), 2)
+    assert lane["score"] == round(float(mon.lane_score_map(0, by_two_day)[i]), 4)
+    moved = ("lanes", "congestion", "max_congestion")
+    for name, was in calm.items():
+        now = jammed[name]
+        for service, figures in now["lanes"].items():
+            if (name, service) != ("WH-EAST", "two_day"):
+                assert figures == was["lanes"][service], (name, service)
+        assert {k: v for k, v in now.items() if k not in moved} == {
+            k: v for k, v in was.items() if k not in moved
+        }
+    closed = {**backlog, "event_id": "o-east", "type": "outage", "value": True}
+    client.post("/v1/capacity/events", json={"events": [closed]}, headers=key)
+    shut = nodes()["WH-EAST"]["lanes"]
+    assert {s: (v["free_capacity"], v["score"]) for s, v in shut.items()} == (
+        dict.fromkeys(shut, (0.0, 0.0))
+    )
 
 
 def test_the_map_says_when_each_nodes_state_was_set(
