@@ -48,7 +48,8 @@
     shape.append(
       svg("title", {
         text: `${n.node_id} (${n.name}, ${n.kind}): ` +
-          (n.outage ? "closed" : `score ${n.score.toFixed(2)}, utilization ${pct(n.utilization)}, backlog ${num(n.backlog)}`),
+          (n.outage ? "closed" : `score ${n.score.toFixed(2)}, utilization ${pct(n.utilization)}, backlog ${num(n.backlog)}`) +
+          (lanesText(n) === "none" ? "" : `; ${lanesText(n)}`),
       }),
     );
     return shape;
@@ -175,10 +176,26 @@
     return s;
   }
 
-  // the delayed lanes of a node ("ground ×2.50"), as the congestion events set them
-  function lanesText(n) {
-    const lanes = Object.entries(n.congestion).filter(([, f]) => f > 1);
-    return lanes.length ? lanes.map(([s, f]) => `${s} ×${f.toFixed(2)}`).join(", ") : "none";
+  // the delayed lanes of a node with the room each leaves ("two_day ×3.00,
+  // room 200, score 0.20"): what an order shipped by it is priced and refused
+  // by, which the node's own score (an on-time lane's) does not say
+  function delayedLanes(n) {
+    const room = (s) => {
+      const lane = (n.lanes || {})[s];
+      return lane ? `, room ${num(Math.max(0, lane.free_capacity))}, score ${lane.score.toFixed(2)}` : "";
+    };
+    return Object.entries(n.congestion)
+      .filter(([, f]) => f > 1)
+      .map(([s, f]) => `${s} ×${f.toFixed(2)}${room(s)}`);
+  }
+
+  const lanesText = (n) => delayedLanes(n).join("; ") || "none";
+
+  // one line per delayed lane (they ran off the table's side on one)
+  function lanesCell(n) {
+    const lanes = delayedLanes(n);
+    const lines = lanes.map((t, k) => el("div", { text: k < lanes.length - 1 ? `${t};` : t }));
+    return el("td", { dataset: { field: "congestion" } }, lanes.length ? lines : "none");
   }
 
   function sortValue(n, key) {
@@ -226,7 +243,7 @@
       // a staffing drop posted before or during an outage stands at its reopening
       el("td", { class: "num", dataset: { field: "staffing" }, text: num(n.staffing_pct) + "%" }),
       el("td", { class: "num", dataset: { field: "free" }, text: num(Math.max(0, n.free_capacity)) }),
-      el("td", { dataset: { field: "congestion" }, text: lanesText(n) }),
+      lanesCell(n),
       el("td", { dataset: { field: "status" }, text: statusText(n) }),
     );
   }
@@ -401,6 +418,33 @@
   // capacity/events.py): the browser refuses one outside before it is sent.
   const VALUE_BOUNDS = { staffing: ["0", "300"], backlog: ["0", ""], congestion: ["1", "100"] };
 
+  // A staffing strictly between 0 and 1 is a share of the staff written as
+  // a fraction (0.5 for half), which the API refuses (422) as 0.5 %: refused
+  // here before it is sent, beside the field, in the API's own words
+  // (_staffing_fraction in capacity/events.py; "" for a value it takes).
+  function staffingFraction(value) {
+    if (!(value > 0 && value < 1)) return "";
+    // Python's repr: 1e-05, not JavaScript's 0.00001
+    const [m, e] = value.toExponential().split("e");
+    const said = value < 1e-4 ? `${m}e-${e.slice(1).padStart(2, "0")}` : String(value);
+    // round(value * 100, 9), then printed as %.12g
+    const share = Math.round(value * 100 * 1e9) / 1e9;
+    const g = String(Number(share.toPrecision(12)));
+    const send = share >= 1 ? `for ${g} % of the staff send ${g}` : "send the percent (1-300), or 0 for no staff";
+    return `staffing is a percent of planned staff (0-300): ${said} means ${said} %; ${send}`;
+  }
+
+  // The value's own check beyond its range: a staffing fraction blocks the
+  // form (the browser's "invalid", so "Not sent: …") and is said beside it.
+  function checkValue() {
+    const input = $("event-value");
+    const why = $("event-kind").value === "staffing" && input.value !== ""
+      ? staffingFraction(Number(input.value)) : "";
+    input.setCustomValidity(why);
+    $("event-value-note").textContent = why;
+    $("event-value-note").hidden = !why;
+  }
+
   function syncValueField() {
     const kind = $("event-kind").value;
     const bounds = VALUE_BOUNDS[kind];
@@ -420,6 +464,7 @@
     $("event-service").disabled = kind !== "congestion";
     if (kind === "staffing" && !$("event-value").value) $("event-value").value = "60";
     if (kind === "congestion" && !$("event-value").value) $("event-value").value = "2";
+    checkValue();
   }
 
   // ------------------------------------------------------------- allocation
@@ -779,6 +824,7 @@
       result.dataset.status = "invalid";
     }, true);
     $("event-kind").addEventListener("change", syncValueField);
+    $("event-value").addEventListener("input", checkValue);
     $("api-key").addEventListener("change", keyChanged);
     syncValueField();
     await load();

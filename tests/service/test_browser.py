@@ -441,7 +441,10 @@ def test_ops_lists_every_node_filtered_and_sorted(
     assert ops.text_content(chi_lanes) == "none"
     lane = {**OUTAGE, "event_id": "ops-l", "type": "congestion", "value": 2.5}
     post_events(server.url, {**lane, "service": "ground"})
-    ops.wait_for_selector(f"{chi_lanes}:text-is('ground ×2.50')")
+    # closed: no room on the lane
+    ops.wait_for_selector(
+        f"{chi_lanes} div:text-is('ground ×2.50, room 0, score 0.00')"
+    )
     ops.click("#nodes th[data-sort='max_congestion']")
     assert rows()[-1] == "ST-CHI"  # sorted by the largest delay
     assert errors == []
@@ -654,6 +657,105 @@ def test_the_ops_event_form_posts_a_congestion_event(
     assert router.monitor.congestion_by_service(chi)["two_day"] == 1.0
     ops.select_option("#event-kind", "outage")  # the service goes with the kind
     assert ops.locator("#event-service-field").is_hidden()
+    assert errors == []
+
+
+def test_ops_says_a_congested_lanes_room_beside_its_node(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """WH-EAST (capacity 1000, backlog 400) reads score 0.60; with its
+    two_day lane at x3 its row says that lane's room and score, ``two_day
+    ×3.00, room 200, score 0.20`` (the API's ``lanes``), live, while its
+    score stays the on-time lanes' 0.60 (it said 0.60 alone, and two_day
+    offers from it were priced as nearly full). A day without congestion
+    reads "none", as before."""
+    server, _ = site
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    cell = "#nodes tr[data-node-id='{}'] td[data-field='{}']"
+    east = {**OUTAGE, "node_id": "WH-EAST", "event_id": "b", "type": "backlog"}
+    post_events(server.url, {**east, "value": 400})
+    ops.wait_for_selector(f"{cell.format('WH-EAST', 'score')}:text-is('0.60')")
+    nodes = ("WH-EAST", "WH-WEST", "ST-CHI")
+    assert [ops.text_content(cell.format(n, "congestion")) for n in nodes] == (
+        ["none"] * 3
+    )
+    jam = {**east, "event_id": "c", "type": "congestion", "service": "two_day"}
+    post_events(server.url, {**jam, "value": 3})
+    said = "two_day ×3.00, room 200, score 0.20"
+    ops.wait_for_selector(
+        f"{cell.format('WH-EAST', 'congestion')} div:text-is('{said}')"
+    )
+    assert ops.text_content(cell.format("WH-EAST", "score")) == "0.60"
+    assert [ops.text_content(cell.format(n, "congestion")) for n in nodes[1:]] == (
+        ["none"] * 2
+    )
+    cap = httpx.get(server.url + "/v1/capacity").json()
+    lane = next(n for n in cap["nodes"] if n["node_id"] == "WH-EAST")["lanes"]
+    assert lane["two_day"] == {"congestion": 3.0, "free_capacity": 200.0, "score": 0.2}
+    # the map's tooltip says it too
+    tip = ops.text_content("#map [data-node-id='WH-EAST'] title") or ""
+    assert tip.endswith(f"; {said}"), tip
+    # a second delayed lane on a line of its own (on one they ran off the side)
+    post_events(server.url, {**jam, "event_id": "g", "service": "ground", "value": 2})
+    lines = f"{cell.format('WH-EAST', 'congestion')} div"
+    ops.wait_for_selector(f"{lines}:text-is('ground ×2.00, room 300, score 0.30')")
+    assert ops.locator(lines).all_inner_texts() == [
+        f"{said};",
+        "ground ×2.00, room 300, score 0.30",
+    ]
+    assert errors == []
+
+
+@pytest.mark.parametrize("typed", ["0.5", "0.07", "0.005", "0.00001"])
+def test_a_staffing_fraction_is_refused_on_the_page_in_the_apis_words(
+    browser: Any, refusing_site: tuple[RunningServer, OnlineRouter], typed: str
+) -> None:
+    """Staffing 0.5 (meant as half the staff) was sent, and the API refused
+    it (422, "0.5 means 0.5 %"). The page refuses it before sending, beside
+    the field and in the result line, in the API's words (the same value
+    posted to the API reads the same); a kind that takes the value, and a
+    staffing of 1 or more, are not held back."""
+    server, router = refusing_site
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    before = router.monitor.last_seq
+    _fill_ops_event(ops, "ST-CHI", "staffing", typed)
+    note = ops.locator("#event-value-note")
+    assert note.is_visible()
+    said = note.inner_text()
+    api = httpx.post(
+        server.url + "/v1/capacity/events",
+        json={
+            "events": [
+                {
+                    **OUTAGE,
+                    "event_id": "half",
+                    "type": "staffing",
+                    "value": float(typed),
+                }
+            ]
+        },
+        headers={"X-API-Key": API_KEY},
+    )
+    assert api.status_code == 422
+    assert (
+        api.json()["message"]
+        == f"field 'events[0].value': value {float(typed)!r}: {said}"
+    )
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='invalid']")
+    assert ops.locator("#inject-result").inner_text() == f"Not sent: {said}"
+    assert router.monitor.last_seq == before  # nothing posted
+    # a backlog of 0.5 is a backlog: the note goes with the kind
+    ops.select_option("#event-kind", "backlog")
+    assert note.is_hidden()
+    assert ops.eval_on_selector("#event-value", "e => e.validity.valid")
+    ops.select_option("#event-kind", "staffing")
+    assert note.is_visible()
+    ops.fill("#event-value", "1")
+    assert note.is_hidden()
+    assert ops.eval_on_selector("#event-value", "e => e.validity.valid")
     assert errors == []
 
 
