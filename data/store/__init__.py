@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from tierflow.data.allocation_rows import ALLOCATION_COLUMNS, ALLOCATION_EXTRA_COLUMNS
 from tierflow.data.lazy_names import lazy_names
+from tierflow.data.store.allocation_work import is_work_move
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
 from tierflow.data.store.capacity_log import (
@@ -157,6 +158,7 @@ __all__ = [
     "default_state_path",
     "describe_location",
     "is_postgres_url",
+    "is_work_move",
     "off_store_error",
     "on_store_error",
     "open_store",

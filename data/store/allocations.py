@@ -4,6 +4,8 @@ A run is keyed by its id and parameters (resume only the same job); a batch
 is written with its marker ``(run_id, batch)`` or not at all, so a repeated
 batch writes nothing. Writers of one run take the run's lock, so two
 workers never start a run or write a batch twice. Columns come from :mod:`tierflow.data.allocation_rows`.
+A batch also moves the work of the confirmed orders it decides where it
+decided them, in its transaction (:mod:`~tierflow.data.store.allocation_work`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from tierflow.data.allocation_rows import (
     allocation_rows,
 )
 from tierflow.data.errors import InputError
+from tierflow.data.store.allocation_work import LineKey, work_moves
+from tierflow.data.store.capacity_log import log_events_later
 from tierflow.data.store.database import (
     Connection,
     StorePart,
@@ -97,6 +101,8 @@ class Allocations(StorePart):
         consume_inventory: bool = False,
         supersede: Sequence[str] = (),
         stats: str | None = None,
+        line_work: Mapping[LineKey, float] | None = None,
+        now: float | None = None,
     ) -> bool:
         """Write one batch's allocations and its marker in one transaction.
 
@@ -118,6 +124,14 @@ class Allocations(StorePart):
             The batch's figures (a JSON text the caller reads back with
             :meth:`allocation_batch_stats`), kept on its marker: a resumed
             run counts what the batches before it did from the store alone.
+        line_work
+            Each line's complexity-weighted work by ``(order_id, sku)``: how
+            a confirmed order's logged work at a node is shared among its
+            lines there (without it, by quantity). The work of each line the
+            batch ships from another node than the one it is counted at, or
+            leaves waiting, moves in the same transaction, as
+            ``backlog_delta`` capacity events dated ``now`` (default: the
+            clock): :func:`~tierflow.data.store.allocation_work.work_moves`.
 
         Returns
         -------
@@ -146,6 +160,11 @@ class Allocations(StorePart):
                 )
                 if consume_inventory:
                     _consume_stock(conn, lines)
+                moves = work_moves(
+                    conn, run_id, int(batch), lines, line_work, clock(now)
+                )
+                if moves:  # last: the log's lock is held until the commit
+                    log_events_later(conn, moves)
         except self._db.integrity_error as exc:
             raise InputError(
                 f"batch rejected ({exc}): an order line already allocated, or a bad "

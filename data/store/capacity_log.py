@@ -82,7 +82,7 @@ def log_events(
     out: list[int | None] = []
     conn.lock("capacity_events")
     if check is not None:  # under the lock: no other writer logs one between
-        check(_logged(conn, [str(ev["event_id"]) for ev in events]))
+        check(logged_events_of(conn, [str(ev["event_id"]) for ev in events]))
     _refuse_pruned(conn, events)
     for ev in events:
         row = conn.execute(
@@ -107,7 +107,7 @@ def _refuse_pruned(conn: Transaction, events: Sequence[Mapping[str, Any]]) -> No
     old = [k for k, ev in enumerate(events) if event_epoch(str(ev["ts"])) <= horizon]
     if not old:
         return
-    logged = _logged(conn, [str(events[k]["event_id"]) for k in old])
+    logged = logged_events_of(conn, [str(events[k]["event_id"]) for k in old])
     for k in old:
         if str(events[k]["event_id"]) not in logged:
             raise PrunedEvent(k, str(events[k]["ts"]), horizon)
@@ -140,7 +140,7 @@ def events_after_at_commit(conn: Transaction, seq: int) -> Cursor:
     return conn.read_at_commit(_EVENTS_AFTER, (seq,))
 
 
-def _logged(db: Any, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
+def logged_events_of(db: Any, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
     """The logged events among ``event_ids``, by id, read by ``db`` (the
     store's database, or an open transaction)."""
     out: dict[str, StoredEvent] = {}
@@ -243,7 +243,7 @@ class CapacityLog(StorePart):
     def logged_events(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
         """The logged events among ``event_ids``, by id (to tell a repeat with
         the same content from one with different content)."""
-        return _logged(self._db, event_ids)
+        return logged_events_of(self._db, event_ids)
 
     def last_event_seq(self) -> int:
         """Highest logged sequence number (0 when empty)."""

@@ -414,9 +414,12 @@ class AllocationStore(Protocol):
         consume_inventory: bool = False,
         supersede: Sequence[str] = (),
         stats: str | None = None,
+        line_work: Mapping[tuple[str, str], float] | None = None,
+        now: float | None = None,
     ) -> bool:
-        """One batch's allocations and figures in one transaction (False if
-        already there)."""
+        """One batch's allocations and figures in one transaction, the work
+        of the confirmed orders it decides moved where it decided them
+        (False if already there)."""
         ...
 
     def allocation_batch_stats(self, run_id: str) -> dict[int, str]:

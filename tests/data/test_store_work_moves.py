@@ -1,0 +1,135 @@
+"""A batch moves a confirmed order's work where it decides its lines: the
+live capacity map's backlog per node after each batch, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.service_fixtures import tiny_network
+from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.data.store import StateStore, is_work_move, open_store
+
+#: Per order: its checkout's node and lines ``(sku, quantity, workload)``.
+CONFIRMED = {
+    "A": ("ST-CHI", [("TEE", 1, 1.0), ("MUG", 1, 1.5)]),
+    "B": ("WH-EAST", [("TEE", 2, 2.0)]),
+    "C": ("ST-CHI", [("TEE", 1, 1.0)]),
+}
+#: The allocator's complexity-weighted work per line (TEE 1, MUG 1.5 a unit).
+LINE_WORK = {("A", "TEE"): 1.0, ("A", "MUG"): 1.5, ("B", "TEE"): 2.0}
+
+
+@pytest.fixture
+def store(state_location: Path | str) -> Iterator[StateStore]:
+    """A store with the three orders confirmed, each its work logged."""
+    with open_store(state_location) as s:
+        s.upsert_inventory(
+            pd.DataFrame(
+                [(n, k, 10) for n in tiny_network().node_ids for k in ("TEE", "MUG")],
+                columns=["node_id", "sku", "on_hand"],
+            )
+        )
+        for k, (order, (node, lines)) in enumerate(CONFIRMED.items()):
+            rows = [_line(order, node, sku, qty, work) for sku, qty, work in lines]
+            held = [(node, [(sku, qty) for sku, qty, _ in lines])]
+            s.hold_checkout(order, "gold", held, 600, order_lines=rows, now=k)
+            s.confirm_checkout(order, now=k + 0.5)
+        yield s
+
+
+def _line(order: str, node: str, sku: str, qty: int, work: float) -> dict[str, object]:
+    return {"order_id": order, "created_at": "2026-01-05T15:00:00Z",
+            "customer_id": "C1", "dest": "606", "tier": "gold", "sku": sku,
+            "quantity": qty, "node_id": node, "service": "ground",
+            "ship_date": "2026-01-05", "delivery_date": "2026-01-07",
+            "workload": work}  # fmt: skip
+
+
+def _rows(*lines: tuple[str, str, str | None]) -> pd.DataFrame:
+    """A batch's rows: ``(order, sku, node)`` allocated there, or waiting
+    (node None)."""
+    return pd.DataFrame(
+        {
+            "order_id": [o for o, _, _ in lines],
+            "sku": [k for _, k, _ in lines],
+            "quantity": 1,
+            "node_id": [n or "" for _, _, n in lines],
+            "service": "ground",
+            "ship_date": "2026-01-05",
+            "promised_date": "2026-01-08",
+            "cost": 1.0,
+            "status": ["allocated" if n else "deferred" for _, _, n in lines],
+            "reason": "",
+        }
+    )
+
+
+def _backlog(store: StateStore) -> dict[str, float]:
+    """The backlog per node of a capacity map rebuilt from the store's log."""
+    monitor = CapacityMonitor.open(tiny_network(), store)
+    return {
+        n: float(monitor.backlog[i]) for i, n in enumerate(monitor.network.node_ids)
+    }
+
+
+def _moves(store: StateStore) -> int:
+    return sum(is_work_move(e.event_id) for e in store.events_after(0))
+
+
+def test_a_batch_moves_work_where_it_ships_and_off_what_waits(
+    store: StateStore,
+) -> None:
+    """A's TEE ships from WH-EAST (its MUG stays at ST-CHI), B waits, C
+    ships where it was confirmed; a later batch reroutes A to WH-WEST and
+    ships B there. Each replay of a batch moves nothing again."""
+    assert _backlog(store) == {"WH-EAST": 2.0, "WH-WEST": 0.0, "ST-CHI": 3.5}
+    store.start_allocation_run("day", {})
+    first = _rows(("A", "TEE", "WH-EAST"), ("A", "MUG", "ST-CHI"), ("B", "TEE", None),
+                  ("C", "TEE", "ST-CHI"))  # fmt: skip
+    assert store.write_allocation_batch("day", 0, first, line_work=LINE_WORK)
+    after_first = {"WH-EAST": 1.0, "WH-WEST": 0.0, "ST-CHI": 2.5}
+    assert _backlog(store) == after_first
+    assert _moves(store) == 3  # A at ST-CHI and WH-EAST, B at WH-EAST
+    assert not store.write_allocation_batch("day", 0, first, line_work=LINE_WORK)
+    assert _backlog(store) == after_first
+    second = _rows(
+        ("A", "TEE", "WH-WEST"), ("A", "MUG", "WH-WEST"), ("B", "TEE", "WH-WEST")
+    )
+    assert store.write_allocation_batch(
+        "day", 1, second, supersede=["A"], line_work=LINE_WORK
+    )
+    after_second = {"WH-EAST": 0.0, "WH-WEST": 4.5, "ST-CHI": 1.0}
+    assert _backlog(store) == after_second
+    assert not store.write_allocation_batch(
+        "day", 1, second, supersede=["A"], line_work=LINE_WORK
+    )
+    assert _backlog(store) == after_second
+    assert _moves(store) == 3 + 4  # A off ST-CHI, WH-EAST, to WH-WEST; B to it
+
+
+def test_without_line_work_an_order_shares_its_work_by_quantity(
+    store: StateStore,
+) -> None:
+    """A's 2.5 at ST-CHI over its two units: its TEE moves 1.25."""
+    store.start_allocation_run("day", {})
+    rows = _rows(("A", "TEE", "WH-EAST"), ("A", "MUG", "ST-CHI"))
+    assert store.write_allocation_batch("day", 0, rows)
+    assert _backlog(store) == {"WH-EAST": 3.25, "WH-WEST": 0.0, "ST-CHI": 2.25}
+
+
+def test_lines_where_they_were_confirmed_or_never_confirmed_move_nothing(
+    store: StateStore,
+) -> None:
+    """Every confirmed line ships from its checkout's node, and an order no
+    checkout confirmed ships anywhere: no event is logged."""
+    store.start_allocation_run("day", {})
+    rows = _rows(("A", "TEE", "ST-CHI"), ("A", "MUG", "ST-CHI"), ("B", "TEE", "WH-EAST"),
+                 ("C", "TEE", "ST-CHI"), ("X", "TEE", "WH-WEST"))  # fmt: skip
+    seq = store.last_event_seq()
+    assert store.write_allocation_batch("day", 0, rows, line_work=LINE_WORK)
+    assert store.last_event_seq() == seq
+    assert _backlog(store) == {"WH-EAST": 2.0, "WH-WEST": 0.0, "ST-CHI": 3.5}
