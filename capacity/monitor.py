@@ -30,7 +30,13 @@ from tierflow.data.errors import InputError, listed
 from tierflow.data.limits import MAX_UNITS, require_array
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES, service_index
-from tierflow.data.store import ORDER_WORK, CapacityEventLog, PrunedEvent, StoredEvent
+from tierflow.data.store import (
+    ORDER_WORK,
+    CapacityEventLog,
+    PrunedEvent,
+    StoredEvent,
+    is_work_move,
+)
 
 log = logging.getLogger("tierflow.capacity")
 
@@ -407,10 +413,16 @@ class CapacityMonitor:
         self.backlog[i] = self._changes.add(
             i, ev.ts, v, self.heard_ts, float(self.backlog[i])
         )
-        if self._standing[i] and v > 0 and ev.event_id.startswith(ORDER_WORK):
+        if (
+            self._standing[i]
+            and v > 0
+            and ev.event_id.startswith(ORDER_WORK)
+            and not is_work_move(ev.event_id)
+        ):
             # an order's work where an explicit forecast stands: part of the
             # work it forecast, now in the backlog; the caller's next refresh
-            # takes it off alike, and until then it counted twice
+            # takes it off alike, and until then it counted twice (a batch
+            # moving an order's work here brings none the forecast counted)
             self.forecast[i] = max(float(self.forecast[i]) - v, 0.0)
             self.forecast_revision += 1
         return True

@@ -942,3 +942,22 @@ def test_a_lane_factor_is_lane_congestion_of_one_lane(
     )
     if service < 0:
         assert lane_factor(congestion, node, service) == 1.0
+
+
+def test_a_batchs_move_of_an_orders_work_takes_no_standing_forecast_off(
+    tiny_network: Network,
+) -> None:
+    """Where an explicit forecast stands, a confirmed order's work is part
+    of it (taken off), but work a batch moved in from another node is not:
+    the forecast stays, the backlog takes it."""
+    monitor = CapacityMonitor(tiny_network)
+    i = tiny_network.node_idx("WH-EAST")
+    standing = np.zeros(tiny_network.n_nodes, dtype=bool)
+    standing[i] = True
+    monitor.set_forecast(np.full(tiny_network.n_nodes, 10.0), standing)
+    confirmed = _ev(1, "WH-EAST", "backlog_delta", 2.0)
+    moved = _ev(2, "WH-EAST", "backlog_delta", 3.0)
+    moved["event_id"] = "checkout:r2:WH-EAST:allocation:run:0"
+    confirmed["event_id"] = "checkout:r1:WH-EAST"
+    monitor.ingest(events_for(tiny_network, [confirmed, moved]))
+    assert (monitor.forecast[i], monitor.backlog[i]) == (8.0, 5.0)
