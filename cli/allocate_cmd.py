@@ -285,6 +285,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     from tierflow.orchestration.allocation.outputs import (
         StoreSink,
         check_output_folder,
+        line_work,
         load_predicted_spend,
         run_identity,
         write_outputs,
@@ -320,6 +321,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
             journal=request.out_dir / "allocations.partial.csv",
             stats=request.out_dir / "batches.partial.jsonl",
             final_stats=request.out_dir / "batches.jsonl",
+            line_work=line_work(orders, net),
         )
         request.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = sink.resumed_batches

@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,19 @@ def run_identity(
     return hashlib.sha256(text.encode()).hexdigest()[:32], params
 
 
+def line_work(orders: Orders, network: Network) -> dict[tuple[str, str], float]:
+    """Each line's complexity-weighted work (as :meth:`Orders.workload`
+    sums it per order), by ``(order_id, sku)``."""
+    units = network.sku_complexity[orders.line_sku] * orders.line_qty
+    out: dict[tuple[str, str], float] = {}
+    for order, sku, work in zip(
+        orders.line_order.tolist(), orders.line_sku_id, units.tolist(), strict=True
+    ):
+        key = (orders.order_ids[order], sku)
+        out[key] = out.get(key, 0.0) + float(work)
+    return out
+
+
 class StoreSink:
     """Commits each batch to the state store in one transaction and journals it.
 
@@ -125,6 +138,9 @@ class StoreSink:
     them). The partial files are the run in progress: an interrupted run
     leaves the folder's finished outputs (``allocations.csv``,
     ``summary.json``, ``batches.jsonl``) as they were, all of one run.
+    ``line_work`` (:func:`line_work`) shares a confirmed order's logged work
+    among its lines when a batch moves some of them (the store's
+    ``write_allocation_batch``).
     """
 
     def __init__(
@@ -136,8 +152,10 @@ class StoreSink:
         journal: Path | None = None,
         stats: Path | None = None,
         final_stats: Path | None = None,
+        line_work: Mapping[tuple[str, str], float] | None = None,
     ) -> None:
         self.store = store
+        self.line_work = line_work
         self.run_id = run_id
         last = store.start_allocation_run(run_id, params)
         self.resumed_batches = 0 if last is None else last + 1
@@ -193,6 +211,7 @@ class StoreSink:
             rows,
             supersede=supersede,
             stats=None if line is None else line.rstrip("\n"),
+            line_work=self.line_work,
         )
         if self.journal is not None:
             header = not self.journal.exists()

@@ -4,6 +4,7 @@ and the same code on a Dask cluster."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import math
 import os
@@ -26,10 +27,12 @@ from tests.allocation_checks import assert_rows_verify
 from tests.conftest import DATA_DIR, ROOT
 from tests.dask_local import local_cluster
 from tests.postgres import set_schema_version
+from tests.service_fixtures import MONDAY_10, tiny_router
+from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.cli.main import cli
 from tierflow.data.network import load_network
-from tierflow.data.orders import read_orders
-from tierflow.data.store import SCHEMA_VERSION
+from tierflow.data.orders import read_orders, write_orders
+from tierflow.data.store import SCHEMA_VERSION, StateStore, open_store
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
@@ -1475,3 +1478,48 @@ def test_stock_prices_on_every_backend_give_the_same_partitions_answer(
     assert not loky.equals(run(backend="loky", stock_bid_prices=False))
     pd.testing.assert_frame_equal(loky, run(backend="threading", n_jobs=1))
     pd.testing.assert_frame_equal(loky, run(backend="dask"))
+
+
+def test_allocate_moves_the_checkout_work_of_the_lines_it_ships_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """Two TEEs confirmed at ST-CHI (1.0 each) and a TEE+MUG at WH-EAST
+    (3.5), then ST-CHI closes before the batch: the live map has ST-CHI's
+    2.0 at WH-EAST once the run committed, and the same command run again
+    (resumed: nothing to write) moves nothing twice."""
+    state = tmp_path / "state.db"
+    with tiny_router(tmp_path, state=state) as router:
+        for k, lines in enumerate(
+            [[("TEE", 1)], [("TEE", 2), ("MUG", 1)], [("TEE", 1)]]
+        ):
+            now = MONDAY_10 + dt.timedelta(minutes=k)
+            answer = router.generate_fulfillment_options(f"C{k}", lines, "606", now=now)
+            assert router.select(answer.request_id, "gold", now=now).ok
+            router.confirm(answer.request_id, now=now)
+    with open_store(state) as store:
+        assert _backlog(store) == {"WH-EAST": 3.5, "WH-WEST": 0.0, "ST-CHI": 2.0}
+        write_orders(store.online_orders(), tmp_path / "orders.csv")
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"event_id": "x", "ts": "2026-01-05T14:00:00Z", "node_id": "ST-CHI", '
+        '"type": "outage", "value": true}\n'
+    )
+    args = ("--state", str(state), "--engine", "greedy", "--events", str(events))
+    for run in range(2):
+        result = _allocate(tmp_path / "orders.csv", tmp_path / "out", *args)
+        assert result.exit_code == 0, result.output
+        rows = pd.read_csv(tmp_path / "out" / "allocations.csv")
+        assert set(rows["node_id"]) == {"WH-EAST"}
+        with open_store(state) as store:
+            assert _backlog(store) == {"WH-EAST": 5.5, "WH-WEST": 0.0, "ST-CHI": 0.0}
+            assert len(store.events_after(0)) == 3 + 4  # 2 moves of 2 orders
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+        assert summary["resumed_batches"] == run
+
+
+def _backlog(store: StateStore) -> dict[str, float]:
+    """The backlog per node of a capacity map rebuilt from the store's log."""
+    monitor = CapacityMonitor.open(load_network(TINY), store)
+    return {
+        n: float(monitor.backlog[i]) for i, n in enumerate(monitor.network.node_ids)
+    }
