@@ -174,6 +174,11 @@ class _Order:
     kg: float
     units: float
     work: float
+    #: Split shipments priced so far, by lines and ship delay: each tier
+    #: ranks and plans with them (Platinum, Gold and Silver alike).
+    shipments: dict[tuple[tuple[int, ...], int], TierQuote] = field(
+        default_factory=dict
+    )
 
 
 class Planner:
@@ -366,18 +371,38 @@ class Planner:
             # alone (a line only closed nodes held shipped from one, on a
             # date nobody knew the node would keep)
             cover = cover & self._overflow_nodes()[:, None]
-        rank = np.where(usable, q.shipping[t] + q.handling + q.penalty[t], np.inf)
-        if tier is not Tier.PLATINUM and use_room:
-            rank = rank + _bid_charge(ctx, order.work, q.service[t])
+        charged = tier is not Tier.PLATINUM and use_room
+        quotes, delay = order.shipments, self.policy.ship_delay(tier)
+
+        def shipment(lines: tuple[int, ...]) -> TierQuote:
+            """The shipment of ``lines`` priced at every node (once an order)."""
+            if (lines, delay) not in quotes:
+                kg, units, _ = req.totals(lines)
+                quotes[lines, delay] = self._quote(req, kg, units, tier)
+            return quotes[lines, delay]
+
+        def rank(lines: tuple[int, ...]) -> NDArray[np.float64]:
+            """Per node, what shipping ``lines`` from it costs (+ the bid
+            price of their work): ranked by the whole order's, a store
+            shipping one Tee of three lines paid the three's handling and
+            bid price."""
+            qs = shipment(lines)
+            ok = usable & (qs.service[t] >= 0)
+            cost = np.where(ok, qs.shipping[t] + qs.handling + qs.penalty[t], np.inf)
+            if charged:
+                cost = cost + _bid_charge(ctx, req.totals(lines)[2], qs.service[t])
+            return np.asarray(cost, dtype=np.float64)
+
         line_work = np.asarray(req.line_work, dtype=np.float64)
         picks, left = greedy_cover(cover, rank, line_work, residual)
         if left:
             return (), self._split_refusal(order, tier, q, left)
         ships = []
         for j, lines in picks:
-            kg, units, work = req.totals(lines)
-            qs = self._quote(req, kg, units, tier)
-            ships.append(PlannedShipment.from_quote(qs, t, j, lines, kg, work))
+            kg, _, work = req.totals(lines)
+            ships.append(
+                PlannedShipment.from_quote(shipment(lines), t, j, lines, kg, work)
+            )
         return tuple(ships), None
 
     def _split_refusal(
@@ -600,19 +625,25 @@ class Planner:
         )
 
 
+#: Per node, the rank of shipping these lines from it (lower first).
+Rank = Callable[[tuple[int, ...]], NDArray[np.float64]]
+
+
 def greedy_cover(
     cover: NDArray[np.bool_],
-    rank: NDArray[np.float64],
+    rank: NDArray[np.float64] | Rank,
     work: NDArray[np.float64] | None = None,
     room: NDArray[np.float64] | None = None,
 ) -> tuple[list[tuple[int, tuple[int, ...]]], list[int]]:
     """Nodes chosen to cover every line: most lines first, then lowest rank.
 
-    ``cover[node, line]`` says the node can ship the line. With ``work``
-    (per line) and ``room`` (per node), a node takes, of the lines it can
-    ship, those that fit its room in line order (each shipment uses its own
-    lines' work, not the whole order's), and ships once. Returns the picks
-    ``(node, lines)`` and the lines no node covers (empty when all are).
+    ``cover[node, line]`` says the node can ship the line. ``rank`` is per
+    node, or a :data:`Rank` of the lines each node would take then (its own
+    shipment's cost, not the whole order's). With ``work`` (per line) and
+    ``room`` (per node), a node takes, of the lines it can ship, those that
+    fit its room in line order (each shipment uses its own lines' work, not
+    the whole order's), and ships once. Returns the picks ``(node, lines)``
+    and the lines no node covers (empty when all are).
     """
     cover = cover.copy()
     uncovered = np.ones(cover.shape[1], dtype=bool)
@@ -626,12 +657,33 @@ def greedy_cover(
         if best == 0:
             return picks, [int(i) for i in np.flatnonzero(uncovered)]
         cand = np.flatnonzero(gain == best)
-        j = int(cand[np.argmin(rank[cand])])
+        j = _lowest(cand, takes, rank)
         lines = tuple(int(i) for i in np.flatnonzero(takes[j]))
         uncovered[list(lines)] = False
         cover[j] = False  # one shipment per node: its room is spoken for
         picks.append((j, lines))
     return picks, []
+
+
+def _lowest(
+    cand: NDArray[np.intp], takes: NDArray[np.bool_], rank: NDArray[np.float64] | Rank
+) -> int:
+    """The candidate of lowest rank (the first of equals), each ranked for
+    the lines it would take (one :data:`Rank` call per set of lines; none
+    for a lone candidate)."""
+    if not callable(rank):
+        return int(cand[np.argmin(rank[cand])])
+    if cand.size == 1:
+        return int(cand[0])
+    rows = takes[cand]
+    alike: dict[bytes, list[int]] = {}
+    for k, row in enumerate(rows):
+        alike.setdefault(row.tobytes(), []).append(k)
+    of = np.empty(cand.size)
+    for ks in alike.values():
+        lines = tuple(int(i) for i in np.flatnonzero(rows[ks[0]]))
+        of[ks] = rank(lines)[cand[ks]]
+    return int(cand[np.argmin(of)])
 
 
 def _fitting(

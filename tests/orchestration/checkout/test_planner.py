@@ -20,13 +20,14 @@ from tierflow.formulations.online_pricing import OrderPricer, day_to_date
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.fallback import Notes
 from tierflow.orchestration.checkout.live_context import Context, Room
+from tierflow.orchestration.checkout.options import OptionBuilder
 from tierflow.orchestration.checkout.planner import (
     Planner,
     Plans,
     greedy_cover,
     same_plan,
 )
-from tierflow.orchestration.checkout.request import RequestValidator
+from tierflow.orchestration.checkout.request import CheckoutRequest, RequestValidator
 from tierflow.orchestration.checkout.results import CustomerValue
 from tierflow.orchestration.checkout.timing import StageTimer
 
@@ -49,6 +50,24 @@ def _plan(
     policy: TierPolicy | None = None,
 ) -> Plans:
     """Plan a request with the network's inventory, zero bids, full room."""
+    planner, req, ctx = _setup(
+        net, items, dest, platinum, monitor, bid, stock, now, policy
+    )
+    return planner.plan(req, ctx, StageTimer(False).start())
+
+
+def _setup(
+    net: Network,
+    items: list[tuple[str, int]],
+    dest: str,
+    platinum: bool = False,
+    monitor: CapacityMonitor | None = None,
+    bid: NDArray[np.float64] | None = None,
+    stock: NDArray[np.int64] | None = None,
+    now: dt.datetime = MONDAY_10,
+    policy: TierPolicy | None = None,
+) -> tuple[Planner, CheckoutRequest, Context]:
+    """A planner, the parsed request and its live context (:func:`_plan`)."""
     policy = policy or TierPolicy()
     monitor = monitor or CapacityMonitor(net)
     req = RequestValidator(net).parse("C", items, dest, None, now)
@@ -64,7 +83,7 @@ def _plan(
         notes=Notes(),
     )
     planner = Planner(net, policy, OrderPricer(net, policy), monitor)
-    return planner.plan(req, ctx, StageTimer(False).start())
+    return planner, req, ctx
 
 
 def _nodes(net: Network, plans: Plans, tier: Tier) -> list[str]:
@@ -285,6 +304,50 @@ def test_a_split_needs_room_for_its_own_lines(
         assert tier not in plans.missing, plans.missing[tier]
         shipped = {net.node_ids[s.node]: s.lines for s in plans.by_tier[tier]}
         assert shipped == {"ST-CHI": at_chi, "WH-EAST": at_east}
+
+
+def _split_stock(net: Network, tee_at: tuple[str, ...]) -> NDArray[np.int64]:
+    """Stock of a cart [TEE, MUG]: the TEE at ``tee_at``, the MUGs only at
+    WH-WEST (which holds no TEE), so no node holds the whole cart."""
+    stock = np.zeros((net.n_nodes, 2), dtype=np.int64)
+    for node in tee_at:
+        stock[net.node_idx(node), 0] = 5
+    stock[net.node_idx("WH-WEST"), 1] = 5
+    return stock
+
+
+@pytest.mark.parametrize(
+    ("chi_bid", "tee_from", "price", "capacity_cost"),
+    [
+        # ST-CHI's TEE: $10 + $4 + $0.40 x 1 unit of work = $14.40 < WH-EAST's
+        # $13 + $1.50: ST-CHI ships it, Gold $10 + $19 and pays $0.40
+        (0.40, "ST-CHI", 29.0, 0.40),
+        # $14.60 > $14.50: WH-EAST ships it, Gold $13 + $19, no bid price
+        (0.60, "WH-EAST", 32.0, 0.0),
+    ],
+)
+def test_a_split_ranks_each_node_by_its_own_shipment(
+    net: Network, chi_bid: float, tee_from: str, price: float, capacity_cost: float
+) -> None:
+    """A TEE (work 1) and 2 MUGs (work 3, only WH-WEST holds them) to
+    Chicago; the TEE at ST-CHI and WH-EAST. Each node is ranked by the
+    shipment it would send: its own lines' carrier cost, handling and bid
+    price x their work. Until 2026-12-06 it was ranked by the whole order's
+    (3 units: ST-CHI's handling $12, not $4; 4 units of work: $1.60 of bid
+    price, not $0.40), so WH-EAST shipped the TEE ($14.50) at every bid,
+    though ST-CHI's at $0.40 costs $14.40."""
+    bid = np.zeros(net.n_nodes)
+    bid[net.node_idx("ST-CHI")] = chi_bid
+    items = [("TEE", 1), ("MUG", 2)]
+    planner, req, ctx = _setup(
+        net, items, "606", bid=bid, stock=_split_stock(net, ("ST-CHI", "WH-EAST"))
+    )
+    plans = planner.plan(req, ctx, StageTimer(False).start())
+    shipped = {net.node_ids[s.node]: s.lines for s in plans.by_tier[Tier.GOLD]}
+    assert shipped == {tee_from: (0,), "WH-WEST": (1,)}
+    gold = OptionBuilder(net, TierPolicy()).build(req, ctx, plans, "r", 1)
+    option = gold.option("gold")
+    assert (option.price, option.capacity_cost) == (price, capacity_cost)
 
 
 def test_greedy_cover() -> None:
