@@ -515,15 +515,17 @@ class Planner:
         refused as closed, the open nodes together holding every line, and
         the closed holder's score of 0 called capacity short). Each node is
         scored on the lane the order ships by from it (:func:`_today_lanes`),
-        the room Gold's placement reads."""
+        the room Gold's placement reads; for a split, for each line's own
+        work (:meth:`_line_scores`)."""
         req, have_all = order.req, order.have_all
         whole = have_all & self._overflow_nodes()
-        scores = self.monitor.lane_score_map(order.work, _today_lanes(order.quote))
+        lanes = _today_lanes(order.quote)
         if whole.any():
+            scores = self.monitor.lane_score_map(order.work, lanes)
             best = float(scores[have_all].max())
             of = ""
         else:  # per line, its holders' best; the order waits for its worst line
-            held = np.where(order.have, scores[:, None], -np.inf)
+            held = np.where(order.have, self._line_scores(req, lanes), -np.inf)
             best = float(held.max(axis=0).min())
             of = " for every line"
         thr = self.policy.overflow_score_threshold
@@ -553,6 +555,15 @@ class Planner:
             plans.by_tier[Tier.OVERFLOW] = plan
         else:
             plans.refuse(Tier.OVERFLOW, why or self._no_plan(Tier.OVERFLOW))
+
+    def _line_scores(
+        self, req: CheckoutRequest, lanes: NDArray[np.int_]
+    ) -> NDArray[np.float64]:
+        """``(nodes, lines)``: each node's score for each line's own work,
+        the room a split's shipment of it takes (scored for the whole
+        order's, a store with room for its one line called capacity short)."""
+        scores = {w: self.monitor.lane_score_map(w, lanes) for w in set(req.line_work)}
+        return np.column_stack([scores[w] for w in req.line_work])
 
     def _overflow_single(
         self, order: _Order, qo: TierQuote, last: int | None

@@ -350,6 +350,43 @@ def test_a_split_ranks_each_node_by_its_own_shipment(
     assert (option.price, option.capacity_cost) == (price, capacity_cost)
 
 
+def test_a_split_orders_overflow_scores_each_line_by_its_own_work(
+    net: Network,
+) -> None:
+    """No node holds the cart [TEE, 2 MUG] (work 1 and 3): ST-CHI alone
+    holds the TEE, WH-WEST (idle) the MUGs. Each line's holders are scored
+    for that line's work, the room its shipment takes: ST-CHI (100 units)
+    with a backlog of 83 has 16 left after the TEE (0.16 >= 0.15, not
+    short), 13 after a backlog of 86 (short). Until 2026-12-06 they were
+    scored for the whole order's work (4): 13 left after a backlog of 83,
+    capacity called short and "Ship later" offered while the TEE fitted."""
+    for backlog, short in [(83.0, False), (86.0, True)]:
+        monitor = CapacityMonitor(net)
+        monitor.apply(
+            {
+                "event_id": "b",
+                "ts": "2026-01-05T12:00:00Z",
+                "node_id": "ST-CHI",
+                "type": "backlog",
+                "value": backlog,
+            }
+        )
+        plans = _plan(
+            net,
+            [("TEE", 1), ("MUG", 2)],
+            "606",
+            monitor=monitor,
+            stock=_split_stock(net, ("ST-CHI",)),
+        )
+        assert _nodes(net, plans, Tier.GOLD) == ["ST-CHI", "WH-WEST"]
+        if short:
+            assert Tier.OVERFLOW in plans.by_tier, plans.missing.get(Tier.OVERFLOW)
+        else:
+            assert plans.missing[Tier.OVERFLOW] == (
+                "capacity is not short: best capacity score for every line 0.16 >= 0.15"
+            )
+
+
 def test_greedy_cover() -> None:
     """Most lines first (ties by rank), then what is left."""
     cover = np.array([[1, 1, 0], [0, 1, 1], [0, 0, 1]], dtype=bool)
