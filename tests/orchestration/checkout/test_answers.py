@@ -30,6 +30,26 @@ def test_split_across_nodes(router: OnlineRouter) -> None:
     assert gold.delivery_date == max(s.delivery_date for s in gold.shipments)
 
 
+def test_a_confirmed_split_adds_each_lines_work_to_its_own_node(
+    router: OnlineRouter,
+) -> None:
+    """Gold's MUG (work 1.5) from WH-EAST and SPRAY (work 2.0) from WH-WEST:
+    the confirm adds each shipment's own lines' work to its node's backlog
+    (its lanes at x1), as the allocator's ledger counts a split line, not
+    the whole order's 3.5 to each."""
+    answer = router.generate_fulfillment_options(
+        "C5", [("MUG", 1), ("SPRAY", 1)], "900", now=MONDAY_10
+    )
+    net, mon = router.network, router.monitor
+    east, west = net.node_idx("WH-EAST"), net.node_idx("WH-WEST")
+    before = mon.backlog[[east, west]].copy()
+    router.select(answer.request_id, "gold", now=MONDAY_10)
+    assert router.confirm(answer.request_id, now=MONDAY_10).status == (
+        HoldStatus.CONFIRMED
+    )
+    assert (mon.backlog[[east, west]] - before).tolist() == [1.5, 2.0]
+
+
 def test_out_of_stock_answers_with_reasons(router: OnlineRouter) -> None:
     answer = router.generate_fulfillment_options(
         "C5", [("SOFA", 3)], "100", now=MONDAY_10
