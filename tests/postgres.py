@@ -231,6 +231,11 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
     15: ("DROP TABLE prune_horizons",),
     16: ("DROP TABLE stock_changes",),
     17: ("DROP TABLE hold_cuts",),
+    19: (
+        "DROP INDEX allocations_by_order",
+        "DROP INDEX allocation_batches_by_work",
+        "ALTER TABLE allocation_batches DROP COLUMN work_seq",
+    ),
 }
 
 

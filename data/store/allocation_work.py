@@ -9,7 +9,10 @@ batch's rows, in their transaction, as ``backlog_delta`` events of ids
 ``checkout:<order_id>:<node_id>:allocation:<run_id>:<batch>`` (a batch is
 written once, so a resumed run moves none twice). The ``checkout:`` prefix
 keeps them the order's own work: no live event may take such an id, and
-they are no news of the feed.
+they are no news of the feed. The work follows the latest batch written,
+of any run: each batch that places confirmed work takes the next
+``allocation_batches.work_seq`` (schema 19), under a lock, so the batches
+of two runs written at once place it one after the other.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from tierflow.data.vocabulary import AllocationStatus
 #: What follows ``checkout:<order_id>:<node_id>`` in the id of a batch's move
 #: of that order's work (``:allocation:<run_id>:<batch>``).
 WORK_MOVE = ":allocation:"
+#: The lock under which a batch reads where confirmed work is and places it.
+WORK_LOCK = "allocation_work"
 #: An order line: ``(order_id, sku)``.
 LineKey = tuple[str, str]
 
@@ -51,21 +56,31 @@ def work_moves(
     """The ``backlog_delta`` events that move the work of ``lines`` (one
     batch's rows) to where the batch decided them, dated ``t``.
 
-    A line's work is counted where this run's last earlier row of it put it
-    (an allocated or rerouted row: its node; a waiting or unfillable one:
-    nowhere today), else at the node its checkout confirmed it at; an
-    allocated row moves it to its node, any other row off today's backlog.
-    Its amount is its share of the order's logged work at that node (the
-    confirm's event), by ``line_work`` (complexity-weighted units; a line
-    without one weighs its quantity). Lines of orders no checkout of this
-    store confirmed (an orders file of another source) move nothing. One
-    event per order and node, the net of its lines.
+    A line's work is counted where the latest row of it put it, of any run
+    (the batch with the highest ``work_seq``; an allocated or rerouted row:
+    its node; a waiting or unfillable one: nowhere today), else at the node
+    its checkout confirmed it at; an allocated row moves it to its node, any
+    other row off today's backlog. Rows of batches without a ``work_seq``
+    (written before schema 19, when a batch moved no work) leave it where
+    it was. Its amount is its share of the order's logged work at that node
+    (the confirm's event), by ``line_work`` (complexity-weighted units; a
+    line without one weighs its quantity). Lines of orders no checkout of
+    this store confirmed (an orders file of another source) move nothing.
+    One event per order and node, the net of its lines. A batch with lines
+    of confirmed work takes the next ``work_seq`` (its rows are then the
+    latest of those lines).
     """
     confirmed = _confirmed_lines(conn, sorted({line.order_id for line in lines}))
     share = _work_shares(conn, confirmed, line_work or {})
-    if not share:
+    if not any((line.order_id, line.sku) in share for line in lines):
         return []
-    before = _earlier_nodes(conn, run_id, batch, sorted({o for o, _ in share}))
+    conn.lock(WORK_LOCK)  # another run's batch places the same lines after us
+    before = _placed_nodes(conn, sorted({o for o, _ in share}))
+    conn.later(
+        "UPDATE allocation_batches SET work_seq = (SELECT COALESCE(MAX(work_seq), 0) "
+        "+ 1 FROM allocation_batches) WHERE run_id = ? AND batch = ?",
+        (run_id, int(batch)),
+    )
     delta: dict[tuple[str, str], float] = {}
     for line in lines:
         key = (line.order_id, line.sku)
@@ -132,20 +147,22 @@ def _work_shares(
     return out
 
 
-def _earlier_nodes(
-    conn: Transaction, run_id: str, batch: int, order_ids: Sequence[str]
+def _placed_nodes(
+    conn: Transaction, order_ids: Sequence[str]
 ) -> dict[LineKey, str | None]:
-    """Per line of ``order_ids`` with a row in an earlier batch of the run,
-    where its last such row counted its work (None: nowhere today)."""
+    """Per line of ``order_ids`` with a row in a batch that placed confirmed
+    work (any run's), where its latest such row counted its work (None:
+    nowhere today)."""
     out: dict[LineKey, str | None] = {}
     for chunk in chunks(list(order_ids)):
         rows = conn.execute(
-            "SELECT order_id, sku, node_id, status FROM allocations "
-            f"WHERE run_id = ? AND batch < ? AND order_id IN ({marks(len(chunk))}) "
-            "ORDER BY batch",
-            (run_id, int(batch), *chunk),
+            "SELECT a.order_id, a.sku, a.node_id, a.status FROM allocations a "
+            "JOIN allocation_batches b ON b.run_id = a.run_id AND b.batch = a.batch "
+            f"WHERE a.order_id IN ({marks(len(chunk))}) AND b.work_seq IS NOT NULL "
+            "ORDER BY b.work_seq",
+            tuple(chunk),
         ).fetchall()
-        for order, sku, node, status in rows:  # the last row of a line wins
+        for order, sku, node, status in rows:  # the latest row of a line wins
             placed = status in (_ALLOCATED, _REROUTED) and node
             out[str(order), str(sku)] = str(node) if placed else None
     return out

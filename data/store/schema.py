@@ -497,6 +497,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # goes back, prunes or not) every snapshot failed. SQLite's INTEGER is 64
     # bits already: nothing to do there.
     (),
+    # 19: where a confirmed order's work is, across runs
+    # (``allocation_work.py``): each batch that places confirmed lines' work
+    # takes the next ``work_seq``, and a line's work is where its latest
+    # such row put it, read by order. Batches written before it keep NULL:
+    # they moved no work (its lines count at their checkout's node).
+    (
+        "ALTER TABLE allocation_batches ADD COLUMN work_seq BIGINT",
+        "CREATE UNIQUE INDEX allocation_batches_by_work "
+        "ON allocation_batches (work_seq)",
+        "CREATE INDEX allocations_by_order ON allocations (order_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 #: A table every store has had since migration 1, on both backends: a
@@ -527,6 +538,7 @@ MIGRATION_SUMMARIES: tuple[str, ...] = (
     "stock_changes: stock changes by id, each applied once",
     "hold_cuts: the holds a stock count below them released",
     "capacity_snapshots.last_seq and table_versions 64-bit (PostgreSQL)",
+    "allocation_batches.work_seq: the latest batch placing an order's work",
 )
 
 
@@ -563,4 +575,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _POSTGRES_14,
     *(_postgres(m) for m in MIGRATIONS[14:17]),
     _POSTGRES_18,
+    _postgres(MIGRATIONS[18]),
 )

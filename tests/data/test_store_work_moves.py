@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.postgres import downgrade_store, run_sql
 from tests.service_fixtures import tiny_network
 from tierflow.capacity.monitor import CapacityMonitor
-from tierflow.data.store import StateStore, is_work_move, open_store
+from tierflow.data.store import SCHEMA_VERSION, StateStore, is_work_move, open_store
 
 #: Per order: its checkout's node and lines ``(sku, quantity, workload)``.
 CONFIRMED = {
@@ -27,18 +28,23 @@ LINE_WORK = {("A", "TEE"): 1.0, ("A", "MUG"): 1.5, ("B", "TEE"): 2.0}
 def store(state_location: Path | str) -> Iterator[StateStore]:
     """A store with the three orders confirmed, each its work logged."""
     with open_store(state_location) as s:
-        s.upsert_inventory(
-            pd.DataFrame(
-                [(n, k, 10) for n in tiny_network().node_ids for k in ("TEE", "MUG")],
-                columns=["node_id", "sku", "on_hand"],
-            )
-        )
-        for k, (order, (node, lines)) in enumerate(CONFIRMED.items()):
-            rows = [_line(order, node, sku, qty, work) for sku, qty, work in lines]
-            held = [(node, [(sku, qty) for sku, qty, _ in lines])]
-            s.hold_checkout(order, "gold", held, 600, order_lines=rows, now=k)
-            s.confirm_checkout(order, now=k + 0.5)
+        _confirm(s)
         yield s
+
+
+def _confirm(store: StateStore) -> None:
+    """Stock everywhere, and the orders of :data:`CONFIRMED` confirmed."""
+    store.upsert_inventory(
+        pd.DataFrame(
+            [(n, k, 10) for n in tiny_network().node_ids for k in ("TEE", "MUG")],
+            columns=["node_id", "sku", "on_hand"],
+        )
+    )
+    for k, (order, (node, lines)) in enumerate(CONFIRMED.items()):
+        rows = [_line(order, node, sku, qty, work) for sku, qty, work in lines]
+        held = [(node, [(sku, qty) for sku, qty, _ in lines])]
+        store.hold_checkout(order, "gold", held, 600, order_lines=rows, now=k)
+        store.confirm_checkout(order, now=k + 0.5)
 
 
 def _line(order: str, node: str, sku: str, qty: int, work: float) -> dict[str, object]:
@@ -133,3 +139,65 @@ def test_lines_where_they_were_confirmed_or_never_confirmed_move_nothing(
     assert store.write_allocation_batch("day", 0, rows, line_work=LINE_WORK)
     assert store.last_event_seq() == seq
     assert _backlog(store) == {"WH-EAST": 2.0, "WH-WEST": 0.0, "ST-CHI": 3.5}
+
+
+def test_a_second_run_moves_work_from_where_the_first_run_left_it(
+    store: StateStore,
+) -> None:
+    """Another run (other settings) over the same orders moves each line's
+    work from where the latest row of any run put it: A's TEE, at WH-EAST
+    already, does not move again; B, waiting, comes back to WH-EAST; A's MUG
+    and C go to WH-WEST. A third run deciding as the first moves them all
+    back. A replay of any of these batches moves nothing."""
+    first = _rows(("A", "TEE", "WH-EAST"), ("A", "MUG", "ST-CHI"), ("B", "TEE", None),
+                  ("C", "TEE", "ST-CHI"))  # fmt: skip
+    store.start_allocation_run("day", {"engine": "greedy"})
+    assert store.write_allocation_batch("day", 0, first, line_work=LINE_WORK)
+    after_first = {"WH-EAST": 1.0, "WH-WEST": 0.0, "ST-CHI": 2.5}
+    assert _backlog(store) == after_first
+    second = _rows(("A", "TEE", "WH-EAST"), ("A", "MUG", "WH-WEST"),
+                   ("B", "TEE", "WH-EAST"), ("C", "TEE", "WH-WEST"))  # fmt: skip
+    store.start_allocation_run("day-cpsat", {"engine": "cpsat"})
+    assert store.write_allocation_batch("day-cpsat", 0, second, line_work=LINE_WORK)
+    after_second = {"WH-EAST": 3.0, "WH-WEST": 2.5, "ST-CHI": 0.0}
+    assert _backlog(store) == after_second
+    assert _moves(store) == 3 + 5  # A and C off ST-CHI, to WH-WEST; B to WH-EAST
+    assert not store.write_allocation_batch("day", 0, first, line_work=LINE_WORK)
+    assert not store.write_allocation_batch("day-cpsat", 0, second, line_work=LINE_WORK)
+    assert _backlog(store) == after_second
+    store.start_allocation_run("day-again", {"engine": "greedy", "again": True})
+    assert store.write_allocation_batch("day-again", 0, first, line_work=LINE_WORK)
+    assert _backlog(store) == after_first
+
+
+def test_rows_of_a_batch_that_moved_no_work_count_at_the_checkouts_node(
+    state_location: Path | str,
+) -> None:
+    """A store of schema 18 with a batch written before batches moved work
+    (A's TEE at WH-EAST, nothing logged) is migrated; that row counts as
+    the work still at ST-CHI, where the checkout put it: a new run shipping
+    the TEE from WH-WEST moves it from ST-CHI, and a later one shipping it
+    from WH-EAST moves it from WH-WEST."""
+    with open_store(state_location) as store:
+        _confirm(store)
+    run_sql(
+        state_location,
+        "INSERT INTO allocation_runs (run_id, params, created_at) "
+        "VALUES ('old', '{}', 1.0)",
+        "INSERT INTO allocation_batches (run_id, batch, n_rows, committed_at) "
+        "VALUES ('old', 0, 1, 2.0)",
+        "INSERT INTO allocations (run_id, batch, order_id, sku, quantity, node_id, "
+        "status) VALUES ('old', 0, 'A', 'TEE', 1, 'WH-EAST', 'allocated')",
+    )
+    downgrade_store(state_location, 18)
+    with open_store(state_location) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert _backlog(store) == {"WH-EAST": 2.0, "WH-WEST": 0.0, "ST-CHI": 3.5}
+        store.start_allocation_run("new", {})
+        rows = _rows(("A", "TEE", "WH-WEST"))
+        assert store.write_allocation_batch("new", 0, rows, line_work=LINE_WORK)
+        assert _backlog(store) == {"WH-EAST": 2.0, "WH-WEST": 1.0, "ST-CHI": 2.5}
+        store.start_allocation_run("newer", {})
+        rows = _rows(("A", "TEE", "WH-EAST"))
+        assert store.write_allocation_batch("newer", 0, rows, line_work=LINE_WORK)
+        assert _backlog(store) == {"WH-EAST": 3.0, "WH-WEST": 0.0, "ST-CHI": 2.5}
