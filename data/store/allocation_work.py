@@ -23,7 +23,7 @@ from typing import Any
 
 from tierflow.data.allocation_rows import AllocationRow
 from tierflow.data.store.capacity_log import logged_events_of
-from tierflow.data.store.checkouts import ORDER_WORK
+from tierflow.data.store.checkouts import ORDER_WORK, backlog_delta_event
 from tierflow.data.store.database import Transaction, chunks, marks
 from tierflow.data.vocabulary import AllocationStatus
 
@@ -97,13 +97,9 @@ def work_moves(
             delta[line.order_id, to] = delta.get((line.order_id, to), 0.0) + work
     ts = dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
     return [
-        {
-            "event_id": f"{ORDER_WORK}{order}:{node}{WORK_MOVE}{run_id}:{batch}",
-            "ts": ts,
-            "node_id": node,
-            "type": "backlog_delta",
-            "value": value,
-        }
+        backlog_delta_event(
+            f"{ORDER_WORK}{order}:{node}{WORK_MOVE}{run_id}:{batch}", ts, node, value
+        )
         for (order, node), value in sorted(delta.items())
         if value != 0.0
     ]

@@ -680,16 +680,24 @@ def work_events(
             work[node] = work.get(node, 0.0) + float(line["workload"])
     ts = dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
     return [
-        {
-            "event_id": f"{ORDER_WORK}{request_id}:{node}",
-            "ts": ts,
-            "node_id": node,
-            "type": "backlog_delta",
-            "value": value,
-        }
+        backlog_delta_event(f"{ORDER_WORK}{request_id}:{node}", ts, node, value)
         for node, value in work.items()
         if value > 0
     ]
+
+
+def backlog_delta_event(
+    event_id: str, ts: str, node_id: str, value: float
+) -> dict[str, Any]:
+    """One ``backlog_delta`` capacity event as the store logs it: the work a
+    confirm adds to a node, or a batch moves between nodes."""
+    return {
+        "event_id": event_id,
+        "ts": ts,
+        "node_id": node_id,
+        "type": "backlog_delta",
+        "value": value,
+    }
 
 
 def _refuse_closed(
