@@ -328,6 +328,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         if resumed:
             total = len(_batches(orders, settings, events))
             _log_resume(resumed, total, location, run_id)
+            _warn_work_placed_since(store, run_id)
         elif passed_over is not None:
             _warn_not_resumed(store, passed_over, run_id, params)
         with progress_bar("allocate", 1) as bar:
@@ -398,6 +399,24 @@ def _log_resume(resumed: int, total: int, location: Path | str, run_id: str) -> 
         run_id[:12],
         extra={"run_id": run_id, "resumed_batches": resumed, "batches": total},
     )
+
+
+def _warn_work_placed_since(store: StateStore, run_id: str) -> None:
+    """One stderr line when the run resumed placed confirmed orders' work
+    and another run placed some after it: the batches resumed are not
+    written again, so their orders' work stays where that later run put it
+    (the same command run again after another run's seemed to move the
+    live backlog back, and moved nothing)."""
+    later = store.work_placed_after(run_id)
+    if later is not None:
+        _log.warning(
+            "the live backlog follows run %s, written after run %s: the "
+            "batches resumed are not written again and move no work back "
+            "(only a run of other inputs or settings decides again)",
+            later[:12],
+            run_id[:12],
+            extra={"run_id": run_id, "work_placed_by": later},
+        )
 
 
 def _warn_not_resumed(

@@ -91,6 +91,20 @@ class Allocations(StorePart):
         ).fetchone()
         return None if row[0] is None else int(row[0])
 
+    def work_placed_after(self, run_id: str) -> str | None:
+        """The run whose batch placed confirmed orders' work latest, when
+        that is another run than ``run_id`` and later than every batch of
+        ``run_id`` that placed some (None otherwise, and when ``run_id``
+        placed none): the live backlog follows that run's decisions, not
+        ``run_id``'s, and resuming ``run_id`` moves nothing back."""
+        row = self._db.execute(
+            "SELECT run_id FROM allocation_batches WHERE work_seq = "
+            "(SELECT MAX(work_seq) FROM allocation_batches) AND work_seq > "
+            "(SELECT MAX(work_seq) FROM allocation_batches WHERE run_id = ?)",
+            (run_id,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     @retried
     def write_allocation_batch(
         self,

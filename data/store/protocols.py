@@ -405,6 +405,11 @@ class AllocationStore(Protocol):
         """Highest committed batch of a run."""
         ...
 
+    def work_placed_after(self, run_id: str) -> str | None:
+        """Another run whose batch placed confirmed work after every batch
+        of ``run_id`` did (the run the live backlog follows), or None."""
+        ...
+
     def write_allocation_batch(
         self,
         run_id: str,

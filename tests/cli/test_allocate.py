@@ -1517,6 +1517,61 @@ def test_allocate_moves_the_checkout_work_of_the_lines_it_ships_elsewhere(
         assert summary["resumed_batches"] == run
 
 
+def test_a_run_resumed_after_another_says_the_backlog_stays_the_others(
+    tmp_path: Path,
+) -> None:
+    """Run 1 (ST-CHI closed) moves ST-CHI's 2.0 to WH-EAST; run 2 (no
+    outage, another run id) moves it back. Run 1's command again is run 1
+    resumed: it writes nothing and moves nothing, so the backlog stays run
+    2's, and it says so (it said only "resuming: 1 of 1 batches", and the
+    docs' "a third deciding as the first moves them back" read as if it
+    would)."""
+    state = tmp_path / "state.db"
+    with tiny_router(tmp_path, state=state) as router:
+        for k, lines in enumerate(
+            [[("TEE", 1)], [("TEE", 2), ("MUG", 1)], [("TEE", 1)]]
+        ):
+            now = MONDAY_10 + dt.timedelta(minutes=k)
+            answer = router.generate_fulfillment_options(f"C{k}", lines, "606", now=now)
+            assert router.select(answer.request_id, "gold", now=now).ok
+            router.confirm(answer.request_id, now=now)
+    with open_store(state) as store:
+        write_orders(store.online_orders(), tmp_path / "orders.csv")
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"event_id": "x", "ts": "2026-01-05T14:00:00Z", "node_id": "ST-CHI", '
+        '"type": "outage", "value": true}\n'
+    )
+    closed = ("--state", str(state), "--engine", "greedy", "--events", str(events))
+    first = _allocate(tmp_path / "orders.csv", tmp_path / "a", *closed)
+    assert first.exit_code == 0, first.output
+    assert "live backlog follows" not in first.stderr
+    moved = {"WH-EAST": 5.5, "WH-WEST": 0.0, "ST-CHI": 0.0}
+    with open_store(state) as store:
+        assert _backlog(store) == moved
+    open_ = ("--state", str(state), "--engine", "greedy")
+    second = _allocate(tmp_path / "orders.csv", tmp_path / "b", *open_)
+    assert second.exit_code == 0, second.output
+    with open_store(state) as store:
+        back = _backlog(store)
+        assert back != moved
+        second_run = store.latest_allocation_run()
+    assert second_run is not None
+    again = _allocate(tmp_path / "orders.csv", tmp_path / "c", *closed)
+    assert again.exit_code == 0, again.output
+    assert "resuming: 1 of 1 batches" in again.stderr
+    assert (
+        f"the live backlog follows run {second_run.run_id[:12]}, written after run "
+    ) in again.stderr
+    assert "move no work back" in again.stderr
+    with open_store(state) as store:
+        assert _backlog(store) == back
+    # run 2 again is the latest to place the work: nothing to say
+    latest = _allocate(tmp_path / "orders.csv", tmp_path / "d", *open_)
+    assert latest.exit_code == 0, latest.output
+    assert "live backlog follows" not in latest.stderr
+
+
 def _backlog(store: StateStore) -> dict[str, float]:
     """The backlog per node of a capacity map rebuilt from the store's log."""
     monitor = CapacityMonitor.open(load_network(TINY), store)

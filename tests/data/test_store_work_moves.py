@@ -170,6 +170,27 @@ def test_a_second_run_moves_work_from_where_the_first_run_left_it(
     assert _backlog(store) == after_first
 
 
+def test_the_store_names_the_run_that_placed_the_work_after_a_run(
+    store: StateStore,
+) -> None:
+    """``work_placed_after``: None for the run that placed the work last or
+    one that placed none; the later run's id for one placed over since."""
+    store.start_allocation_run("day", {"engine": "greedy"})
+    assert store.work_placed_after("day") is None  # nothing placed yet
+    rows = _rows(("A", "TEE", "WH-EAST"), ("C", "TEE", "ST-CHI"))
+    assert store.write_allocation_batch("day", 0, rows, line_work=LINE_WORK)
+    assert store.work_placed_after("day") is None
+    store.start_allocation_run("day-cpsat", {"engine": "cpsat"})
+    rows = _rows(("A", "TEE", "WH-WEST"), ("C", "TEE", "WH-WEST"))
+    assert store.write_allocation_batch("day-cpsat", 0, rows, line_work=LINE_WORK)
+    assert store.work_placed_after("day") == "day-cpsat"
+    assert store.work_placed_after("day-cpsat") is None
+    assert store.work_placed_after("never-ran") is None
+    rows = _rows(("B", "TEE", "WH-EAST"))  # B's work where it was: no event
+    assert store.write_allocation_batch("day", 1, rows, line_work=LINE_WORK)
+    assert store.work_placed_after("day-cpsat") == "day"
+
+
 def test_rows_of_a_batch_that_moved_no_work_count_at_the_checkouts_node(
     state_location: Path | str,
 ) -> None:
