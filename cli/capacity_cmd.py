@@ -491,6 +491,7 @@ def _map_json(
     """``capacity show --json``: the scores and their inputs per node."""
     changed = _changed_at(mon)
     changed_by = _changed_by(mon)
+    lanes = _lanes(mon)
     nodes = [
         {
             "node_id": row.node_id,
@@ -503,6 +504,7 @@ def _map_json(
             "free_capacity": _rounded(row.free_capacity, 3),
             "outage": bool(row.outage),
             "congestion": mon.congestion_by_service(i),
+            "lanes": lanes[i],
             "changed_at": changed[i],
             "changed_by": changed_by[i],
         }
@@ -516,6 +518,32 @@ def _map_json(
         "service": service,
         "nodes": nodes,
     }
+
+
+def _lanes(mon: CapacityMonitor) -> list[dict[str, dict[str, float]]]:
+    """Per node, ``GET /v1/capacity``'s ``lanes``: each service it ships,
+    the lane's congestion, room (an order of no work shipped by it; 0 for
+    a closed node) and score, rounded as the API rounds them."""
+    import numpy as np
+
+    from tierflow.data.rates import SERVICES
+
+    net = mon.network
+    closed = mon.outage
+    out: list[dict[str, dict[str, float]]] = [{} for _ in range(net.n_nodes)]
+    for k, service in enumerate(SERVICES):
+        lanes = np.full(net.n_nodes, k, dtype=np.intp)
+        free = mon.free_by_lane(0.0, lanes).tolist()
+        score = mon.lane_score_map(0.0, lanes).tolist()
+        offers = net.offers(k).tolist()
+        for i in range(net.n_nodes):
+            if offers[i]:
+                out[i][service] = {
+                    "congestion": round(float(mon.congestion[i, k]), 3),
+                    "free_capacity": 0.0 if closed[i] else round(free[i], 2) + 0.0,
+                    "score": round(score[i], 4),
+                }
+    return out
 
 
 def _map_text(mon: CapacityMonitor, table: pd.DataFrame) -> str:

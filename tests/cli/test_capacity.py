@@ -489,6 +489,44 @@ def test_show_lists_the_free_room_its_scores_are_made_of(tmp_path: Path) -> None
     assert scores["ST-CHI"] == 0.0 < min(scores["WH-EAST"], scores["WH-WEST"])
 
 
+def test_show_gives_each_lanes_room_and_score_as_the_api(tmp_path: Path) -> None:
+    """`show --json` has GET /v1/capacity's `lanes`: WH-EAST (capacity
+    1000, backlog 400) with its two_day lane at x3 leaves 200 by two_day,
+    score 0.2, 600 and 0.6 by its other lanes (the API's figures,
+    `test_each_lane_has_the_room_and_score_the_checkout_reads`); a node
+    lists the lanes it ships, and a closed one has no room on any. It gave
+    `congestion` alone: the room a lane leaves took a `--service` run per
+    lane."""
+    net = _ingested(
+        tmp_path,
+        '{"event_id": "b1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
+        '"type": "backlog", "value": 400}\n'
+        '{"event_id": "c1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
+        '"type": "congestion", "value": 3, "service": "two_day"}\n'
+        '{"event_id": "o1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-WEST", '
+        '"type": "outage", "value": true}\n',
+    )
+    shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"])
+    assert shown.exit_code == 0, shown.output
+    nodes = {n["node_id"]: n for n in json.loads(shown.output)["nodes"]}
+    east = nodes["WH-EAST"]["lanes"]
+    on_time = {"congestion": 1.0, "free_capacity": 600.0, "score": 0.6}
+    assert east == {
+        **dict.fromkeys(nodes["WH-EAST"]["congestion"], on_time),
+        "two_day": {"congestion": 3.0, "free_capacity": 200.0, "score": 0.2},
+    }
+    assert sorted(nodes["ST-CHI"]["lanes"]) == ["ground", "two_day"]
+    assert {lane["free_capacity"] for lane in nodes["WH-WEST"]["lanes"].values()} == {
+        0.0
+    }
+    # the lane's figures are what --service reads for it
+    two_day = CliRunner().invoke(
+        cli, ["capacity", "show", *net, "--json", "--service", "two_day"]
+    )
+    lane = {n["node_id"]: n for n in json.loads(two_day.output)["nodes"]}["WH-EAST"]
+    assert (lane["free_capacity"], lane["score"]) == (200.0, 0.2)
+
+
 def test_a_missing_events_file_is_a_usage_error(tmp_path: Path) -> None:
     """As every other missing input file (exit 2); it was exit 1 and said by
     the OS."""
