@@ -109,9 +109,13 @@ class AllocationSink(Protocol):
         rows: pd.DataFrame,
         supersede: Sequence[str],
         stat: BatchStat | None = None,
+        decided_at: np.datetime64 | None = None,
     ) -> None:
         """Commit one batch atomically; rows of ``supersede`` orders are
-        replaced (allocated and waiting; unfillable kept); ``stat`` (the batch's figures) is kept for a resumed run."""
+        replaced (allocated and waiting; unfillable kept); ``stat`` (the batch's figures) is kept for a resumed run.
+        ``decided_at``: the batch's time (None in hindsight), what the work
+        it moves in the live map is dated (a replayed day's, not the wall
+        clock's)."""
         ...
 
 
@@ -136,6 +140,7 @@ class MemorySink:
         rows: pd.DataFrame,
         supersede: Sequence[str],
         stat: BatchStat | None = None,
+        decided_at: np.datetime64 | None = None,
     ) -> None:
         if stat is not None:
             self.stats.append(stat)
@@ -416,7 +421,7 @@ class DayAllocator:
         stat.rerouted = self.rerouted - rerouted
         stat.pulled_back = tuple(supersede)
         stat.reroute_cost_delta = delta
-        self.sink.write_batch(b, rows, supersede=supersede, stat=stat)
+        self.sink.write_batch(b, rows, supersede=supersede, stat=stat, decided_at=now)
         self.stats.append(stat)
         self.ledger.record(plan.seconds(b))
         if self.on_batch is not None:

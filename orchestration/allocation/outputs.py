@@ -201,6 +201,7 @@ class StoreSink:
         rows: pd.DataFrame,
         supersede: Sequence[str],
         stat: BatchStat | None = None,
+        decided_at: np.datetime64 | None = None,
     ) -> None:
         line = None if stat is None else _stat_line(stat, self.run_id)
         if line is not None and self.stats is not None:
@@ -212,6 +213,7 @@ class StoreSink:
             supersede=supersede,
             stats=None if line is None else line.rstrip("\n"),
             line_work=self.line_work,
+            now=None if decided_at is None else _epoch_s(decided_at),
         )
         if self.journal is not None:
             header = not self.journal.exists()
@@ -338,3 +340,8 @@ def write_outputs(
         os.replace(tmp, out / name)
     for partial in ("allocations.partial.csv", "batches.partial.jsonl"):
         (out / partial).unlink(missing_ok=True)
+
+
+def _epoch_s(t: np.datetime64) -> float:
+    """``t`` (UTC) as seconds since the epoch, the store's clock."""
+    return float(t.astype("datetime64[us]").astype(np.int64)) / 1e6

@@ -1512,7 +1512,15 @@ def test_allocate_moves_the_checkout_work_of_the_lines_it_ships_elsewhere(
         assert set(rows["node_id"]) == {"WH-EAST"}
         with open_store(state) as store:
             assert _backlog(store) == {"WH-EAST": 5.5, "WH-WEST": 0.0, "ST-CHI": 0.0}
-            assert len(store.events_after(0)) == 3 + 4  # 2 moves of 2 orders
+            logged = store.events_after(0)
+            assert len(logged) == 3 + 4  # 2 moves of 2 orders
+        # dated the batch's time on the orders' day, not the wall clock's (a
+        # replayed day's map read "as of" the day the run was made)
+        moves = [e.ts for e in logged if ":allocation:" in e.event_id]
+        assert len(moves) == 4
+        assert all(
+            dt.datetime.fromisoformat(ts).date() == MONDAY_10.date() for ts in moves
+        ), moves
         summary = json.loads((tmp_path / "out" / "summary.json").read_text())
         assert summary["resumed_batches"] == run
 
