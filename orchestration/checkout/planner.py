@@ -196,6 +196,8 @@ class Planner:
         self.pricer = pricer
         self.monitor = monitor
         self._nn = np.arange(network.n_nodes)
+        #: ``(tiers, services)``: the lanes each tier may ship by
+        self._allowed = policy.service_table()
 
     def plan(self, req: CheckoutRequest, ctx: Context, watch: Stopwatch) -> Plans:
         """Every tier's plan or reason (laps ``pricing`` and ``decide``)."""
@@ -359,27 +361,31 @@ class Planner:
         """Several shipments for ``tier`` (greedy cover), or () and why not;
         ``only``: from these nodes alone."""
         req, ctx, t = order.req, order.ctx, TIERS.index(tier)
+        # whether a node serves the tier does not hang on the weight (which
+        # services a tier allows, their lateness, the services the node and
+        # the rate card offer): the whole order's quote says it for every
+        # shipment; which of them a shipment takes does
         usable = q.service[t] >= 0
         if only is not None:
             usable = usable & only
-        residual: NDArray[np.float64] | None = None
-        if use_room:  # each node's room, for the lines it ships
-            room = ctx.room.hard if tier is Tier.PLATINUM else ctx.room.soft
-            residual = room[np.maximum(q.service[t], 0), self._nn]
         cover = order.have & usable[:, None]
         if not use_room:  # the overflow: from the nodes it may ship from
             # alone (a line only closed nodes held shipped from one, on a
             # date nobody knew the node would keep)
             cover = cover & self._overflow_nodes()[:, None]
         charged = tier is not Tier.PLATINUM and use_room
-        quotes, delay = order.shipments, self.policy.ship_delay(tier)
+        delay = self.policy.ship_delay(tier)
 
         def shipment(lines: tuple[int, ...]) -> TierQuote:
             """The shipment of ``lines`` priced at every node (once an order)."""
-            if (lines, delay) not in quotes:
-                kg, units, _ = req.totals(lines)
-                quotes[lines, delay] = self._quote(req, kg, units, tier)
-            return quotes[lines, delay]
+            return self._shipment(order, lines, delay)
+
+        room: LaneRoom | None = None
+        if use_room:  # each node's room on the lane its shipment ships by
+            lanes = ctx.room.hard if tier is Tier.PLATINUM else ctx.room.soft
+            room = LaneRoom.of(
+                lanes, lambda lines: shipment(lines).service[t], self._allowed[t]
+            )
 
         def rank(lines: tuple[int, ...]) -> NDArray[np.float64]:
             """Per node, what shipping ``lines`` from it costs (+ the bid
@@ -394,7 +400,7 @@ class Planner:
             return np.asarray(cost, dtype=np.float64)
 
         line_work = np.asarray(req.line_work, dtype=np.float64)
-        picks, left = greedy_cover(cover, rank, line_work, residual)
+        picks, left = greedy_cover(cover, rank, line_work, room)
         if left:
             return (), self._split_refusal(order, tier, q, left)
         ships = []
@@ -404,6 +410,19 @@ class Planner:
                 PlannedShipment.from_quote(shipment(lines), t, j, lines, kg, work)
             )
         return tuple(ships), None
+
+    def _shipment(self, order: _Order, lines: tuple[int, ...], delay: int) -> TierQuote:
+        """The shipment of ``lines`` shipping ``delay`` ship days late,
+        priced at every node (once an order: every tier reads it)."""
+        key = (lines, delay)
+        found = order.shipments.get(key)
+        if found is None:
+            kg, units, _ = order.req.totals(lines)
+            found = self.pricer.quote(
+                order.req.ts, order.req.dest, kg, units, ship_delay=delay
+            )
+            order.shipments[key] = found
+        return found
 
     def _split_refusal(
         self, order: _Order, tier: Tier, q: TierQuote, left: list[int]
@@ -640,18 +659,77 @@ class Planner:
 Rank = Callable[[tuple[int, ...]], NDArray[np.float64]]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class LaneRoom:
+    """Each node's room for a shipment, on the lane the shipment ships by
+    there: the service its own quote chooses, which may not be the whole
+    order's (lighter lines can go by another service, whose lane may be
+    fuller or emptier; read on the whole order's lane, a Tee was refused
+    on a congested lane it did not use, or offered on a full one).
+
+    Attributes
+    ----------
+    by_lane
+        ``(services, nodes)``: the live room per lane.
+    lane
+        Per node, the service a shipment of these lines ships by (-1: none).
+    floor
+        Per node, the least room of the lanes the tier may ship by: lines
+        that fit it fit their own lane, found without pricing them.
+    """
+
+    by_lane: NDArray[np.float64]
+    lane: Callable[[tuple[int, ...]], NDArray[np.int8]]
+    floor: NDArray[np.float64]
+
+    @classmethod
+    def of(
+        cls,
+        by_lane: NDArray[np.float64],
+        lane: Callable[[tuple[int, ...]], NDArray[np.int8]],
+        allowed: NDArray[np.bool_],
+    ) -> LaneRoom:
+        """The room of ``by_lane`` for shipments on the lanes ``allowed``
+        (per service) and each one's own (``lane``)."""
+        floor = np.where(allowed[:, None], by_lane, np.inf).min(axis=0)
+        return cls(by_lane, lane, np.asarray(floor, dtype=np.float64))
+
+    def fit(
+        self, node: int, lines: NDArray[np.intp], work: NDArray[np.float64]
+    ) -> tuple[int, ...]:
+        """Of ``lines``, those a shipment from ``node`` takes: first fit in
+        line order in the room of its own lane, the lane of the lines it
+        takes (fewer lines may ship by another service): refitted on that
+        lane until the two agree (at most once per room); else the most
+        lines that fit their own lane."""
+        taken = tuple(int(i) for i in lines)
+        fitting: list[tuple[int, ...]] = []
+        seen: set[tuple[int, ...]] = set()
+        while taken and taken not in seen:
+            seen.add(taken)
+            room = float(self.by_lane[max(int(self.lane(taken)[node]), 0), node])
+            again = _first_fit(lines, work, room)
+            if again == taken:
+                return taken
+            if _first_fit(np.asarray(taken), work, room) == taken:
+                fitting.append(taken)
+            taken = again
+        return max(fitting, key=len, default=())
+
+
 def greedy_cover(
     cover: NDArray[np.bool_],
     rank: NDArray[np.float64] | Rank,
     work: NDArray[np.float64] | None = None,
-    room: NDArray[np.float64] | None = None,
+    room: NDArray[np.float64] | LaneRoom | None = None,
 ) -> tuple[list[tuple[int, tuple[int, ...]]], list[int]]:
     """Nodes chosen to cover every line: most lines first, then lowest rank.
 
     ``cover[node, line]`` says the node can ship the line. ``rank`` is per
     node, or a :data:`Rank` of the lines each node would take then (its own
     shipment's cost, not the whole order's). With ``work`` (per line) and
-    ``room`` (per node), a node takes, of the lines it can ship, those that
+    ``room`` (per node, or a :class:`LaneRoom`: on the lane of each
+    shipment's own), a node takes, of the lines it can ship, those that
     fit its room in line order (each shipment uses its own lines' work, not
     the whole order's), and ships once. Returns the picks ``(node, lines)``
     and the lines no node covers (empty when all are).
@@ -698,18 +776,35 @@ def _lowest(
 
 
 def _fitting(
-    takes: NDArray[np.bool_], work: NDArray[np.float64], room: NDArray[np.float64]
+    takes: NDArray[np.bool_],
+    work: NDArray[np.float64],
+    room: NDArray[np.float64] | LaneRoom,
 ) -> NDArray[np.bool_]:
     """Of the lines each node could take, those that fit its room, first
-    fit in line order."""
+    fit in line order (a :class:`LaneRoom`: on the shipment's own lane;
+    all of them, unpriced, where their total fits the tightest lane the
+    tier may use, as first fit takes every line whose total fits)."""
+    if isinstance(room, LaneRoom):
+        out = takes & (takes @ work <= room.floor + TOL)[:, None]
+        for j in np.flatnonzero(takes.any(axis=1) & ~out.any(axis=1)):
+            out[j, list(room.fit(int(j), np.flatnonzero(takes[j]), work))] = True
+        return out
     out = np.zeros_like(takes)
     for j in np.flatnonzero(takes.any(axis=1)):
-        left = float(room[j])
-        for i in np.flatnonzero(takes[j]):
-            if work[i] <= left + TOL:
-                out[j, i] = True
-                left -= float(work[i])
+        out[j, list(_first_fit(np.flatnonzero(takes[j]), work, float(room[j])))] = True
     return out
+
+
+def _first_fit(
+    lines: NDArray[np.intp], work: NDArray[np.float64], room: float
+) -> tuple[int, ...]:
+    """Of ``lines``, those that fit ``room`` first fit in line order."""
+    left, fits = room, []
+    for i in lines:
+        if work[i] <= left + TOL:
+            fits.append(int(i))
+            left -= float(work[i])
+    return tuple(fits)
 
 
 def _drop_silver_like_gold(plans: Plans, policy: TierPolicy) -> None:

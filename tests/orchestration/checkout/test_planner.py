@@ -15,6 +15,7 @@ from tests.service_fixtures import ET, MONDAY_10
 from tests.ship_days import WH_EAST_SHIP_DAYS
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.network import Network, load_network
+from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import Tier
 from tierflow.formulations.online_pricing import OrderPricer, day_to_date
 from tierflow.formulations.tiers import TierPolicy
@@ -304,6 +305,77 @@ def test_a_split_needs_room_for_its_own_lines(
         assert tier not in plans.missing, plans.missing[tier]
         shipped = {net.node_ids[s.node]: s.lines for s in plans.by_tier[tier]}
         assert shipped == {"ST-CHI": at_chi, "WH-EAST": at_east}
+
+
+def _lane_short(net: Network, lane: str) -> CapacityMonitor:
+    """WH-WEST (800 units) with a backlog of 798 and its ``lane`` at x3: 2
+    Tees of room on every other lane, 0.67 on that one."""
+    monitor = CapacityMonitor(net)
+    for kind, value, service in [("backlog", 798.0, None), ("congestion", 3.0, lane)]:
+        monitor.apply(
+            {
+                "event_id": kind,
+                "ts": "2026-01-05T12:00:00Z",
+                "node_id": "WH-WEST",
+                "type": kind,
+                "value": value,
+                **({"service": service} if service else {}),
+            }
+        )
+    return monitor
+
+
+@pytest.mark.parametrize(
+    ("congested", "gold"),
+    [
+        # the whole order's lane, which the Tee does not use: it ships by
+        # two-day with 2 Tees of room (refused as "every node that could
+        # ship ['TEE'] (WH-WEST) lacks room" until 2026-12-07)
+        (
+            "ground",
+            [("WH-WEST", (0,), "two_day", 1.0), ("WH-EAST", (1,), "ground", 3.5)],
+        ),
+        # the Tee's own lane, 0.67 Tees of room: WH-WEST cannot ship it,
+        # as a Tee alone is refused there (offered until 2026-12-07, its
+        # work at x3 taking 3 of the node's 2 units left)
+        ("two_day", None),
+    ],
+)
+def test_a_split_shipment_needs_room_on_its_own_lane(
+    net: Network,
+    congested: str,
+    gold: list[tuple[str, tuple[int, ...], str, float]] | None,
+) -> None:
+    """A Tee (only WH-WEST holds it) and a Sofa (billed 288 kg, 10 parcels;
+    only WH-EAST) to Chicago, zone 7 from WH-WEST. There Gold's whole order
+    ships by ground ($300 + $12 for a day late < two-day's $340), the Tee
+    alone by two-day ($19 < ground's $15 + $12). Each shipment's room is
+    read on the lane its own quote ships it by; until 2026-12-07 it was
+    read on the whole order's."""
+    stock = np.zeros((net.n_nodes, 2), dtype=np.int64)
+    stock[net.node_idx("WH-WEST"), 0] = 5
+    stock[net.node_idx("WH-EAST"), 1] = 2
+    items = [("TEE", 1), ("SOFA", 1)]
+    plans = _plan(net, items, "606", monitor=_lane_short(net, congested), stock=stock)
+    if gold is None:
+        assert Tier.GOLD not in plans.by_tier
+        assert plans.missing[Tier.GOLD] == (
+            "every node that could ship ['TEE'] (WH-WEST) lacks room after the "
+            "forecast today"
+        )
+        alone = _plan(
+            net,
+            items[:1],
+            "606",
+            monitor=_lane_short(net, congested),
+            stock=stock[:, :1],
+        )
+        assert Tier.GOLD not in alone.by_tier
+    else:
+        assert [
+            (net.node_ids[s.node], s.lines, SERVICES[s.service], s.workload)
+            for s in plans.by_tier[Tier.GOLD]
+        ] == gold
 
 
 def _split_stock(net: Network, tee_at: tuple[str, ...]) -> NDArray[np.int64]:
