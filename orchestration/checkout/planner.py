@@ -535,16 +535,15 @@ class Planner:
         the closed holder's score of 0 called capacity short). Each node is
         scored on the lane the order ships by from it (:func:`_today_lanes`),
         the room Gold's placement reads; for a split, for each line's own
-        work (:meth:`_line_scores`)."""
+        work on the lane the line ships by (:meth:`_line_scores`)."""
         req, have_all = order.req, order.have_all
         whole = have_all & self._overflow_nodes()
-        lanes = _today_lanes(order.quote)
         if whole.any():
-            scores = self.monitor.lane_score_map(order.work, lanes)
+            scores = self.monitor.lane_score_map(order.work, _today_lanes(order.quote))
             best = float(scores[have_all].max())
             of = ""
         else:  # per line, its holders' best; the order waits for its worst line
-            held = np.where(order.have, self._line_scores(req, lanes), -np.inf)
+            held = np.where(order.have, self._line_scores(order), -np.inf)
             best = float(held.max(axis=0).min())
             of = " for every line"
         thr = self.policy.overflow_score_threshold
@@ -575,14 +574,22 @@ class Planner:
         else:
             plans.refuse(Tier.OVERFLOW, why or self._no_plan(Tier.OVERFLOW))
 
-    def _line_scores(
-        self, req: CheckoutRequest, lanes: NDArray[np.int_]
-    ) -> NDArray[np.float64]:
-        """``(nodes, lines)``: each node's score for each line's own work,
-        the room a split's shipment of it takes (scored for the whole
-        order's, a store with room for its one line called capacity short)."""
-        scores = {w: self.monitor.lane_score_map(w, lanes) for w in set(req.line_work)}
-        return np.column_stack([scores[w] for w in req.line_work])
+    def _line_scores(self, order: _Order) -> NDArray[np.float64]:
+        """``(nodes, lines)``: each node's score for each line's own work on
+        the lane the line alone ships by from it (its own quote's: a Tee
+        beside a sofa goes two-day where the pair goes ground), the room a
+        split's shipment of it takes. Scored for the whole order's work, a
+        store with room for its one line was called capacity short; on the
+        whole order's lane, a line was scored on a congested lane it does
+        not use."""
+        return np.column_stack(
+            [
+                self.monitor.lane_score_map(
+                    work, _today_lanes(self._shipment(order, (i,), 0))
+                )
+                for i, work in enumerate(order.req.line_work)
+            ]
+        )
 
     def _overflow_single(
         self, order: _Order, qo: TierQuote, last: int | None

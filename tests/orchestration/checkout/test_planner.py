@@ -378,6 +378,51 @@ def test_a_split_shipment_needs_room_on_its_own_lane(
         ] == gold
 
 
+@pytest.mark.parametrize(
+    ("congested", "overflow"),
+    [
+        # the whole order's lane at WH-WEST, which the Tee does not use: its
+        # own two-day lane has 200 units of room (score 0.25), so capacity
+        # is not short (scored 0.12 on ground, "Ship later" was offered,
+        # until 2026-12-07)
+        ("ground", False),
+        # the Tee's own lane at x2: 100 units of room, capacity short
+        ("two_day", True),
+    ],
+)
+def test_a_split_orders_overflow_scores_each_line_on_its_own_lane(
+    net: Network, congested: str, overflow: bool
+) -> None:
+    """The Tee and Sofa of :func:`test_a_split_shipment_needs_room_on_its_own_lane`
+    (no node holds both), WH-WEST at a backlog of 600 of 800 and one lane
+    at x2: the overflow scores the Tee's holder on the lane the Tee alone
+    ships by from it (two-day), as its Gold shipment is placed."""
+    stock = np.zeros((net.n_nodes, 2), dtype=np.int64)
+    stock[net.node_idx("WH-WEST"), 0] = 5
+    stock[net.node_idx("WH-EAST"), 1] = 2
+    monitor = CapacityMonitor(net)
+    for kind, value, service in [
+        ("backlog", 600.0, None),
+        ("congestion", 2.0, congested),
+    ]:
+        monitor.apply(
+            {
+                "event_id": kind,
+                "ts": "2026-01-05T12:00:00Z",
+                "node_id": "WH-WEST",
+                "type": kind,
+                "value": value,
+                **({"service": service} if service else {}),
+            }
+        )
+    plans = _plan(net, [("TEE", 1), ("SOFA", 1)], "606", monitor=monitor, stock=stock)
+    assert (Tier.OVERFLOW in plans.by_tier) is overflow
+    if not overflow:
+        assert plans.missing[Tier.OVERFLOW] == (
+            "capacity is not short: best capacity score for every line 0.25 >= 0.15"
+        )
+
+
 def _split_stock(net: Network, tee_at: tuple[str, ...]) -> NDArray[np.int64]:
     """Stock of a cart [TEE, MUG]: the TEE at ``tee_at``, the MUGs only at
     WH-WEST (which holds no TEE), so no node holds the whole cart."""
