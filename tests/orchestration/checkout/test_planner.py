@@ -307,11 +307,16 @@ def test_a_split_needs_room_for_its_own_lines(
         assert shipped == {"ST-CHI": at_chi, "WH-EAST": at_east}
 
 
-def _lane_short(net: Network, lane: str) -> CapacityMonitor:
-    """WH-WEST (800 units) with a backlog of 798 and its ``lane`` at x3: 2
-    Tees of room on every other lane, 0.67 on that one."""
+def _lane_short(
+    net: Network, lane: str, backlog: float = 798.0, factor: float = 3.0
+) -> CapacityMonitor:
+    """WH-WEST (800 units) with a ``backlog`` (798: 2 Tees of room on every
+    other lane) and its ``lane`` at x``factor`` (3: 0.67 Tees on it)."""
     monitor = CapacityMonitor(net)
-    for kind, value, service in [("backlog", 798.0, None), ("congestion", 3.0, lane)]:
+    for kind, value, service in [
+        ("backlog", backlog, None),
+        ("congestion", factor, lane),
+    ]:
         monitor.apply(
             {
                 "event_id": kind,
@@ -400,21 +405,7 @@ def test_a_split_orders_overflow_scores_each_line_on_its_own_lane(
     stock = np.zeros((net.n_nodes, 2), dtype=np.int64)
     stock[net.node_idx("WH-WEST"), 0] = 5
     stock[net.node_idx("WH-EAST"), 1] = 2
-    monitor = CapacityMonitor(net)
-    for kind, value, service in [
-        ("backlog", 600.0, None),
-        ("congestion", 2.0, congested),
-    ]:
-        monitor.apply(
-            {
-                "event_id": kind,
-                "ts": "2026-01-05T12:00:00Z",
-                "node_id": "WH-WEST",
-                "type": kind,
-                "value": value,
-                **({"service": service} if service else {}),
-            }
-        )
+    monitor = _lane_short(net, congested, backlog=600.0, factor=2.0)
     plans = _plan(net, [("TEE", 1), ("SOFA", 1)], "606", monitor=monitor, stock=stock)
     assert (Tier.OVERFLOW in plans.by_tier) is overflow
     if not overflow:
