@@ -441,9 +441,18 @@ class Planner:
             return self._unserved(tier, q, str(none_serve))
         if tier is Tier.OVERFLOW:
             return self._overflow_down(nodes, str(skus))
-        svc = q.service[TIERS.index(tier)]
+        # each line judged on the lane it would ship by alone (its own
+        # quote's), as its shipment's room was read: on the whole order's,
+        # a Tee refused at a closed WH-WEST read "fully booked" on a full
+        # ground lane it does not use, "closed" beside a full two-day one
+        t, delay = TIERS.index(tier), self.policy.ship_delay(tier)
         closure = any(
-            self._closure_took(tier, svc, serving[:, k], order.req.line_work[i])
+            self._closure_took(
+                tier,
+                self._shipment(order, (i,), delay).service[t],
+                serving[:, k],
+                order.req.line_work[i],
+            )
             for k, i in enumerate(left)
         )
         if tier is Tier.PLATINUM:

@@ -414,6 +414,52 @@ def test_a_split_orders_overflow_scores_each_line_on_its_own_lane(
         )
 
 
+@pytest.mark.parametrize(
+    ("congested", "shopper"),
+    [
+        # the whole order's lane, which the Tee does not use: working, its
+        # own two-day lane has room for 2 Tees, so the outage took it
+        # (read "fully booked" on ground until 2026-12-07)
+        (
+            "ground",
+            "Standard shipping isn't available right now: a location that "
+            "ships your items is temporarily closed.",
+        ),
+        # the Tee's own lane, 0.67 Tees of room even working: full (read
+        # "temporarily closed" on ground's room until 2026-12-07)
+        ("two_day", "Standard shipping is fully booked today."),
+    ],
+)
+def test_a_split_refusal_reads_closed_or_full_on_the_lines_own_lane(
+    net: Network, congested: str, shopper: str
+) -> None:
+    """The Tee and Sofa of :func:`test_a_split_shipment_needs_room_on_its_own_lane`,
+    WH-WEST (the Tee's one holder) closed: whether the closure took the
+    Tee is judged on the lane the Tee ships by alone (two-day), as its
+    shipment's room is read and as a Tee alone is refused, not on the
+    whole order's (ground)."""
+    stock = np.zeros((net.n_nodes, 2), dtype=np.int64)
+    stock[net.node_idx("WH-WEST"), 0] = 5
+    stock[net.node_idx("WH-EAST"), 1] = 2
+    monitor = _lane_short(net, congested)
+    monitor.apply(
+        {
+            "event_id": "o",
+            "ts": "2026-01-05T12:00:00Z",
+            "node_id": "WH-WEST",
+            "type": "outage",
+            "value": True,
+        }
+    )
+    plans = _plan(net, [("TEE", 1), ("SOFA", 1)], "606", monitor=monitor, stock=stock)
+    assert plans.missing[Tier.GOLD] == (
+        "every node that could ship ['TEE'] (WH-WEST) is closed (outage)"
+    )
+    assert plans.unavailable[Tier.GOLD] == shopper
+    alone = _plan(net, [("TEE", 1)], "606", monitor=monitor, stock=stock[:, :1])
+    assert alone.unavailable[Tier.GOLD] == shopper
+
+
 def _split_stock(net: Network, tee_at: tuple[str, ...]) -> NDArray[np.int64]:
     """Stock of a cart [TEE, MUG]: the TEE at ``tee_at``, the MUGs only at
     WH-WEST (which holds no TEE), so no node holds the whole cart."""
