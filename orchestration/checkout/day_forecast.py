@@ -375,7 +375,7 @@ def explicit_standing(
     orders at its node created after it and by ``as_of``, while that work
     is short of it (or nil: a forecast of 0 stands until an order comes);
     and the nodes where one stands."""
-    today = stamps >= node_day_starts(orders.network, outlook.as_of)
+    today = forecast_of_today(orders.network, stamps, outlook.as_of)
     if not today.any():
         return outlook.work, today
     created = orders.created.astype(np.int64)[orders.line_order]
@@ -389,6 +389,18 @@ def explicit_standing(
     stands = today & ((used == 0) | (used < values))
     work = np.where(stands, values - used, outlook.work)
     return np.asarray(work, dtype=np.float64), stands
+
+
+def forecast_of_today(
+    network: Network, stamps: FloatArray, now: dt.datetime
+) -> NDArray[np.bool_]:
+    """Per node, whether a ``forecast`` event of time ``stamps`` (epoch
+    seconds, ``-inf``: none) is of the node's own day at ``now`` (at or
+    after its local midnight): the only ones a server lets stand, since a
+    rest-of-day forecast runs to the node's local midnight. The one test
+    of it, for the server and ``tierflow capacity show``'s note alike."""
+    today: NDArray[np.bool_] = stamps >= node_day_starts(network, now)
+    return today
 
 
 def node_day_starts(network: Network, now: dt.datetime) -> FloatArray:
