@@ -36,7 +36,9 @@ from tierflow.data.limits import EVENT_WINDOW, LIVE_EVENT_LEAD, MAX_UNITS, now
 from tierflow.data.stop_signals import held_stop_signals
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+    from numpy.typing import NDArray
 
     from tierflow.capacity.events import CapacityEvent
     from tierflow.capacity.feed import FeedTotals
@@ -461,12 +463,15 @@ def show_command(
         -1 if service is None else service_index(service),
     )
     table = mon.table(profile)
+    past = _past_day_forecasts(mon, now())
     if png_path is not None:
         _plot_map(net, mon, table, png_path)
     if as_json:
-        click.echo(json.dumps(_map_json(mon, table, workload, service)))
+        click.echo(json.dumps(_map_json(mon, table, workload, service, past)))
         return
     click.echo(_map_text(mon, table))
+    if past.any():
+        click.echo(_past_day_note(mon, past))
     if png_path is not None:
         click.echo(f"map written to {png_path}")
 
@@ -485,10 +490,41 @@ def _plot_map(
     plot_capacity_map(net, table["score"].to_numpy(), png_path, title=title)
 
 
+def _past_day_forecasts(mon: CapacityMonitor, now: dt.datetime) -> NDArray[np.bool_]:
+    """Per node, whether its logged ``forecast`` event is of a day before the
+    node's local day at ``now`` (the clock): the map lists it, as the log
+    leaves it, but a server reading the store now lets it stand no more."""
+    import numpy as np
+
+    from tierflow.orchestration.checkout.day_forecast import forecast_of_today
+
+    _, stamps = mon.forecast_events()
+    past: NDArray[np.bool_] = np.isfinite(stamps) & ~forecast_of_today(
+        mon.network, stamps, now
+    )
+    return past
+
+
+def _past_day_note(mon: CapacityMonitor, past: NDArray[np.bool_]) -> str:
+    """The text's line under the map when some forecast is of a past day."""
+    _, stamps = mon.forecast_events()
+    newest = dt.datetime.fromtimestamp(float(stamps[past].max()), dt.UTC)
+    return (
+        f"forecast of {int(past.sum())} node(s) is of a past local day (the "
+        f"newest at {newest.isoformat()}): listed as the log leaves it, but a "
+        "server now counts its own estimate there (GET /v1/capacity)"
+    )
+
+
 def _map_json(
-    mon: CapacityMonitor, table: pd.DataFrame, workload: float, service: str | None
+    mon: CapacityMonitor,
+    table: pd.DataFrame,
+    workload: float,
+    service: str | None,
+    past: NDArray[np.bool_],
 ) -> dict[str, Any]:
     """``capacity show --json``: the scores and their inputs per node."""
+    _, stamps = mon.forecast_events()
     changed = _changed_at(mon)
     changed_by = _changed_by(mon)
     lanes = _lanes(mon)
@@ -501,6 +537,8 @@ def _map_json(
             "staffing_pct": round(float(row.staffing_pct), 3),
             "backlog": float(row.backlog),
             "forecast_rest_of_day": float(row.forecast_rest_of_day),
+            "forecast_at": _instant(float(stamps[i])),
+            "forecast_past_day": bool(past[i]),
             "free_capacity": _rounded(row.free_capacity, 3),
             "outage": bool(row.outage),
             "congestion": mon.congestion_by_service(i),
@@ -518,6 +556,13 @@ def _map_json(
         "service": service,
         "nodes": nodes,
     }
+
+
+def _instant(stamp: float) -> str | None:
+    """Epoch seconds as ISO 8601 UTC; None for no stamp (``-inf``)."""
+    if not math.isfinite(stamp):
+        return None
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat()
 
 
 def _lanes(mon: CapacityMonitor) -> list[dict[str, dict[str, float]]]:

@@ -991,3 +991,53 @@ def test_show_names_the_event_that_set_each_nodes_state(
         "WH-WEST": "2026-01-05 16:00:00 nominal_capacity by n1",
         "ST-CHI": "2026-01-05 15:00:00 outage by o1",
     }
+
+
+def test_show_says_which_forecasts_a_server_now_drops_as_of_a_past_day(
+    tmp_path: Path,
+) -> None:
+    """``capacity show`` lists the logged ``forecast`` events as the log
+    leaves them (as of its newest event); a server lets one stand only on
+    its node's own local day by its clock. On a replayed past day the two
+    read 0.7 and 0 with nothing saying why: the map now names each
+    forecast's time and which ones the clock (``$TIERFLOW_NOW`` here) puts
+    on a past day."""
+    events = tmp_path / "ev.jsonl"
+    events.write_text(
+        json.dumps(
+            {"event_id": "f1", "ts": "2026-01-19T17:00:00Z", "node_id": "WH-EAST"}
+            | {"type": "forecast", "value": 0.7}
+        )
+        + "\n"
+    )
+    net = ["--network", str(TINY_NETWORK), "--state", str(tmp_path / "s.db")]
+    ingest = ["capacity", "ingest", *net, "--events", str(events)]
+    assert CliRunner().invoke(cli, ingest).exit_code == 0
+    show = ["capacity", "show", *net]
+
+    def nodes(at: str) -> dict[str, dict[str, object]]:
+        shown = CliRunner(env={"TIERFLOW_NOW": at}).invoke(cli, [*show, "--json"])
+        assert shown.exit_code == 0, shown.output
+        return {n["node_id"]: n for n in json.loads(shown.stdout)["nodes"]}
+
+    same_day = nodes("2026-01-19T20:00:00Z")  # 15:00 in New York
+    east = same_day["WH-EAST"]
+    assert east["forecast_rest_of_day"] == 0.7
+    assert east["forecast_at"] == "2026-01-19T17:00:00+00:00"
+    assert east["forecast_past_day"] is False
+    assert same_day["WH-WEST"]["forecast_at"] is None
+    assert same_day["WH-WEST"]["forecast_past_day"] is False
+    # New York's next midnight (05:00 UTC) has passed: the event is listed
+    # still, and said to be of a past day
+    east = nodes("2026-01-20T05:30:00Z")["WH-EAST"]
+    assert east["forecast_rest_of_day"] == 0.7
+    assert east["forecast_past_day"] is True
+    text = CliRunner(env={"TIERFLOW_NOW": "2026-01-20T05:30:00Z"}).invoke(cli, show)
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines()[-1] == (
+        "forecast of 1 node(s) is of a past local day (the newest at "
+        "2026-01-19T17:00:00+00:00): listed as the log leaves it, but a "
+        "server now counts its own estimate there (GET /v1/capacity)"
+    )
+    today = CliRunner(env={"TIERFLOW_NOW": "2026-01-19T20:00:00Z"}).invoke(cli, show)
+    assert "past local day" not in today.stdout
