@@ -908,6 +908,36 @@ class CapacityMonitor:
         """Lane delay factors of one node, by service name."""
         return {s: float(self.congestion[node, k]) for k, s in enumerate(SERVICES)}
 
+    def lane_rooms(self) -> list[dict[str, dict[str, float]]]:
+        """Per node, each service it ships: the lane's congestion, the room
+        an order of no work shipped by it finds (:meth:`free_by_lane`; 0 at
+        a closed node, which takes nothing) and its score
+        (:meth:`lane_score_map`), rounded as ``GET /v1/capacity`` and
+        ``tierflow capacity show --json`` give them (one builder for both).
+        The figures are read as Python floats at once: a lane's three read
+        element by element from the arrays cost more than the rest of a
+        node's answer."""
+        n = self.network.n_nodes
+        by = [np.full(n, k, dtype=np.intp) for k in range(len(SERVICES))]
+        room = [self.free_by_lane(0.0, lanes).tolist() for lanes in by]
+        score = [self.lane_score_map(0.0, lanes).tolist() for lanes in by]
+        factor, closed = self.congestion.tolist(), self.outage.tolist()
+        offered = [
+            (k, s, self.network.offers(k).tolist()) for k, s in enumerate(SERVICES)
+        ]
+        return [
+            {
+                s: {
+                    "congestion": round(factor[i][k], 3),
+                    "free_capacity": 0.0 if closed[i] else round(room[k][i], 2) + 0.0,
+                    "score": round(score[k][i], 4),
+                }
+                for k, s, on in offered
+                if on[i]
+            }
+            for i in range(n)
+        ]
+
 
 #: The kinds of event whose last time a node's ``changed_at`` gives
 #: (``GET /v1/capacity``, ``tierflow capacity show``): the operator's (an

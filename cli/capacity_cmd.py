@@ -527,7 +527,7 @@ def _map_json(
     _, stamps = mon.forecast_events()
     changed = _changed_at(mon)
     changed_by = _changed_by(mon)
-    lanes = _lanes(mon)
+    lanes = mon.lane_rooms()
     nodes = [
         {
             "node_id": row.node_id,
@@ -563,32 +563,6 @@ def _instant(stamp: float) -> str | None:
     if not math.isfinite(stamp):
         return None
     return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat()
-
-
-def _lanes(mon: CapacityMonitor) -> list[dict[str, dict[str, float]]]:
-    """Per node, ``GET /v1/capacity``'s ``lanes``: each service it ships,
-    the lane's congestion, room (an order of no work shipped by it; 0 for
-    a closed node) and score, rounded as the API rounds them."""
-    import numpy as np
-
-    from tierflow.data.rates import SERVICES
-
-    net = mon.network
-    closed = mon.outage
-    out: list[dict[str, dict[str, float]]] = [{} for _ in range(net.n_nodes)]
-    for k, service in enumerate(SERVICES):
-        lanes = np.full(net.n_nodes, k, dtype=np.intp)
-        free = mon.free_by_lane(0.0, lanes).tolist()
-        score = mon.lane_score_map(0.0, lanes).tolist()
-        offers = net.offers(k).tolist()
-        for i in range(net.n_nodes):
-            if offers[i]:
-                out[i][service] = {
-                    "congestion": round(float(mon.congestion[i, k]), 3),
-                    "free_capacity": 0.0 if closed[i] else round(free[i], 2) + 0.0,
-                    "score": round(score[i], 4),
-                }
-    return out
 
 
 def _map_text(mon: CapacityMonitor, table: pd.DataFrame) -> str:

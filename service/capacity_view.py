@@ -14,9 +14,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from tierflow.capacity.monitor import CHANGED_KINDS, CapacityMonitor, stamp_instant
+from tierflow.capacity.monitor import CHANGED_KINDS, stamp_instant
 from tierflow.data.geography import map_extent, zip_points_within
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES
@@ -69,7 +68,7 @@ def capacity_payload(
         set_at = mon.set_at(CHANGED_KINDS)
         set_by = mon.set_by(CHANGED_KINDS)
         util = mon.utilization()
-        lane_free, lane_score = lane_room(mon)
+        lanes = mon.lane_rooms()
         as_of = mon.as_of()
         version = list(capacity_version(router))
         demand = demand_payload(router)
@@ -86,13 +85,6 @@ def capacity_payload(
     # the largest delay (a delay sent for a service the node does not ship
     # changes nothing it ships, as max_congestion leaves it out)
     offered = [(k, s, net.offers(k).tolist()) for k, s in enumerate(SERVICES)]
-    # as Python floats at once: a lane's three figures per node and service
-    # read element by element from the arrays cost more than the rest of a node
-    factor, room, room_score = (
-        congestion.tolist(),
-        lane_free.tolist(),
-        lane_score.tolist(),
-    )
     nodes = [
         {
             "node_id": net.node_ids[i],
@@ -118,16 +110,7 @@ def capacity_payload(
             },
             # each lane's room as the checkout prices an order by it: a node
             # at 0.60 with its two_day lane at x3 is all but full by two_day
-            "lanes": {
-                s: {
-                    "congestion": round(factor[i][k], 3),
-                    # a closed node takes nothing: 0, as its free_capacity
-                    "free_capacity": 0.0 if closed[i] else round(room[k][i], 2) + 0.0,
-                    "score": round(room_score[k][i], 4),
-                }
-                for k, s, on in offered
-                if on[i]
-            },
+            "lanes": lanes[i],
             "changed_at": {
                 k: stamp_instant(float(set_at[k][i])) for k in CHANGED_KINDS
             },
@@ -152,20 +135,6 @@ def capacity_payload(
         "notes": notes,
         "demand_forecast": demand,
     }
-
-
-def lane_room(
-    mon: CapacityMonitor,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """``(free, score)``, each ``(n_services, n_nodes)``: what an order of
-    workload 0 shipped by each lane finds at each node, the live room per
-    lane (:meth:`~CapacityMonitor.free_by_lane`) and its score
-    (:meth:`~CapacityMonitor.lane_score_map`), as the checkout reads them."""
-    n = mon.network.n_nodes
-    by = [np.full(n, k, dtype=np.intp) for k in range(len(SERVICES))]
-    free = np.stack([mon.free_by_lane(0.0, lanes) for lanes in by])
-    score = np.stack([mon.lane_score_map(0.0, lanes) for lanes in by])
-    return free, score
 
 
 def map_outline(network: Network) -> dict[str, Any]:
