@@ -118,7 +118,7 @@ def node_hour_volume(
     n_hours = int((end - start).astype(np.int64))
     if n_hours < 1:
         raise InputError("less than one whole UTC day of orders", field="orders")
-    units = network.sku_complexity[orders.line_sku] * orders.line_qty
+    units = orders.line_workload(network)
     pos = (hours - start).astype(np.int64)
     keep = pos >= 0
     vol = np.zeros((network.n_nodes, n_hours))

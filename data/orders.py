@@ -143,9 +143,16 @@ class Orders(ReadOnlyArrays):
         """Number of order lines."""
         return int(self.line_qty.size)
 
+    def line_workload(self, network: Network) -> NDArray[np.float64]:
+        """Complexity-weighted capacity units per order line (its SKU's
+        complexity times its quantity): what every count of work sums."""
+        return np.asarray(
+            network.sku_complexity[self.line_sku] * self.line_qty, dtype=np.float64
+        )
+
     def workload(self, network: Network) -> NDArray[np.float64]:
         """Complexity-weighted capacity units per order."""
-        units = network.sku_complexity[self.line_sku] * self.line_qty
+        units = self.line_workload(network)
         out = np.bincount(self.line_order, weights=units, minlength=self.n_orders)
         return out.astype(np.float64)
 

@@ -180,7 +180,7 @@ class CapacityLedger:
         #: whole is the shipment of these of its lines (the others are
         #: unfillable and take nothing).
         self.ships = fillable_lines(orders, self.initial_stock)
-        units = network.sku_complexity[orders.line_sku] * orders.line_qty
+        units = orders.line_workload(network)
         self.workload = np.bincount(
             orders.line_order, weights=units * self.ships, minlength=orders.n_orders
         ).astype(np.float64)

@@ -111,7 +111,7 @@ def run_identity(
 def line_work(orders: Orders, network: Network) -> dict[tuple[str, str], float]:
     """Each line's complexity-weighted work (as :meth:`Orders.workload`
     sums it per order), by ``(order_id, sku)``."""
-    units = network.sku_complexity[orders.line_sku] * orders.line_qty
+    units = orders.line_workload(network)
     out: dict[tuple[str, str], float] = {}
     for order, sku, work in zip(
         orders.line_order.tolist(), orders.line_sku_id, units.tolist(), strict=True

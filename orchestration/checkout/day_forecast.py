@@ -116,7 +116,7 @@ class DayForecaster:
         if pool is not None:
             orders = pool.orders
             self._line_node = route_cheapest_ground(orders, network)
-            self._line_units = network.sku_complexity[orders.line_sku] * orders.line_qty
+            self._line_units = orders.line_workload(network)
             self._line_clock = pool.clock_s[orders.line_order]
             self._line_zone = network.dest_tz[orders.dest[orders.line_order]]
             self._zone_share = zone_shares(network, pool)
