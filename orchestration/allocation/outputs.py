@@ -25,6 +25,7 @@ from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.store import ScoreStore, StateStore
 from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.allocation.batch_plan import epoch_seconds
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationOutcome,
     AllocationSettings,
@@ -213,7 +214,7 @@ class StoreSink:
             supersede=supersede,
             stats=None if line is None else line.rstrip("\n"),
             line_work=self.line_work,
-            now=None if decided_at is None else _epoch_s(decided_at),
+            now=None if decided_at is None else epoch_seconds(decided_at),
         )
         if self.journal is not None:
             header = not self.journal.exists()
@@ -340,8 +341,3 @@ def write_outputs(
         os.replace(tmp, out / name)
     for partial in ("allocations.partial.csv", "batches.partial.jsonl"):
         (out / partial).unlink(missing_ok=True)
-
-
-def _epoch_s(t: np.datetime64) -> float:
-    """``t`` (UTC) as seconds since the epoch, the store's clock."""
-    return float(t.astype("datetime64[us]").astype(np.int64)) / 1e6
