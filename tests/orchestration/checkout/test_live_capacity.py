@@ -10,6 +10,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -453,24 +454,42 @@ def _pulled_after(router: OnlineRouter, seq: int, deadline: float) -> bool:
     return router.monitor.last_seq > seq
 
 
-def _gated_follower_reads(
-    store: StateStore, monkeypatch: pytest.MonkeyPatch
-) -> threading.Event:
+class _Gate:
+    """Open or closed to the follower's log reads. A read holds the gate's
+    lock from passing it to its answer, so :meth:`close` returns only once
+    no read is under way: a read that passed just before the gate closed
+    read the log after a confirm's commit but before the confirm applied
+    its own work to the map, and pulled it (the test failed once at load
+    6.9)."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self._reading = threading.Lock()
+
+    def close(self) -> None:
+        with self._reading:
+            self._open.clear()
+
+    def open(self) -> None:
+        self._open.set()
+
+    def read(self, last: Callable[[], int]) -> int:
+        with self._reading:
+            assert self._open.wait(10)
+            return last()
+
+
+def _gated_follower_reads(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> _Gate:
     """A gate on the log reads of the connections ``store.reopen()`` gives
     (the follower's): while it is closed the follower waits to look."""
-    gate = threading.Event()
-    gate.set()
+    gate = _Gate()
     reopen = store.reopen
 
     def gated_reopen(**wait: Any) -> Any:
         own = reopen(**wait)
         last = own.last_event_seq
-
-        def gated() -> int:
-            assert gate.wait(10)
-            return last()
-
-        own.last_event_seq = gated  # type: ignore[method-assign]
+        own.last_event_seq = lambda: gate.read(last)  # type: ignore[method-assign]
         return own
 
     monkeypatch.setattr(store, "reopen", gated_reopen)
@@ -495,19 +514,19 @@ def test_the_follower_does_not_pull_what_a_confirm_pulled(
         answer = router.generate_fulfillment_options("C5", [("TEE", 1)], "606")
         assert answer.recommended is not None
         router.select(answer.request_id, answer.recommended)
-        gate.clear()  # the confirm runs to its end before the follower looks
+        gate.close()  # the confirm runs to its end before the follower looks
         before = router.monitor.last_seq
         assert router.confirm(answer.request_id).status == "confirmed"
         assert router.monitor.last_seq > before  # the order's work, applied
         assert pulls == []  # read with the confirm's commit
-        gate.set()
+        gate.open()
         assert changed.wait(10)  # the follower saw the order's work ...
         assert pulls == []  # ... and did not read the log again for it
         seq = router.monitor.last_seq
         _logged_elsewhere(router, store)
         assert _pulled_after(router, seq, time.monotonic() + 10) and len(pulls) == 1
     finally:
-        gate.set()
+        gate.open()
         follower.stop()
 
 
