@@ -149,6 +149,13 @@ def _stale(n: int) -> str:
 FEED_ANSWER_S = 2.0
 
 
+#: A Ctrl-C or SIGTERM this long after one held while a batch is applied
+#: stops the feed at once: a batch takes milliseconds unless it waits on
+#: another session's lock (a PostgreSQL session idle in a transaction held
+#: the feed, Ctrl-C after Ctrl-C, for as long as it kept the lock).
+INSIST_S = 1.0
+
+
 def _follow(
     net: Network, state_path: Path | None, events_path: Path, *, as_json: bool
 ) -> None:
@@ -224,14 +231,17 @@ def _held_stop() -> Iterator[Any]:
     """While the feed runs, a context manager (the feed's ``shield``) that
     holds a Ctrl-C or SIGTERM until the batch in it is applied and counted,
     then stops the feed with it (``KeyboardInterrupt``); outside a batch it
-    stops the feed at once. A second one cannot cut the summary short. A
-    signal the parent ignores stays ignored."""
+    stops the feed at once. Another one :data:`INSIST_S` or more after it
+    stops a batch still waiting on the store (another session's lock: the
+    batch, one transaction, is not stored); a second one cannot cut the
+    summary short. A signal the parent ignores stays ignored."""
     with held_stop_signals() as held:
         if not held.handlers:  # another thread, ignored (nohup), OS default
             yield contextlib.nullcontext
             return
         held.holding = False
         held.then_ignore = True
+        held.insist_s = INSIST_S
 
         @contextlib.contextmanager
         def shield() -> Iterator[None]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -39,7 +40,11 @@ class HeldStop:
 
     ``holding`` False gives a signal on at once (outside a step that must
     finish); ``then_ignore`` leaves every stop signal ignored once one is
-    given on (a second Ctrl-C must not cut a summary being printed).
+    given on (a second Ctrl-C must not cut a summary being printed);
+    ``insist_s`` set, a second signal at least that long after the first
+    held one is given on at once, holding or not: a step that should take
+    milliseconds but waits on another process (a lock the store's other
+    session holds) could not be stopped at all while it waited.
     """
 
     def __init__(self) -> None:
@@ -48,11 +53,18 @@ class HeldStop:
         self.frame: FrameType | None = None
         self.holding = True
         self.then_ignore = False
+        self.insist_s: float | None = None
+        self._taken_at = 0.0
 
     def take(self, signum: int, frame: FrameType | None) -> None:
         """The handler while held: the first signal is kept."""
         if self.taken is None:
             self.taken, self.frame = signum, frame
+            self._taken_at = time.monotonic()
+        elif self.insist_s is not None and (
+            time.monotonic() - self._taken_at >= self.insist_s
+        ):
+            self.holding = False
         if not self.holding:
             self.deliver()
 

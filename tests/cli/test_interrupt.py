@@ -233,6 +233,55 @@ def test_ctrl_c_in_cltv_retrain_leaves_a_version_the_next_run_finishes(
     assert json.loads(done.stdout)["noop"] is True
 
 
+def _follow_feed(state: Path) -> subprocess.Popen[str]:
+    """``tierflow capacity ingest --events - --follow`` on ``state`` (the
+    tiny network), its stdin a pipe the test writes events to."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.entry", "capacity", "ingest",
+         "--network", str(TINY_NETWORK), "--state", str(state),
+         "--events", "-", "--follow"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def _send_event(proc: subprocess.Popen[str], event_id: str) -> None:
+    """One event line to the feed."""
+    assert proc.stdin is not None
+    event = {"event_id": event_id, "ts": "2026-01-05T10:00:00Z",
+             "node_id": "WH-EAST", "type": "backlog_delta", "value": 5}  # fmt: skip
+    proc.stdin.write(json.dumps(event) + "\n")
+    proc.stdin.flush()
+
+
+def _events_logged(state: Path) -> int:
+    """The events in the SQLite store's log (0 before it is made)."""
+    import sqlite3
+
+    if not state.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(state)) as conn:
+        try:
+            return int(
+                conn.execute("SELECT count(*) FROM capacity_events").fetchone()[0]
+            )
+        except sqlite3.OperationalError:  # not migrated yet
+            return 0
+
+
+def _until_logged(proc: subprocess.Popen[str], state: Path, n: int) -> None:
+    """Wait until the store's log holds ``n`` events."""
+    deadline = time.monotonic() + 60
+    while _events_logged(state) < n:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
 def test_ctrl_c_stops_a_followed_feed_after_saying_what_it_applied(
     tmp_path: Path, signum: int
@@ -244,44 +293,13 @@ def test_ctrl_c_stops_a_followed_feed_after_saying_what_it_applied(
     commit and its count left a stored batch out of the summary). SIGTERM
     (a supervisor stopping the feed) ended it at once, with no summary: the
     same now, "tierflow: terminated", 143."""
-    import sqlite3
-
     state = tmp_path / "state.db"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tierflow.cli.entry", "capacity", "ingest",
-         "--network", str(TINY_NETWORK), "--state", str(state),
-         "--events", "-", "--follow"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    assert proc.stdin is not None
-
-    def logged() -> int:
-        if not state.exists():
-            return 0
-        with contextlib.closing(sqlite3.connect(state)) as conn:
-            try:
-                return int(
-                    conn.execute("SELECT count(*) FROM capacity_events").fetchone()[0]
-                )
-            except sqlite3.OperationalError:  # not migrated yet
-                return 0
-
+    proc = _follow_feed(state)
     for i in (1, 2):  # one batch each: the second sent once the first is in
-        event = {"event_id": f"e{i}", "ts": "2026-01-05T10:00:00Z",
-                 "node_id": "WH-EAST", "type": "backlog_delta", "value": 5}  # fmt: skip
-        proc.stdin.write(json.dumps(event) + "\n")
-        proc.stdin.flush()
-        deadline = time.monotonic() + 60
-        while logged() < i:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        _send_event(proc, f"e{i}")
+        _until_logged(proc, state, i)
     out, err = _interrupt_until_it_ends(proc, signum)
+    assert proc.stdin is not None
     proc.stdin.close()
     assert "Traceback" not in err, err
     assert out == (
@@ -289,6 +307,64 @@ def test_ctrl_c_stops_a_followed_feed_after_saying_what_it_applied(
         "in 2 batches (log at seq 2)\n"
     )
     assert (err.splitlines()[-1], proc.returncode) == _ENDS[signal.Signals(signum)]
+
+
+def _bytes_read(pid: int) -> int:
+    """What process ``pid`` has read so far (``rchar`` of /proc/PID/io)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_a_second_stop_signal_ends_a_feed_whose_batch_waits_for_the_store(
+    tmp_path: Path, signum: int
+) -> None:
+    """A stop signal is held while a batch is applied, and a batch waits
+    for the store's write lock as long as another writer holds it (SQLite:
+    up to ``$TIERFLOW_STORE_WAIT_S``, 60 s; PostgreSQL: for ever): Ctrl-C
+    after Ctrl-C did nothing for all that time. A second signal
+    ``INSIST_S`` after the first now stops the feed at once: the waiting
+    batch (one transaction) is not stored, the summary says what was."""
+    import fcntl
+
+    from tierflow.cli.capacity_cmd import INSIST_S
+
+    state = tmp_path / "state.db"
+    proc = _follow_feed(state)
+    _send_event(proc, "e1")
+    _until_logged(proc, state, 1)
+    # another tierflow writer's turn (data/store/sqlite_writer_lock.py)
+    lock = os.open(f"{state}-writer", os.O_RDWR)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        read = _bytes_read(proc.pid)
+        _send_event(proc, "e2")
+        deadline = time.monotonic() + 30
+        while _bytes_read(proc.pid) == read:  # the line taken off the pipe
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.3)  # its batch is waiting for the lock
+        proc.send_signal(signum)
+        time.sleep(INSIST_S + 0.3)
+        assert proc.poll() is None  # held: the batch may be committing
+        proc.send_signal(signum)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("a second stop signal left the feed waiting for the lock")
+    finally:
+        os.close(lock)
+    out, err = _interrupt_until_it_ends(proc, signum)
+    assert "Traceback" not in err, err
+    assert out == (
+        "1 events applied, 0 duplicates ignored, 0 bad lines skipped, "
+        "in 1 batches (log at seq 1)\n"
+    )
+    assert (err.splitlines()[-1], proc.returncode) == _ENDS[signal.Signals(signum)]
+    assert _events_logged(state) == 1  # the cut batch: not stored
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM], ids=["term"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
 
@@ -59,6 +60,22 @@ def test_not_holding_gives_a_signal_on_at_once_and_can_leave_them_ignored() -> N
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     # ignored for the rest of the run (a summary being printed)
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+@pytest.mark.usefixtures("handlers")
+def test_a_second_signal_insist_s_after_the_held_one_is_given_on_at_once() -> None:
+    """A step waiting on another process (a lock) could not be stopped at
+    all: with ``insist_s`` set, a second signal that long after the first
+    stops it; one sooner is held with the first."""
+    with held_stop_signals() as held:
+        held.insist_s = 0.2
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # at once: still held
+        assert held.taken == signal.SIGINT
+        time.sleep(0.25)
+        with pytest.raises(Stopped) as stopped:
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert stopped.value.signum == signal.SIGINT  # the first one's handler
 
 
 @pytest.mark.usefixtures("handlers")
