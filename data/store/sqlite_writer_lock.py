@@ -26,9 +26,16 @@ from tierflow.data.store.database import (
     store_error,
 )
 
-#: How long a waiting writer sleeps between tries: short, since the
+#: How long a waiting writer first sleeps between tries: short, since the
 #: transactions it waits for last about as long.
 RETRY_S = 0.0001
+
+#: The longest sleep between tries. A writer sleeps a tenth of what it has
+#: waited so far (at least :data:`RETRY_S`, at most this): it enters at most
+#: about a tenth later than it could, and a long wait (a batch job's
+#: transaction, a stalled writer) no longer polls 10,000 times a second:
+#: waiting 2.8 s cost the waiter 0.34 s of CPU at a fixed 0.1 ms.
+MAX_PAUSE_S = 0.005
 
 #: The lock file's name: the database's and this.
 WRITER_SUFFIX = "-writer"
@@ -50,6 +57,12 @@ def locked_error(database: Path | str, waited_s: float) -> StoreUnavailable:
             location=str(database),
         ),
     )
+
+
+def retry_pause(waited_s: float) -> float:
+    """The sleep before a waiting writer's next try, having waited
+    ``waited_s`` seconds: a tenth of it, within [RETRY_S, MAX_PAUSE_S]."""
+    return min(MAX_PAUSE_S, max(RETRY_S, waited_s / 10))
 
 
 _held = threading.local()
@@ -92,7 +105,7 @@ class WriterLock:
         fd = self._fd
         if fd is None:
             raise store_error("sqlite", StoreUnavailable("closed database"))
-        deadline = None
+        started = None
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -101,10 +114,11 @@ class WriterLock:
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                     raise store_error("sqlite", StoreUnavailable(str(exc))) from exc
             now = time.monotonic()
-            deadline = deadline or now + self.timeout_s
-            if now >= deadline:
+            started = started or now
+            waited = now - started
+            if waited >= self.timeout_s:
                 raise locked_error(self.database, self.timeout_s)
-            time.sleep(RETRY_S)
+            time.sleep(retry_pause(waited))
         paths.add(self.path)
 
     def __exit__(

@@ -13,6 +13,7 @@ import pytest
 
 from tests.locked_store import HOLDERS, locked_by_another_process
 from tierflow.data.store import StoreUnavailable
+from tierflow.data.store import sqlite_writer_lock as writer_lock
 from tierflow.data.store.schema import STORE_TABLE
 from tierflow.data.store.sqlite_database import SqliteDatabase
 
@@ -95,3 +96,34 @@ def test_a_turn_that_never_comes_times_out_naming_the_file_and_the_wait(
     again.write("INSERT INTO t (who) VALUES ('waiter')")
     assert again.execute("SELECT who FROM t").fetchall() == [("waiter",)]
     again.close()
+
+
+def test_a_long_wait_polls_the_lock_less_and_less_often(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A waiter sleeps a tenth of what it has waited between tries (0.1 ms
+    to 5 ms): a short wait is as quick as before, and 0.5 s behind another
+    tierflow writer is ~150 tries, not the ~3,000 of a fixed 0.1 ms (waiting
+    2.8 s cost 0.34 s of CPU then, 0.03 s now)."""
+    assert writer_lock.retry_pause(0.0) == writer_lock.RETRY_S
+    assert writer_lock.retry_pause(0.01) == pytest.approx(0.001)
+    assert writer_lock.retry_pause(60.0) == writer_lock.MAX_PAUSE_S
+    path = tmp_path / "s.db"
+    _db(path).close()
+    pauses: list[float] = []
+    sleep = time.sleep
+
+    def counted(seconds: float) -> None:
+        pauses.append(seconds)
+        sleep(seconds)
+
+    with locked_by_another_process(path, "tierflow"):
+        waiter = _db(path, timeout_s=0.5)
+        monkeypatch.setattr(time, "sleep", counted)
+        with pytest.raises(StoreUnavailable):
+            waiter.write("INSERT INTO t (who) VALUES ('waiter')")
+        monkeypatch.undo()
+        waiter.close()
+    assert 0.4 <= sum(pauses) <= 0.5 + writer_lock.MAX_PAUSE_S
+    assert len(pauses) < 400, len(pauses)
+    assert pauses == sorted(pauses)  # never shorter than the try before
