@@ -17,11 +17,12 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.errors import VerificationError
+from tierflow.data.limits import MAX_EXACT_INT
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.result import Limit, SolveResult, Status, no_solution
 
 #: Slack allowed on a capacity or stock row, relative to its scale
-#: (:func:`_row_scale`: max(1, rhs) for rows in whole units).
+#: (:func:`_row_scale`: max(1, rhs)); none on a row of integers (:func:`_row_slack`).
 FEASIBILITY_TOL = 1e-6
 #: Relative tolerance between the reported and the recomputed objective.
 OBJECTIVE_RTOL = 1e-6
@@ -50,6 +51,24 @@ def _row_scale(
     largest = coefficients.max(axis=-1, initial=0.0)
     scale: NDArray[np.float64] = np.maximum(rhs, np.minimum(1.0, largest))
     return scale
+
+
+def _row_slack(
+    rhs: NDArray[np.float64], coefficients: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Each row's slack: :data:`FEASIBILITY_TOL` of its :func:`_row_scale`,
+    none where the row is in whole units (``rhs`` and every coefficient
+    integers, their sum exact in float64). A load of integers sums exactly,
+    so any excess is an overload: 1e-6 of a capacity of 1e9 let jobs of 1
+    and 1e9 share it (HiGHS and CBC, whose tolerances meet that row scaled
+    by 1e9, called an OR-Library GAP "optimal" at 15 where 7 is)."""
+    whole = (coefficients == np.round(coefficients)).all(axis=-1)
+    exact = whole & (rhs == np.round(rhs))
+    exact &= coefficients.sum(axis=-1) + rhs <= MAX_EXACT_INT
+    slack: NDArray[np.float64] = np.where(
+        exact, 0.0, FEASIBILITY_TOL * _row_scale(rhs, coefficients)
+    )
+    return slack
 
 
 def refuse_broken(
@@ -103,35 +122,56 @@ def check_assignment(
     bad = ~problem.eligible[rows, cols]
     for i in rows[bad][:5]:
         out.append(Violation("eligibility", f"item {i} -> agent {a[i]}", 1.0))
+    out += _capacity_violations(problem, rows, cols)
+    if problem.use is not None and problem.stock is not None:
+        out += _stock_violations(problem.use, problem.stock, rows, cols)
+    return out
+
+
+def _capacity_violations(
+    problem: AssignmentProblem, rows: NDArray[np.intp], cols: NDArray[Any]
+) -> list[Violation]:
+    """Agents loaded past their capacity by more than their slack."""
     load = np.zeros(problem.n_agents)
     np.add.at(load, cols, problem.weight[rows, cols])
     excess = load - problem.capacity
-    weights = np.where(problem.eligible, problem.weight, 0.0).T
-    tol = FEASIBILITY_TOL * _row_scale(problem.capacity, weights)
-    for j in np.flatnonzero(excess > tol):
-        out.append(
-            Violation(
-                "capacity",
-                f"agent {j} (load {load[j]:.6g} > {problem.capacity[j]:.6g})",
-                float(excess[j]),
-            )
+    over = np.flatnonzero(excess > 0)  # only a row over its bound needs its slack
+    if over.size:
+        weights = np.where(problem.eligible[:, over], problem.weight[:, over], 0.0).T
+        over = over[excess[over] > _row_slack(problem.capacity[over], weights)]
+    return [
+        Violation(
+            "capacity",
+            f"agent {j} (load {load[j]:.6g} > {problem.capacity[j]:.6g})",
+            float(excess[j]),
         )
-    if problem.use is not None and problem.stock is not None:
-        used = np.zeros_like(problem.stock)
-        np.add.at(used, cols, problem.use[rows])
-        over = used - problem.stock
-        uses = np.broadcast_to(problem.use.max(axis=0, initial=0.0), used.shape)
-        tol2 = FEASIBILITY_TOL * _row_scale(problem.stock, uses[..., None])
-        for j, k in zip(*np.nonzero(over > tol2), strict=True):
-            out.append(
-                Violation(
-                    "stock",
-                    f"agent {j} resource {k} "
-                    f"(used {used[j, k]:.6g} > {problem.stock[j, k]:.6g})",
-                    float(over[j, k]),
-                )
-            )
-    return out
+        for j in over
+    ]
+
+
+def _stock_violations(
+    use: NDArray[np.float64],
+    stock: NDArray[np.float64],
+    rows: NDArray[np.intp],
+    cols: NDArray[Any],
+) -> list[Violation]:
+    """(agent, resource) stocks overdrawn by more than their slack."""
+    used = np.zeros_like(stock)
+    np.add.at(used, cols, use[rows])
+    overdrawn = used - stock
+    at, resource = np.nonzero(overdrawn > 0)
+    if at.size:
+        slack = _row_slack(stock[at, resource], use[:, resource].T)
+        keep = overdrawn[at, resource] > slack
+        at, resource = at[keep], resource[keep]
+    return [
+        Violation(
+            "stock",
+            f"agent {j} resource {k} (used {used[j, k]:.6g} > {stock[j, k]:.6g})",
+            float(overdrawn[j, k]),
+        )
+        for j, k in zip(at, resource, strict=True)
+    ]
 
 
 def recompute_objective(

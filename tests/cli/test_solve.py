@@ -113,6 +113,24 @@ def test_solve_npz(tmp_path: Path) -> None:
     assert record["assignment"] == [0, -1, 1]
 
 
+@pytest.mark.parametrize("engine", ["highs", "cbc"])
+def test_an_overload_of_one_in_a_billion_is_not_called_optimal(
+    tmp_path: Path, engine: str
+) -> None:
+    """Agent 1 holds 1e9; jobs 1 and 3 use 1 and 1e9 of it (profits 5 and 5),
+    one unit too many. HiGHS and CBC took them together and reported profit
+    15 ``optimal``, ``feasible: true``; the optimum is 7. Now that solution
+    is refused and the fallback's 7 is reported, not proven."""
+    path = tmp_path / "billion.txt"
+    path.write_text("2 3\n5 1 5\n1 5 1\n1 1 1000000000\n1000000000 1 1\n1000000000 1\n")
+    code, out = _run("solve", str(path), "--maximize", "--engine", engine, "--json")
+    assert code == 0, out
+    record = json.loads(out)
+    assert (record["objective"], record["feasible"]) == (7.0, True)
+    assert record["status"] == "feasible" and record["fallback_from"] == engine
+    assert record["bound"] >= 7.0
+
+
 def test_bad_file_exits_1_with_located_message() -> None:
     code, out = _run("solve", str(DATA_DIR / "gap_bad" / "non_numeric.txt"))
     assert code == 1

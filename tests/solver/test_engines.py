@@ -631,6 +631,23 @@ def test_rows_in_billions_keep_their_answers(engine: str) -> None:
         assert result.bound is None or result.bound <= optimum * (1 + 1e-9)
 
 
+def test_a_billion_is_not_overfilled_by_one(engine: str) -> None:
+    """An OR-Library GAP (maximize, costs negated) whose agent 0 has a
+    capacity of 1e9 and jobs of 1 and 1e9: both at once are one unit over.
+    HiGHS and CBC took that overload within their tolerances (the row is
+    scaled by 1e9) and called 15 optimal where 7 is; ``verify`` let it pass
+    (a slack of 1e-6 of the capacity). Now their solution is refused and
+    ``solve()`` falls back."""
+    problem = AssignmentProblem(
+        cost=[[-5.0, -1.0], [-1.0, -5.0], [-5.0, -1.0]],
+        weight=[[1.0, 1e9], [1.0, 1.0], [1e9, 1.0]],
+        capacity=[1e9, 1.0],
+    )
+    result = solve(problem, engine, time_limit_s=5.0, seed=0)
+    assert verify(problem, result) == -7.0
+    assert result.bound is None or result.bound <= -7.0
+
+
 def test_the_lp_engine_says_its_relaxation_is_infeasible() -> None:
     """An LP proven infeasible was reported as "LP relaxation not solved"
     beside the status ``infeasible`` (``tierflow solve --engine lp``)."""

@@ -124,3 +124,38 @@ def test_rows_in_small_units_are_held_to_their_own_scale() -> None:
     # the slack of a row in whole units is as before: 1e-6 of max(1, capacity)
     whole = AssignmentProblem(cost=[[1.0]], weight=[[1.0 + 5e-7]], capacity=[1.0])
     assert verify(whole, _result([0], 1.0)) == 1.0
+
+
+def test_rows_in_whole_units_are_held_to_the_unit() -> None:
+    """A capacity of 1e9 with a load of 1e9 + 1 passed: the slack was 1e-6
+    of the capacity, a thousand units (HiGHS and CBC called that solution of
+    an OR-Library GAP "optimal" at a profit of 15 where 7 is). A row whose
+    capacity (stock) and weights (uses) are whole numbers sums exactly: any
+    excess is an overload."""
+    from tierflow.formulations.problem import AssignmentProblem
+
+    billion = AssignmentProblem(
+        cost=[[-5.0, -1.0], [-1.0, -5.0], [-5.0, -1.0]],
+        weight=[[1.0, 1e9], [1.0, 1.0], [1e9, 1.0]],
+        capacity=[1e9, 1.0],
+    )
+    with pytest.raises(
+        VerificationError,
+        match=r"^test: capacity agent 0 \(load 1e\+09 > 1e\+09\) violated by 1$",
+    ):
+        verify(billion, _result([0, 1, 0], -15.0))
+    assert verify(billion, _result([0, 0, 1], -7.0)) == -7.0
+    full = billion.replace(capacity=[1e9 + 1, 1.0])  # exactly full: no excess
+    assert verify(full, _result([0, 1, 0], -15.0)) == -15.0
+    stock = AssignmentProblem(
+        cost=[[1.0, 100.0]] * 2,
+        weight=[[1.0, 1.0]] * 2,
+        capacity=[10.0, 10.0],
+        use=[[1e9], [1.0]],
+        stock=[[1e9], [1e9]],
+    )
+    with pytest.raises(
+        VerificationError,
+        match=r"^test: stock agent 0 resource 0 \(used 1e\+09 > 1e\+09\) violated by 1$",
+    ):
+        verify(stock, _result([0, 0], 2.0))
