@@ -646,17 +646,28 @@ def _as_of_btyd(
 
 def _checked_as_of_btyd(
     log: TransactionLog, as_of_day: int, horizon_days: int
-) -> tuple[BtydFit, FloatArray] | None:
+) -> tuple[BtydFit, FloatArray]:
     """:func:`_as_of_btyd` before any training cut-off is fitted: a fit the
     as-of date refuses is said at once (it was said after fitting every
-    cut-off, minutes on a large log). None where the history is too short
-    to fit at all: the cut-offs' own refusal says it, as before."""
+    cut-off, minutes on a large log).
+
+    A fit that cannot be made at all (Gamma-Gamma on fewer than three repeat
+    customers) is said too, naming the as-of date: it was taken for a
+    history too short to fit, then either every cut-off failed as well and
+    training said "too little history", the log a year long, or the level's
+    fit of this same day failed once the cut-offs were trained.
+    """
     try:
         return _as_of_btyd(log, as_of_day, horizon_days)
     except DegenerateFit:
         raise
-    except InputError:
-        return None
+    except InputError as exc:
+        raise as_of_error(
+            "BG/NBD + Gamma-Gamma, which the model builds on, cannot be "
+            f"fitted on the history up to the as-of date ({exc.reason})",
+            log,
+            as_of_day,
+        ) from None
 
 
 def _require_learnable(log: TransactionLog, as_of_day: int) -> None:

@@ -1162,18 +1162,29 @@ def test_as_of_before_the_data_is_one_clear_error(
 def _nothing_to_learn(tmp_path: Path, transactions: Path, case: str) -> Path:
     """The synthetic log (without order ids, which zero amounts would repeat)
     with every amount zero, every amount negative, each customer's first
-    purchase alone, or the rows of one customer who also buys in the 90 days
-    after 2023-06-30."""
+    purchase alone (``once``; ``two``: but two customers' whole history), or
+    the rows of one customer who also buys in the 90 days after 2023-06-30."""
     tx = pd.read_csv(transactions, dtype={"customer_id": str})
     tx = tx.drop(columns="order_id", errors="ignore")
     if case == "zero":
         tx["amount"] = 0.0
     elif case == "negative":
         tx["amount"] = -tx["amount"].abs() - 1.0
-    elif case == "once":  # by the as-of date, each customer's first purchase alone
+    elif case in ("once", "two"):  # by the as-of date, each first purchase alone
         known = tx["order_date"] <= "2023-06-30"
         firsts = tx[known].sort_values("order_date").drop_duplicates("customer_id")
-        tx = pd.concat([firsts, tx[~known]])
+        kept = firsts
+        if case == "two":  # but for two customers who bought on two days
+            paid = tx[known & (tx["amount"] > 0)]
+            days = paid.groupby("customer_id")["order_date"].nunique()
+            two = days[days > 1].index[:2]
+            kept = pd.concat(
+                [
+                    firsts[~firsts["customer_id"].isin(two)],
+                    paid[paid["customer_id"].isin(two)],
+                ]
+            )
+        tx = pd.concat([kept, tx[~known]])
     else:
         later = tx["order_date"].between("2023-07-01", "2023-09-28")
         tx = tx.loc[tx["customer_id"] == tx.loc[later, "customer_id"].iloc[0]]
@@ -1201,6 +1212,13 @@ def _nothing_to_learn(tmp_path: Path, transactions: Path, case: str) -> Path:
             "field 'as_of': value '2023-06-30': no customer bought on two days on "
             "or before the as-of date: BG/NBD + Gamma-Gamma, which the model "
             "builds on, learn from repeat purchases",
+        ),
+        (
+            "two",  # said 'too little history', as "once" did
+            "field 'as_of': value '2023-06-30': BG/NBD + Gamma-Gamma, which the "
+            "model builds on, cannot be fitted on the history up to the as-of "
+            "date (Gamma-Gamma needs repeat customers with positive spend, "
+            "found 2)",
         ),
         (
             "one",
