@@ -43,6 +43,34 @@ def open_network(network_dir: Path | None, *, warn: bool = True) -> Network:
     return net
 
 
+def purchase_history_files(net: Network) -> tuple[Path, Path | None]:
+    """The folder's ``transactions.csv`` (which may be absent) and its
+    ``customers.csv`` (None without one): what ``simulate`` trains the CLTV
+    model on, and so what ``network validate`` reads as it does."""
+    assert net.source is not None
+    profiles = net.source / "customers.csv"
+    return net.source / "transactions.csv", profiles if profiles.exists() else None
+
+
+def check_purchase_history(net: Network) -> int | None:
+    """Read the purchase history as ``simulate`` trains on it (the
+    transactions with the profiles' columns; the profiles alone without a
+    log, as ``cltv train --profiles`` reads them): a date written 03/01/2024
+    in either was refused by ``simulate`` while ``validate`` said "OK". The
+    log's rows, None without one."""
+    history, profiles = purchase_history_files(net)
+    if not history.exists():
+        if profiles is not None:
+            from tierflow.data.customer_tables import read_profiles
+
+            read_profiles(profiles)
+        return None
+    from tierflow.cltv.features import load_customer_data  # the model's stack
+
+    data, _ = load_customer_data(history, profiles=profiles)
+    return len(data.transactions.day)
+
+
 def log_network_warnings(net: Network) -> None:
     """One warning line on stderr per :attr:`Network.warnings` entry,
     ``network FOLDER: WARNING``: said once, where a command loads its
@@ -89,7 +117,12 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
     from tierflow.data.order_generator import check_customers  # this command's
 
     customers = check_customers(net)
-    summary = net.summary() | {"warnings": list(net.warnings), "customers": customers}
+    transactions = check_purchase_history(net)
+    summary = net.summary() | {
+        "warnings": list(net.warnings),
+        "customers": customers,
+        "transactions": transactions,
+    }
     if as_json:
         click.echo(json.dumps(summary))
         return
@@ -117,6 +150,8 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
     )
     if customers is not None:
         click.echo(f"  customers     {customers:,} (customers.csv)")
+    if transactions is not None:
+        click.echo(f"  transactions  {transactions:,} rows (transactions.csv)")
     click.echo(f"  services      {', '.join(summary['services'])}")
     click.echo(
         "  mean zone to nearest node (population-weighted) "

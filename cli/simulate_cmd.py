@@ -15,7 +15,7 @@ import click
 from click.core import ParameterSource
 
 from tierflow.cli.config import tier_policy
-from tierflow.cli.network_cmd import open_network
+from tierflow.cli.network_cmd import open_network, purchase_history_files
 from tierflow.cli.options import (
     cltv_scores_option,
     engine_option,
@@ -332,9 +332,7 @@ def _cltv_step(
     (either is read and checked now, before anything is written)."""
     from tierflow.orchestration.simulation.day import published_scores
 
-    assert net.source is not None
-    history = net.source / "transactions.csv"
-    profiles = net.source / "customers.csv"
+    history, profiles = purchase_history_files(net)
     percentile = policy.platinum_percentile
     if cltv_scores is not None:
         return published_scores(cltv_scores, platinum_percentile=percentile)
@@ -348,7 +346,7 @@ def _cltv_step(
 
     return daily_cltv_job(
         history,
-        profiles if profiles.exists() else None,
+        profiles,
         model_dir,
         platinum_percentile=percentile,
         backtest_first_model=backtest,

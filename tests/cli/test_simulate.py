@@ -417,6 +417,46 @@ def test_a_header_only_customers_table_is_refused_before_training(
 
 
 @pytest.mark.parametrize(
+    ("table", "column", "written"),
+    [
+        ("customers.csv", "signup_date", "03/01/2024"),
+        ("transactions.csv", "order_date", "01/15/2025"),
+    ],
+)
+def test_validate_reads_the_purchase_history_as_simulate_trains_on_it(
+    sample_dir: Path, tmp_path: Path, table: str, column: str, written: str
+) -> None:
+    """The day trains its CLTV model on the folder's transactions.csv with
+    customers.csv's profile columns: a date written the American way in
+    either was refused by ``simulate`` (nothing written) while ``network
+    validate`` said "OK" of the folder. Both refuse it now, in one line."""
+    network = _network_copy(sample_dir, tmp_path / "us-dates")
+    frame = pd.read_csv(network / table, dtype=str, keep_default_na=False)
+    frame.loc[1, column] = written
+    frame.to_csv(network / table, index=False)
+    out = tmp_path / "runs" / "sim"
+    args = ["simulate", "--checkouts", "20", "--engine", "greedy"]
+    result = CliRunner().invoke(
+        cli, [*args, "--network", str(network), "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"Error: {network / table}: row 3: field '{column}': value '{written}': "
+    ), result.output
+    assert not (tmp_path / "runs").exists()
+    checked = CliRunner().invoke(cli, ["network", "validate", str(network)])
+    assert (checked.exit_code, checked.output) == (1, result.output)
+
+
+def test_validate_counts_the_purchase_history(sample_dir: Path) -> None:
+    """What ``simulate`` trains on is read and counted (the sample's log)."""
+    checked = CliRunner().invoke(cli, ["network", "validate", "--json"])
+    assert checked.exit_code == 0, checked.output
+    log = pd.read_csv(sample_dir / "transactions.csv")
+    assert json.loads(checked.stdout)["transactions"] == len(log) > 0
+
+
+@pytest.mark.parametrize(
     "given",
     ["1300", "13:00:00", "13:00Z", "13:00+09:00", "25:00", "24:00", "7:60", "7"],
 )
