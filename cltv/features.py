@@ -756,9 +756,10 @@ def _require_common_customers(
     """Raise unless a table's ``ids`` name one customer of ``log`` at least:
     with the ids' leading zeros lost (a spreadsheet's doing) no row matched,
     every profile or browsing feature was missing, and train and score went
-    on without a word. Matched by hashing: ``np.isin`` on object ids took
-    40 s on the sample network's customers."""
-    if len(ids) == 0 or pd.Index(ids).isin(log.customer_ids).any():
+    on without a word. Matched by a set: ``np.isin`` on object ids took
+    40 s on the sample network's customers, pandas' ``Index.isin`` on its
+    string ids 0.36 s (a Python loop), a set 2 ms."""
+    if len(ids) == 0 or not set(log.customer_ids.tolist()).isdisjoint(ids.tolist()):
         return
     raise InputError(
         f"no id is one of the {log.n_customers} customers of {log.source} "
