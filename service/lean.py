@@ -214,8 +214,9 @@ def path_id(request: Request) -> str | None:
 
 def customer_header(request: Request) -> tuple[bool, str | None]:
     """``(well-formed, value)`` of the ``X-Customer-Id`` header (absent is
-    well-formed, ``None``)."""
-    value = request.headers.get("x-customer-id")
-    if value is None:
+    well-formed, ``None``; given twice is not: the route refuses it)."""
+    values = request.headers.getlist("x-customer-id")
+    if not values:
         return True, None
-    return _CUSTOMER_ID.fullmatch(value) is not None, value
+    value = values[0]
+    return len(values) == 1 and _CUSTOMER_ID.fullmatch(value) is not None, value

@@ -1,19 +1,37 @@
-"""Query parameters are given once each.
+"""Query parameters and the customer header are given once each.
 
 FastAPI reads a scalar query parameter given twice as its last value, so
 ``GET /v1/stock?sku=TEE&sku=MUG`` answered MUG's positions alone, as if TEE
 had not been asked for, and ``/v1/stream?request_id=A&request_id=B``
 streamed B. The API's query parameters each take one value: one given more
 often is refused (422 at the parameter), as a body's key given twice is.
+A header is read as its first value: ``X-Customer-Id`` given twice is
+refused the same way, since a gateway that appends the login's id after
+one the client sent would have the client's checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import Request
 
 from tierflow.service.errors import ApiError
+
+
+def _given_once(name: str, values: Sequence[str]) -> None:
+    """Refuse ``values`` of the parameter or header ``name`` when there are
+    more than one (422 at ``name``, the values named)."""
+    if len(values) > 1:
+        shown = repr(list(values))
+        if len(shown) > 200:
+            shown = shown[:200] + "…"
+        raise ApiError(
+            422,
+            f"field '{name}': values {shown}: given {len(values)} "
+            "times; it takes one value",
+            field=name,
+        )
 
 
 def given_once(*names: str) -> Callable[[Request], Awaitable[None]]:
@@ -22,16 +40,16 @@ def given_once(*names: str) -> Callable[[Request], Awaitable[None]]:
 
     async def check(request: Request) -> None:
         for name in names:
-            values = request.query_params.getlist(name)
-            if len(values) > 1:
-                shown = repr(values)
-                if len(shown) > 200:
-                    shown = shown[:200] + "…"
-                raise ApiError(
-                    422,
-                    f"field '{name}': values {shown}: given {len(values)} "
-                    "times; it takes one value",
-                    field=name,
-                )
+            _given_once(name, request.query_params.getlist(name))
+
+    return check
+
+
+def header_given_once(name: str) -> Callable[[Request], Awaitable[None]]:
+    """A route dependency refusing the header ``name`` given more than once
+    (named as ``name`` is spelled here; headers match in any case)."""
+
+    async def check(request: Request) -> None:
+        _given_once(name, request.headers.getlist(name))
 
     return check

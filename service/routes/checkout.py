@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
@@ -29,6 +29,7 @@ from tierflow.service.lean import (
     lean,
     path_id,
 )
+from tierflow.service.query_params import header_given_once
 from tierflow.service.schemas import (
     ID_PATTERN,
     STORE_AWAY,
@@ -104,6 +105,9 @@ CustomerHeader = Annotated[
         "checkout's (403 otherwise).",
     ),
 ]
+#: A route dependency: ``X-Customer-Id`` given twice is refused (422), not
+#: read as its first value (a client's, before a gateway's appended one).
+CUSTOMER_HEADER_ONCE = Depends(header_given_once(CUSTOMER_HEADER))
 
 router = APIRouter(tags=["checkout"], route_class=LeanRoute)
 
@@ -293,6 +297,7 @@ async def post_options(
     "/v1/checkouts/{request_id}/select",
     response_model=CheckoutOut,
     responses=_outcome_or_error(409, 503),
+    dependencies=[CUSTOMER_HEADER_ONCE],
     summary="Hold the chosen option's stock",
 )
 @lean(_lean_select)
@@ -312,6 +317,7 @@ async def post_select(
     "/v1/checkouts/{request_id}/confirm",
     response_model=CheckoutOut,
     responses=_outcome_or_error(503, body=False),
+    dependencies=[CUSTOMER_HEADER_ONCE],
     summary="Turn the held option into an order",
 )
 @lean(_lean_ending(_confirm))
@@ -331,6 +337,7 @@ async def post_confirm(
     "/v1/checkouts/{request_id}/cancel",
     response_model=CheckoutOut,
     responses=_outcome_or_error(503, body=False),
+    dependencies=[CUSTOMER_HEADER_ONCE],
     summary="Release the hold",
 )
 @lean(_lean_ending(_cancel))
@@ -349,6 +356,7 @@ async def post_cancel(
     "/v1/checkouts/{request_id}/requote",
     response_model=OptionSetOut,
     responses=_REQUOTE_ERRORS,
+    dependencies=[CUSTOMER_HEADER_ONCE],
     summary="Answer an open checkout again with today's dates and prices",
 )
 async def post_requote(

@@ -130,6 +130,49 @@ def test_a_requote_naming_another_customer_is_refused(live: Any) -> None:
     assert (r.status_code, r.json()["error"]) == (409, "conflict")
 
 
+def test_an_x_customer_id_given_twice_is_refused(live: Any) -> None:
+    """Two ``X-Customer-Id`` headers are refused (422 at the header, both
+    values named), whichever comes first: the first alone was checked, so
+    a gateway that appends the login's id after one the client sent let the
+    client's stand (QA: ``C5`` then ``C6`` held C5's checkout for C6's
+    login), and nothing is changed."""
+    client, router, _ = live
+    rid = post_options(client, "C5", **TEE_TO_CHICAGO)["request_id"]
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("select", {"json": {"option_id": "gold"}}),
+        ("select", {"json": {"option_id": "gold", "customer_id": "C5"}}),
+        ("requote", {}),
+        ("confirm", {}),
+        ("cancel", {}),
+    ]
+    for own_first in (True, False):
+        ids = ["C5", "C6"] if own_first else ["C6", "C5"]
+        words = f"values {ids!r}: given 2 times; it takes one value"
+        for action, kw in calls:
+            headers = [("X-Customer-Id", i) for i in ids]
+            r = _post(client, rid, action, headers=headers, **kw)
+            assert (r.status_code, r.json()) == (
+                422,
+                {
+                    "error": "invalid_request",
+                    "message": f"field 'X-Customer-Id': {words}",
+                    "field": "X-Customer-Id",
+                    "errors": [
+                        {
+                            "field": "X-Customer-Id",
+                            "message": words,
+                            "type": "invalid_request",
+                        }
+                    ],
+                },
+            ), (action, ids)
+    assert router.store is not None and router.store.checkout_state(rid) is None
+    one = _post(client, rid, "requote", headers={"X-Customer-Id": "C5"})
+    assert (one.status_code, one.json()["revision"]) == (200, 2)  # none made
+    held = _post(client, rid, "select", json={"option_id": "gold"})
+    assert (held.status_code, held.json()["status"]) == (200, "held")
+
+
 def test_request_ids_are_unguessable(live: Any) -> None:
     client, _, _ = live
     ids = {post_options(client, "C1", **TEE_TO_CHICAGO)["request_id"] for _ in range(5)}
