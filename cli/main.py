@@ -33,6 +33,16 @@ from tierflow.data.errors import TierflowError
 from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS
 
 
+def _output_error(exc: OSError) -> OSError | click.ClickException:
+    """An ``OSError`` as one line naming its file, if any (a write to
+    standard output names none: ``> /dev/full``); a closed pipe (``| head``)
+    is left to click, which ends quietly, exit 1."""
+    if exc.errno == errno.EPIPE:
+        return exc
+    where = f"{exc.filename}: " if exc.filename else ""
+    return click.ClickException(f"{where}{exc.strerror or exc}")
+
+
 class TierflowGroup(click.Group):
     """A group that turns tierflow errors into clean ``ClickException``s, and
     Ctrl-C into :class:`~tierflow.cli.entry.Interrupted`, which click lets
@@ -49,6 +59,10 @@ class TierflowGroup(click.Group):
             return super().make_context(info_name, args, parent, **extra)
         except KeyboardInterrupt:
             raise Interrupted from None
+        except OSError as exc:
+            # the root's own answers (--help, --version, --example-config)
+            # are written here, before invoke: '> /dev/full' was a traceback
+            raise _output_error(exc) from None
 
     def make_parser(self, ctx: click.Context) -> Any:
         """click's parser, with ``--config`` read before ``--help``: click
@@ -80,12 +94,7 @@ class TierflowGroup(click.Group):
         except TierflowError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
-            if exc.errno == errno.EPIPE:
-                raise  # the reader went (`| head`): click ends quietly, exit 1
-            why = exc.strerror or str(exc)
-            # a write to standard output names no file ('> /dev/full')
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise click.ClickException(f"{where}{why}") from None
+            raise _output_error(exc) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *COMMANDS})

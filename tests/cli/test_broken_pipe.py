@@ -10,6 +10,8 @@ import subprocess
 import sys
 from typing import IO
 
+import pytest
+
 from tests.conftest import ROOT, TINY_NETWORK
 
 
@@ -44,5 +46,25 @@ def test_a_full_stdout_is_one_line_without_an_empty_file_name() -> None:
     ``Error: : No space left on device``."""
     with open("/dev/full", "w") as full:
         proc = _validate_to(full)
+    assert proc.stderr == "Error: No space left on device\n", proc.stderr
+    assert proc.returncode == 1
+
+
+@pytest.mark.parametrize("asked", ["--help", "--version", "--example-config"])
+def test_a_full_stdout_for_the_roots_own_answers_is_one_line(asked: str) -> None:
+    """``tierflow --example-config > tierflow.toml`` on a full disk: the
+    root's eager options answer before any command runs, where the group's
+    ``OSError`` handling did not reach; each ended in a traceback."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-c", "from tierflow.cli.entry import main; main()", asked],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )  # fmt: skip
     assert proc.stderr == "Error: No space left on device\n", proc.stderr
     assert proc.returncode == 1
