@@ -44,6 +44,8 @@ _META_KEY = "tierflow.settings"
 #: file is then read for the defaults it shows, and one that cannot be read
 #: does not keep the help from showing.
 HELP_ASKED = "tierflow.help_asked"
+#: ``ctx.meta`` key: the context whose variables were checked.
+_CHECKED_KEY = "tierflow.variables_checked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,16 @@ class ConfigOption(click.Option):
             extra["default"] = describe(extra["default"])
         return extra
 
+    def handle_parse_result(
+        self, ctx: click.Context, opts: Mapping[str, Any], args: list[str]
+    ) -> tuple[Any, list[str]]:
+        # the first option read checks the command's variables, once (its
+        # --help, which is eager, answers before)
+        if ctx.meta.get(_CHECKED_KEY) is not ctx and not ctx.resilient_parsing:
+            ctx.meta[_CHECKED_KEY] = ctx
+            check_variables(ctx)
+        return super().handle_parse_result(ctx, opts, args)
+
     def process_value(self, ctx: click.Context, value: Any) -> Any:
         try:
             return super().process_value(ctx, value)
@@ -144,6 +156,33 @@ class ConfigOption(click.Option):
             describe = getattr(self.type, "describe", None)
             shown = describe(value) if callable(describe) else value
             raise _error(settings.path, exc.message, key, shown) from None
+
+
+def check_variables(ctx: click.Context) -> None:
+    """Refuse a ``TIERFLOW_<COMMAND>_*`` variable that none of the running
+    command's options reads, as the file refuses an unknown key: one
+    misspelt (``TIERFLOW_GENERATE_GAP_SEEDS``) was silently ignored. Only
+    the names under the command's path are judged, below the root:
+    ``TIERFLOW_STATE`` and the other variables of the environment (another
+    command's, a test's) are not this command's. An empty one is unset,
+    as for an option."""
+    level: click.Context | None = ctx
+    while level is not None and level.parent is not None:
+        if level.auto_envvar_prefix is None:
+            return
+        prefix = f"{level.auto_envvar_prefix}_"
+        command = level.command
+        subs = command.list_commands(level) if isinstance(command, click.Group) else []
+        known = [f"{prefix}{key.upper()}" for key in _options(command)]
+        under = [f"{prefix}{sub.upper().replace('-', '_')}_" for sub in subs]
+        for name, value in sorted(os.environ.items()):
+            if not value or not name.startswith(prefix) or name in known:
+                continue
+            if not name.startswith(tuple(under)):
+                choices = ", ".join(sorted([*known, *(f"{u}*" for u in under)]))
+                message = f"${name}: unknown variable; choose from {choices}"
+                raise click.ClickException(message)
+        level = level.parent
 
 
 def current_settings(ctx: click.Context | None = None) -> Settings:

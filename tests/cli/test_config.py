@@ -240,6 +240,46 @@ def test_a_bad_variable_is_named(
     assert not Path("g.txt").exists()
 
 
+@pytest.mark.parametrize(
+    ("variable", "said"),
+    [
+        # a leaf command's option misspelt: it was ignored, the seed stayed 0
+        (
+            "TIERFLOW_GENERATE_GAP_SEEDS",
+            "$TIERFLOW_GENERATE_GAP_SEEDS: unknown variable; choose from "
+            "TIERFLOW_GENERATE_GAP_AGENTS, ",
+        ),
+        # a group's subcommand misspelt
+        (
+            "TIERFLOW_GENERATE_GAPP_SEED",
+            "$TIERFLOW_GENERATE_GAPP_SEED: unknown variable; choose from "
+            "TIERFLOW_GENERATE_GAP_*, TIERFLOW_GENERATE_ORDERS_*",
+        ),
+    ],
+)
+def test_an_unknown_variable_of_the_command_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, said: str
+) -> None:
+    """A ``TIERFLOW_<COMMAND>_*`` variable that is none of the running
+    command's options is one line naming it, exit 1, as an unknown key in
+    the file is: a misspelt one was silently ignored, its value never used."""
+    monkeypatch.chdir(tmp_path)
+    result = _run([*GAP, "--out", "g.txt"], {variable: "5"})
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"Error: {said}"), result.stderr
+    assert result.stderr.count("\n") == 1 and not Path("g.txt").exists()
+    # the help still answers; an empty variable is an unset one, as for an
+    # option's; another command's variables (and tierflow's others) are
+    # none of this command's business
+    assert _run([*GAP, "--help"], {variable: "5"}).exit_code == 0
+    for env in (
+        {variable: ""},
+        {"TIERFLOW_SIMULATE_CHECKOUTS": "5", "TIERFLOW_STATE": "s.db"},
+        {"TIERFLOW_GENERATE_ORDERS_SEED": "5", "TIERFLOW_CHROMIUM": "x"},
+    ):
+        assert _seed(_run([*GAP, "--out", "g.txt"], env)) == "0"
+
+
 @contextlib.contextmanager
 def _as_nobody() -> Iterator[None]:
     """The block run as an unprivileged user (root reads any file whatever
