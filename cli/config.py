@@ -346,7 +346,8 @@ def load_settings(ctx: click.Context, param: click.Parameter, value: Any) -> Non
     """``--config`` callback: read the file (else ``./tierflow.toml`` if there)
     into the root context's default map, before any other option is read."""
     path = Path(value) if value else Path(CONFIG_FILE)
-    if not value and not path.is_file():
+    # a folder or a dangling link of that name is named, not skipped as absent
+    if not value and not (path.exists() or path.is_symlink()):
         ctx.meta[_META_KEY] = Settings()
         return
     named_by = None

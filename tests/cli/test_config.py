@@ -338,6 +338,25 @@ def _unreadable_config(tmp_path: Path, given: str, kind: str, said: str) -> None
     assert helped.exit_code == 0 and "--config FILE" in helped.stdout, helped.output
 
 
+def test_a_tierflow_toml_that_is_no_file_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``./tierflow.toml`` that is a folder (or a link to nothing) was
+    skipped as if absent: the settings meant for the run silently unused."""
+    monkeypatch.chdir(tmp_path)
+    Path("tierflow.toml").mkdir()
+    result = _run([*GAP, "--out", "g.txt"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == "Error: tierflow.toml: a folder, not a settings file\n"
+    assert _run(["--help"]).exit_code == 0
+    Path("tierflow.toml").rmdir()
+    Path("tierflow.toml").symlink_to(tmp_path / "gone.toml")
+    result = _run([*GAP, "--out", "g.txt"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == "Error: tierflow.toml: No such file or directory\n"
+    assert not Path("g.txt").exists()
+
+
 def _gold(result: Result) -> dict[str, object]:
     assert result.exit_code == 0, result.output
     options = json.loads(result.stdout)["options"]
