@@ -416,7 +416,8 @@
 
   // The range of each kind's value, as the API takes it (EVENT_BOUNDS in
   // capacity/events.py): the browser refuses one outside before it is sent.
-  const VALUE_BOUNDS = { staffing: ["0", "300"], backlog: ["0", ""], congestion: ["1", "100"] };
+  // (A backlog had no upper bound here: 1e300 was sent, and refused 422.)
+  const VALUE_BOUNDS = { staffing: ["0", "300"], backlog: ["0", "1000000000"], congestion: ["1", "100"] };
 
   // A staffing strictly between 0 and 1 is a share of the staff written as
   // a fraction (0.5 for half), which the API refuses (422) as 0.5 %: refused

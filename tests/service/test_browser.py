@@ -33,6 +33,7 @@ from tests.orchestration.checkout.helpers import event as apply_event
 from tests.service.helpers import OUTAGE, confirm_tee
 from tests.service.replicas import FOLLOWER_ONLY_POLL_S, post_events, replicas
 from tests.service_fixtures import API_KEY, MONDAY_10, live_server, tiny_router
+from tierflow.capacity.events import EVENT_BOUNDS
 from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.app import create_app
@@ -614,6 +615,32 @@ def test_the_ops_event_form_sends_what_it_shows(
     ops.wait_for_selector("#inject-result[data-status='invalid']")
     text = ops.locator("#inject-result").inner_text()
     assert text.startswith("Not sent: ") and "Applied" not in text, text
+    assert errors == []
+
+
+def test_the_ops_event_forms_ranges_are_the_apis(
+    browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Each kind's Value takes the range the API takes (``EVENT_BOUNDS``):
+    a backlog had no upper bound on the page, so 1e300 was sent and read
+    "Refused (422): field 'events[0].value': value 1e+300: must be in [0,
+    1e+09]" (QA 2026-12-07); it is refused on the page as the others are."""
+    server, router = refusing_site
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    before = router.monitor.last_seq
+    for kind in ("staffing", "backlog", "congestion"):
+        ops.select_option("#event-kind", kind)
+        lo, hi = EVENT_BOUNDS[kind]
+        shown = ops.eval_on_selector("#event-value", "i => [i.min, i.max]")
+        assert [float(v) for v in shown] == [lo, hi], kind
+    _fill_ops_event(ops, "ST-CHI", "backlog", "1e300")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='invalid']")
+    assert ops.locator("#inject-result").inner_text() == (
+        "Not sent: Value must be less than or equal to 1000000000."
+    )
+    assert router.monitor.last_seq == before
     assert errors == []
 
 
