@@ -869,6 +869,10 @@
       $("answer-details").hidden = true;
       $("confirm").disabled = true;
       $("confirm").textContent = "Place order";
+      // no options are shown: "Your order changed since these options were
+      // shown" stayed above none, the error saying what to change
+      $("options-intro").textContent = "";
+      document.body.dataset.edited = "";
       const field = ((res.body && res.body.field) || "").replace(/\[.*$/, "");
       if (FIELD_INPUTS[field]) $(FIELD_INPUTS[field]).setAttribute("aria-invalid", "true");
       showError(errorText(res, body));

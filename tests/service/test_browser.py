@@ -1230,6 +1230,28 @@ def test_an_order_edited_after_its_options_came_is_not_placed_as_it_was(
     assert errors == []
 
 
+def test_a_refused_ask_does_not_say_options_are_shown(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Options came, then the shopper typed an unknown SKU and asked again:
+    the error named it and the options went, but the line under the heading
+    still said "Your order changed since these options were shown", of
+    options no longer on screen (QA 2026-12-07)."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.fill("#items", "HAT:1")
+    assert page.evaluate("document.body.dataset.edited") == "1"
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text().startswith("Item 1 (HAT): ")
+    assert page.locator("#options .option-card").count() == 0
+    assert page.locator("#options-intro").inner_text() == ""
+    assert page.evaluate("document.body.dataset.edited") == ""
+    assert errors == []
+
+
 def test_the_page_says_it_is_loading_and_takes_no_order_meanwhile(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
