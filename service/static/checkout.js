@@ -44,6 +44,12 @@
   // What the error box says of a call with no answer: the server away, or hung.
   const UNREACHABLE = "The store could not be reached: check your connection and try again.";
   const NOT_RESPONDING = "The store is not responding: please try again.";
+  // A confirm refused as its hold ended (checkouts.py's _hold_ended): it
+  // lapsed before the confirm came, or a stock recount cut it. Shown as it
+  // came, an ISO instant and a node id: "Hold cut at 2026-…: the stock of
+  // TEE at ST-CHI was recounted …; select an option again".
+  const HOLD_LAPSED = /: hold expired at [^;]*; select an option again$/;
+  const HOLD_CUT = /: hold cut at .*; select an option again$/;
   // What the error box says of an answer with no option to offer.
   const NO_OPTIONS = "Sorry, no delivery option can be offered for this cart.";
   // Seconds between the tries of loading the samples (then it gives up).
@@ -112,7 +118,10 @@
       if (type === "less_than_equal") return `${name}: that is more than one order can take.`;
       return `${name}: the quantity must be a whole number, as in ${item.sku || "SKU"}:2.`;
     }
-    if (b.status === "rejected") return "Sorry, part of your order sold out in the meantime.";
+    if (b.status === "rejected" || HOLD_CUT.test(b.message || "")) {
+      return "Sorry, part of your order sold out in the meantime.";
+    }
+    if (HOLD_LAPSED.test(b.message || "")) return "Your order did not reach us in time, and nothing is ordered.";
     if (res.status === 404 && b.field === "request_id") {
       return "This checkout is no longer known to the store: please show the delivery options again.";
     }
@@ -931,9 +940,13 @@
     // refused option, which refused every click the same way.
     // (unless the stream said meanwhile that the checkout is over). So is a
     // confirm refused as expired: a node of the hold closed after its select.
-    const expiredAtConfirm = done !== held && done.status === 409 &&
-      /options expired/.test((done.body && done.body.message) || "");
-    const refused = (!held.ok && held.status === 409 && !placedBefore) || expiredAtConfirm;
+    const confirmWhy = (done !== held && done.status === 409 && done.body && done.body.message) || "";
+    const expiredAtConfirm = /options expired/.test(confirmWhy);
+    // its hold ended before the confirm (lapsed, or cut by a stock recount):
+    // nothing is ordered, the checkout is still open
+    const lapsed = HOLD_LAPSED.test(confirmWhy);
+    const holdEnded = lapsed || HOLD_CUT.test(confirmWhy);
+    const refused = (!held.ok && held.status === 409 && !placedBefore) || expiredAtConfirm || holdEnded;
     const fresh = refused && !state.closedMeanwhile
       ? await api("POST", `/v1/checkouts/${id}/requote`)
       : null;
@@ -974,14 +987,16 @@
         update(fresh.body); // unless the stream brought it first
         showSelection(state.answer);
         showEdited();
-        const soldOut = done.body && done.body.status === "rejected";
+        const soldOut = (done.body && done.body.status === "rejected") || (holdEnded && !lapsed);
         if (!state.answer.options.length) {
           showError(`${text} No delivery option can be offered for this cart now.`, true);
         } else {
           showError(
             (soldOut
               ? "Sorry, part of your order sold out in the meantime: here are your delivery options now."
-              : "These delivery options have expired: here are the new ones.") +
+              : lapsed
+                ? "Your order did not reach us in time, and nothing is ordered: here are your delivery options now."
+                : "These delivery options have expired: here are the new ones.") +
               " Check your choice and place your order again.",
           );
         }

@@ -1578,6 +1578,70 @@ def test_a_confirm_refused_as_expired_shows_the_checkouts_new_options(
     assert errors == []
 
 
+@pytest.mark.parametrize(
+    ("ended", "shown"),
+    [
+        (
+            "lapsed",
+            "Your order did not reach us in time, and nothing is ordered: here "
+            "are your delivery options now. Check your choice and place your "
+            "order again.",
+        ),
+        (
+            "recounted",
+            "Sorry, part of your order sold out in the meantime: here are your "
+            "delivery options now. Check your choice and place your order again.",
+        ),
+    ],
+)
+def test_a_confirm_refused_as_its_hold_ended_is_worded_and_requoted(
+    browser: Any, tmp_path: Path, ended: str, shown: str
+) -> None:
+    """Place order's hold ends between its select and its confirm: it
+    lapses (a confirm slower than the hold's TTL, QA 2026-12-07 on a 3 s
+    TTL) or a stock recount cuts it (ST-CHI's TEE counted to 0). The
+    confirm is refused 409 "hold expired at 2026-…; select an option
+    again" (or "hold cut at …: the stock of TEE at ST-CHI was recounted
+    …"), which the page showed as it came, an ISO instant and a node id
+    before "Please show the delivery options again." Now it is said in
+    words and the checkout's options are shown again, as for a confirm
+    refused as expired, and the next click places the order."""
+    ttl = 1.0 if ended == "lapsed" else 900.0
+    errors: list[str] = []
+    with live_server(tmp_path, router_kw={"reservation_ttl_s": ttl}) as (
+        server,
+        router,
+    ):
+        page = _stream_held_off_page(browser, server.url + "/", errors)
+        _ask(page, "C4")
+
+        def ending(route: Any) -> None:
+            if ended == "lapsed":
+                time.sleep(ttl + 0.2)  # the hold's own TTL, on the wall clock
+            else:
+                r = httpx.post(
+                    server.url + "/v1/stock",
+                    json={"mode": "set", "cut_holds": True, "changes": [
+                        {"node_id": "ST-CHI", "sku": "TEE", "on_hand": 0}
+                    ]},
+                    headers={"X-API-Key": API_KEY},
+                )  # fmt: skip
+                assert r.status_code == 200, r.text
+            route.continue_()
+
+        page.route("**/confirm", ending)
+        page.click("#confirm")
+        page.wait_for_selector("#error:not([hidden])")
+        page.unroute("**/confirm")
+        assert page.locator("#error").inner_text() == shown
+        assert _focused(page)["id"] == "error"
+        assert router.store is not None and router.store.online_orders().empty
+        assert page.locator("#confirm").is_enabled()
+        node = "ST-CHI" if ended == "lapsed" else "WH-EAST"
+        assert _placed(page, router) == [["gold", node]]
+    assert errors == []
+
+
 def test_options_that_come_back_clear_the_sorry_none_line(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
