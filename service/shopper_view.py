@@ -99,7 +99,10 @@ def shopper_view(answer: WireRecord) -> dict[str, Any]:
     (:data:`WITHHELD`): an option set or a checkout call's outcome as a
     caller without the API key reads it when the server asks for the key on
     the operator reads."""
-    return _withhold(type(answer), to_wire(answer))
+    out = _withhold(type(answer), to_wire(answer))
+    if isinstance(answer, CheckoutResult) and answer.shopper_message is not None:
+        out["message"] = answer.shopper_message  # the operator's names a node
+    return out
 
 
 def shopper_wire(cls: type[WireRecord], wire: dict[str, Any]) -> dict[str, Any]:

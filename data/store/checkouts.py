@@ -111,6 +111,21 @@ class HeldAtClosedNode(InputError):
         self.node_id = node_id
 
 
+class HoldRecounted(InputError):
+    """A confirm's hold was cut by a stock count below what open checkouts
+    held (``hold_cuts``): nothing was written. :attr:`cut` is the position
+    recounted, ``(node_id, sku, cut_at)``, which the operator's message
+    names and the shopper's must not (the node)."""
+
+    def __init__(self, request_id: str, cut: tuple[str, str, float]) -> None:
+        super().__init__(
+            f"{recount_words(cut)}; select an option again",
+            field="request_id",
+            value=request_id,
+        )
+        self.cut = cut
+
+
 class QuoteChanged(TierflowError):
     """The stored option set is no longer the revision the caller held
     from (another replica requoted or closed it): nothing was written."""
@@ -718,13 +733,13 @@ def _hold_ended(conn: Transaction, request_id: str, row: CheckoutRow) -> InputEr
     stock count below what open checkouts held cut it (``hold_cuts``:
     named by the position recounted), a read only then."""
     cut = _cut_of(conn, row.reservation_ids)
-    if cut is None:
-        stamp = dt.datetime.fromtimestamp(row.expires_at, dt.UTC).isoformat()
-        why = f"hold expired at {stamp}"
-    else:
-        why = recount_words(cut)
+    if cut is not None:
+        return HoldRecounted(request_id, cut)
+    stamp = dt.datetime.fromtimestamp(row.expires_at, dt.UTC).isoformat()
     return InputError(
-        f"{why}; select an option again", field="request_id", value=request_id
+        f"hold expired at {stamp}; select an option again",
+        field="request_id",
+        value=request_id,
     )
 
 
@@ -741,12 +756,14 @@ def _cut_of(conn: Connection, ids: Sequence[str]) -> tuple[str, str, float] | No
     return None if row is None else (str(row[0]), str(row[1]), float(row[2]))
 
 
-def recount_words(cut: tuple[str, str, float]) -> str:
+def recount_words(cut: tuple[str, str, float], *, name_node: bool = True) -> str:
     """What a checkout's confirm, or its select again, says of its hold
-    cut at ``(node_id, sku, cut_at)``."""
+    cut at ``(node_id, sku, cut_at)``: the node named to the operator
+    only (``name_node``; a shopper reads no node ids)."""
     stamp = dt.datetime.fromtimestamp(cut[2], dt.UTC).isoformat()
+    where = f" at {cut[0]}" if name_node else ""
     return (
-        f"hold cut at {stamp}: the stock of {cut[1]} at {cut[0]} was "
+        f"hold cut at {stamp}: the stock of {cut[1]}{where} was "
         "recounted below what open checkouts held"
     )
 

@@ -25,12 +25,12 @@ from tierflow.data.store import (
     CheckoutState,
     CheckoutStore,
     HeldAtClosedNode,
+    HoldRecounted,
     QuoteChanged,
     SchemaMovedOn,
     StoredEvent,
     UnknownCheckout,
     check_customer,
-    recount_words,
 )
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.online_pricing import day_to_date
@@ -58,6 +58,7 @@ from tierflow.orchestration.checkout.shopper_words import (
     calendar_differs,
     cutoff_differs,
     cutoff_passed,
+    hold_recounted,
     node_closed,
     service_not_here,
 )
@@ -397,6 +398,12 @@ class Holds:
                     field="request_id",
                     value=request_id,
                 ) from None
+            except HoldRecounted as recounted:  # the node to the operator only
+                raise Refusal(
+                    hold_recounted(recounted.cut, "; select an option again"),
+                    field="request_id",
+                    value=request_id,
+                ) from None
         except STORE_ERRORS as exc:  # named by the option held here, if any
             return _unavailable(request_id, self.quotes.held(request_id), exc), None
         self.quotes.close(request_id, HoldStatus.CONFIRMED, stored=True)
@@ -557,10 +564,11 @@ def _unavailable(
 
 def _result(state: CheckoutState, nodes: tuple[str, ...]) -> CheckoutResult:
     status = HoldStatus(state.status)
-    message = ""
+    message, shopper_message = "", None
     if status is HoldStatus.REJECTED and state.cut is not None:
         # its hold cut by a count, as its confirm says: not another's take
-        message = f"{recount_words(state.cut)}: ask for options again"
+        why = hold_recounted(state.cut, ": ask for options again")
+        message, shopper_message = why.operator, why.shopper
     elif status is HoldStatus.REJECTED:
         message = "stock was taken since the options were made: ask for options again"
     expires = state.expires_at
@@ -573,4 +581,5 @@ def _result(state: CheckoutState, nodes: tuple[str, ...]) -> CheckoutResult:
         message,
         tuple(Shortfall(*line) for line in state.shortfall),
         replayed=state.replayed,
+        shopper_message=shopper_message,
     )

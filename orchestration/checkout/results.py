@@ -213,6 +213,10 @@ class CheckoutResult(WireRecord):
         For ``unavailable``: a retry cannot fit (the store was migrated past
         this code's schema); not on the wire, for the service's
         ``Retry-After``.
+    shopper_message
+        :attr:`message` as a shopper reads it, where the operator's names a
+        node (a hold a stock count cut); None: the message as it is. Not on
+        the wire: the shopper's view puts it in ``message``.
     """
 
     request_id: str
@@ -224,6 +228,7 @@ class CheckoutResult(WireRecord):
     shortfall: tuple[Shortfall, ...] = ()
     replayed: bool = field(default=False, metadata=LOCAL)
     lasting: bool = field(default=False, metadata=LOCAL)
+    shopper_message: str | None = field(default=None, metadata=LOCAL)
 
     @property
     def ok(self) -> bool:

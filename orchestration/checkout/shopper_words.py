@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tierflow.data.errors import InputError
+from tierflow.data.store.checkouts import recount_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +241,16 @@ NODE_STOPPED = {
     "staffing": "without staff today since it was offered (staffing 0%)",
     "nominal": "of no capacity since it was offered (nominal 0)",
 }
+
+
+def hold_recounted(cut: tuple[str, str, float], then: str) -> WhyNot:
+    """A checkout's hold was cut by a stock count (``cut``: the position
+    recounted, ``(node_id, sku, cut_at)``), said with what to do ``then``:
+    the node to the operator only (a shopper read the node's id in a
+    confirm's 409 and a select's rejection)."""
+    return WhyNot(
+        f"{recount_words(cut)}{then}", f"{recount_words(cut, name_node=False)}{then}"
+    )
 
 
 def node_closed(option_id: str, node_id: str, cause: str = "outage") -> WhyNot:

@@ -350,6 +350,70 @@ def test_a_select_refused_for_its_node_names_it_only_to_the_operator(
         assert named == ([] if words == shopper else ["ST-CHI"]), name
 
 
+def test_a_hold_a_count_cut_names_its_node_only_to_the_operator(
+    tmp_path: Path,
+) -> None:
+    """ST-CHI's 5 TEE, held by C1 then C2; a count of 1 with ``cut_holds``
+    cuts C2's hold. Its confirm (409) and its select again (rejected) say
+    the stock was recounted: without the key, in the private mode, naming
+    no node of the network (they said "the stock of TEE at ST-CHI" to any
+    shopper, QA 2026-12-07); with the key, the operator's words."""
+    with (
+        live_server(tmp_path, **PRIVATE) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        rids = []
+        for customer in ("C1", "C2"):
+            answer = client.post(
+                "/v1/options",
+                json={"customer_id": customer, **TEE_TO_CHICAGO},
+                headers=_KEY,
+            ).json()
+            assert answer["options"][0]["nodes"] == ["ST-CHI"]
+            r = client.post(
+                f"/v1/checkouts/{answer['request_id']}/select",
+                json={"option_id": answer["options"][0]["option_id"]},
+            )
+            assert r.status_code == 200, r.text
+            rids.append((answer["request_id"], answer["options"][0]["option_id"]))
+        count = {
+            "mode": "set",
+            "changes": [{"node_id": "ST-CHI", "sku": "TEE", "on_hand": 1}],
+            "cut_holds": True,
+        }
+        r = client.post("/v1/stock", json=count, headers=_KEY)
+        assert r.json()["holds_cut"][0]["request_id"] == rids[1][0], r.text
+        rid, option = rids[1]
+        confirms = {
+            name: client.post(f"/v1/checkouts/{rid}/confirm", headers=h)
+            for name, h in (("shopper", {}), ("key", _KEY))
+        }
+        assert client.post(f"/v1/checkouts/{rids[0][0]}/confirm").status_code == 200
+        selects = {
+            name: client.post(
+                f"/v1/checkouts/{rid}/select", json={"option_id": option}, headers=h
+            )
+            for name, h in (("shopper", {}), ("key", _KEY))
+        }
+    for name, r in confirms.items():
+        assert (r.status_code, r.json()["field"]) == (409, "request_id"), r.text
+        where = " at ST-CHI" if name == "key" else ""
+        assert r.json()["message"].endswith(
+            f": the stock of TEE{where} was recounted below what open checkouts "
+            "held; select an option again"
+        ), r.text
+    for name, r in selects.items():
+        assert (r.status_code, r.json()["status"]) == (409, "rejected"), r.text
+        where = " at ST-CHI" if name == "key" else ""
+        assert r.json()["message"].startswith("hold cut at "), r.text
+        assert r.json()["message"].endswith(
+            f": the stock of TEE{where} was recounted below what open checkouts "
+            "held: ask for options again"
+        ), r.text
+    for r in (confirms["shopper"], selects["shopper"]):
+        assert [n for n in tiny_network().node_ids if n in r.text] == [], r.text
+
+
 # ------------------------------------------------- a checkout's stream
 def _ended(stream: Listener) -> list[tuple[str, dict[str, Any]]]:
     """Every event of ``stream`` as ``(event, data)``, once the server ended
