@@ -108,6 +108,11 @@ class UnknownEngineError(TierflowError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class RunConflictError(TierflowError):
+    """Another process committed a batch of the same run first: the same
+    command running twice at once on one state store."""
+
+
 class BatchError(TierflowError):
     """An error met while a day's allocation decided one of its batches: the
     message names the batch (index and time window) before the original's,

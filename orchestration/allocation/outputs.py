@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from tierflow.cltv.scores_file import read_cltv_scores
 from tierflow.data.allocation_rows import ALLOCATION_FIELDS
-from tierflow.data.errors import InputError
+from tierflow.data.errors import InputError, RunConflictError
 from tierflow.data.file_digest import file_digest
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
@@ -207,7 +207,7 @@ class StoreSink:
         line = None if stat is None else _stat_line(stat, self.run_id)
         if line is not None and self.stats is not None:
             _append_line(self.stats, line)
-        self.store.write_allocation_batch(
+        written = self.store.write_allocation_batch(
             self.run_id,
             batch,
             rows,
@@ -216,6 +216,16 @@ class StoreSink:
             line_work=self.line_work,
             now=None if decided_at is None else epoch_seconds(decided_at),
         )
+        if not written:
+            # this process decided the batch on its own ledger; going on
+            # would decide the next ones against capacity and stock the
+            # store's rows do not have (QA: two runs at once went on)
+            raise RunConflictError(
+                f"another process committed this batch of run {self.run_id[:12]} "
+                "first (the same command running twice at once on one state "
+                "store); this run stops, the batches committed are kept: run "
+                "the command again once the other has ended to read its outputs"
+            )
         if self.journal is not None:
             header = not self.journal.exists()
             with open(self.journal, "a", encoding="utf-8", newline="") as fh:

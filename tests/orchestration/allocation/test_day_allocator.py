@@ -1308,3 +1308,54 @@ def test_the_store_replaces_a_pulled_back_split_orders_waiting_line(
     assert spray["status"].tolist() == ["rerouted", "rerouted", "deferred"]
     assert out.summary()["pulled_back"] == memory.summary()["pulled_back"] == 3
     _assert_ledger_is_the_rows(tiny, orders, out.rows, run)
+
+
+def test_a_batch_another_process_committed_first_stops_the_run(
+    tiny: Network, make_orders: MakeOrders, tmp_path: Path
+) -> None:
+    """The same command twice at once on one store (one run id): the run
+    whose commit finds its batch already committed by the other stops,
+    naming the batch, and writes nothing. It went on without a word on
+    its own ledger, which a wall-clock engine may decide otherwise than
+    the rows committed (here: WH-EAST has no room in the second run, and
+    the first sent A there), and committed its next batch against
+    capacity and stock the store's rows do not have."""
+    from tierflow.data.errors import BatchError
+    from tierflow.data.store import SqliteStore
+    from tierflow.orchestration.allocation.outputs import StoreSink
+
+    orders = make_orders(_TWO_ORDERS)
+    settings = AllocationSettings(engine="greedy", batch_minutes=15)
+    no_east = tiny.capacity.copy()
+    no_east[tiny.node_idx("WH-EAST")] = 0.0
+
+    def first_commits_batch_0() -> None:
+        def slow(done: int, _: int) -> None:
+            if done == 1:
+                raise Crash  # still running: it has committed batch 0 only
+
+        with pytest.raises(Crash):
+            DayAllocator(
+                tiny, orders, settings=settings,
+                sink=StoreSink(store, "run-1", {}), on_batch=slow,
+            ).run()  # fmt: skip
+
+    class Overtaken(StoreSink):
+        """The second process, overtaken by the first at its first commit."""
+
+        def write_batch(self, batch: int, *args: Any, **kwargs: Any) -> None:
+            if batch == 0:
+                first_commits_batch_0()
+            super().write_batch(batch, *args, **kwargs)
+
+    with SqliteStore(tmp_path / "state.db") as store:
+        second = DayAllocator(
+            tiny, orders, settings=settings, capacity=no_east,
+            sink=Overtaken(store, "run-1", {}),
+        )  # fmt: skip
+        with pytest.raises(BatchError, match=r"^batch 0 of \d+ .*another process"):
+            second.run()
+        kept = store.allocations("run-1", include_rerouted=True)
+    assert kept[["order_id", "node_id", "batch"]].values.tolist() == [
+        ["A", "WH-EAST", 0]
+    ]
