@@ -1311,7 +1311,7 @@ def test_the_store_replaces_a_pulled_back_split_orders_waiting_line(
 
 
 def test_a_batch_another_process_committed_first_stops_the_run(
-    tiny: Network, make_orders: MakeOrders, tmp_path: Path
+    tiny: Network, make_orders: MakeOrders, state_location: Path | str
 ) -> None:
     """The same command twice at once on one store (one run id): the run
     whose commit finds its batch already committed by the other stops,
@@ -1319,9 +1319,9 @@ def test_a_batch_another_process_committed_first_stops_the_run(
     its own ledger, which a wall-clock engine may decide otherwise than
     the rows committed (here: WH-EAST has no room in the second run, and
     the first sent A there), and committed its next batch against
-    capacity and stock the store's rows do not have."""
+    capacity and stock the store's rows do not have (both backends)."""
     from tierflow.data.errors import BatchError
-    from tierflow.data.store import SqliteStore
+    from tierflow.data.store import open_store
     from tierflow.orchestration.allocation.outputs import StoreSink
 
     orders = make_orders(_TWO_ORDERS)
@@ -1348,7 +1348,7 @@ def test_a_batch_another_process_committed_first_stops_the_run(
                 first_commits_batch_0()
             super().write_batch(batch, *args, **kwargs)
 
-    with SqliteStore(tmp_path / "state.db") as store:
+    with open_store(state_location) as store:
         second = DayAllocator(
             tiny, orders, settings=settings, capacity=no_east,
             sink=Overtaken(store, "run-1", {}),
