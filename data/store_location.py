@@ -58,6 +58,29 @@ def location_problem(location: object) -> str | None:
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 
 
+#: What follows a URL's first ":" when it is a port (or the next host's
+#: ``,``), not a password: ``host:5432/db``, ``host:5432,h2/db``.
+_PORT = re.compile(r"\d*(?:[,/?]|$)")
+
+
+def password_misread(url: str) -> bool:
+    """Whether libpq would read less of ``url``'s password than was typed: a
+    raw ``/`` in it (libpq's user part ends before the first ``/``: the user
+    is read as the host, the password as its port and database) or a raw
+    ``@`` (its password ends at the first ``@``, the rest read as the host,
+    which is looked up in DNS and quoted in errors). The password is taken
+    to end at the URL's last ``@``; a port there (``host:5432/db?x=a@b``)
+    is none."""
+    _, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    if not sep or at < 0:
+        return False
+    user, colon, password = rest[:at].partition(":")
+    if not colon or any(c in user for c in "/?@[") or _PORT.match(password):
+        return False
+    return "@" in password or "/" in password
+
+
 def redact_url(url: str) -> str:
     """``url`` without its password (in the user part or the query), read as
     libpq reads it: its user part ends at the first ``@`` before a ``/``
@@ -65,13 +88,18 @@ def redact_url(url: str) -> str:
     more), it knows no fragment (``#``), and it decodes a parameter's name.
     Read as an http URL (``urlsplit``), a password holding ``#`` or ``?``,
     which libpq takes as it comes, was shown, and so was
-    ``pass%77ord=``'s."""
+    ``pass%77ord=``'s; so was one holding a raw ``/``
+    (:func:`password_misread`: all up to the URL's last ``@`` is hidden)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
     head = rest.partition("/")[0]
     user = None
-    if "@" in head:
+    if password_misread(url):  # all up to the last "@": none of it is shown
+        at = rest.rindex("@")
+        user = rest[:at].partition(":")[0]
+        rest = rest[at + 1 :]
+    elif "@" in head:
         at = head.index("@")
         # a second "@" before the host's end: the password held the first
         host_end = min(

@@ -18,6 +18,7 @@ from tierflow.data.store_location import (
     describe_location,
     is_postgres_url,
     location_problem,
+    password_misread,
     redact_url,
     shown_location,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "is_postgres_url",
     "location_problem",
     "open_store",
+    "password_misread",
     "redact_url",
     "shown_location",
 ]

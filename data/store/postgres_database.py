@@ -42,7 +42,7 @@ from tierflow.data.store.database import (
     refuse_writes_past_schema,
     store_error,
 )
-from tierflow.data.store.location import redact_url
+from tierflow.data.store.location import password_misread, redact_url
 from tierflow.data.store.postgres_notices import Notices
 from tierflow.data.store.schema import STORE_TABLE
 
@@ -280,10 +280,19 @@ def _check_url(url: str, location: str) -> dict[str, Any]:
     Raises
     ------
     InputError
-        An unknown parameter, a bad value or bad percent-encoding. A quoted
+        A password libpq would misread (:func:`password_misread`), an
+        unknown parameter, a bad value or bad percent-encoding. A quoted
         token of libpq's message that the redacted URL does not show (a
         password) is masked.
     """
+    if password_misread(url):  # before libpq reads it, or DNS is asked
+        raise InputError(
+            "its password holds a raw '@' or '/', where libpq ends the "
+            "password (or the user part): percent-encode them in the URL "
+            "(@ as %40, / as %2F; : as %3A, % as %25), or give the password "
+            "in PGPASSWORD or ~/.pgpass",
+            file=location,
+        )
     try:  # as psycopg.connect reads it
         params = psycopg.conninfo.conninfo_to_dict(url)
         psycopg.conninfo.timeout_from_conninfo(params)

@@ -53,6 +53,14 @@ _EVENT = {"ts": "2026-01-05T10:00:00Z", "node_id": "N1", "type": "outage"}
         # libpq decodes a parameter's name, and sslpassword is a secret too
         ("postgresql://tf@h/db?pass%77ord=pw&sslpassword=kp", "postgresql://tf@h/db"),
         ("postgresql://h/db?user=a@b&sslmode=off", "postgresql://h/db?user=a@b&sslmode=off"),
+        # a raw "/" in a password (base64's): libpq reads no user part, and
+        # the URL was shown whole; a raw "@" before a "/" of it: the rest of
+        # the password was shown as the host (QA, 2026-12-07)
+        ("postgresql://tf:se/cret@h:5432/db", "postgresql://tf@h:5432/db"),
+        ("postgresql://tf:p@ss:w/o%rd#?x@h:5432/db", "postgresql://tf@h:5432/db"),
+        # a port, or IPv6, and an "@" in the query: no password to hide
+        ("postgresql://h:5432/db?application_name=a@b", "postgresql://h:5432/db?application_name=a@b"),
+        ("postgresql://[::1]/db?application_name=a@b", "postgresql://[::1]/db?application_name=a@b"),
     ],
 )  # fmt: skip
 def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:

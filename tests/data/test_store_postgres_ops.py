@@ -126,6 +126,30 @@ def test_a_password_libpq_reads_raw_is_never_shown(
     assert "pa#" not in said and "ss?wd" not in said and "wd" not in said
 
 
+@pytest.mark.parametrize("password", ["s3cr@tQ7", "zq9/xk4w", "pQx@ssQ:w/oZ%rd#?x"])
+def test_a_password_libpq_would_misread_is_refused_unread(
+    postgres_server: LocalPostgres, password: str
+) -> None:
+    """libpq ends a URL's password at its first raw "@", and reads no user
+    part at all before a raw "/": the rest of the password was taken for
+    the host (looked up in DNS, quoted in the error: "failed to resolve
+    host 't@db'"), or the whole URL was shown, password and all; over the
+    trusting socket ``s3cr@tQ7`` opened the store with password ``s3cr``.
+    Refused before any connection, the percent-encoding named (QA,
+    2026-12-07)."""
+    host = postgres_server.socket_dir
+    url = f"postgresql://{USER}:{password}@/postgres?host={host}"
+    with pytest.raises(InputError) as raised:
+        open_store(url).close()
+    said = str(raised.value)
+    assert said.startswith(
+        f"postgresql://{USER}@/postgres?host={host}: its password holds a raw"
+    ), said
+    assert "percent-encode" in said and "%40" in said and "%2F" in said
+    for piece in re.split(r"[@/]", password):
+        assert piece not in said.replace(str(host), "HOST"), said
+
+
 #: What a refused login's error ends with.
 _LOGIN_FIX = (
     " (refused by the server, which waiting will not mend: fix the URL's user, "
