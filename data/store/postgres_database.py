@@ -981,6 +981,8 @@ def _migrate(
     if found == newest:
         return
     refuse_newer_schema(found, newest, where)  # before a write a role may not make
+    if found == 0:
+        _refuse_foreign_before_lock(conn, where)
     refuse_older_schema(found, newest, where, migrate=migrate, make=make)
     if found == 0:
         _refuse_encoding(conn, where)
@@ -1180,6 +1182,27 @@ def _refuse_missing_schema(conn: psycopg.Connection[Any], where: str) -> None:
             f"in: create it, or name one in the URL ({_OWN_SCHEMA})",
             location=where,
         )
+
+
+def _refuse_foreign_before_lock(conn: psycopg.Connection[Any], where: str) -> None:
+    """:func:`_refuse_foreign_schema` for an open that found no store, before
+    it may refuse one as empty (a reading command) or take the schema lock:
+    another program's database was said to be "an empty database (... serve
+    makes one)", and to a role that may not create tables, "open the store
+    once as ... the database's owner", where both are refused.
+
+    Raises
+    ------
+    InputError
+        Another program's tables, and still no store (tables found with a
+        schema version by then are another open's migration, committed
+        meanwhile: that open's).
+    """
+    try:
+        _refuse_foreign_schema(conn, where)
+    except InputError:
+        if _version(conn) == 0:
+            raise
 
 
 def _refuse_foreign_schema(

@@ -230,13 +230,25 @@ def test_another_programs_database_is_refused_untouched(
         "INSERT INTO users VALUES (1, 'admin')",
     )
     before = _relations(url)
-    with pytest.raises(InputError) as caught:
-        open_store(url)
-    assert str(caught.value) == (
-        f"{url}: not a tierflow state store: its schema public holds another "
+    said = (
+        "not a tierflow state store: its schema public holds another "
         "program's tables (admins, users) and no tierflow schema version; give "
         "tierflow a database of its own, or a schema (options=-csearch_path=SCHEMA)"
     )
+    with pytest.raises(InputError) as caught:
+        open_store(url)
+    assert str(caught.value) == f"{url}: {said}"
+    # a reading command, and a role that may not create tables, say the same:
+    # they said "no state store there, an empty database (... serve makes
+    # one)" and "open the store once as ... the database's owner", which
+    # would be refused so (QA, 2026-12-07)
+    with pytest.raises(InputError) as caught:
+        open_store(url, migrate=False, make=False)
+    assert str(caught.value) == f"{url}: {said}"
+    guest = _as_role(url, "GRANT SELECT ON users TO {}")
+    with pytest.raises(InputError) as caught:
+        open_store(guest)
+    assert str(caught.value) == f"{guest}: {said}"
     assert _relations(url) == before
     run_sql(url, "CREATE SCHEMA tierflow")
     own = f"{url}&options=-csearch_path%3Dtierflow"
