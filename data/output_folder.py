@@ -9,6 +9,9 @@ files while it works: every run starts fresh. Each file move is an
 (a plot without data this time, an old ``state.db-wal``) are removed, and
 files of ``OUT`` the command does not own are left alone.
 
+The moves are not cut by Ctrl-C or SIGTERM: one that comes while they run
+is taken when the last has been made.
+
 ``.lock`` inside the staging folder is held (``fcntl``) while a run writes,
 so two runs never share one. A run that stops (crash, ``kill -9``, Ctrl-C)
 leaves its staging folder: ``resume`` keeps its contents for the command to
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.stop_signals import held_stop_signals
 
 #: The lock file inside a staging folder.
 LOCK_FILE = ".lock"
@@ -95,7 +99,11 @@ class StagedOutput:
             yield Staging(
                 self.staging, resumed=left and resume, discarded=left and not resume
             )
-            self._commit()
+            # a Ctrl-C between two moves left OUT half the new run's, half
+            # the old one's: it waits for the last move, then stops the run
+            with held_stop_signals() as held:
+                self._commit()
+            held.deliver()
         except BaseException:
             if not _has_work(self.staging):
                 shutil.rmtree(self.staging, ignore_errors=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
+from tierflow.data import output_folder
 from tierflow.data.errors import InputError
 from tierflow.data.output_folder import FolderBusyError, StagedOutput
 
@@ -81,6 +83,36 @@ def test_a_rerun_replaces_owned_names_and_leaves_other_files(tmp_path: Path) -> 
         "models/m2": b"two",
         "notes.txt": b"the user's",
     }
+    assert not (tmp_path / ".out.partial").exists()
+
+
+def test_ctrl_c_as_the_files_move_in_leaves_the_whole_new_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C between two of the commit's moves stopped it there: OUT held
+    the new run's first file beside the old run's others (a report of one
+    day, tables of another), the rest left in the staging folder. The moves
+    now finish first; the interrupt comes after them."""
+    out = tmp_path / "out"
+    target = StagedOutput(out, OWNED)
+    with target.open() as work:
+        (work.path / "summary.json").write_text("first")
+        (work.path / "state.db").write_bytes(b"db1")
+    move = output_folder._replace
+    moved: list[str] = []
+
+    def ctrl_c_after_the_first(src: Path, dst: Path, scratch: Path) -> None:
+        move(src, dst, scratch)
+        moved.append(dst.name)
+        if len(moved) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(output_folder, "_replace", ctrl_c_after_the_first)
+    with pytest.raises(KeyboardInterrupt), target.open() as work:
+        (work.path / "summary.json").write_text("second")
+        (work.path / "state.db").write_bytes(b"db2")
+    assert moved == ["state.db", "summary.json"]
+    assert _tree(out) == {"summary.json": b"second", "state.db": b"db2"}
     assert not (tmp_path / ".out.partial").exists()
 
 
