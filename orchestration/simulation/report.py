@@ -604,6 +604,7 @@ def _page(
         tier_mix=_tier_mix(summary),
         upgrades=_upgrades(summary),
         cltv=_cltv(summary),
+        main_policy=_e(s["policy"]),
         tz_note=_e(
             f"{place_name(result.timezone)} local time "
             f"({_tz_name(day, result.timezone)})"

@@ -102,6 +102,20 @@ def test_the_report_opens_with_the_four_answers(day: Any) -> None:
     assert f"{o['orders_moved']:,} orders moved" in _card(page, "card-overflow")
 
 
+def test_the_report_names_every_table_beside_it(day: Any) -> None:
+    """The closing note named five of the folder's files: an analyst
+    comparing policies was not told of allocations_nearest.csv and
+    allocations_hindsight.csv (the compared policies' lines, the same
+    columns as allocations.csv), nor of the carts and the history."""
+    _, _, page, out = day
+    note = " ".join(page[page.index("Files beside this report") :].split())
+    written = sorted(p.name for p in out.glob("*.csv"))
+    assert "allocations_hindsight.csv" in written
+    for name in written:
+        assert name in note, name
+    assert "allocations.csv (tierflow" in note
+
+
 def test_a_count_of_one_reads_in_the_singular(day: Any) -> None:
     """A quiet day said "Platinum was offered 1 times" and "1 upgrades were
     confirmed, for 1 customers"; a day of one checkout "1 checkouts" in the
