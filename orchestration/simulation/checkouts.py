@@ -18,6 +18,7 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.orchestration.allocation.outcome import DECIMALS
 from tierflow.orchestration.checkout.quotes import REQUEST_ID_BYTES, request_id_of
 from tierflow.orchestration.checkout.results import (
     CheckoutResult,
@@ -287,7 +288,8 @@ class CheckoutDesk:
         record.overflow_taken = chosen.tier == Tier.OVERFLOW
         record.price = chosen.price
         record.discount = chosen.discount
-        record.cost = chosen.cost
+        # its parts' float sum (14.860000000000001), to allocations.csv's decimals
+        record.cost = round(chosen.cost, DECIMALS)
         record.pricing = chosen.pricing
         record.upgrade_cost = chosen.upgrade_cost
         record.delivery_date = chosen.delivery_date.isoformat()
