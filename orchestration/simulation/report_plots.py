@@ -143,7 +143,7 @@ def _cost_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -> No
         gap = pol[n]["gap_to_bound_pct"]
         text = _money(costs[i]) + ("" if gap is None else f"\n+{gap:.1f} % over bound")
         ax.text(i, costs[i] + top * 0.02, text, ha="center", va="bottom", fontsize=9)
-    if result.lp_bound:
+    if result.lp_bound is not None and result.lp_bound > 0:  # $0 or less: no line
         ax.axhline(
             result.lp_bound,
             color=_RED,
@@ -246,7 +246,8 @@ _PLOTS: tuple[tuple[str, str, str, _Plot], ...] = (
         "cost",
         "What the day's orders cost to ship",
         "Shipping, handling and lateness cost of the confirmed orders under "
-        "each allocation policy; the dashed line is the hindsight bound.",
+        "each allocation policy; the dashed line is the hindsight bound (none "
+        "when the bound proves nothing above $0).",
         _cost_plot,
     ),
     (

@@ -739,3 +739,37 @@ def test_the_allocation_benchmark_calls_a_cut_short_bound_weak() -> None:
     assert bound_line(lp_bound=None, lp_bound_stop=cut) == (
         "-. Gap = (cost − bound) / bound."
     )
+
+
+@pytest.mark.parametrize(
+    ("bound", "drawn"), [(1234.5, True), (0.0, False), (-50.0, False), (None, False)]
+)
+def test_the_cost_plot_draws_only_a_bound_that_proves_something(
+    bound: float | None, drawn: bool
+) -> None:
+    """The dashed line says no allocation of the day's orders costs less
+    than the bound: drawn for a positive bound, not for none, $0 or a weak
+    negative one (a negative bound was drawn below the axis with that label
+    in the legend; QA 2026-12-07)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tierflow.orchestration.simulation.report_plots import _cost_plot
+
+    summary = {
+        "policies": {
+            "cpsat": {"total_cost": 1500.0, "gap_to_bound_pct": None},
+            "nearest": {"total_cost": 1800.0, "gap_to_bound_pct": None},
+        }
+    }
+    fig, ax = plt.subplots()
+    try:
+        _cost_plot(ax, SimpleNamespace(lp_bound=bound), summary)  # type: ignore[arg-type]
+        heights: list[Any] = [line.get_ydata() for line in ax.get_lines()]
+        lines = [float(y[0]) for y in heights]
+        assert lines == ([bound] if drawn else [])
+        assert (ax.get_legend() is not None) == drawn
+    finally:
+        plt.close(fig)
