@@ -346,17 +346,18 @@ class ModelRegistry:
         if final.is_dir() and version in self.versions() and not replace:
             return final
         tmp = self.root / f"{TMP_PREFIX}{version}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        joblib.dump(model, tmp / MODEL_FILE)
-        _write_text(tmp / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
-        _fsync_dir(tmp)
-        trash = None
-        if final.exists():  # damaged, or partial from an older, non-atomic writer
-            trash = self.root / f"{TMP_PREFIX}replaced-{version}-{os.getpid()}"
-            os.rename(final, trash)
-        os.rename(tmp, final)
-        _fsync_dir(self.root)
+        with _writing(final):
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            joblib.dump(model, tmp / MODEL_FILE)
+            _write_text(tmp / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
+            _fsync_dir(tmp)
+            trash = None
+            if final.exists():  # damaged, or partial from an older, non-atomic writer
+                trash = self.root / f"{TMP_PREFIX}replaced-{version}-{os.getpid()}"
+                os.rename(final, trash)
+            os.rename(tmp, final)
+            _fsync_dir(self.root)
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
         return final
@@ -758,9 +759,22 @@ def _write_text(path: Path, text: str) -> None:
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
-    _write_text(tmp, text)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    with _writing(path):
+        _write_text(tmp, text)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An ``OSError`` of writing ``path`` (through a temporary name) as one
+    naming ``path``: a write or fsync that fails on a full disk names no
+    file, and a night's ``cltv retrain`` said only ``Error: No space left
+    on device``, or named a ``.tmp-*`` folder gone by the next run."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
 def _same_file(handle: IO[str], path: Path) -> bool:

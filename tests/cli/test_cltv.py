@@ -7,6 +7,8 @@ import errno
 import inspect
 import json
 import random
+import re
+import resource
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -945,6 +947,40 @@ def test_a_champion_folder_gone_names_the_current_file(
     retrained = _run("retrain", *common, "--model-dir", str(models))
     assert (retrained.exit_code, retrained.stderr.splitlines()[-1] + "\n") == (1, why)
     assert (models / "CURRENT").read_text() == f"{version}\n"
+
+
+def test_a_model_write_on_a_full_disk_names_the_version_and_keeps_the_champion(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """A disk that fills while the challenger is written (here the file size
+    limit, which fails a write as a full disk does) failed the night with
+    ``Error: File too large`` (``No space left on device``) alone: a write's
+    error names no file. It names the version being written; the champion
+    stays current and the next run, with room, writes it (QA)."""
+    models = _copy_of(trained_90, tmp_path)
+    champion = (models / "CURRENT").read_text()
+    size = (models / champion.strip() / "model.joblib").stat().st_size
+    args = [
+        "retrain", "--transactions", str(transactions), "--as-of", "2023-07-01",
+        "--model-dir", str(models),
+    ]  # fmt: skip
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, limit[1]))
+    try:
+        full = _run(*args)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    assert full.exit_code == 1
+    line = full.stderr.splitlines()[-1]
+    named = re.fullmatch(
+        rf"Error: {re.escape(str(models))}/(20230701-[0-9a-f]{{10}}): File too large",
+        line,
+    )
+    assert named is not None, line
+    assert (models / "CURRENT").read_text() == champion
+    again = _run(*args)
+    assert again.exit_code == 0, again.output
+    assert (models / "CURRENT").read_text() == f"{named[1]}\n"
 
 
 @pytest.fixture(scope="module")

@@ -438,8 +438,11 @@ def test_failure_mid_write_keeps_the_champion(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("joblib.dump", broken_dump)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="No space left") as caught:
         train_model(data, AS_OF + 1, HORIZON, registry, FAST, with_backtest=False)
+    # named as the version it was writing (a write's error names no file)
+    assert Path(caught.value.filename).parent == registry.root
+    assert Path(caught.value.filename).name.startswith("20230701-")
     assert registry.current() == champion.version
     assert registry.versions() == [champion.version]
     assert registry.load().version == champion.version
@@ -1204,7 +1207,8 @@ def test_a_current_write_cut_short_keeps_the_champion(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("tierflow.cltv.registry._write_text", full_disk)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="No space left") as caught:
         registry.set_current(new)
+    assert caught.value.filename == str(registry.root / CURRENT_FILE)
     assert (registry.root / CURRENT_FILE).read_text() == old + "\n"
     assert registry.current() == old
