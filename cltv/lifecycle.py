@@ -37,6 +37,7 @@ from tierflow.cltv.level import young_season_note
 from tierflow.cltv.model import CLTVConfig, CLTVModel, Scores
 from tierflow.cltv.registry import (
     METADATA_FILE,
+    RETRAIN_FILE,
     ModelRegistry,
     Recipe,
     StoredModel,
@@ -665,12 +666,14 @@ def _already_done(
         or plan.adopted
     ):
         return None
-    return _champion_stays(
-        plan,
-        "already done for this as-of date, data and config",
-        noop=True,
-        metrics=state["metrics"],
-    )
+    reason = "already done for this as-of date, data and config"
+    if state.get("rolled_back_from") is not None:
+        # the rerun of a day a rollback undid: its challenger stays out
+        reason += (
+            f" (tierflow cltv rollback made {state['champion']} current in "
+            f"place of {state['rolled_back_from']}: it stays)"
+        )
+    return _champion_stays(plan, reason, noop=True, metrics=state["metrics"])
 
 
 def _champion_stays(plan: _Plan, reason: str, **done: Any) -> RetrainResult:
@@ -945,6 +948,7 @@ def retrain(
             "as_of": plan.date,
             "challenger": plan.challenger,
             "champion": champion,
+            "champion_before": plan.champion,
             "promoted": promoted,
             "reason": reason,
             "metrics": metrics,
@@ -973,3 +977,158 @@ def retrain(
         champion_config=config,
         champion_horizon_days=horizon,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackResult:
+    """What a rollback did: ``champion`` made current in place of
+    ``rolled_back_from`` with its scores as of ``as_of`` published
+    (``done`` false: ``champion`` was current already, nothing written)."""
+
+    champion: str
+    rolled_back_from: str
+    as_of: str | None
+    published_rows: int | None
+    done: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "champion": self.champion,
+            "rolled_back_from": self.rolled_back_from,
+            "as_of": self.as_of,
+            "published_rows": self.published_rows,
+            "done": self.done,
+        }
+
+
+def previous_champion(
+    registry: ModelRegistry, current: str, state: dict[str, Any] | None
+) -> str:
+    """The champion the last retrain replaced with ``current``, as its
+    ``RETRAIN.json`` (``state``) records it; an :class:`InputError` saying
+    why when the record cannot tell (the versions kept cannot either: a
+    rejected challenger is kept beside the champions)."""
+    have = ", ".join(registry.versions())
+    if state is None:
+        raise InputError(
+            f"cannot tell the champion before {current}: no retrain is "
+            f"recorded (no RETRAIN.json); name the version with --to VERSION "
+            f"(have: {have})",
+            file=str(registry.root),
+        )
+    before = state.get("champion_before")
+    if state["champion"] != current:
+        why = (
+            f"the last retrain left {state['champion']} current, not it (made "
+            "current since by tierflow cltv train or by hand)"
+        )
+    elif state.get("rolled_back_from") is not None:
+        why = (
+            "tierflow cltv rollback made it current in place of "
+            f"{state['rolled_back_from']}"
+        )
+    elif state.get("promoted") is not True:
+        why = "the last retrain kept it (it promoted nothing)"
+    elif before is None:
+        why = "no champion before it is recorded (the first model, or a record of an older tierflow)"
+    elif before not in registry.versions():
+        why = f"the champion before it, {before}, is no longer in the folder (pruned)"
+    else:
+        return str(before)
+    raise InputError(
+        f"cannot tell the champion before {current}: {why}; name the version "
+        f"with --to VERSION (have: {have})",
+        file=str(registry.root / RETRAIN_FILE),
+    )
+
+
+def rollback(
+    data: CustomerData,
+    registry: ModelRegistry,
+    sink: ScoreSink,
+    *,
+    version: str | None = None,
+    as_of_day: int | None = None,
+) -> RollbackResult:
+    """Make ``version`` (default: :func:`previous_champion`) current again,
+    under the registry's lock, as a retrain promotes: its scores published
+    to ``sink`` first, then ``CURRENT``, then ``RETRAIN.json``.
+
+    The scores are as of ``as_of_day`` (default: the day ``RETRAIN.json``
+    is of when it left the current model current, else the version's own
+    as-of date). The record keeps the day's challenger with ``version`` as
+    its champion and ``rolled_back_from``: a rerun of that day's retrain is
+    "already done" and keeps ``version`` (it re-promoted the model rolled
+    back from), the next day's retrain runs as usual.
+    """
+    with registry.locked():
+        current = registry.current()
+        if current is None:
+            raise InputError(
+                "no current model: nothing to roll back; make one current "
+                "with tierflow cltv train",
+                file=str(registry.root),
+            )
+        state = registry.read_retrain_state()
+        target = (
+            previous_champion(registry, current, state) if version is None else version
+        )
+        if target not in registry.versions():
+            raise InputError(
+                "no such model version in the folder (never written, or "
+                f"pruned; have: {', '.join(registry.versions())})",
+                file=str(registry.root),
+                field="--to",
+                value=target,
+            )
+        if target == current:
+            return RollbackResult(target, current, None, None, done=False)
+        try:
+            stored = registry.load(target)
+        except InputError as exc:
+            raise InputError(
+                f"cannot roll back to {target}: {exc.reason}",
+                file=exc.file,
+                field=exc.field,
+                value=exc.value,
+            ) from exc
+        # the record of the day that left the model rolled back from current
+        record = (
+            dict(state) if state is not None and state["champion"] == current else {}
+        )
+        trained = int(stored.model.as_of_day_ or 0)
+        if as_of_day is None:
+            as_of_day = day_number(record["as_of"]) if "as_of" in record else trained
+        date = str(day_to_date(as_of_day).date())
+        if as_of_day < trained:
+            raise InputError(
+                f"before {target}'s own as-of date "
+                f"{day_to_date(trained).date()}: its scores would forecast "
+                "days it was trained on",
+                field="--as-of",
+                value=date,
+            )
+        published = _publish(data, as_of_day, target, stored.model, sink)
+        registry.set_current(target)
+        record |= {
+            # a record of another day (or none): the model rolled back from
+            # is the challenger a rerun of its day must not promote again
+            "as_of": record.get("as_of", date),
+            "challenger": record.get("challenger", current),
+            "champion": target,
+            "champion_before": current,
+            "promoted": False,
+            "rolled_back_from": current,
+            "reason": (
+                f"tierflow cltv rollback made {target} current in place of "
+                f"{current}, its scores as of {date} published"
+            ),
+            "metrics": record.get("metrics", {}),
+            "completed": True,
+            "published_rows": published,
+            "published_as_of": date,
+            "history_check": record.get("history_check"),
+            "backtest_skipped": record.get("backtest_skipped"),
+        }
+        registry.write_retrain_state(record)
+    return RollbackResult(target, current, date, published)

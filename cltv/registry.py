@@ -6,7 +6,8 @@ Layout of a model directory ``DIR``::
     DIR/<version>/metadata.json    as-of, data fingerprint and history summary,
                                    features, metrics, versions
     DIR/CURRENT                    the champion's version (one line)
-    DIR/RETRAIN.json               what the last ``retrain`` decided (idempotence)
+    DIR/RETRAIN.json               what the last ``retrain`` (or ``rollback``)
+                                   decided (idempotence)
     DIR/.lock                      held while writing (fcntl, one writer at a time);
                                    a write that fails with nothing written
                                    removes it and the folders it created
@@ -442,11 +443,15 @@ def _is_count_or_null(value: object) -> bool:
     return value is None or is_count(value)
 
 
+def _is_version_or_null(value: object) -> bool:
+    return value is None or _is_version(value)
+
+
 #: The fields of ``RETRAIN.json`` that a retrain reads, with what
 #: :func:`~tierflow.cltv.lifecycle.retrain` writes in them (every record
-#: since the first has all of them) and its test. The others (``as_of``,
-#: ``promoted``, ``reason``, ``history_check``, ``backtest_skipped``) are for
-#: people, never read back.
+#: since the first has all of them) and its test. The others (``promoted``,
+#: ``reason``, ``history_check``, ``backtest_skipped``) are for people,
+#: never read back.
 RETRAIN_FIELDS: FieldKinds = {
     "challenger": ("a version name", _is_version),
     "champion": ("a version name", _is_version),
@@ -454,14 +459,29 @@ RETRAIN_FIELDS: FieldKinds = {
     "published_rows": ("a row count or null", _is_count_or_null),
     "metrics": ("an object of each model's metrics", lambda v: isinstance(v, dict)),
 }
+#: The fields of ``RETRAIN.json`` that :func:`~tierflow.cltv.lifecycle.rollback`
+#: reads, checked when present: records of an older tierflow lack
+#: ``champion_before`` (the champion the day met) and only a rollback's
+#: record has ``rolled_back_from``.
+RETRAIN_OPTIONAL: FieldKinds = {
+    "as_of": ("a date (YYYY-MM-DD)", is_iso_date),
+    "champion_before": ("a version name or null", _is_version_or_null),
+    "rolled_back_from": ("a version name or null", _is_version_or_null),
+}
 
 
 def _retrain_problem(state: dict[str, Any]) -> tuple[str, str, object] | None:
     """``(problem, field, value)`` of the first field of :data:`RETRAIN_FIELDS`
     missing from ``state`` or not what a retrain writes there, down to each
-    metric; ``None`` when every one is."""
+    metric, or of :data:`RETRAIN_OPTIONAL` present and not; ``None`` when
+    every one is."""
     found = field_problem(state, RETRAIN_FIELDS)
-    return found or _metrics_problem(state["metrics"], "metrics")
+    present = {k: v for k, v in RETRAIN_OPTIONAL.items() if k in state}
+    return (
+        found
+        or _metrics_problem(state["metrics"], "metrics")
+        or field_problem(state, present)
+    )
 
 
 def _metrics_problem(

@@ -1017,6 +1017,10 @@ def retrained_90(
         ({"metrics": {"champion": {"spearman": "0.4"}}}, "field "
          "'metrics.champion.spearman': value '0.4': not a number"),
         ({"challenger": ...}, "field 'challenger': missing"),
+        ({"rolled_back_from": 7}, "field 'rolled_back_from': value 7: not a "
+         "version name or null"),
+        ({"as_of": "2023-6-30"}, "field 'as_of': value '2023-6-30': not a date "
+         "(YYYY-MM-DD)"),
     ],
 )  # fmt: skip
 def test_a_damaged_retrain_record_is_one_line_and_changes_nothing(
