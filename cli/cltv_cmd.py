@@ -942,3 +942,118 @@ def _print_retrain(result: RetrainResult) -> None:
         click.echo(f"pruned {', '.join(result.pruned)}")
     if result.published_rows is not None:
         click.echo(f"published {result.published_rows} scores")
+
+
+@cltv.command(
+    "rollback",
+    epilog=examples(
+        "tierflow cltv rollback --transactions tx.csv --model-dir models --state state.db",
+        "tierflow cltv rollback --transactions tx.csv --model-dir models "
+        "--to 20251230-0123456789 --scores-out scores.csv --json",
+    ),
+)
+@_data_options
+@option(
+    "--model-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Model registry folder (tierflow cltv retrain's).",
+)
+@option(
+    "--to",
+    "version",
+    default=None,
+    help="Version to make current (default: the champion the last retrain "
+    "replaced, as RETRAIN.json records it).",
+)
+@option(
+    "--as-of",
+    "as_of",
+    type=AS_OF,
+    default=None,
+    help="Day of the scores published (default: the day of the last retrain, "
+    "else the version's own as-of date).",
+)
+@option(
+    "--state",
+    type=STATE_LOCATION,
+    default=None,
+    help="State store (a SQLite file or a postgresql:// URL) to publish the "
+    "version's scores to.",
+)
+@option(
+    "--scores-out",
+    type=OutputPath(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also publish the version's scores to this CSV.",
+)
+@option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def rollback_command(
+    transactions: Path,
+    fmt: str,
+    profiles: Path | None,
+    browsing: Path | None,
+    skip_bad_rows: bool,
+    model_dir: Path,
+    version: str | None,
+    as_of: datetime.date | None,
+    state: Path | None,
+    scores_out: Path | None,
+    as_json: bool,
+) -> None:
+    """Make an earlier model current again, its scores published first.
+
+    A rerun of the day's retrain then keeps it; the next day's runs as usual.
+    """
+    from tierflow.cltv.lifecycle import (
+        CsvScoreSink,
+        ScoreSinks,
+        rollback,
+        unit_note,
+    )
+    from tierflow.cltv.registry import ModelRegistry
+
+    if state is None and scores_out is None:
+        # CURRENT moved without the scores: the store kept publishing the
+        # model rolled back from
+        raise click.UsageError(
+            "give --state STORE or --scores-out CSV (or both): a rollback "
+            "publishes the version's scores before it makes it current"
+        )
+    for out, flag in ((scores_out, "--scores-out"), (state, "--state")):
+        refuse_input_as_output(
+            out, flag, transactions=transactions, profiles=profiles, browsing=browsing
+        )
+    day = None if as_of is None else as_of_day(as_of)
+    data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    registry = ModelRegistry(model_dir)
+    sinks: list[ScoreSink] = []
+    state_sink = open_state_sink(state)
+    if state_sink is not None:
+        sinks.append(state_sink)
+    if scores_out is not None:
+        sinks.append(CsvScoreSink(scores_out))
+    try:
+        with progress_stage("cltv rollback"):
+            result = rollback(
+                data, registry, ScoreSinks(sinks), version=version, as_of_day=day
+            )
+    finally:
+        if state_sink is not None:
+            state_sink.close()
+    published = None
+    if result.as_of is not None:
+        published = datetime.date.fromisoformat(result.as_of)
+        unit = unit_note(data, as_of_day(published), registry, result.champion)
+        if unit:
+            notes.append(unit)
+    _warn(notes, data, published)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    elif not result.done:
+        click.echo(f"{result.champion} is already the current model: nothing to do")
+    else:
+        click.echo(
+            f"rolled back to {result.champion} (from {result.rolled_back_from}): "
+            f"published {result.published_rows} scores as of {result.as_of}"
+        )

@@ -168,6 +168,8 @@ def _state_commands(tmp: Path) -> dict[str, list[str]]:
         "capacity forget": ["capacity", "forget", *net, "WH-NYC"],
         "cltv retrain": ["cltv", "retrain", "--transactions", str(tx),
                          "--model-dir", out],
+        "cltv rollback": ["cltv", "rollback", "--transactions", str(tx),
+                          "--model-dir", str(tmp)],
         "stock load": ["stock", "load", *net, "--inventory", str(count)],
         "stock show": ["stock", "show", *net],
         "state prune": ["state", "prune", "--keep-days", "30"],
@@ -178,7 +180,7 @@ def _state_commands(tmp: Path) -> dict[str, list[str]]:
 #: The commands that take ``--state``.
 _STATE_COMMANDS = ["serve", "options", "allocate", "capacity ingest",
                    "capacity forecast", "capacity show", "capacity forget",
-                   "cltv retrain", "stock load", "stock show", "state prune",
+                   "cltv retrain", "cltv rollback", "stock load", "stock show", "state prune",
                    "state migrate"]  # fmt: skip
 
 

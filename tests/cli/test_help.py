@@ -36,9 +36,10 @@ def test_every_command_is_here() -> None:
         "allocate",
         "bench gap",
         "cltv retrain",
+        "cltv rollback",
         "capacity show",
     } <= names
-    assert len(COMMANDS) == 33  # the root, 7 groups, 25 commands
+    assert len(COMMANDS) == 34  # the root, 7 groups, 26 commands
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)

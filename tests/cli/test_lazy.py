@@ -98,6 +98,7 @@ def test_every_state_command_is_checked() -> None:
         "capacity show",
         "capacity forget",
         "cltv retrain",
+        "cltv rollback",
         "stock load",
         "stock show",
         "state prune",
@@ -177,7 +178,7 @@ def test_every_command_in_the_lazy_tables_resolves() -> None:
             if isinstance(sub, click.Group)
         )
 
-    assert walk(cli, "tierflow") == 32  # 7 groups, 25 commands
+    assert walk(cli, "tierflow") == 33  # 7 groups, 26 commands
 
 
 def test_the_values_help_shows_are_their_owners() -> None:

@@ -1,0 +1,247 @@
+"""``tierflow cltv rollback``: the night's promoted model is taken back, its
+predecessor's scores published to a real SQLite store and a CSV first; a
+rerun of that night's retrain keeps the rollback, the next night promotes
+as usual; each refusal is one line and changes nothing."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from tierflow.cli.main import cli
+from tierflow.data.store import SqliteStore
+from tierflow.data.synthetic_transactions import (
+    generate_transactions,
+    write_transactions,
+)
+
+NIGHTS = ("2023-06-28", "2023-06-29", "2023-06-30")
+
+
+@pytest.fixture(scope="module")
+def feeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each night's feed: every row up to the night."""
+    folder = tmp_path_factory.mktemp("feeds")
+    rows = generate_transactions(700, seed=5)
+    paths = {}
+    for night in NIGHTS:
+        paths[night] = folder / f"tx-{night}.csv"
+        write_transactions(rows.loc[rows["order_date"] <= night], paths[night])
+    return paths
+
+
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["cltv", *args])
+
+
+def _retrain(feeds: dict[str, Path], night: str, folder: Path) -> dict[str, object]:
+    done = _run(
+        "retrain", "--transactions", str(feeds[night]), "--as-of", night,
+        "--horizon-days", "60", "--model-dir", str(folder / "models"),
+        "--state", str(folder / "state.db"), "--json",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    record: dict[str, object] = json.loads(done.stdout)
+    return record
+
+
+@pytest.fixture(scope="module")
+def two_nights(
+    feeds: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str, str]:
+    """A model folder and store after two nights, each promoting its
+    challenger: ``(folder, first night's version, second night's)``; each
+    test works on a copy."""
+    folder = tmp_path_factory.mktemp("nights")
+    first = _retrain(feeds, NIGHTS[0], folder)
+    second = _retrain(feeds, NIGHTS[1], folder)
+    assert first["promoted"] is True and second["promoted"] is True
+    return folder, str(first["champion"]), str(second["champion"])
+
+
+def _copy(two_nights: tuple[Path, str, str], tmp_path: Path) -> Path:
+    return Path(shutil.copytree(two_nights[0], tmp_path / "nights"))
+
+
+def _published(folder: Path) -> tuple[datetime.date | None, set[str], pd.DataFrame]:
+    """The store's latest day, the model versions of its scores, the scores."""
+    with SqliteStore(folder / "state.db") as store:
+        latest = store.latest_cltv_as_of()
+        scores = store.cltv_latest_scores(10_000)
+    assert scores is not None
+    frame = pd.DataFrame(
+        {
+            "customer_id": [s.customer_id for s in scores],
+            "predicted_spend": [s.predicted_spend for s in scores],
+            "as_of": [s.as_of for s in scores],
+        }
+    )
+    return latest, {s.model_version for s in scores}, frame
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_rollback_publishes_then_restores_and_a_rerun_keeps_it(
+    feeds: dict[str, Path], two_nights: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    folder = _copy(two_nights, tmp_path)
+    _, first, second = two_nights
+    models = folder / "models"
+    assert (models / "CURRENT").read_text() == f"{second}\n"
+    out = folder / "scores.csv"
+    rolled = _run(
+        "rollback", "--transactions", str(feeds[NIGHTS[1]]),
+        "--model-dir", str(models), "--state", str(folder / "state.db"),
+        "--scores-out", str(out), "--json",
+    )  # fmt: skip
+    assert rolled.exit_code == 0, rolled.output
+    assert json.loads(rolled.stdout) == {
+        "champion": first,
+        "rolled_back_from": second,
+        "as_of": NIGHTS[1],
+        "published_rows": 700,
+        "done": True,
+    }
+    assert (models / "CURRENT").read_text() == f"{first}\n"
+    latest, versions, stored = _published(folder)
+    assert latest == datetime.date(2023, 6, 29) and versions == {first}
+    assert set(stored["as_of"]) == {datetime.date(2023, 6, 29)}
+    # the first night's model scored as of the second night, as cltv score
+    # of that version writes them
+    scored = folder / "first.csv"
+    again = _run(
+        "score", "--transactions", str(feeds[NIGHTS[1]]), "--model-dir",
+        str(models), "--version", first, "--as-of", NIGHTS[1], "--out", str(scored),
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    expected = pd.read_csv(scored, dtype={"customer_id": str})
+    assert pd.read_csv(out, dtype={"customer_id": str}).equals(expected)
+    merged = expected.merge(stored, on="customer_id", suffixes=("", "_db"))
+    assert len(merged) == 700
+    assert (merged["predicted_spend"] - merged["predicted_spend_db"]).abs().max() < 1e-6
+    record = json.loads((models / "RETRAIN.json").read_text())
+    assert record["champion"] == first and record["rolled_back_from"] == second
+    assert record["challenger"] == second and record["completed"] is True
+
+    rerun = _retrain(feeds, NIGHTS[1], folder)
+    assert rerun["noop"] is True and rerun["champion"] == first
+    assert rerun["reason"] == (
+        "already done for this as-of date, data and config (tierflow cltv "
+        f"rollback made {first} current in place of {second}: it stays)"
+    )
+    assert (models / "CURRENT").read_text() == f"{first}\n"
+    assert _published(folder)[1] == {first}
+
+    third = _retrain(feeds, NIGHTS[2], folder)
+    assert third["promoted"] is True and third["noop"] is False
+    assert third["champion_before"] == first
+    assert third["reason"] == "challenger not worse than champion within tolerance 0.02"
+    assert (models / "CURRENT").read_text() == f"{third['champion']}\n"
+    latest, versions, _ = _published(folder)
+    assert latest == datetime.date(2023, 6, 30) and versions == {third["champion"]}
+
+
+def _refused(
+    feeds: dict[str, Path], folder: Path, *extra: str, exit_code: int = 1
+) -> str:
+    """The last stderr line of a rollback that must change nothing."""
+    before = _files(folder)
+    failed = _run(
+        "rollback", "--transactions", str(feeds[NIGHTS[1]]),
+        "--model-dir", str(folder / "models"), *extra,
+    )  # fmt: skip
+    assert failed.exit_code == exit_code, failed.output
+    assert "Traceback" not in failed.output and failed.stdout == ""
+    assert _files(folder) == before
+    last: str = failed.stderr.splitlines()[-1]
+    return last
+
+
+def test_rollback_refuses_without_a_place_to_publish(
+    feeds: dict[str, Path], two_nights: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    folder = _copy(two_nights, tmp_path)
+    assert _refused(feeds, folder, exit_code=2) == (
+        "Error: give --state STORE or --scores-out CSV (or both): a rollback "
+        "publishes the version's scores before it makes it current"
+    )
+
+
+def test_rollback_refuses_an_unknown_or_damaged_version(
+    feeds: dict[str, Path], two_nights: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    folder = _copy(two_nights, tmp_path)
+    _, first, second = two_nights
+    models = folder / "models"
+    state = ("--state", str(folder / "state.db"))
+    assert _refused(feeds, folder, *state, "--to", "nope") == (
+        f"Error: {models}: field '--to': value 'nope': no such model version "
+        f"in the folder (never written, or pruned; have: {first}, {second})"
+    )
+    meta = models / first / "metadata.json"
+    meta.write_text("{")
+    assert _refused(feeds, folder, *state) == (
+        f"Error: {meta}: cannot roll back to {first}: not valid JSON (Expecting "
+        "property name enclosed in double quotes at line 1 column 2)"
+    )
+    shutil.rmtree(models / first)  # as a prune does
+    assert _refused(feeds, folder, *state) == (
+        f"Error: {models / 'RETRAIN.json'}: cannot tell the champion before "
+        f"{second}: the champion before it, {first}, is no longer in the "
+        f"folder (pruned); name the version with --to VERSION (have: {second})"
+    )
+    assert _published(folder)[1] == {second}
+
+
+def test_rollback_refuses_what_the_record_cannot_tell(
+    feeds: dict[str, Path], two_nights: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    folder = _copy(two_nights, tmp_path)
+    _, first, second = two_nights
+    models = folder / "models"
+    state = ("--state", str(folder / "state.db"))
+    current = _run(
+        "rollback", "--transactions", str(feeds[NIGHTS[1]]),
+        "--model-dir", str(models), *state, "--to", second,
+    )  # fmt: skip
+    assert current.exit_code == 0, current.output
+    assert current.stdout == f"{second} is already the current model: nothing to do\n"
+    done = _run(
+        "rollback", "--transactions", str(feeds[NIGHTS[1]]),
+        "--model-dir", str(models), *state,
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert done.stdout == (
+        f"rolled back to {first} (from {second}): published 700 scores as of "
+        f"{NIGHTS[1]}\n"
+    )
+    # a day before the version's own as-of date (rolling forward again): scores of days it trained on
+    early = _refused(feeds, folder, *state, "--to", second, "--as-of", NIGHTS[0])
+    assert early == (
+        f"Error: field '--as-of': value '{NIGHTS[0]}': before {second}'s own "
+        f"as-of date {NIGHTS[1]}: its scores would forecast days it was "
+        "trained on"
+    )
+    assert _refused(feeds, folder, *state) == (
+        f"Error: {models / 'RETRAIN.json'}: cannot tell the champion before "
+        f"{first}: tierflow cltv rollback made it current in place of "
+        f"{second}; name the version with --to VERSION (have: {first}, {second})"
+    )
+    (models / "RETRAIN.json").unlink()
+    assert _refused(feeds, folder, *state) == (
+        f"Error: {models}: cannot tell the champion before {first}: no retrain "
+        "is recorded (no RETRAIN.json); name the version with --to VERSION "
+        f"(have: {first}, {second})"
+    )
