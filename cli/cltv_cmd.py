@@ -251,7 +251,7 @@ def open_state_sink(path: Path | None) -> StateStore | None:
     ),
 )
 def cltv() -> None:
-    """Customer lifetime value: train, score, evaluate, daily retrain."""
+    """Customer lifetime value: train, score, evaluate, daily retrain, rollback."""
 
 
 @cltv.command(

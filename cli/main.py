@@ -213,7 +213,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cltv": (
         "tierflow.cli.cltv_cmd",
         "cltv",
-        "Customer lifetime value: train, score, evaluate, daily retrain.",
+        "Customer lifetime value: train, score, evaluate, daily retrain, rollback.",
     ),
     "generate": (
         "tierflow.cli.generate_cmd",
