@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from tierflow.cltv.level import LevelChoice
     from tierflow.cltv.lifecycle import RetrainResult, ScoreSink
     from tierflow.cltv.model import CLTVConfig
-    from tierflow.data.store import StateStore
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
 #: A forecast horizon or holdout: up to ten years (CLTV horizons are one to five).
@@ -237,9 +237,37 @@ def _tune(
     return config
 
 
-def open_state_sink(path: Path | None) -> StateStore | None:
-    """The state store behind ``--state DB`` (a :class:`~tierflow.cltv.lifecycle.ScoreSink`)."""
-    return None if path is None else open_state(path)
+def refuse_score_outputs(
+    state: Path | None, scores_out: Path | None, **inputs: Path | None
+) -> None:
+    """``--state`` or ``--scores-out`` naming one of the files read: refused."""
+    for out, flag in ((scores_out, "--scores-out"), (state, "--state")):
+        refuse_input_as_output(out, flag, **inputs)
+
+
+@contextmanager
+def score_sinks(
+    state: Path | None,
+    scores_out: Path | None,
+    **inputs: Path | None,
+) -> Iterator[list[ScoreSink]]:
+    """Where ``retrain`` and ``rollback`` publish scores: the state store
+    behind ``--state`` and the CSV ``--scores-out``, in that order; the
+    store is closed on the way out. Each is refused where it is one of the
+    ``inputs`` (the files read): call it with them before reading them too,
+    so that nothing is read (and no store made) for a refused command."""
+    refuse_score_outputs(state, scores_out, **inputs)
+    from tierflow.cltv.lifecycle import CsvScoreSink
+
+    store = None if state is None else open_state(state)
+    sinks: list[ScoreSink] = [] if store is None else [store]
+    if scores_out is not None:
+        sinks.append(CsvScoreSink(scores_out))
+    try:
+        yield sinks
+    finally:
+        if store is not None:
+            store.close()
 
 
 @click.group(
@@ -870,37 +898,26 @@ def retrain_command(
     from tierflow.cltv.lifecycle import ScoreSinks, retrain
     from tierflow.cltv.registry import ModelRegistry
 
-    for out, flag in ((scores_out, "--scores-out"), (state, "--state")):
-        refuse_input_as_output(
-            out, flag, transactions=transactions, profiles=profiles, browsing=browsing
-        )
+    inputs = {"transactions": transactions, "profiles": profiles, "browsing": browsing}
+    refuse_score_outputs(state, scores_out, **inputs)
     day = as_of_day(as_of)
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     registry = ModelRegistry(model_dir)
-    sinks: list[ScoreSink] = []
-    state_sink = open_state_sink(state)
-    if state_sink is not None:
-        sinks.append(state_sink)
-    if scores_out is not None:
-        from tierflow.cltv.lifecycle import CsvScoreSink
-
-        sinks.append(CsvScoreSink(scores_out))
-    try:
-        with progress_stage("cltv retrain"):
-            result = retrain(
-                data,
-                day,
-                registry,
-                horizon_days=horizon_days,
-                tolerance=tolerance,
-                keep=keep,
-                sink=ScoreSinks(sinks) if sinks else None,
-                max_history_loss=max_history_loss,
-                accept_history_loss=accept_history_loss,
-            )
-    finally:
-        if state_sink is not None:
-            state_sink.close()
+    with (
+        score_sinks(state, scores_out, **inputs) as sinks,
+        progress_stage("cltv retrain"),
+    ):
+        result = retrain(
+            data,
+            day,
+            registry,
+            horizon_days=horizon_days,
+            tolerance=tolerance,
+            keep=keep,
+            sink=ScoreSinks(sinks) if sinks else None,
+            max_history_loss=max_history_loss,
+            accept_history_loss=accept_history_loss,
+        )
     _warn([*notes, *_retrain_notes(result)], data, as_of)
     if as_json:
         click.echo(json.dumps(result.to_json()))
@@ -1005,12 +1022,7 @@ def rollback_command(
 
     A rerun of the day's retrain then keeps it; the next day's runs as usual.
     """
-    from tierflow.cltv.lifecycle import (
-        CsvScoreSink,
-        ScoreSinks,
-        rollback,
-        unit_note,
-    )
+    from tierflow.cltv.lifecycle import ScoreSinks, rollback, unit_note
     from tierflow.cltv.registry import ModelRegistry
 
     if state is None and scores_out is None:
@@ -1020,27 +1032,18 @@ def rollback_command(
             "give --state STORE or --scores-out CSV (or both): a rollback "
             "publishes the version's scores before it makes it current"
         )
-    for out, flag in ((scores_out, "--scores-out"), (state, "--state")):
-        refuse_input_as_output(
-            out, flag, transactions=transactions, profiles=profiles, browsing=browsing
-        )
+    inputs = {"transactions": transactions, "profiles": profiles, "browsing": browsing}
+    refuse_score_outputs(state, scores_out, **inputs)
     day = None if as_of is None else as_of_day(as_of)
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     registry = ModelRegistry(model_dir)
-    sinks: list[ScoreSink] = []
-    state_sink = open_state_sink(state)
-    if state_sink is not None:
-        sinks.append(state_sink)
-    if scores_out is not None:
-        sinks.append(CsvScoreSink(scores_out))
-    try:
-        with progress_stage("cltv rollback"):
-            result = rollback(
-                data, registry, ScoreSinks(sinks), version=version, as_of_day=day
-            )
-    finally:
-        if state_sink is not None:
-            state_sink.close()
+    with (
+        score_sinks(state, scores_out, **inputs) as sinks,
+        progress_stage("cltv rollback"),
+    ):
+        result = rollback(
+            data, registry, ScoreSinks(sinks), version=version, as_of_day=day
+        )
     published = None
     if result.as_of is not None:
         published = datetime.date.fromisoformat(result.as_of)
