@@ -177,25 +177,32 @@ def bench_latency(
     *,
     tight: bool = False,
 ) -> dict[str, Any]:
-    """Warm per-call latency of the router and the baseline (µs), median of runs."""
+    """Warm per-call latency of the router and the baseline (µs), median of runs.
+
+    Every run's calls go to ``out_rows`` (``latency.csv``, column ``run``), so
+    each median can be recomputed from the file; the ratio is each run's p50
+    over that same run's baseline p50, then the median of those ratios (a
+    ratio of two medians could pair the router of one run with the baseline
+    of another).
+    """
     warm = max(len(requests) // 10, min(50, len(requests) // 2))
     runs: list[dict[str, float]] = []
     for r in range(repeat):
         run, lat, blat = _latency_run(network, requests, scores, warm, tight, r)
+        run["ratio_p50_to_baseline"] = run["p50_us"] / run["baseline_p50_us"]
         runs.append(run)
-        if r == 0:
-            out_rows.extend(
-                {
-                    "capacity": "tight" if tight else "ample",
-                    "request": i,
-                    "router_us": a,
-                    "baseline_us": b,
-                }
-                for i, (a, b) in enumerate(zip(lat, blat, strict=True))
-            )
+        out_rows.extend(
+            {
+                "capacity": "tight" if tight else "ample",
+                "run": r,
+                "request": i,
+                "router_us": a,
+                "baseline_us": b,
+            }
+            for i, (a, b) in enumerate(zip(lat, blat, strict=True))
+        )
     keys = runs[0].keys()
     med = {k: float(statistics.median(run[k] for run in runs)) for k in keys}
-    med["ratio_p50_to_baseline"] = med["p50_us"] / med["baseline_p50_us"]
     med["timed_requests"] = len(requests) - warm
     med["warmup_requests"] = warm
     med["repeat"] = repeat
