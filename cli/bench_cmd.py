@@ -50,6 +50,11 @@ ALLOCATION_BENCH_NAMES = (
     "sweep",
 )
 
+#: Every name ``bench gap`` writes in OUT: written whole or not at all (a
+#: stop while they were written left the new results.csv beside the last
+#: run's plot).
+GAP_BENCH_NAMES = ("results.csv", "summary.md", "gap_vs_time.png")
+
 #: gap1..gap12 files hold profit-maximization problems in OR-Library's gapinfo,
 #: but their published min values are the project's reference too; the bench
 #: solves as minimization unless ``--maximize``.
@@ -153,7 +158,8 @@ def bench_gap(
             best_known=table,
             on_run=step,
         )
-    summary = write_reports(runs, out, time_limit_s=time_limit, repeat=repeat)
+    with StagedOutput(out, GAP_BENCH_NAMES).open() as work:
+        summary = write_reports(runs, work.path, time_limit_s=time_limit, repeat=repeat)
     if as_json:
         rows = [dataclasses.asdict(run) for run in runs]
         click.echo(json.dumps({"runs": rows, "out": str(out)}, default=str))

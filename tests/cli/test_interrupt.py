@@ -393,3 +393,26 @@ def test_a_stop_signal_ends_a_cpsat_solve_within_seconds(signum: int) -> None:
     assert out == ""  # no result of the stopped search
     assert (err.splitlines()[-1], proc.returncode) == _ENDS[signal.Signals(signum)]
     assert waited < 10.0, waited
+
+
+def test_bench_gap_that_fails_while_writing_leaves_the_last_run_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bench gap`` wrote results.csv and summary.md straight into OUT, then
+    the plot: a stop in between left the new results beside the last run's
+    plot. It writes through a staging folder now, as ``bench allocation``."""
+    import tierflow.benchmarks.gap_bench as gap_bench
+
+    gap = ROOT / "benchmarks" / "data" / "gap" / "gap1.txt"
+    out = tmp_path / "gap"
+    args = ["bench", "gap", str(gap), "--engines", "greedy", "--out", str(out)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) == {"results.csv", "summary.md", "gap_vs_time.png"}
+
+    def stopped(*_: object) -> None:
+        raise RuntimeError("stopped while writing")
+
+    monkeypatch.setattr(gap_bench, "plot_gap_vs_time", stopped)
+    assert CliRunner().invoke(cli, args).exit_code != 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
