@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
@@ -281,6 +282,23 @@ def bench_allocation(
     from tierflow.orchestration.allocation.settings import require_deterministic
 
     names = parse_engines(engines)
+    if n_days is None:  # options of the many-day run, given to one day
+        source = click.get_current_context().get_parameter_source
+        given = [
+            flag
+            for name, flag in (
+                ("forecasts", "--forecast"),
+                ("sweep", "--forecast-sweep"),
+                ("staffing", "--staffing"),
+            )
+            if source(name)
+            in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        ]
+        if given:  # they were ignored without a word
+            raise click.UsageError(
+                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} "
+                "to a run of --days N only"
+            )
     if deterministic:  # refused before the day is generated
         for name in names[:1] if n_days is not None else names:
             require_deterministic(name)

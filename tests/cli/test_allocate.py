@@ -1586,3 +1586,29 @@ def _backlog(store: StateStore) -> dict[str, float]:
     return {
         n: float(monitor.backlog[i]) for i, n in enumerate(monitor.network.node_ids)
     }
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        (["--forecast", "perfect"], "--forecast applies"),
+        (["--forecast-sweep", "0.5,1"], "--forecast-sweep applies"),
+        (
+            ["--staffing", "day", "--forecast", "history"],
+            "--forecast, --staffing apply",
+        ),
+    ],
+)
+def test_bench_allocation_refuses_the_days_options_without_days(
+    tmp_path: Path, given: list[str], said: str
+) -> None:
+    """``--forecast``, ``--forecast-sweep`` and ``--staffing`` shape a run of
+    ``--days N``; given to one day they were ignored without a word (QA
+    2026-12-07): now a usage error, nothing run or written."""
+    out = tmp_path / "one"
+    args = ["bench", "allocation", "--network", str(TINY), "--orders", "20"]
+    args += ["--engines", "greedy", *given, "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert f"Error: {said} to a run of --days N only" in result.stderr
+    assert not out.exists()
