@@ -201,7 +201,16 @@ def generate_gap(
         jobs_fitting_no_agent,
     )
 
-    data = generate_chu_beasley(kind, agents, jobs, seed, name=out.stem)
+    try:
+        data = generate_chu_beasley(kind, agents, jobs, seed, name=out.stem)
+    except InputError as exc:
+        if exc.field != "size":
+            raise
+        # each flag in its range, their product too large: a usage error, as
+        # a value out of either range is (it was exit 1 naming 'size')
+        raise click.BadParameter(
+            f"{agents} x {jobs}: {exc.reason}", param_hint="--agents x --jobs"
+        ) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(format_orlib_gap([data]), encoding="utf-8")

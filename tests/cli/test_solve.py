@@ -555,3 +555,23 @@ def test_bench_gap_minimize_runs_have_no_below_columns(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run["pct_below_best"] is None and run["pct_below_lp"] is None
     assert run["pct_above_lp"] is not None
+
+
+def test_generate_gap_too_large_is_a_usage_error_naming_the_flags(
+    tmp_path: Path,
+) -> None:
+    """``--agents`` and ``--jobs`` each in their range but their product past
+    the 50,000,000 entries an instance may hold (10,000 x 1,000,000 would need
+    80 GB of floats) was exit 1 with ``field 'size': value (10000, 1000000)``,
+    naming neither flag, where every other bad value of the command is a
+    usage error; nothing is written."""
+    out = tmp_path / "huge.txt"
+    result = _generate_gap(out, "d", 10_000, 1_000_000)
+    assert result.exit_code == 2, result.output
+    said = result.stderr.strip().splitlines()[-1]
+    assert said == (
+        "Error: Invalid value for --agents x --jobs: 10000 x 1000000: "
+        "agents x jobs must be at most 50,000,000"
+    ), said
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
