@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tierflow.cli.config import tier_policy
-from tierflow.cli.network_cmd import log_network_warnings
+from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
     examples,
     json_option,
@@ -161,15 +161,19 @@ def options_command(
     as_json: bool,
 ) -> None:
     """Tiered fulfillment options (Platinum/Gold/Silver/Overflow) for one cart."""
+    from tierflow.orchestration.checkout.request import RequestValidator
     from tierflow.orchestration.checkout.router import OnlineRouter, parse_items
 
     items = parse_items(items_text)
     now = parse_now(now_text)
     preferences = parse_preferences(prefer_text)
+    net = open_network(network_dir)
+    # refused by the network (an unknown SKU or ZIP prefix) before the store
+    # is opened: a new one was created and seeded for a request that failed
+    RequestValidator(net).parse(customer_id, items, dest, preferences, now)
     with OnlineRouter.open(
-        network_dir, state_path, policy=tier_policy(), store_wait_s=store_wait_s()
+        net, state_path, policy=tier_policy(), store_wait_s=store_wait_s()
     ) as router:
-        log_network_warnings(router.network)
         answer = router.generate_fulfillment_options(
             customer_id, items, dest, preferences=preferences, now=now
         )

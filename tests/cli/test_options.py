@@ -107,6 +107,8 @@ def test_options_text_prints_the_instant_in_utc(tmp_path: Path) -> None:
         (("--items", "TEE:1,mug:1", "--dest", "100"),
          "Error: field 'sku': index 1: value 'mug': unknown SKU; the network "
          "has 'MUG', which differs in case only (ids are case-sensitive)"),
+        (("--items", "TEE:1", "--dest", "00000"),
+         "Error: field 'dest': value '00000': unknown ZIP prefix"),
         (("--items", "TEE:1", "--dest", "10-01"),
          "Error: field 'dest': value '10-01': not a US ZIP code"),
         # a spreadsheet's 02134 (the checkout and orders.csv say it alike)
@@ -142,10 +144,14 @@ def test_options_text_prints_the_instant_in_utc(tmp_path: Path) -> None:
 def test_options_bad_input_exit_1(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
+    """One line, exit 1, and no store left behind: a request refused by the
+    network (an unknown SKU or ZIP prefix, a quantity of 0) created and
+    seeded a new state store before it was refused (2026-12-07)."""
     code, out = _run(tmp_path, "--customer", "C1", *args)
     assert code == 1
     assert out.startswith(message) and len(out.strip().splitlines()) == 1
     assert "Traceback" not in out
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(("now", "gold_ships", "overflow_ships"), WH_EAST_SHIP_DAYS)
