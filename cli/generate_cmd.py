@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,9 +195,9 @@ def generate_gap(
     take alone is written all the same, with a warning on stderr: it is
     infeasible (``docs/cli.md``)."""
     from tierflow.data.orlib_gap import (
-        format_orlib_gap,
         generate_chu_beasley,
         jobs_fitting_no_agent,
+        write_orlib_gap,
     )
 
     try:
@@ -211,10 +210,7 @@ def generate_gap(
         raise click.BadParameter(
             f"{agents} x {jobs}: {exc.reason}", param_hint="--agents x --jobs"
         ) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(format_orlib_gap([data]), encoding="utf-8")
-    os.replace(tmp, out)
+    write_orlib_gap(out, [data])
     misfits = jobs_fitting_no_agent(data)
     if misfits.size:
         _log.warning("%s", _infeasible_note(out, data, misfits))

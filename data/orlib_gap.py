@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -275,6 +276,24 @@ def format_orlib_gap(problems: Iterable[GapData], *, per_line: int = 12) -> str:
         rows(prob.weight.T)
         rows(prob.capacity[None, :])
     return "\n".join(lines) + "\n"
+
+
+def write_orlib_gap(path: Path, problems: Iterable[GapData]) -> None:
+    """Write ``problems`` to ``path`` atomically: a hidden temporary file of
+    its own in the same folder, then a rename, removed if anything fails (a
+    fixed ``PATH.tmp`` overwrote a file of that name and was left
+    half-written by a full disk)."""
+    text = format_orlib_gap(problems)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def generate_chu_beasley(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from click.testing import CliRunner, Result
 from tests.conftest import DATA_DIR, GAP_DIR
 from tests.instances import defer_and_stock
 from tierflow.cli.main import cli
+from tierflow.data.orlib_gap import read_orlib_gap
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import SolveParams, Status
 from tierflow.solver.engine import BundledEngine, Capabilities, Hint
@@ -575,3 +577,26 @@ def test_generate_gap_too_large_is_a_usage_error_naming_the_flags(
     ), said
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_gap_leaves_no_temporary_file_and_clobbers_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instance was written to ``OUT.tmp`` and renamed: a user's own
+    ``c.txt.tmp`` beside it was overwritten and moved away, and a failed
+    write (a full disk) left the half-written ``OUT.tmp`` behind."""
+    out = tmp_path / "c.txt"
+    mine = tmp_path / "c.txt.tmp"
+    mine.write_text("my notes\n")
+    result = _generate_gap(out, "c", 5, 20)
+    assert result.exit_code == 0, result.output
+    assert mine.read_text() == "my notes\n"
+    assert read_orlib_gap(out)[0].weight.shape == (20, 5)
+
+    def disk_full(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    failed = _generate_gap(tmp_path / "d.txt", "d", 5, 20)
+    assert failed.exit_code == 1, failed.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt", "c.txt.tmp"]
