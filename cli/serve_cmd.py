@@ -543,7 +543,9 @@ class _Settings:
     def build(self, worker: bool = False) -> tuple[FastAPI, Callable[[], None]]:
         """A router on the store and the app over it, and how to close them
         (``worker``: a store of a newer schema is served degraded, not refused:
-        the supervisor would start a refusing worker again and again)."""
+        the supervisor would start a refusing worker again and again; a SQLite
+        file gone since the supervisor opened it is a store unavailable, not
+        made again empty)."""
         from tierflow.orchestration.checkout.router import OnlineRouter
         from tierflow.service.app import create_app
 
@@ -557,6 +559,7 @@ class _Settings:
             store_wait_s=STORE_WAIT_S,
             store_answer_s=STORE_ANSWER_S,
             serve_newer_schema=worker,
+            make_store=not worker,  # the supervisor made it: never a new one
         )
         try:
             app = create_app(

@@ -40,6 +40,7 @@ from tierflow.data.store import (
     ScoreStore,
     StateStore,
     StoreBroken,
+    StoreUnavailable,
     default_state_location,
     is_postgres_url,
     open_store,
@@ -205,6 +206,7 @@ class OnlineRouter:
         serve_newer_schema: bool = False,
         store_answer_s: float | None = None,
         request_ids: Callable[[], str] | None = None,
+        make_store: bool = True,
     ) -> OnlineRouter:
         """A router on a network folder (None: the embedded sample) and a store.
 
@@ -265,6 +267,11 @@ class OnlineRouter:
             Makes each new request id (default :func:`new_request_id`,
             unguessable): a reproducible simulated day's
             (``tierflow simulate --deterministic``) are drawn from its seed.
+        make_store
+            False: a SQLite file missing at ``state`` is a store unavailable
+            (and so at each retry), never a new one made there: a server's
+            worker opens the file its supervisor opened, and one restarted
+            after the file was deleted made a new, empty store and served it.
         """
         timing: dict[str, Any] = {
             "reservation_ttl_s": reservation_ttl_s,
@@ -284,6 +291,7 @@ class OnlineRouter:
             store_wait_s,
             refuse_newer=not serve_newer_schema,
             answer_s=store_answer_s,
+            make=make_store,
         )
         router = cls(
             net, store, monitor, policy=policy, bid_prices=bid_prices,
@@ -302,6 +310,7 @@ class OnlineRouter:
                 refuse_newer=False,
                 answer_s=store_answer_s,
                 lock_wait_s=RECONNECT_LOCK_WAIT_S,
+                make=make_store,
             )
             router.location = str(where)
         return router
@@ -817,6 +826,7 @@ def _open_state(
     refuse_newer: bool = True,
     answer_s: float | None = None,
     lock_wait_s: float | None = None,
+    make: bool = True,
 ) -> tuple[StateStore | None, Exception | None]:
     """The store, seeded with the network's inventory, with ``monitor``
     (if any) attached to its event log; None when it cannot be opened, and
@@ -836,6 +846,8 @@ def _open_state(
     broken store are the failure instead, said in every answer.
     ``lock_wait_s``: a PostgreSQL migration's wait for each lock on its
     tables, if not ``wait_s`` (a reconnect's: :data:`RECONNECT_LOCK_WAIT_S`).
+    ``make`` False: a SQLite file that is not there is a store unavailable,
+    not made.
     """
     store: StateStore | None = None
     try:
@@ -844,6 +856,8 @@ def _open_state(
             waits["answer_wait_s"] = answer_s
         if lock_wait_s is not None and is_postgres_url(state):
             waits["lock_wait_s"] = lock_wait_s
+        if not make:
+            _refuse_a_missing_file(state)
         store = (
             open_store(state, **waits)
             if state is None or isinstance(state, Path | str)
@@ -863,6 +877,23 @@ def _open_state(
         if store is not None and store is not state:
             store.close()
         return None, exc
+
+
+def _refuse_a_missing_file(state: StateStore | Path | str | None) -> None:
+    """:class:`StoreUnavailable` where ``state`` is a SQLite file that is not
+    there (a server's worker: it opens the store its supervisor opened, and
+    a new one made there would be empty, seeded with the network's stock)."""
+    where = default_state_location() if state is None else state
+    if (
+        isinstance(where, Path | str)
+        and not is_postgres_url(where)
+        and not Path(where).exists()
+    ):
+        raise StoreUnavailable(
+            "no state store there: the file is gone (deleted or moved since "
+            "the server started)",
+            location=str(where),
+        )
 
 
 def _unavailable_note(why: str) -> str:

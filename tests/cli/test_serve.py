@@ -650,6 +650,33 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
     bind("127.0.0.1", port).close()
 
 
+def test_a_restarted_worker_makes_no_new_store_where_the_file_is_gone(
+    tmp_path: Path,
+) -> None:
+    """A SQLite file deleted under ``serve --workers 2`` (a clean-up, a
+    restore by ``mv``), then a worker restarted (a crash, the OOM killer):
+    the new worker made a new, empty store at the path, seeded with the
+    network's stock, and answered ``/readyz`` 200 from it beside a worker
+    answering 503 on the old one. It serves without its store instead, as
+    the others do, until the file is back (QA, 2026-12-07)."""
+    proc, base, log = _two_workers(tmp_path, {})
+    state = tmp_path / "state.db"
+    try:
+        _wait_up(base, log)
+        state.unlink()
+        first = _children(proc.pid)[0]
+        os.kill(first, signal.SIGKILL)
+        _wait_for(lambda: len(set(_children(proc.pid)) - {first}) == 2)
+        _wait_for(lambda: "Application startup complete" in log.read_text()
+                  .rsplit("starting it again", 1)[-1])  # fmt: skip
+        ready = {httpx.get(f"{base}/readyz", timeout=10).status_code for _ in range(20)}
+        assert not state.exists()
+        assert ready == {503}, ready
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
 def _cpus(pid: int) -> set[int]:
     return os.sched_getaffinity(pid)
 
