@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.data.atomic_files import write_text_atomically
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_GAP_VALUE, MAX_PROBLEM_ENTRIES
 from tierflow.data.text_files import read_utf8
@@ -285,15 +285,7 @@ def write_orlib_gap(path: Path, problems: Iterable[GapData]) -> None:
     half-written by a full disk)."""
     text = format_orlib_gap(problems)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, text)
 
 
 def generate_chu_beasley(

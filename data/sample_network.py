@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tierflow.data.atomic_files import write_text_atomically
 from tierflow.data.errors import InputError
 from tierflow.data.geography import CENSUS_REGION, GEOGRAPHY_SOURCE, zip3_destinations
 from tierflow.data.purchase_history import (
@@ -307,24 +308,14 @@ def write_sample(
     out.mkdir(parents=True, exist_ok=True)
     tables = sample_tables(seed)
     for name, frame in tables.items():
-        _atomic_write(out / name, frame.to_csv(index=False, lineterminator="\n"))
-    _atomic_write(out / "README.md", _SOURCES)
+        write_text_atomically(
+            out / name, frame.to_csv(index=False, lineterminator="\n")
+        )
+    write_text_atomically(out / "README.md", _SOURCES)
     for name in found:  # replaced: the old network's other tables go too
         if name not in tables:
             (out / name).unlink(missing_ok=True)
     return out
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cache_root() -> Path:
