@@ -247,16 +247,13 @@ def refuse_score_outputs(
 
 @contextmanager
 def score_sinks(
-    state: Path | None,
-    scores_out: Path | None,
-    **inputs: Path | None,
+    state: Path | None, scores_out: Path | None
 ) -> Iterator[list[ScoreSink]]:
     """Where ``retrain`` and ``rollback`` publish scores: the state store
     behind ``--state`` and the CSV ``--scores-out``, in that order; the
-    store is closed on the way out. Each is refused where it is one of the
-    ``inputs`` (the files read): call it with them before reading them too,
-    so that nothing is read (and no store made) for a refused command."""
-    refuse_score_outputs(state, scores_out, **inputs)
+    store is closed on the way out. Refuse them first
+    (:func:`refuse_score_outputs`), before the inputs are read: nothing is
+    read, and no store made, for a refused command."""
     from tierflow.cltv.lifecycle import CsvScoreSink
 
     store = None if state is None else open_state(state)
@@ -904,7 +901,7 @@ def retrain_command(
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     registry = ModelRegistry(model_dir)
     with (
-        score_sinks(state, scores_out, **inputs) as sinks,
+        score_sinks(state, scores_out) as sinks,
         progress_stage("cltv retrain"),
     ):
         result = retrain(
@@ -1038,7 +1035,7 @@ def rollback_command(
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     registry = ModelRegistry(model_dir)
     with (
-        score_sinks(state, scores_out, **inputs) as sinks,
+        score_sinks(state, scores_out) as sinks,
         progress_stage("cltv rollback"),
     ):
         result = rollback(

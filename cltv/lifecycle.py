@@ -1002,13 +1002,17 @@ class RollbackResult:
 
 
 def previous_champion(
-    registry: ModelRegistry, current: str, state: dict[str, Any] | None
+    registry: ModelRegistry,
+    current: str,
+    state: dict[str, Any] | None,
+    versions: list[str],
 ) -> str:
     """The champion the last retrain replaced with ``current``, as its
-    ``RETRAIN.json`` (``state``) records it; an :class:`InputError` saying
-    why when the record cannot tell (the versions kept cannot either: a
-    rejected challenger is kept beside the champions)."""
-    have = ", ".join(registry.versions())
+    ``RETRAIN.json`` (``state``) records it and if still among the
+    ``versions`` kept; an :class:`InputError` saying why when the record
+    cannot tell (the versions kept cannot either: a rejected challenger is
+    kept beside the champions)."""
+    have = ", ".join(versions)
     if state is None:
         raise InputError(
             f"cannot tell the champion before {current}: no retrain is "
@@ -1031,7 +1035,7 @@ def previous_champion(
         why = "the last retrain kept it (it promoted nothing)"
     elif before is None:
         why = "no champion before it is recorded (the first model, or a record of an older tierflow)"
-    elif before not in registry.versions():
+    elif before not in versions:
         why = f"the champion before it, {before}, is no longer in the folder (pruned)"
     else:
         return str(before)
@@ -1070,13 +1074,16 @@ def rollback(
                 file=str(registry.root),
             )
         state = registry.read_retrain_state()
+        versions = registry.versions()
         target = (
-            previous_champion(registry, current, state) if version is None else version
+            previous_champion(registry, current, state, versions)
+            if version is None
+            else version
         )
-        if target not in registry.versions():
+        if target not in versions:
             raise InputError(
                 "no such model version in the folder (never written, or "
-                f"pruned; have: {', '.join(registry.versions())})",
+                f"pruned; have: {', '.join(versions)})",
                 file=str(registry.root),
                 field="--to",
                 value=target,
