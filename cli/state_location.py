@@ -105,7 +105,9 @@ def open_state(
     command that only reads): a store at an older schema is refused
     (``SchemaTooOld``: run ``tierflow state migrate``), never migrated; a
     writer migrates it, as ``serve`` does; ``make`` False refuses an empty
-    one too (``tierflow state migrate``'s look before it migrates)."""
+    one too (``tierflow state migrate``'s look before it migrates). A
+    location refused before it is opened names ``--state`` (or
+    ``TIERFLOW_STATE``)."""
     from tierflow.data.store import open_store
 
     waits: dict[str, Any] = {}
@@ -116,7 +118,12 @@ def open_state(
         waits["timeout_s"] = wait
     if answer_wait_s is not None and is_postgres_url(location):
         waits["answer_wait_s"] = answer_wait_s
-    store = open_store(location, **waits)
+    try:
+        store = open_store(location, **waits)
+    except InputError as exc:  # a URL libpq refuses: named as the user gave it
+        if exc.field != "state":
+            raise
+        raise InputError(exc.reason, field="--state", value=exc.value) from None
     store.watch_schema_at_each_write()
     return store
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -58,65 +59,137 @@ def location_problem(location: object) -> str | None:
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 
 
-#: What follows a URL's first ":" when it is a port (or the next host's
-#: ``,``), not a password: ``host:5432/db``, ``host:5432,h2/db``.
-_PORT = re.compile(r"\d*(?:[,/?]|$)")
+@dataclass(frozen=True)
+class UrlParts:
+    """A ``scheme://`` URL split where libpq splits it
+    (``conninfo_uri_parse_options``), each part raw (not percent-decoded).
+
+    Its user part ends at the first ``@`` before any ``/`` (none: no user
+    part), its password at the first ``@`` after the user's ``:``; its hosts
+    (``netloc``: ``host:port`` pairs, ``,``-separated, IPv6 in ``[]``) at
+    the next ``/`` or ``?``; its database name at the first ``?``. libpq
+    knows no fragment: ``#`` is text.
+    """
+
+    scheme: str
+    user: str | None
+    password: str | None
+    netloc: str
+    dbname: str | None
+    query: str | None
+
+    def query_pairs(self) -> list[tuple[str, str]]:
+        """The query's ``name=value`` pairs, raw (a pair without ``=``: an
+        empty value), empty ones left out."""
+        pairs = (p.partition("=") for p in (self.query or "").split("&") if p)
+        return [(name, value) for name, _, value in pairs]
+
+    def secrets(self) -> list[str]:
+        """The password and each secret parameter's value, raw and decoded."""
+        raw = [self.password or ""] + [
+            value
+            for name, value in self.query_pairs()
+            if unquote(name) in _SECRET_PARAMETERS
+        ]
+        return [s for r in raw if r for s in {r, unquote(r)}]
+
+
+def url_parts(url: str) -> UrlParts | None:
+    """``url`` split as libpq splits a URL (:class:`UrlParts`); None when it
+    is no ``scheme://`` URL. It never refuses one: an IPv6 host without its
+    ``]`` runs to the end (libpq refuses it, naming the whole URL)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    user = password = None
+    credentials = re.match(r"[^@/]*@", rest)
+    if credentials:
+        user, colon, given = credentials[0][:-1].partition(":")
+        password = given if colon else None
+        rest = rest[credentials.end() :]
+    at = 0
+    while True:  # host[:port] pairs
+        if rest.startswith("[", at):
+            close = rest.find("]", at)
+            at = len(rest) if close < 0 else close + 1
+        else:
+            at = _end(rest, at, ":/?,")
+        if rest.startswith(":", at):
+            at = _end(rest, at + 1, "/?,")
+        if not rest.startswith(",", at):
+            break
+        at += 1
+    netloc, rest = rest[:at], rest[at:]
+    dbname = query = None
+    if rest.startswith("/"):
+        dbname, mark, given_query = rest[1:].partition("?")
+        query = given_query if mark else None
+    elif rest.startswith("?"):
+        query = rest[1:]
+    return UrlParts(scheme, user, password, netloc, dbname, query)
+
+
+def _end(text: str, at: int, stops: str) -> int:
+    """Where the first of ``stops`` is in ``text`` from ``at`` (its length: none)."""
+    return min(
+        (i for i in map(lambda c: text.find(c, at), stops) if i >= 0), default=len(text)
+    )
 
 
 def password_misread(url: str) -> bool:
-    """Whether libpq would read less of ``url``'s password than was typed: a
-    raw ``/`` in it (libpq's user part ends before the first ``/``: the user
-    is read as the host, the password as its port and database) or a raw
-    ``@`` (its password ends at the first ``@``, the rest read as the host,
-    which is looked up in DNS and quoted in errors). The password is taken
-    to end at the URL's last ``@``; a port there (``host:5432/db?x=a@b``)
-    is none."""
-    _, sep, rest = url.partition("://")
-    at = rest.rfind("@")
-    if not sep or at < 0:
+    """Whether libpq would read ``url``'s password otherwise than it was
+    typed: a raw ``@`` in libpq's hosts, database name or a parameter's
+    name. Its password ends at the first ``@`` (the rest of it read as the
+    host, which is looked up in DNS and quoted in errors), and it reads no
+    user part before a ``/`` (``u:123/abc@h/db``: host ``u``, port ``123``,
+    database ``abc@h/db``). A raw ``@`` in a parameter's value
+    (``?application_name=a@b``) is read as typed."""
+    parts = url_parts(url)
+    if parts is None:
         return False
-    user, colon, password = rest[:at].partition(":")
-    if not colon or any(c in user for c in "/?@[") or _PORT.match(password):
-        return False
-    return "@" in password or "/" in password
+    return (
+        "@" in parts.netloc
+        or "@" in (parts.dbname or "")
+        or any("@" in name for name, _ in parts.query_pairs())
+    )
 
 
 def redact_url(url: str) -> str:
-    """``url`` without its password (in the user part or the query), read as
-    libpq reads it: its user part ends at the first ``@`` before a ``/``
-    (here at the last ``@`` before the host's ``/`` or ``?``, which hides
-    more), it knows no fragment (``#``), and it decodes a parameter's name.
-    Read as an http URL (``urlsplit``), a password holding ``#`` or ``?``,
-    which libpq takes as it comes, was shown, and so was
-    ``pass%77ord=``'s; so was one holding a raw ``/``
-    (:func:`password_misread`: all up to the URL's last ``@`` is hidden)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
+    """``url`` without its password (in the user part or the query), split
+    as libpq splits it (:func:`url_parts`): a password's ``#``, ``?`` or
+    ``/`` as typed, and ``pass%77ord=``'s value, which libpq decodes the
+    name of, are hidden. A URL whose password libpq would misread
+    (:func:`password_misread`) is shown without all up to its last ``@``
+    outside a parameter's value, after its user's name."""
+    parts = url_parts(url)
+    if parts is None:
         return url
-    head = rest.partition("/")[0]
-    user = None
-    if password_misread(url):  # all up to the last "@": none of it is shown
-        at = rest.rindex("@")
-        user = rest[:at].partition(":")[0]
-        rest = rest[at + 1 :]
-    elif "@" in head:
-        at = head.index("@")
-        # a second "@" before the host's end: the password held the first
-        host_end = min(
-            (i for i in (rest.find("/", at), rest.find("?", at)) if i >= 0),
-            default=len(rest),
-        )
-        at = rest.rindex("@", 0, host_end)
-        user = rest[:at].partition(":")[0]
-        rest = rest[at + 1 :]
-    where, _, query = rest.partition("?")
+    scheme, rest = parts.scheme, url[len(parts.scheme) + 3 :]
+    if password_misread(url):  # the password may run to the last such "@"
+        end = max(_raw_ats(rest, parts.query))
+        user = rest[:end].partition(":")[0]
+        return f"{scheme}://{user}@" + redact_url("x://" + rest[end + 1 :])[4:]
     kept = "&".join(
         p
-        for p in query.split("&")
+        for p in (parts.query or "").split("&")
         if p and unquote(p.partition("=")[0]) not in _SECRET_PARAMETERS
     )
-    shown_user = "" if user is None else f"{user}@"
+    shown_user = "" if parts.user is None else f"{parts.user}@"
+    where = parts.netloc + ("" if parts.dbname is None else f"/{parts.dbname}")
     return f"{scheme}://{shown_user}{where}" + (f"?{kept}" if kept else "")
+
+
+def _raw_ats(rest: str, query: str | None) -> list[int]:
+    """Where ``rest`` (a URL after ``://``, ending in ``query``) holds an
+    ``@`` outside a parameter's value."""
+    start = len(rest) if query is None else len(rest) - len(query)
+    ats = [i for i in range(start) if rest[i] == "@"]
+    for pair in (query or "").split("&"):
+        name = pair.partition("=")[0]
+        if "@" in name:
+            ats.append(start + name.rindex("@"))
+        start += len(pair) + 1
+    return ats
 
 
 def shown_location(text: str) -> str:

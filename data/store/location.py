@@ -13,6 +13,7 @@ from tierflow.data.extras import require
 from tierflow.data.store.protocols import StateStore
 from tierflow.data.store_location import (
     POSTGRES_SCHEMES,
+    UrlParts,
     default_state_location,
     default_state_path,
     describe_location,
@@ -21,10 +22,12 @@ from tierflow.data.store_location import (
     password_misread,
     redact_url,
     shown_location,
+    url_parts,
 )
 
 __all__ = [
     "POSTGRES_SCHEMES",
+    "UrlParts",
     "default_state_location",
     "default_state_path",
     "describe_location",
@@ -34,6 +37,7 @@ __all__ = [
     "password_misread",
     "redact_url",
     "shown_location",
+    "url_parts",
 ]
 
 
@@ -54,7 +58,9 @@ def open_store(location: Path | str | None = None, **kwargs: Any) -> StateStore:
     Raises
     ------
     InputError
-        ``location`` is a URL but not PostgreSQL's.
+        ``location`` is a URL but not PostgreSQL's, or one libpq refuses
+        (:func:`~tierflow.data.store.postgres_database.url_params`), named
+        as field ``state`` (``TIERFLOW_STATE`` when it is None).
     StoreUnavailable
         The database cannot be opened or reached.
     SchemaTooNew
@@ -64,13 +70,20 @@ def open_store(location: Path | str | None = None, **kwargs: Any) -> StateStore:
     """
     where = default_state_location() if location is None else location
     problem = location_problem(where)
+    field = "TIERFLOW_STATE" if location is None else "state"
     if problem is not None:
-        field = "TIERFLOW_STATE" if location is None else "state"
         raise InputError(problem, field=field, value=shown_location(str(where)))
     if is_postgres_url(where):
         # imported here: the SQLite path (``make demo``) never loads psycopg
         require("psycopg_pool", feature="PostgreSQL store", extra="postgres")
+        from tierflow.data.store.postgres_database import url_params
         from tierflow.data.store.postgres_store import PostgresStore
+
+        try:  # named as given, before any connection (or DNS look-up)
+            url_params(str(where))
+        except InputError as exc:
+            value = shown_location(str(where))
+            raise InputError(exc.reason, field=field, value=value) from None
 
         return PostgresStore(str(where), **kwargs)
     from tierflow.data.store.sqlite_store import SqliteStore

@@ -42,7 +42,7 @@ from tierflow.data.store.database import (
     refuse_writes_past_schema,
     store_error,
 )
-from tierflow.data.store.location import password_misread, redact_url
+from tierflow.data.store.location import password_misread, redact_url, url_parts
 from tierflow.data.store.postgres_notices import Notices
 from tierflow.data.store.schema import STORE_TABLE
 
@@ -274,36 +274,79 @@ def _refused(exc: psycopg.Error, why: str, location: str | None) -> StoreUnavail
     return StoreUnavailable(f"{first} ({why})", location=location)
 
 
-def _check_url(url: str, location: str) -> dict[str, Any]:
-    """Refuse a URL libpq cannot parse, naming what is wrong without its password.
+def url_params(url: str) -> dict[str, Any]:
+    """``url``'s connection parameters as libpq reads them, checked as libpq
+    checks them before it connects, without its password in any error.
 
     Raises
     ------
     InputError
         A password libpq would misread (:func:`password_misread`), an
-        unknown parameter, a bad value or bad percent-encoding. A quoted
-        token of libpq's message that the redacted URL does not show (a
-        password) is masked.
+        unknown parameter, bad percent-encoding, a bad ``connect_timeout``
+        or port (:func:`_port_problem`). A token of libpq's message that
+        holds a secret of the URL (:meth:`UrlParts.secrets`) is masked.
     """
     if password_misread(url):  # before libpq reads it, or DNS is asked
         raise InputError(
             "its password holds a raw '@' or '/', where libpq ends the "
             "password (or the user part): percent-encode them in the URL "
             "(@ as %40, / as %2F; : as %3A, % as %25), or give the password "
-            "in PGPASSWORD or ~/.pgpass",
-            file=location,
+            "in PGPASSWORD or ~/.pgpass"
         )
     try:  # as psycopg.connect reads it
         params = psycopg.conninfo.conninfo_to_dict(url)
         psycopg.conninfo.timeout_from_conninfo(params)
-        return params
+        problem = _port_problem(params)
     except psycopg.ProgrammingError as exc:
-        reason = re.sub(
-            r'"([^"]*)"|\'([^\']*)\'',
-            lambda m: m[0] if (m[1] or m[2] or "") in location else '"***"',
-            " ".join(str(exc).split()),
-        )
-        raise InputError(f"not a URL libpq accepts: {reason}", file=location) from None
+        problem = " ".join(str(exc).split())
+    if problem is None:
+        return params
+    parts = url_parts(url)
+    secrets = parts.secrets() if parts is not None else []
+    reason = re.sub(
+        r'"([^"]*)"|\'([^\']*)\'',
+        lambda m: '"***"' if any(s in m[0] for s in secrets) else m[0],
+        problem,
+    )
+    raise InputError(f"not a URL libpq accepts: {reason}")
+
+
+#: A port as libpq's ``parse_int_param`` reads it (``strtol``, then
+#: whitespace only).
+_PORT_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
+def _port_problem(params: dict[str, Any]) -> str | None:
+    """What libpq would say of the URL's ports before it connects (psycopg
+    first looks its hosts up in DNS, and the store took the error for a
+    server it cannot reach, which ``serve`` waits out for ever), in its
+    words; None: none."""
+    ports = str(params.get("port") or "").split(",")
+    if ports == [""]:
+        return None
+    hosts = _given(params, "hostaddr") or _given(params, "host")
+    count = hosts.count(",") + 1  # none: libpq's default host
+    if len(ports) not in (1, count):
+        return f"could not match {len(ports)} port numbers to {count} hosts"
+    for port in filter(None, ports):
+        if not _PORT_NUMBER.fullmatch(port) or abs(int(port)) >= 2**31:
+            return f'invalid integer value "{port}" for connection option "port"'
+        if not 1 <= int(port) <= 65535:
+            return f'invalid port number: "{port}"'
+    return None
+
+
+def _given(params: dict[str, Any], name: str) -> str:
+    """Parameter ``name`` of the URL, else of libpq's environment (``PGHOST``)."""
+    return str(params.get(name) or os.environ.get(f"PG{name.upper()}", ""))
+
+
+def _check_url(url: str, location: str) -> dict[str, Any]:
+    """:func:`url_params`, its error naming ``location``."""
+    try:
+        return url_params(url)
+    except InputError as exc:
+        raise InputError(exc.reason, file=location) from None
 
 
 def _connect_options(params: dict[str, Any]) -> dict[str, Any]:
