@@ -1,7 +1,8 @@
 """``tierflow cltv rollback``: the night's promoted model is taken back, its
-predecessor's scores published to a real SQLite store and a CSV first; a
-rerun of that night's retrain keeps the rollback, the next night promotes
-as usual; each refusal is one line and changes nothing."""
+predecessor's scores published to a real state store (SQLite and
+PostgreSQL) and a CSV first; a rerun of that night's retrain keeps the
+rollback, the next night promotes as usual; each refusal is one line and
+changes nothing, in the folder or the store."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tierflow.cli.main import cli
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import open_store
 from tierflow.data.synthetic_transactions import (
     generate_transactions,
     write_transactions,
@@ -40,11 +41,13 @@ def _run(*args: str) -> Result:
     return CliRunner().invoke(cli, ["cltv", *args])
 
 
-def _retrain(feeds: dict[str, Path], night: str, folder: Path) -> dict[str, object]:
+def _retrain(
+    feeds: dict[str, Path], night: str, folder: Path, state: Path | str | None = None
+) -> dict[str, object]:
     done = _run(
         "retrain", "--transactions", str(feeds[night]), "--as-of", night,
         "--horizon-days", "60", "--model-dir", str(folder / "models"),
-        "--state", str(folder / "state.db"), "--json",
+        "--state", str(state or folder / "state.db"), "--json",
     )  # fmt: skip
     assert done.exit_code == 0, done.output
     record: dict[str, object] = json.loads(done.stdout)
@@ -65,13 +68,28 @@ def two_nights(
     return folder, str(first["champion"]), str(second["champion"])
 
 
-def _copy(two_nights: tuple[Path, str, str], tmp_path: Path) -> Path:
-    return Path(shutil.copytree(two_nights[0], tmp_path / "nights"))
+def _copy(
+    two_nights: tuple[Path, str, str],
+    tmp_path: Path,
+    feeds: dict[str, Path],
+    state: Path | str,
+) -> Path:
+    """A copy of the two nights' model folder, and the second night's scores
+    in the fresh store ``state`` (published by a rerun of its retrain, which
+    is "already done")."""
+    folder = Path(shutil.copytree(two_nights[0], tmp_path / "nights"))
+    (folder / "state.db").unlink()
+    rerun = _retrain(feeds, NIGHTS[1], folder, state)
+    assert rerun["noop"] is True and rerun["champion"] == two_nights[2]
+    assert _published(state)[1] == {two_nights[2]}
+    return folder
 
 
-def _published(folder: Path) -> tuple[datetime.date | None, set[str], pd.DataFrame]:
+def _published(
+    state: Path | str,
+) -> tuple[datetime.date | None, set[str], pd.DataFrame]:
     """The store's latest day, the model versions of its scores, the scores."""
-    with SqliteStore(folder / "state.db") as store:
+    with open_store(state) as store:
         latest = store.latest_cltv_as_of()
         scores = store.cltv_latest_scores(10_000)
     assert scores is not None
@@ -94,16 +112,19 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_rollback_publishes_then_restores_and_a_rerun_keeps_it(
-    feeds: dict[str, Path], two_nights: tuple[Path, str, str], tmp_path: Path
+    feeds: dict[str, Path],
+    two_nights: tuple[Path, str, str],
+    tmp_path: Path,
+    state_location: Path | str,
 ) -> None:
-    folder = _copy(two_nights, tmp_path)
+    folder = _copy(two_nights, tmp_path, feeds, state_location)
     _, first, second = two_nights
     models = folder / "models"
     assert (models / "CURRENT").read_text() == f"{second}\n"
     out = folder / "scores.csv"
     rolled = _run(
         "rollback", "--transactions", str(feeds[NIGHTS[1]]),
-        "--model-dir", str(models), "--state", str(folder / "state.db"),
+        "--model-dir", str(models), "--state", str(state_location),
         "--scores-out", str(out), "--json",
     )  # fmt: skip
     assert rolled.exit_code == 0, rolled.output
@@ -115,7 +136,7 @@ def test_rollback_publishes_then_restores_and_a_rerun_keeps_it(
         "done": True,
     }
     assert (models / "CURRENT").read_text() == f"{first}\n"
-    latest, versions, stored = _published(folder)
+    latest, versions, stored = _published(state_location)
     assert latest == datetime.date(2023, 6, 29) and versions == {first}
     assert set(stored["as_of"]) == {datetime.date(2023, 6, 29)}
     # the first night's model scored as of the second night, as cltv score
@@ -135,36 +156,47 @@ def test_rollback_publishes_then_restores_and_a_rerun_keeps_it(
     assert record["champion"] == first and record["rolled_back_from"] == second
     assert record["challenger"] == second and record["completed"] is True
 
-    rerun = _retrain(feeds, NIGHTS[1], folder)
+    rerun = _retrain(feeds, NIGHTS[1], folder, state_location)
     assert rerun["noop"] is True and rerun["champion"] == first
     assert rerun["reason"] == (
         "already done for this as-of date, data and config (tierflow cltv "
         f"rollback made {first} current in place of {second}: it stays)"
     )
     assert (models / "CURRENT").read_text() == f"{first}\n"
-    assert _published(folder)[1] == {first}
+    assert _published(state_location)[1] == {first}
 
-    third = _retrain(feeds, NIGHTS[2], folder)
+    third = _retrain(feeds, NIGHTS[2], folder, state_location)
     assert third["promoted"] is True and third["noop"] is False
     assert third["champion_before"] == first
     assert third["reason"] == "challenger not worse than champion within tolerance 0.02"
     assert (models / "CURRENT").read_text() == f"{third['champion']}\n"
-    latest, versions, _ = _published(folder)
+    latest, versions, _ = _published(state_location)
     assert latest == datetime.date(2023, 6, 30) and versions == {third["champion"]}
 
 
 def _refused(
-    feeds: dict[str, Path], folder: Path, *extra: str, exit_code: int = 1
+    feeds: dict[str, Path],
+    folder: Path,
+    *extra: str,
+    exit_code: int = 1,
+    state: Path | str | None = None,
 ) -> str:
-    """The last stderr line of a rollback that must change nothing."""
+    """The last stderr line of a rollback that must change nothing: no file
+    of ``folder``, nor the scores of the store ``state`` (given as
+    ``--state``)."""
     before = _files(folder)
+    scores = None if state is None else _published(state)
     failed = _run(
         "rollback", "--transactions", str(feeds[NIGHTS[1]]),
-        "--model-dir", str(folder / "models"), *extra,
+        "--model-dir", str(folder / "models"),
+        *(() if state is None else ("--state", str(state))), *extra,
     )  # fmt: skip
     assert failed.exit_code == exit_code, failed.output
     assert "Traceback" not in failed.output and failed.stdout == ""
     assert _files(folder) == before
+    if state is not None and scores is not None:
+        after = _published(state)
+        assert after[:2] == scores[:2] and after[2].equals(scores[2])
     last: str = failed.stderr.splitlines()[-1]
     return last
 
@@ -172,7 +204,7 @@ def _refused(
 def test_rollback_refuses_without_a_place_to_publish(
     feeds: dict[str, Path], two_nights: tuple[Path, str, str], tmp_path: Path
 ) -> None:
-    folder = _copy(two_nights, tmp_path)
+    folder = Path(shutil.copytree(two_nights[0], tmp_path / "nights"))
     assert _refused(feeds, folder, exit_code=2) == (
         "Error: give --state STORE or --scores-out CSV (or both): a rollback "
         "publishes the version's scores before it makes it current"
@@ -180,38 +212,43 @@ def test_rollback_refuses_without_a_place_to_publish(
 
 
 def test_rollback_refuses_an_unknown_or_damaged_version(
-    feeds: dict[str, Path], two_nights: tuple[Path, str, str], tmp_path: Path
+    feeds: dict[str, Path],
+    two_nights: tuple[Path, str, str],
+    tmp_path: Path,
+    state_location: Path | str,
 ) -> None:
-    folder = _copy(two_nights, tmp_path)
+    folder = _copy(two_nights, tmp_path, feeds, state_location)
     _, first, second = two_nights
     models = folder / "models"
-    state = ("--state", str(folder / "state.db"))
-    assert _refused(feeds, folder, *state, "--to", "nope") == (
+    assert _refused(feeds, folder, "--to", "nope", state=state_location) == (
         f"Error: {models}: field '--to': value 'nope': no such model version "
         f"in the folder (never written, or pruned; have: {first}, {second})"
     )
     meta = models / first / "metadata.json"
     meta.write_text("{")
-    assert _refused(feeds, folder, *state) == (
+    assert _refused(feeds, folder, state=state_location) == (
         f"Error: {meta}: cannot roll back to {first}: not valid JSON (Expecting "
         "property name enclosed in double quotes at line 1 column 2)"
     )
     shutil.rmtree(models / first)  # as a prune does
-    assert _refused(feeds, folder, *state) == (
+    assert _refused(feeds, folder, state=state_location) == (
         f"Error: {models / 'RETRAIN.json'}: cannot tell the champion before "
         f"{second}: the champion before it, {first}, is no longer in the "
         f"folder (pruned); name the version with --to VERSION (have: {second})"
     )
-    assert _published(folder)[1] == {second}
+    assert _published(state_location)[1] == {second}
 
 
 def test_rollback_refuses_what_the_record_cannot_tell(
-    feeds: dict[str, Path], two_nights: tuple[Path, str, str], tmp_path: Path
+    feeds: dict[str, Path],
+    two_nights: tuple[Path, str, str],
+    tmp_path: Path,
+    state_location: Path | str,
 ) -> None:
-    folder = _copy(two_nights, tmp_path)
+    folder = _copy(two_nights, tmp_path, feeds, state_location)
     _, first, second = two_nights
     models = folder / "models"
-    state = ("--state", str(folder / "state.db"))
+    state = ("--state", str(state_location))
     current = _run(
         "rollback", "--transactions", str(feeds[NIGHTS[1]]),
         "--model-dir", str(models), *state, "--to", second,
@@ -228,19 +265,21 @@ def test_rollback_refuses_what_the_record_cannot_tell(
         f"{NIGHTS[1]}\n"
     )
     # a day before the version's own as-of date (rolling forward again): scores of days it trained on
-    early = _refused(feeds, folder, *state, "--to", second, "--as-of", NIGHTS[0])
+    early = _refused(
+        feeds, folder, "--to", second, "--as-of", NIGHTS[0], state=state_location
+    )
     assert early == (
         f"Error: field '--as-of': value '{NIGHTS[0]}': before {second}'s own "
         f"as-of date {NIGHTS[1]}: its scores would forecast days it was "
         "trained on"
     )
-    assert _refused(feeds, folder, *state) == (
+    assert _refused(feeds, folder, state=state_location) == (
         f"Error: {models / 'RETRAIN.json'}: cannot tell the champion before "
         f"{first}: tierflow cltv rollback made it current in place of "
         f"{second}; name the version with --to VERSION (have: {first}, {second})"
     )
     (models / "RETRAIN.json").unlink()
-    assert _refused(feeds, folder, *state) == (
+    assert _refused(feeds, folder, state=state_location) == (
         f"Error: {models}: cannot tell the champion before {first}: no retrain "
         "is recorded (no RETRAIN.json); name the version with --to VERSION "
         f"(have: {first}, {second})"
