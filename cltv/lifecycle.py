@@ -43,6 +43,7 @@ from tierflow.cltv.registry import (
     StoredModel,
     library_versions,
     stored_data,
+    stored_history,
 )
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import TransactionLog, day_number, day_to_date
@@ -1033,12 +1034,91 @@ def previous_champion(
         )
     elif state.get("promoted") is not True:
         why = "the last retrain kept it (it promoted nothing)"
+    elif "champion_before" not in state:
+        # a record of a tierflow before champion_before: the champion the
+        # day met is told by the figures its history check recorded of it
+        return _champion_met(registry, current, state, versions)
     elif before is None:
-        why = "no champion before it is recorded (the first model, or a record of an older tierflow)"
+        why = "it was the first model (no champion before it)"
     elif before not in versions:
         why = f"the champion before it, {before}, is no longer in the folder (pruned)"
     else:
         return str(before)
+    raise InputError(
+        f"cannot tell the champion before {current}: {why}; name the version "
+        f"with --to VERSION (have: {have})",
+        file=str(registry.root / RETRAIN_FILE),
+    )
+
+
+def _champion_met(
+    registry: ModelRegistry,
+    current: str,
+    state: dict[str, Any],
+    versions: list[str],
+) -> str:
+    """The champion a promoting retrain of an older tierflow replaced with
+    ``current``, its record (``state``) written before ``champion_before``:
+    the version whose as-of date and history summary (rows, customers,
+    gross spend) are those the record's ``history_check`` gives of the
+    champion, when exactly one such version is kept and none is unreadable
+    (a version's summary is written once, with it). An :class:`InputError`
+    saying why otherwise: no figures (a first model, a champion saved
+    before the history guard), none kept (pruned), several, or a version
+    whose metadata cannot be read."""
+    check = state.get("history_check")
+    figures = check.get("champion") if isinstance(check, dict) else None
+    as_of = check.get("as_of") if isinstance(check, dict) else None
+    found: list[str] = []
+    unreadable: list[str] = []
+    why = ""
+    if not isinstance(figures, dict) or not isinstance(as_of, str):
+        why = (
+            "its record, of an older tierflow, names no champion before it, "
+            "nor gives its history figures (the first model, or a champion "
+            "saved before the history guard)"
+        )
+    else:
+        wanted = (as_of, figures.get("rows"), figures.get("customers"))
+        for version in versions:
+            if version == current:
+                continue
+            try:
+                meta = registry.metadata(version)
+                history = stored_history(meta, registry.root / version / METADATA_FILE)
+            except InputError:
+                unreadable.append(version)
+                continue
+            if (
+                history is not None
+                and (history.as_of, history.rows, history.customers) == wanted
+                and history.spend == figures.get("spend")
+            ):
+                found.append(version)
+        described = (
+            f"as of {as_of}, {figures.get('rows')} rows, "
+            f"{figures.get('customers')} customers, spend {figures.get('spend')}"
+        )
+        if unreadable:
+            why = (
+                f"its record, of an older tierflow, gives the champion before "
+                f"it only by its history ({described}), and the metadata of "
+                f"{', '.join(unreadable)} cannot be read"
+            )
+        elif len(found) > 1:
+            why = (
+                f"its record, of an older tierflow, gives the champion before "
+                f"it only by its history ({described}), which "
+                f"{', '.join(found)} all have"
+            )
+        elif not found:
+            why = (
+                f"the champion before it ({described}, as its record of an "
+                "older tierflow gives it) is no longer in the folder (pruned)"
+            )
+    if found and not why:
+        return found[0]
+    have = ", ".join(versions)
     raise InputError(
         f"cannot tell the champion before {current}: {why}; name the version "
         f"with --to VERSION (have: {have})",

@@ -284,3 +284,78 @@ def test_rollback_refuses_what_the_record_cannot_tell(
         "is recorded (no RETRAIN.json); name the version with --to VERSION "
         f"(have: {first}, {second})"
     )
+
+
+def _older_record(models: Path, **changes: object) -> None:
+    """``RETRAIN.json`` as a tierflow before ``champion_before`` wrote it."""
+    path = models / "RETRAIN.json"
+    record = json.loads(path.read_text())
+    record.pop("champion_before", None)
+    path.write_text(json.dumps(record | changes, indent=2) + "\n")
+
+
+def test_rollback_of_an_older_record_finds_the_champion_by_its_history(
+    feeds: dict[str, Path],
+    two_nights: tuple[Path, str, str],
+    tmp_path: Path,
+    state_location: Path | str,
+) -> None:
+    folder = _copy(two_nights, tmp_path, feeds, state_location)
+    _, first, second = two_nights
+    models = folder / "models"
+    _older_record(models)
+    rolled = _run(
+        "rollback", "--transactions", str(feeds[NIGHTS[1]]),
+        "--model-dir", str(models), "--state", str(state_location),
+    )  # fmt: skip
+    assert rolled.exit_code == 0, rolled.output
+    assert rolled.stdout == (
+        f"rolled back to {first} (from {second}): published 700 scores as of "
+        f"{NIGHTS[1]}\n"
+    )
+    assert (models / "CURRENT").read_text() == f"{first}\n"
+    assert _published(state_location)[:2] == (datetime.date(2023, 6, 29), {first})
+
+
+def test_rollback_of_an_older_record_refuses_what_its_history_cannot_tell(
+    feeds: dict[str, Path], two_nights: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    folder = _copy(two_nights, tmp_path, feeds, tmp_path / "state.db")
+    _, first, second = two_nights
+    models = folder / "models"
+    record = json.loads((models / "RETRAIN.json").read_text())
+    figures = record["history_check"]["champion"]
+    described = (
+        f"as of {NIGHTS[0]}, {figures['rows']} rows, {figures['customers']} "
+        f"customers, spend {figures['spend']}"
+    )
+    prefix = (
+        f"Error: {models / 'RETRAIN.json'}: cannot tell the champion before {second}: "
+    )
+    have = f"; name the version with --to VERSION (have: {first}, {second})"
+    # a history the first model does not have (another day's figures)
+    _older_record(models, history_check={**record["history_check"], "as_of": NIGHTS[1]})
+    assert _refused(feeds, folder, state=tmp_path / "state.db") == (
+        f"{prefix}the champion before it (as of {NIGHTS[1]}, {figures['rows']} "
+        f"rows, {figures['customers']} customers, spend {figures['spend']}, as "
+        "its record of an older tierflow gives it) is no longer in the folder "
+        f"(pruned){have}"
+    )
+    # a champion saved before the history guard: no figures
+    skipped = dict.fromkeys(record["history_check"]) | {"status": "skipped"}
+    _older_record(models, history_check=skipped)
+    assert _refused(feeds, folder, state=tmp_path / "state.db") == (
+        f"{prefix}its record, of an older tierflow, names no champion before "
+        "it, nor gives its history figures (the first model, or a champion "
+        f"saved before the history guard){have}"
+    )
+    # two versions of that history: a copy of the first under another name
+    _older_record(models, history_check=record["history_check"])
+    twin = f"{first[:-1]}{'0' if first[-1] != '0' else '1'}"
+    shutil.copytree(models / first, models / twin)
+    both = ", ".join(sorted((first, twin)))
+    assert _refused(feeds, folder, state=tmp_path / "state.db") == (
+        f"{prefix}its record, of an older tierflow, gives the champion before "
+        f"it only by its history ({described}), which {both} all have; name "
+        f"the version with --to VERSION (have: {', '.join(sorted((first, twin, second)))})"
+    )
