@@ -1019,7 +1019,7 @@ def rollback_command(
 
     A rerun of the day's retrain then keeps it; the next day's runs as usual.
     """
-    from tierflow.cltv.lifecycle import ScoreSinks, rollback, unit_note
+    from tierflow.cltv.lifecycle import ScoreSinks, rollback
     from tierflow.cltv.registry import ModelRegistry
 
     if state is None and scores_out is None:
@@ -1041,12 +1041,10 @@ def rollback_command(
         result = rollback(
             data, registry, ScoreSinks(sinks), version=version, as_of_day=day
         )
-    published = None
-    if result.as_of is not None:
-        published = datetime.date.fromisoformat(result.as_of)
-        unit = unit_note(data, as_of_day(published), registry, result.champion)
-        if unit:
-            notes.append(unit)
+    # a log in another unit than the version's was refused before publishing
+    published = (
+        None if result.as_of is None else datetime.date.fromisoformat(result.as_of)
+    )
     _warn(notes, data, published)
     if as_json:
         click.echo(json.dumps(result.to_json()))

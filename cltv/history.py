@@ -338,13 +338,15 @@ class HistoryCheck:
             parts.append(f"{name} {a:{fmt}} -> {b:{fmt}} ({change})")
         return ", ".join(parts)
 
-    def message(self) -> str:
-        """Why the day's data is refused, with the figures (one line)."""
+    def message(self, whose: str = "the champion's", now: str = "today's") -> str:
+        """Why the day's data is refused, with the figures (one line);
+        ``whose`` and ``now`` name the two sides (a rollback's are the
+        version's and the log's)."""
         text = (
-            f"history up to the champion's as-of date {self.champion.as_of} "
+            f"history up to {whose} as-of date {self.champion.as_of} "
             f"was lost beyond tolerance ({_percent(self.max_loss)} in total, "
-            f"{_percent(self.week_share)} in a week), champion's -> today's: "
-            f"{self.figures()}"
+            f"{_percent(self.week_share)} in a week), "
+            f"{whose.removeprefix('the ')} -> {now}: {self.figures()}"
         )
         if self.weeks:
             n = len(self.weeks)

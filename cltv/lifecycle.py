@@ -1126,6 +1126,37 @@ def _champion_met(
     )
 
 
+def _rollback_guard(data: CustomerData, stored: StoredModel, as_of_day: int) -> None:
+    """Refuse to publish ``stored``'s scores of a log it was not trained on,
+    as the retrain's history guard refuses a day (:func:`_guard`, at its
+    default tolerance): the log up to the version's as-of date lacks the
+    history it recorded (another shop's customers, a cut file), or its
+    amounts are in another unit. Unguarded, a rollback published a model in
+    dollars scoring a log in cents, or one of another customer base, and
+    made it current. A version saved without a history summary (before the
+    guard) is not checked, as the retrain's guard skips it."""
+    history = stored.history
+    if history is None:
+        return
+    target = stored.version
+    unit = unit_change(history, data.transactions, as_of_day)
+    if unit is not None:
+        raise InputError(
+            f"cannot roll back to {target}: {unit.describe(target)} Its spend "
+            "features are in that log's unit; roll back with a log in it",
+            file=data.transactions.source or None,
+        )
+    today = summarize_history(data.transactions, day_number(history.as_of))
+    check = compare_history(history, today, DEFAULT_MAX_HISTORY_LOSS)
+    if check.exceeded:
+        raise InputError(
+            f"cannot roll back to {target}: "
+            + check.message("the version's", "the log's")
+            + ": the log is not the history it was trained on",
+            file=data.transactions.source or None,
+        )
+
+
 def rollback(
     data: CustomerData,
     registry: ModelRegistry,
@@ -1195,6 +1226,7 @@ def rollback(
                 field="--as-of",
                 value=date,
             )
+        _rollback_guard(data, stored, as_of_day)
         published = _publish(data, as_of_day, target, stored.model, sink)
         registry.set_current(target)
         record |= {

@@ -359,3 +359,74 @@ def test_rollback_of_an_older_record_refuses_what_its_history_cannot_tell(
         f"it only by its history ({described}), which {both} all have; name "
         f"the version with --to VERSION (have: {', '.join(sorted((first, twin, second)))})"
     )
+
+
+def _feed(feeds: dict[str, Path], folder: Path, name: str, rows: pd.DataFrame) -> Path:
+    path = folder / f"{name}.csv"
+    rows.to_csv(path, index=False)
+    return path
+
+
+def test_rollback_refuses_a_log_the_version_was_not_trained_on(
+    feeds: dict[str, Path],
+    two_nights: tuple[Path, str, str],
+    tmp_path: Path,
+    state_location: Path | str,
+) -> None:
+    folder = _copy(two_nights, tmp_path, feeds, state_location)
+    _, first, second = two_nights
+    rows = pd.read_csv(feeds[NIGHTS[1]], dtype={"customer_id": str})
+    cents = _feed(feeds, folder, "cents", rows.assign(amount=rows["amount"] * 100))
+    customers = sorted(set(rows["customer_id"]))
+    # another shop's log: a fifth of the customers are not the version's
+    others = rows.loc[~rows["customer_id"].isin(customers[: len(customers) // 5])]
+    other = _feed(feeds, folder, "others", others)
+    for feed, why, figures in (
+        (
+            cents,
+            f"amounts average 2203 a row up to {NIGHTS[1]}, 99.9 times the "
+            f"22.05 of the log {first} was trained on: another currency unit? "
+            "Its spend features are in that log's unit; roll back with a log in it",
+            "",
+        ),
+        (
+            other,
+            f"history up to the version's as-of date {NIGHTS[0]} was lost beyond "
+            "tolerance (1 % in total, 10 % in a week), version's -> the log's: "
+            "rows 3999 -> 3085 (-22.86 %), customers 700 -> 560 (-20.00 %), "
+            "spend 88180.52 -> 68903.23 (-21.86 %); 67 weeks lost beyond 10 %",
+            "and 64 more: the log is not the history it was trained on",
+        ),
+    ):
+        before = _files(folder)
+        scores = _published(state_location)
+        failed = _run(
+            "rollback", "--transactions", str(feed), "--model-dir",
+            str(folder / "models"), "--state", str(state_location),
+            "--scores-out", str(folder / "out.csv"),
+        )  # fmt: skip
+        assert failed.exit_code == 1, failed.output
+        assert "Traceback" not in failed.output and failed.stdout == ""
+        line = failed.stderr.splitlines()[-1]
+        assert line.startswith(f"Error: {feed}: cannot roll back to {first}: {why}")
+        assert line.endswith(figures or why)
+        assert _files(folder) == before and not (folder / "out.csv").exists()
+        after = _published(state_location)
+        assert after[:2] == scores[:2] and after[2].equals(scores[2])
+    assert (folder / "models" / "CURRENT").read_text() == f"{second}\n"
+
+
+def test_rollback_refuses_a_truncated_model_file(
+    feeds: dict[str, Path], two_nights: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    folder = _copy(two_nights, tmp_path, feeds, tmp_path / "state.db")
+    _, first, _ = two_nights
+    model = folder / "models" / first / "model.joblib"
+    model.write_bytes(model.read_bytes()[:1000])
+    line = _refused(feeds, folder, state=tmp_path / "state.db")
+    assert line.startswith(
+        f"Error: {model}: cannot roll back to {first}: cannot load the model ("
+    )
+    assert line.endswith(
+        "the file is damaged or was written by an incompatible version: train again"
+    )
