@@ -54,6 +54,14 @@ SCORE_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
 RANKING_METRICS = ("spearman", "top10_capture", "top20_capture")
 #: Longest backtest window: most recent behaviour, enough buyers to rank.
 MAX_BACKTEST_DAYS = 90
+#: The reason a challenger of the champion's config is promoted: the
+#: backtest compares configurations (each refitted on the day's data), so
+#: it would compare the config with itself; the day's data is the history
+#: guard's to judge.
+SAME_CONFIG = (
+    "the challenger has the champion's config, which the backtest would "
+    "compare with itself: promoted"
+)
 #: A log that ends more days than this before the as-of date gets a note: a
 #: daily job's log lags a day or two, a week without one row is a stale file.
 STALE_LOG_DAYS = 7
@@ -759,10 +767,12 @@ def _decide(
     """``(promote, reason, metrics, skipped)``: both recipes backtested on the
     latest complete window, each refitted before it on the same data.
 
-    A history too short for the backtest (``skipped``) promotes a challenger
-    of the champion's config (the backtest would compare the config with
-    itself, and promote) and keeps the champion against another config,
-    which only the backtest can judge.
+    A challenger of the champion's config is promoted (:data:`SAME_CONFIG`):
+    the backtest would compare the config with itself. Its own backtest
+    still runs (a log weeks stale fails it) and is reported alone, with no
+    champion's line, the same numbers by construction. On a history too
+    short for the backtest (``skipped``) it is promoted the same way, and
+    another config, which only the backtest can judge, is not.
     """
     if plan.champion is None or plan.champion_config is None:
         return True, "no champion yet", {}, None
@@ -790,16 +800,11 @@ def _decide(
     recipe = plan.recipe
     window = backtest_days(recipe.horizon_days)
     configs = (recipe.config, plan.champion_config)
+    same = plan.champion_config == recipe.config
     skipped = backtest_shortfall(data, recipe.as_of_day, configs, window)
     if skipped is not None:
-        if plan.champion_config == recipe.config:
-            return (
-                True,
-                skipped.message() + "; the challenger has the champion's config, "
-                "which the backtest would compare with itself: promoted",
-                {},
-                skipped,
-            )
+        if same:
+            return True, skipped.message() + "; " + SAME_CONFIG, {}, skipped
         return (
             False,
             skipped.message() + "; the challenger's config differs from the "
@@ -808,11 +813,13 @@ def _decide(
             skipped,
         )
     chall = backtest(data, recipe.as_of_day, recipe.config, window)
-    champ = (
-        chall
-        if plan.champion_config == recipe.config
-        else backtest(data, recipe.as_of_day, plan.champion_config, window)
-    )
+    if same:
+        # the champion's recipe refitted on the same data is the challenger's
+        # backtest again: it was reported as the champion's line, identical
+        # by construction, and "not worse within tolerance" compared nothing
+        metrics = {"challenger": chall["cltv"], "bgnbd_gg": chall["bgnbd_gg"]}
+        return True, SAME_CONFIG, metrics, None
+    champ = backtest(data, recipe.as_of_day, plan.champion_config, window)
     metrics = {
         "challenger": chall["cltv"],
         "champion": champ["cltv"],

@@ -25,7 +25,7 @@ from tierflow.cltv.history import (
     summarize_history,
     unit_change,
 )
-from tierflow.cltv.lifecycle import CsvScoreSink, RetrainResult, retrain
+from tierflow.cltv.lifecycle import SAME_CONFIG, CsvScoreSink, RetrainResult, retrain
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import ModelRegistry
 from tierflow.data.errors import InputError
@@ -141,7 +141,7 @@ def test_the_champion_records_its_history(feed: pd.DataFrame, shop: Shop) -> Non
 def test_a_clean_next_day_is_promoted(feed: pd.DataFrame, shop: Shop) -> None:
     result = shop.retrain(_day(feed, NEXT))
     assert result.promoted and not result.refused, result.reason
-    assert result.reason.startswith("challenger not worse than champion")
+    assert result.reason == SAME_CONFIG
     assert shop.registry.current() == result.challenger
     check = result.to_json()["history_check"]
     assert check["status"] == "passed" and check["as_of"] == AS_OF

@@ -304,7 +304,9 @@ def test_a_young_history_retrains_every_day_until_the_backtest_can_run(
         young, first + 120, registry, horizon_days=HORIZON, config=FAST, keep=2
     )
     assert tested.backtest_skipped is None and tested.promoted
-    assert set(tested.metrics) == {"challenger", "champion", "bgnbd_gg"}
+    # the champion's config: its backtest is the challenger's, reported once
+    assert tested.reason == lifecycle.SAME_CONFIG
+    assert set(tested.metrics) == {"challenger", "bgnbd_gg"}
 
 
 def test_a_young_history_keeps_the_champion_against_another_config(

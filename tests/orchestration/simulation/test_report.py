@@ -557,7 +557,7 @@ def test_the_daily_jobs_table_facts(tmp_path: Path) -> None:
     assert {"cltv", "bgnbd_gg"} <= set(first["backtest"]["models"])
     assert set(first["backtest"]["models"]["cltv"]) >= {"mae", "spearman"}
     assert later["backtest"]["models"] == later["metrics"]
-    assert set(later["metrics"]) == {"challenger", "champion", "bgnbd_gg"}
+    assert set(later["metrics"]) == {"challenger", "bgnbd_gg"}
     assert first["backtest_skipped"] is None
     # a young history (90 days) holds no backtest of the first model: said,
     # not a failed day (it raised "history too short to train")
