@@ -986,7 +986,8 @@ def _print_retrain(result: RetrainResult) -> None:
     type=AS_OF,
     default=None,
     help="Day of the scores published (default: the day of the last retrain, "
-    "else the version's own as-of date).",
+    "else the version's own as-of date; never before the state store's latest "
+    "scores day, which is the day it serves).",
 )
 @option(
     "--state",

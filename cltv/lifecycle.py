@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -153,6 +153,23 @@ class CsvScoreSink:
     ) -> int:
         write_scores_csv(scores, self.path)
         return len(scores)
+
+
+@runtime_checkable
+class ServedScores(Protocol):
+    """A :class:`ScoreSink` that serves the scores of its latest day only
+    (the state store): scores written for an earlier day are kept, never
+    served."""
+
+    def latest_cltv_as_of(self) -> datetime.date | None: ...
+
+
+def served_day(sink: ScoreSink) -> datetime.date | None:
+    """The latest day ``sink`` (or any of :class:`ScoreSinks`' sinks) serves
+    scores of; None when none serves a day (a CSV, an empty store)."""
+    sinks = sink.sinks if isinstance(sink, ScoreSinks) else [sink]
+    days = [s.latest_cltv_as_of() for s in sinks if isinstance(s, ServedScores)]
+    return max((d for d in days if d is not None), default=None)
 
 
 class ScoreSinks:
@@ -1178,7 +1195,9 @@ def rollback(
 
     The scores are as of ``as_of_day`` (default: the day ``RETRAIN.json``
     is of when it left the current model current, else the version's own
-    as-of date). The record keeps the day's challenger with ``version`` as
+    as-of date; either way not before the latest day ``sink`` serves, see
+    :func:`served_day`, and an earlier ``as_of_day`` is refused: the store
+    would go on serving the model rolled back from). The record keeps the day's challenger with ``version`` as
     its champion and ``rolled_back_from``: a rerun of that day's retrain is
     "already done" and keeps ``version`` (it re-promoted the model rolled
     back from), the next day's retrain runs as usual.
@@ -1222,14 +1241,30 @@ def rollback(
             dict(state) if state is not None and state["champion"] == current else {}
         )
         trained = int(stored.model.as_of_day_ or 0)
+        # scores of a day before the store's latest are kept, never served
+        served = served_day(sink)
         if as_of_day is None:
             as_of_day = day_number(record["as_of"]) if "as_of" in record else trained
+            if served is not None:
+                as_of_day = max(as_of_day, day_number(served))
+            given = False
+        else:
+            given = True
         date = str(day_to_date(as_of_day).date())
         if as_of_day < trained:
             raise InputError(
                 f"before {target}'s own as-of date "
                 f"{day_to_date(trained).date()}: its scores would forecast "
                 "days it was trained on",
+                field="--as-of",
+                value=date,
+            )
+        if given and served is not None and as_of_day < day_number(served):
+            raise InputError(
+                f"before the state store's latest scores, as of {served}: it "
+                f"serves that day's, so {target}'s of an earlier day would "
+                f"never be served ({current}'s would go on being served); "
+                f"roll back as of {served} or later",
                 field="--as-of",
                 value=date,
             )

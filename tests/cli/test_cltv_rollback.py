@@ -437,3 +437,38 @@ def test_rollback_refuses_a_truncated_model_file(
     assert line.endswith(
         "the file is damaged or was written by an incompatible version: train again"
     )
+
+
+def test_rollback_publishes_the_day_the_store_serves(
+    feeds: dict[str, Path],
+    two_nights: tuple[Path, str, str],
+    tmp_path: Path,
+    state_location: Path | str,
+) -> None:
+    """Without a record of the day, the default was the version's own as-of
+    date: its scores went under a day before the store's latest, which the
+    store kept and never served, the model rolled back from serving on."""
+    folder = _copy(two_nights, tmp_path, feeds, state_location)
+    _, first, second = two_nights
+    models = folder / "models"
+    (models / "RETRAIN.json").unlink()
+    assert _published(state_location)[:2] == (datetime.date(2023, 6, 29), {second})
+    early = _refused(
+        feeds, folder, "--to", first, "--as-of", NIGHTS[0], state=state_location
+    )
+    assert early == (
+        f"Error: field '--as-of': value '{NIGHTS[0]}': before the state "
+        f"store's latest scores, as of {NIGHTS[1]}: it serves that day's, so "
+        f"{first}'s of an earlier day would never be served ({second}'s would "
+        f"go on being served); roll back as of {NIGHTS[1]} or later"
+    )
+    rolled = _run(
+        "rollback", "--transactions", str(feeds[NIGHTS[1]]),
+        "--model-dir", str(models), "--state", str(state_location), "--to", first,
+    )  # fmt: skip
+    assert rolled.exit_code == 0, rolled.output
+    assert rolled.stdout == (
+        f"rolled back to {first} (from {second}): published 700 scores as of "
+        f"{NIGHTS[1]}\n"
+    )
+    assert _published(state_location)[:2] == (datetime.date(2023, 6, 29), {first})
