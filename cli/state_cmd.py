@@ -167,11 +167,14 @@ def migrate_command(
     except SchemaTooOld as exc:
         where, found, newest = exc.location, exc.found, exc.newest
     pending = list(range(found + 1, newest + 1))
-    migrated = False
+    migrated_from = None
     if pending and not dry_run:
         with open_state(state_path) as store:  # migrates, as a writer's open
             newest = store.schema_version()
-        migrated = True
+            # None: another process migrated it while this one waited for
+            # its lock (both said "migrated")
+            migrated_from = store.migrated_from
+    migrated = migrated_from is not None
     if as_json:
         listed = [
             {"version": v, "summary": MIGRATION_SUMMARIES[v - 1]} for v in pending
@@ -189,9 +192,14 @@ def migrate_command(
     for v in pending:
         click.echo(f"  {v:>3}  {MIGRATION_SUMMARIES[v - 1]}")
     if migrated:
-        click.echo(f"{where}: migrated from schema {found} to {newest}")
-    else:
+        click.echo(f"{where}: migrated from schema {migrated_from} to {newest}")
+    elif dry_run:
         click.echo("dry run: nothing changed")
+    else:
+        click.echo(
+            f"{where}: already migrated to schema {newest} by another process "
+            "meanwhile: nothing changed"
+        )
 
 
 def _keep_days(text: str) -> int:

@@ -468,6 +468,14 @@ class Database(Connection, Protocol):
         ...
 
     @property
+    def migrated_from(self) -> int | None:
+        """The schema version this object's open migrated the store from
+        (0: it made the store); None when it migrated nothing: the store was
+        current, or another process migrated it while this one waited for
+        the lock."""
+        ...
+
+    @property
     def tables_made(self) -> str:
         """SQL of one number that changes whenever the store's tables are
         made again under a running process (a restore with ``--clean``, a

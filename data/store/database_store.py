@@ -95,6 +95,13 @@ class DatabaseStore(
         """The database's schema version."""
         return self._db.schema_version()
 
+    @property
+    def migrated_from(self) -> int | None:
+        """The schema version this store's open migrated it from (0: made
+        it), None when the open migrated nothing (current already, or
+        migrated meanwhile by another process)."""
+        return self._db.migrated_from
+
     def checkpoint(self) -> bool:
         """Fold the write-ahead log into the database, off the request path
         (SQLite); False when there is never anything to do (PostgreSQL)."""

@@ -688,7 +688,9 @@ class PostgresDatabase:
             _reachable(self.location),
             _first_connection(url, connect, answer_wait_s) as conn,
         ):
-            _migrate(
+            #: The schema this open migrated the store from (0: it made the
+            #: store), None: it migrated nothing.
+            self.migrated_from = _migrate(
                 conn,
                 migrations,
                 self.location,
@@ -1002,10 +1004,13 @@ def _migrate(
     make: bool = True,
     lock_wait_s: float = CONNECTION_WAIT_S,
     onlooker: Callable[[], psycopg.Connection[Any]] | None = None,
-) -> None:
+) -> int | None:
     """Bring the database to the newest version, one migrating process at a
     time (``migrate`` False: refuse an older one instead,
-    :func:`~tierflow.data.store.database.refuse_older_schema`).
+    :func:`~tierflow.data.store.database.refuse_older_schema`). Returns the
+    version this call migrated from, None when it migrated nothing (already
+    current, or another process migrated it while this one waited for the
+    schema lock: ``state migrate`` said "migrated" in both processes).
 
     Each lock the migration waits for once it holds the schema lock is
     waited for ``lock_wait_s`` at most (:func:`_bound_lock_waits`): a
@@ -1022,7 +1027,7 @@ def _migrate(
     newest = len(migrations)
     found = _opened_version(conn, where)
     if found == newest:
-        return
+        return None
     refuse_newer_schema(found, newest, where)  # before a write a role may not make
     if found == 0:
         _refuse_foreign_before_lock(conn, where)
@@ -1054,11 +1059,14 @@ def _migrate(
             if version == 0:  # nothing made yet, by anyone: what else is there?
                 _refuse_foreign_schema(conn, where)
             refuse_newer_schema(version, newest, where)
+            if version == newest:  # another process migrated it meanwhile
+                return None
             for target in range(version + 1, newest + 1):
                 _apply(conn, migrations, version, target, where)
             conn.execute("DELETE FROM schema_version")
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newest,))
         log_migration(where, version, newest, started)
+        return version
     except psycopg.errors.LockNotAvailable as exc:  # rolled back: nothing changed
         raise _lock_wait_ran_out(conn, where, found, newest, waited_ms, named) from exc
     except psycopg.errors.InsufficientPrivilege as exc:

@@ -537,6 +537,13 @@ class StateStore(
         """The applied schema version."""
         ...
 
+    @property
+    def migrated_from(self) -> int | None:
+        """The schema version this store's open migrated it from (0: made
+        it), None when the open migrated nothing (current already, or
+        migrated meanwhile by another process)."""
+        ...
+
     def follow_schema(self) -> str:
         """Read the store's schema version now; once another process has
         migrated it past this code's, every write of this process to it is

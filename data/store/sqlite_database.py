@@ -349,7 +349,9 @@ class SqliteDatabase:
             self._conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
             #: Writers of this file, in every process, take turns on it first.
             self._writer = WriterLock(self.path, timeout_s)
-            self._migrate(migrations)
+            #: The schema this open migrated the store from (0: it made the
+            #: store), None: it migrated nothing.
+            self.migrated_from = self._migrate(migrations)
 
     def _refuse_older(self, newest: int, *, migrate: bool, make: bool) -> None:
         """:func:`refuse_older_schema`, read before the open writes anything
@@ -518,15 +520,18 @@ class SqliteDatabase:
             self._conn.close()
             self._writer.close()
 
-    def _migrate(self, migrations: Sequence[Sequence[str]]) -> None:
+    def _migrate(self, migrations: Sequence[Sequence[str]]) -> int | None:
         """Migrate to the newest schema under the write lock. A wait for the
         lock says it waits (SQLite cannot tell who holds it: another
         process's migration, a batch job, a ``sqlite3`` shell); only once
         it is taken is the migration under way. The wait said "a migration
-        under way; writers wait", as if this process held the lock."""
+        under way; writers wait", as if this process held the lock. Returns
+        the version migrated from, None when this call migrated nothing
+        (already current, or another process migrated it while this one
+        waited for the lock)."""
         newest = len(migrations)
         if self.schema_version() == newest:
-            return
+            return None
         started = time.monotonic()
         locked = threading.Event()
 
@@ -551,3 +556,4 @@ class SqliteDatabase:
                     ) from exc
                 conn.execute(f"PRAGMA user_version = {target}")
         log_migration(self.location, version, newest, started)
+        return version if version < newest else None

@@ -5,13 +5,16 @@ refused it as they restarted ("upgrade tierflow")."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -324,3 +327,92 @@ def test_state_migrate_gives_up_on_a_session_idle_on_a_table_it_alters(
         f"{where}: migrated from schema {OLDER} to {SCHEMA_VERSION}\n"
     )
     assert _version(url) == SCHEMA_VERSION
+
+
+@contextlib.contextmanager
+def _migrations_held(state: Path | str) -> Iterator[None]:
+    """Hold what a migration of ``state`` takes first (PostgreSQL's schema
+    lock, SQLite's write lock) for the block, as another migrating process
+    would."""
+    if is_postgres_url(state):
+        import psycopg
+
+        lock = "hashtextextended('tierflow.schema', 0)"
+        with psycopg.connect(str(state), autocommit=True) as held:
+            held.execute(f"SELECT pg_advisory_lock({lock})")
+            yield
+            held.execute(f"SELECT pg_advisory_unlock({lock})")
+        return
+    writer = sqlite3.connect(state, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        yield
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+
+
+def _wait_until_waiting(process: subprocess.Popen[str]) -> str:
+    """The stderr of ``process`` up to its line saying that its migration
+    waits for a lock (logged 5 s into the wait)."""
+    assert process.stderr is not None
+    said = ""
+    while "to migrate to schema" not in said:
+        line = process.stderr.readline()
+        if not line:
+            pytest.fail(f"state migrate ended without waiting: {said}")
+        said += line
+    return said
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_two_state_migrates_at_once_migrate_once_and_the_other_says_so(
+    state_location: Path | str, as_json: bool
+) -> None:
+    """Two ``state migrate`` of one old store at once both said "migrated"
+    (both read the old version, then the second waited for the first's
+    lock, found the store current and did nothing): one migrates, the
+    other says another process did (``migrated`` false)."""
+    where = _older(state_location, OLDER)
+    migrate = [sys.executable, "-m", "tierflow", "state", "migrate"]
+    migrate += ["--state", str(state_location), *(["--json"] if as_json else [])]
+    waits = {**os.environ, "TIERFLOW_STORE_WAIT_S": "120"}
+    with _migrations_held(state_location):
+        both = [
+            subprocess.Popen(
+                migrate,
+                env=waits,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        try:
+            for process in both:
+                _wait_until_waiting(process)
+        except BaseException:
+            for process in both:
+                process.kill()
+            raise
+    outs = []
+    for process in both:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        outs.append(out)
+    assert _version(state_location) == SCHEMA_VERSION
+    if as_json:
+        records = sorted((json.loads(out) for out in outs), key=lambda r: r["migrated"])
+        assert [r["migrated"] for r in records] == [False, True]
+        for record in records:
+            assert (record["from"], record["to"]) == (OLDER, SCHEMA_VERSION)
+            assert record["dry_run"] is False
+        return
+    done = f"{where}: migrated from schema {OLDER} to {SCHEMA_VERSION}\n"
+    other = (
+        f"{where}: already migrated to schema {SCHEMA_VERSION} by another "
+        "process meanwhile: nothing changed\n"
+    )
+    assert sorted(outs) == sorted(
+        [_listing(where, OLDER) + done, _listing(where, OLDER) + other]
+    )

@@ -645,6 +645,22 @@ def test_a_migration_says_where_from_which_schema_and_how_long(
     ), said
 
 
+def test_a_store_says_which_schema_its_open_migrated_it_from(
+    state_location: Path | str,
+) -> None:
+    """``migrated_from``: 0 for a store the open made, the old version for
+    one it migrated, None for one already current (``state migrate`` tells
+    by it that another process migrated the store while it waited)."""
+    with open_store(state_location) as made:
+        assert made.migrated_from == 0
+    with open_store(state_location) as current:
+        assert current.migrated_from is None
+    downgrade_store(state_location, 9)
+    with open_store(state_location) as migrated:
+        assert migrated.migrated_from == 9
+        assert migrated.schema_version() == SCHEMA_VERSION
+
+
 @contextlib.contextmanager
 def _migration_lock_held(
     location: Path | str, seconds: float, released: list[float]

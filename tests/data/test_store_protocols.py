@@ -95,6 +95,7 @@ def test_each_concern_is_part_of_state_store() -> None:
         "location",
         "reopen",
         "schema_version",
+        "migrated_from",
         "follow_schema",
         "schema_moved_on",
         "watch_schema_at_each_write",
