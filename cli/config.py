@@ -100,15 +100,21 @@ class ConfigOption(click.Option):
         value: one from the environment read ``Invalid value for
         '--checkouts'``, a flag the operator never typed."""
         hint = super().get_error_hint(ctx)
-        if ctx is None or self.name is None:
-            return hint
+        variable = None if ctx is None else self.variable_given(ctx)
+        return hint if variable is None else f"{hint} (${variable})"
+
+    def variable_given(self, ctx: click.Context) -> str | None:
+        """The environment variable this option's value came from (None:
+        it came from elsewhere)."""
+        if self.name is None:
+            return None
         if ctx.get_parameter_source(self.name) is not ParameterSource.ENVIRONMENT:
-            return hint
+            return None
         named = [self.envvar] if isinstance(self.envvar, str) else self.envvar or []
         given = [n for n in named if os.environ.get(n)]
         if not given and ctx.auto_envvar_prefix is not None:
             given = [self._auto_envvar(ctx)]
-        return f"{hint} (${given[0]})" if given else hint
+        return given[0] if given else None
 
     def get_help_extra(self, ctx: click.Context) -> Any:
         """click's, with the effective default shown (command line >
@@ -156,6 +162,28 @@ class ConfigOption(click.Option):
             describe = getattr(self.type, "describe", None)
             shown = describe(value) if callable(describe) else value
             raise _error(settings.path, exc.message, key, shown) from None
+
+
+def where_given(exc: InputError, name: str, value: Any) -> Exception:
+    """``exc``, the command's own refusal of option ``name``'s ``value``
+    (not its type's), naming where the value was given as a type's refusal
+    does: the settings file and key (``FILE: key 'state.prune.keep_days':
+    value '0': ...``), or the variable (``field '$TIERFLOW_..._KEEP_DAYS'``);
+    from the command line, ``exc`` as it is. ``keep_days = 0`` in the file
+    was refused as ``field '--keep-days'``, a flag nobody typed."""
+    ctx = click.get_current_context()
+    param = next((p for p in ctx.command.params if p.name == name), None)
+    if param is None:
+        return exc
+    source = ctx.get_parameter_source(name)
+    settings = current_settings(ctx)
+    if source is ParameterSource.DEFAULT_MAP and settings.path is not None:
+        key = _key_path(ctx, setting_name(param))
+        return _error(settings.path, exc.reason, key, value)
+    variable = param.variable_given(ctx) if isinstance(param, ConfigOption) else None
+    if variable is not None:
+        return InputError(exc.reason, field=f"${variable}", value=value)
+    return exc
 
 
 def check_variables(ctx: click.Context) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from tierflow.cli.config import tier_policy
+from tierflow.cli.config import tier_policy, where_given
 from tierflow.cli.options import (
     command_line_only,
     examples,
@@ -88,18 +88,24 @@ def prune_command(
     allocation runs but the latest; stock change ids are kept without their
     answers (a replay is refused).
     """
-    days = _keep_days(keep_days)
+    try:
+        days = _keep_days(keep_days)
+    except InputError as exc:  # a settings file's value: its file and key
+        raise where_given(exc, "keep_days", keep_days) from None
     command_line_only(
         "give_back_upgrades", "--give-back-upgrades", "prune", "nothing deleted"
     )
     from tierflow.data.store.retention import check_keep_days
 
     period = tier_policy().upgrade_period_days
-    # the store's rule (prune_state checks it), asked before the store is
-    # opened: a refused prune migrates nothing
-    check_keep_days(
-        days, upgrade_period_days=period, give_back_upgrades=give_back_upgrades
-    )
+    try:
+        # the store's rule (prune_state checks it), asked before the store
+        # is opened: a refused prune migrates nothing
+        check_keep_days(
+            days, upgrade_period_days=period, give_back_upgrades=give_back_upgrades
+        )
+    except InputError as exc:
+        raise where_given(exc, "keep_days", keep_days) from None
     check_existing_state(state_path)  # a typo: no fresh, empty store made
     # a dry run only reads: an older store is refused, never migrated
     store = open_existing_state(state_path, migrate=not dry_run)

@@ -272,3 +272,50 @@ def test_keep_days_shorter_than_the_upgrade_period_is_refused_unless_asked(
         "or variable: give it on the command line, for the prune that needs it; "
         "nothing deleted\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("0", "value '0': must be >= 1 (the day's orders, scores and capacity "
+              "events are live)"),
+        ("a week", "value 'a week': not a whole number of days"),
+        ("7", "value '7': shorter than the tier policy's upgrade_period_days "
+              "(30): the charged upgrades of the orders it prunes would give "
+              "their customers' upgrade allowance back; keep at least 30 days, "
+              "or give --give-back-upgrades; nothing deleted"),
+    ],
+)  # fmt: skip
+def test_a_bad_keep_days_from_the_settings_file_or_a_variable_names_it(
+    tmp_path: Path,
+    tiny_network: Network,
+    monkeypatch: pytest.MonkeyPatch,
+    given: str,
+    message: str,
+) -> None:
+    """``keep_days = 0`` in tierflow.toml was refused as ``field
+    '--keep-days'``, a flag the operator never typed: the file and key are
+    named, as for a value its option's type refuses (``now``), and so is
+    the variable; nothing is deleted."""
+    state = tmp_path / "state.db"
+    seed(state, tiny_network)
+    settings = tmp_path / "tierflow.toml"
+    settings.write_text(f'[state.prune]\nkeep_days = "{given}"\n')
+    prune = ["state", "prune", "--state", str(state), "--now", utc_text(NOW)]
+    from_file = CliRunner().invoke(cli, ["--config", str(settings), *prune])
+    assert (from_file.exit_code, from_file.stdout) == (1, ""), from_file.output
+    assert from_file.stderr == (
+        f"Error: {settings}: key 'state.prune.keep_days': {message}\n"
+    )
+    monkeypatch.setenv("TIERFLOW_STATE_PRUNE_KEEP_DAYS", given)
+    from_variable = CliRunner().invoke(cli, prune)
+    assert (from_variable.exit_code, from_variable.stdout) == (1, "")
+    assert from_variable.stderr == (
+        f"Error: field '$TIERFLOW_STATE_PRUNE_KEEP_DAYS': {message}\n"
+    )
+    monkeypatch.delenv("TIERFLOW_STATE_PRUNE_KEEP_DAYS")
+    dry = CliRunner().invoke(
+        cli, _prune(state, "--keep-days", "7", "--json", "--dry-run")
+    )
+    tables = json.loads(dry.stdout)["tables"]
+    assert {t: c["deleted"] for t, c in tables.items()} == DELETED
