@@ -44,6 +44,9 @@ def state() -> None:
 
 @state.command(
     "prune",
+    # (the docstring's first words, cut to a line, read "Delete, 10,000 rows
+    # a transaction (writers go on between...")
+    short_help="Delete the rows older than N days that nothing live needs.",
     epilog=examples(
         "tierflow state prune --state state.db --keep-days 30 --dry-run",
         "tierflow state prune --state state.db --keep-days 30 --json",

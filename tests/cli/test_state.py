@@ -319,3 +319,15 @@ def test_a_bad_keep_days_from_the_settings_file_or_a_variable_names_it(
     )
     tables = json.loads(dry.stdout)["tables"]
     assert {t: c["deleted"] for t, c in tables.items()} == DELETED
+
+
+def test_state_help_lists_what_prune_and_migrate_do() -> None:
+    """``tierflow state --help`` cut prune's docstring mid-clause: "Delete,
+    10,000 rows a transaction (writers go on between..."."""
+    shown = CliRunner().invoke(cli, ["state", "--help"], prog_name="tierflow")
+    assert shown.exit_code == 0, shown.output
+    listed = shown.stdout.split("Commands:\n")[1].split("\n\n")[0].splitlines()
+    assert [line.split(None, 1) for line in listed] == [
+        ["migrate", "Migrate the store to this tierflow's schema, listing each..."],
+        ["prune", "Delete the rows older than N days that nothing live needs."],
+    ]
