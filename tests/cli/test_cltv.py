@@ -20,6 +20,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.cltv.test_registry import FAST
+from tests.conftest import ROOT
+from tests.test_docs_commands import _fields
 from tierflow.cli.main import cli
 from tierflow.cltv.features import load_customer_data
 from tierflow.cltv.lifecycle import train_model
@@ -414,6 +416,31 @@ def test_evaluate_out_that_holds_an_input_is_refused(
     )
     assert log.read_bytes() == transactions.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_evaluate_prints_the_fields_the_reference_quotes(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """``docs/cli.md`` quotes ``cltv evaluate``'s ``--json`` and
+    metrics.json as a field list, in order; it lacked
+    ``holdout_net_spend`` and ``holdout_gross_spend`` (2026-12-07)."""
+    reference = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    comments = " ".join(
+        line.strip().removeprefix("#") for line in reference.splitlines()
+    )
+    flat = " ".join(comments.split())
+    at = flat.index("--json and metrics.json: {") + len("--json and metrics.json: ")
+    quoted = list(_fields(flat[at:]))
+    out = tmp_path / "eval"
+    result = _run(
+        "evaluate", "--transactions", str(transactions), "--as-of", "2023-06-30",
+        "--holdout-days", "90", "--json", "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["holdout_complete"] is True  # so targets is given
+    assert list(printed) == quoted
+    assert list(json.loads((out / "metrics.json").read_text())) == quoted
 
 
 def test_spend_far_more_uneven_than_the_rest_is_learned_not_overflowed(
