@@ -12,9 +12,10 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_NETWORK
+from tests.conftest import ROOT, TINY_NETWORK
 from tests.service.helpers import OUTAGE
 from tests.service_fixtures import API_KEY, live_server, tiny_router
+from tests.test_docs_commands import _fields, _quoted_json
 from tierflow.data.network import load_network
 from tierflow.data.rates import SERVICES
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -32,6 +33,20 @@ def test_capacity_map(live: Any) -> None:
     assert (nodes["WH-EAST"]["lat"], nodes["WH-EAST"]["kind"]) == (40.5187, "warehouse")
     assert cap["overflow_threshold"] == 0.15 and cap["as_of"] is None
     assert cap["network_warnings"] == []  # the tiny network's: none
+
+
+@pytest.mark.parametrize("page", ["cli.md", "service.md"])
+def test_the_map_has_the_fields_the_docs_quote(live: Any, page: str) -> None:
+    """The endpoint tables of ``docs/cli.md`` and ``docs/service.md`` quote
+    ``GET /v1/capacity``'s fields in order: cli.md lacked the nodes'
+    ``lanes``, and both put ``server_time`` before ``demand_forecast``
+    (2026-12-07)."""
+    client, _, _ = live
+    cap = client.get("/v1/capacity").json()
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    quoted = _quoted_json(text, "| `GET /v1/capacity` | → ")
+    assert list(cap) == list(quoted)
+    assert list(cap["nodes"][0]) == list(_fields(quoted["nodes"][1:]))
 
 
 def test_write_endpoints_refuse_requests_without_the_key(live: Any) -> None:
