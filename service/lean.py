@@ -46,6 +46,8 @@ _M = TypeVar("_M", bound=BaseModel)
 _PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: Customer ids (``ID_PATTERN``, 1-64 characters).
 _CUSTOMER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+#: The headers a key comes in, as ASGI spells them.
+_KEY_HEADERS = frozenset({b"x-api-key", b"authorization"})
 
 
 def lean(handler: LeanHandler) -> Callable[[_F], _F]:
@@ -73,6 +75,8 @@ class LeanRoute(Utf8JsonRoute):
             return full
 
         async def handler(request: Request) -> Response:
+            if not plain(request.scope):
+                return await full(request)
             try:
                 answer = await first(request)
             except BodyUnread as unread:  # FastAPI meets the same failure
@@ -130,6 +134,8 @@ async def _answer(
 ) -> Receive | None:
     """Answer with the lean handler (returns None), or give back what reads
     the request's body again, the scope as it was, for the router."""
+    if not plain(scope):
+        return receive
     saved = {key: scope[key] for key in child if key in scope}
     scope.update(child)
     request = Request(scope, receive, send)
@@ -148,6 +154,14 @@ async def _answer(
         scope.pop(key, None)
     scope.update(saved)
     return receive
+
+
+def plain(scope: Scope) -> bool:
+    """Whether a lean handler may take the request: it gives neither key
+    header twice. The route refuses that (``query_params.py``) where FastAPI
+    runs it; the lean handler read the first."""
+    keys = [name for name, _ in scope["headers"] if name in _KEY_HEADERS]
+    return len(keys) == len(set(keys))
 
 
 def replay(body: bytes, receive: Receive | None = None) -> Receive:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request, Response
+from starlette.datastructures import Headers
 
 from tierflow.data.store import StateStore
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
@@ -26,6 +27,7 @@ from tierflow.service.allocation_view import latest_allocation
 from tierflow.service.errors import ApiError
 from tierflow.service.live import LiveHub
 from tierflow.service.metrics import Metrics
+from tierflow.service.query_params import key_given_once
 from tierflow.service.samples import sample_carts, sample_customers, sample_destinations
 from tierflow.service.utf8_json import UniqueKeysJsonRequest, Utf8JsonRoute
 from tierflow.service.viewer import given_key, sees_operator_data
@@ -145,22 +147,25 @@ State = Annotated[ServiceState, Depends(service_state)]
 
 
 async def require_key(
+    request: Request,
     state: State,
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:
     """Operator writes: the API key, compared in constant time (a FastAPI
-    dependency: it declares the headers in the OpenAPI document; the
+    dependency: it declares the headers in the OpenAPI document, and reads
+    them from the request, where a header given twice shows; the
     :class:`KeyFirstRoute` checks the same before the body is read)."""
-    check_key(state, x_api_key, authorization)
+    del x_api_key, authorization  # each is its header's first value
+    check_key(state, request.headers)
 
 
-def check_key(
-    state: ServiceState, x_api_key: str | None, authorization: str | None
-) -> None:
-    """The API key of ``X-API-Key`` or ``Authorization: Bearer``: 401 when
-    missing, 403 when wrong."""
-    given = given_key(x_api_key, authorization)
+def check_key(state: ServiceState, headers: Headers) -> None:
+    """The API key of ``X-API-Key`` or ``Authorization: Bearer``: 422 when
+    either header is given twice (``key_given_once``), 401 when missing,
+    403 when wrong."""
+    key_given_once(headers)
+    given = given_key(headers.get("x-api-key"), headers.get("authorization"))
     if not given:
         raise ApiError(
             401,
@@ -174,7 +179,12 @@ def check_key(
 
 async def full_view(request: Request) -> bool:
     """:func:`sees_operator_data` as a FastAPI dependency (on the event loop;
-    it takes only the request, so nothing in the OpenAPI document)."""
+    it takes only the request, so nothing in the OpenAPI document). A key
+    given twice is refused (422) where the key is read: with
+    ``--operator-reads key``."""
+    state: ServiceState = request.app.state.service
+    if state.operator_key:
+        key_given_once(request.headers)
     return sees_operator_data(request)
 
 
@@ -188,11 +198,7 @@ async def operator_read(request: Request) -> None:
     are public by default and their documented parameters stay as they were."""
     state: ServiceState = request.app.state.service
     if state.operator_key:
-        check_key(
-            state,
-            request.headers.get("x-api-key"),
-            request.headers.get("authorization"),
-        )
+        check_key(state, request.headers)
 
 
 OperatorRead = Depends(operator_read)
@@ -211,11 +217,7 @@ class KeyFirstRoute(Utf8JsonRoute):
         full = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            check_key(
-                request.app.state.service,
-                request.headers.get("x-api-key"),
-                request.headers.get("authorization"),
-            )
+            check_key(request.app.state.service, request.headers)
             return await full(request)
 
         return handler

@@ -6,6 +6,7 @@ and a stale capacity map flagged. Each test runs on both store backends."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,85 @@ def test_an_x_customer_id_given_twice_is_refused(live: Any) -> None:
     assert (one.status_code, one.json()["revision"]) == (200, 2)  # none made
     held = _post(client, rid, "select", json={"option_id": "gold"})
     assert (held.status_code, held.json()["status"]) == (200, "held")
+
+
+def _twice(header: str) -> dict[str, Any]:
+    """The refusal of the key header ``header`` given twice (its values,
+    secrets, never said)."""
+    words = "given 2 times; it takes one value"
+    return {
+        "error": "invalid_request",
+        "message": f"field '{header}': {words}",
+        "field": header,
+        "errors": [{"field": header, "message": words, "type": "invalid_request"}],
+    }
+
+
+def test_an_x_api_key_given_twice_is_refused(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Two ``X-API-Key`` headers (or two ``Authorization``) are refused 422
+    at the header wherever the key is read, as ``X-Customer-Id`` twice is:
+    the first was taken, so a proxy that appends its own key after the
+    client's let the client's decide (a wrong key first was 403 beside the
+    right one, a right one first passed beside any). Neither value is
+    named (they are secrets), nothing is written, and on the checkout
+    calls (``--operator-reads key``) the lean path refuses as FastAPI's."""
+    right, wrong = API_KEY, "x" * 24
+    pairs = [
+        ("X-API-Key", [right, right]),
+        ("X-API-Key", [right, wrong]),
+        ("X-API-Key", [wrong, right]),
+        ("Authorization", [f"Bearer {right}", f"Bearer {wrong}"]),
+    ]
+    kw = {"state": state_location}
+    with (
+        live_server(tmp_path, router_kw=kw, operator_reads="key") as (server, router),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        rid = post_options(client, "C5", **TEE_TO_CHICAGO)["request_id"]
+        calls: list[tuple[str, str, Any]] = [
+            ("POST", "/v1/capacity/events", {"events": []}),
+            ("POST", "/v1/stock", {"mode": "add", "changes": []}),
+            ("GET", "/v1/capacity", None),
+            ("GET", "/v1/stock", None),
+            ("GET", "/v1/allocation", None),
+            ("GET", "/v1/map", None),
+            ("GET", "/metrics", None),
+            ("GET", "/v1/stream", None),
+            ("GET", f"/v1/stream?request_id={rid}&capacity=false", None),
+            ("POST", "/v1/options", {"customer_id": "C5", **TEE_TO_CHICAGO}),
+            ("POST", f"/v1/checkouts/{rid}/select", {"option_id": "gold"}),
+            ("POST", f"/v1/checkouts/{rid}/requote", None),
+            ("POST", f"/v1/checkouts/{rid}/confirm", None),
+            ("POST", f"/v1/checkouts/{rid}/cancel", None),
+        ]
+        for header, values in pairs:
+            headers = [(header, v) for v in values]
+            for method, path, body in calls:
+                # a stream answered 200 goes on: its body is not read
+                with client.stream(method, path, json=body, headers=headers) as r:
+                    text = "" if r.status_code == 200 else r.read().decode()
+                assert (r.status_code, text and json.loads(text)) == (
+                    422,
+                    _twice(header),
+                ), (header, values, path)
+                assert right not in text and wrong not in text
+        assert router.store is not None and router.store.checkout_state(rid) is None
+        requoted = _post(client, rid, "requote", headers={"X-API-Key": right})
+        assert (requoted.status_code, requoted.json()["revision"]) == (200, 2)
+    # the default mode reads the key on the writes alone: a public call
+    # with two is answered as ever (no key is read, none guessed)
+    with (
+        live_server(tmp_path / "public") as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        twice = [("X-API-Key", right), ("X-API-Key", wrong)]
+        r = client.post("/v1/capacity/events", json={"events": []}, headers=twice)
+        assert (r.status_code, r.json()) == (422, _twice("X-API-Key"))
+        assert client.get("/v1/capacity", headers=twice).status_code == 200
+        body = {"customer_id": "C5", **TEE_TO_CHICAGO}
+        assert client.post("/v1/options", json=body, headers=twice).status_code == 200
 
 
 def test_request_ids_are_unguessable(live: Any) -> None:
