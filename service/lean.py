@@ -157,9 +157,12 @@ async def _answer(
 
 
 def plain(scope: Scope) -> bool:
-    """Whether a lean handler may take the request: it gives neither key
-    header twice. The route refuses that (``query_params.py``) where FastAPI
-    runs it; the lean handler read the first."""
+    """Whether a lean handler may take the request: it has no query string
+    and gives neither key header twice. The route refuses those (a query
+    parameter it does not take, a key given twice: ``query_params.py``)
+    where FastAPI runs it; the lean handler answered them as if unsaid."""
+    if scope.get("query_string"):
+        return False
     keys = [name for name, _ in scope["headers"] if name in _KEY_HEADERS]
     return len(keys) == len(set(keys))
 

@@ -18,6 +18,7 @@ from tierflow.service.errors import (
     input_error_field,
     input_error_message,
 )
+from tierflow.service.query_params import NO_QUERY_422, QUERY_AS_DECLARED
 from tierflow.service.schemas import (
     CapacityEventsRequest,
     CapacityOut,
@@ -48,8 +49,9 @@ router = APIRouter(tags=["capacity"])
 @router.get(
     "/v1/capacity",
     response_model=CapacityOut,
+    responses=NO_QUERY_422,
     summary="Capacity score of every node with its inputs",
-    dependencies=[OperatorRead],
+    dependencies=[OperatorRead, QUERY_AS_DECLARED],
 )
 def get_capacity(state: State) -> JSONResponse:
     """Score = free / nominal capacity in [0, 1]; below
@@ -105,6 +107,6 @@ router.add_api_route(
     response_model=IngestOut,
     responses=_WRITE_ERRORS,
     summary="Apply capacity events (operators, feeds; needs the API key)",
-    dependencies=[Depends(require_key)],
+    dependencies=[Depends(require_key), QUERY_AS_DECLARED],
     route_class_override=KeyFirstRoute,
 )

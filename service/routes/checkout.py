@@ -29,7 +29,7 @@ from tierflow.service.lean import (
     lean,
     path_id,
 )
-from tierflow.service.query_params import header_given_once
+from tierflow.service.query_params import QUERY_AS_DECLARED, header_given_once
 from tierflow.service.schemas import (
     ID_PATTERN,
     STORE_AWAY,
@@ -109,7 +109,10 @@ CustomerHeader = Annotated[
 #: read as its first value (a client's, before a gateway's appended one).
 CUSTOMER_HEADER_ONCE = Depends(header_given_once(CUSTOMER_HEADER))
 
-router = APIRouter(tags=["checkout"], route_class=LeanRoute)
+#: No checkout call takes a query parameter (one is refused, 422).
+router = APIRouter(
+    tags=["checkout"], route_class=LeanRoute, dependencies=[QUERY_AS_DECLARED]
+)
 
 
 def _outcome_or_error(

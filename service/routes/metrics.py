@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tierflow.service.metrics import CONTENT_TYPE
+from tierflow.service.query_params import NO_QUERY_422, QUERY_AS_DECLARED
 from tierflow.service.state import OperatorRead, ServiceState
 
 router = APIRouter(tags=["service"])
@@ -18,11 +19,12 @@ router = APIRouter(tags=["service"])
         200: {
             "content": {CONTENT_TYPE.split(";")[0]: {}},
             "description": "Prometheus text format",
-        }
+        },
+        **NO_QUERY_422,
     },
     summary="Prometheus metrics (latency, options per tier, overflow, holds, ...)",
     # the API key (Prometheus: a bearer token) with --operator-reads key
-    dependencies=[OperatorRead],
+    dependencies=[OperatorRead, QUERY_AS_DECLARED],
 )
 def get_metrics(request: Request) -> Response:
     """Counters summed over every worker of ``tierflow serve --workers N``;

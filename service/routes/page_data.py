@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from tierflow.service.capacity_view import map_outline
+from tierflow.service.query_params import NO_QUERY_422, QUERY_AS_DECLARED
 from tierflow.service.schemas import STORE_AWAY, AllocationOut, SamplesOut
 from tierflow.service.state import OperatorRead, State
 
@@ -20,8 +21,9 @@ router = APIRouter(tags=["pages"])
 @samples_router.get(
     "/v1/samples",
     response_model=SamplesOut,
-    responses=STORE_AWAY,
+    responses={**STORE_AWAY, **NO_QUERY_422},
     summary="Sample customers, carts and destinations",
+    dependencies=[QUERY_AS_DECLARED],
 )
 def get_samples(state: State) -> JSONResponse:
     """Customers spanning the CLTV segments (see :mod:`tierflow.service.samples`)."""
@@ -31,16 +33,21 @@ def get_samples(state: State) -> JSONResponse:
 @router.get(
     "/v1/allocation",
     response_model=AllocationOut,
-    responses=STORE_AWAY,
+    responses={**STORE_AWAY, **NO_QUERY_422},
     summary="The latest allocation run, summarized",
-    dependencies=[OperatorRead],
+    dependencies=[OperatorRead, QUERY_AS_DECLARED],
 )
 def get_allocation(state: State) -> JSONResponse:
     """From ``--allocation-dir`` or the store's latest run."""
     return JSONResponse(state.pages.allocation())
 
 
-@router.get("/v1/map", summary="The US outline (dot grid)", dependencies=[OperatorRead])
+@router.get(
+    "/v1/map",
+    responses=NO_QUERY_422,
+    summary="The US outline (dot grid)",
+    dependencies=[OperatorRead, QUERY_AS_DECLARED],
+)
 def get_map(state: State) -> JSONResponse:
     """0.5° cells holding a US ZIP centroid: the ops page's map background,
     widened to every node of the served network."""

@@ -19,7 +19,7 @@ from tierflow.service.errors import (
     input_error_field,
     input_error_message,
 )
-from tierflow.service.query_params import given_once
+from tierflow.service.query_params import QUERY_AS_DECLARED
 from tierflow.service.schemas import (
     STORE_AWAY,
     ErrorResponse,
@@ -54,7 +54,8 @@ _WRITE_ERRORS[503] = {
 }
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "A node or SKU neither the "
-          "network nor the store knows, or a filter given twice."},
+          "network nor the store knows, a filter given twice, or a query parameter "
+          "other than these two."},
     **STORE_AWAY,
 }  # fmt: skip
 
@@ -66,7 +67,7 @@ router = APIRouter(tags=["stock"])
     response_model=list[StockLevelOut],
     responses=_READ_ERRORS,
     summary="On hand, reserved and available per stock position",
-    dependencies=[OperatorRead, Depends(given_once("node_id", "sku"))],
+    dependencies=[OperatorRead, QUERY_AS_DECLARED],
 )
 async def get_stock(
     state: State,
@@ -135,6 +136,6 @@ router.add_api_route(
     response_model=StockLoadOut,
     responses=_WRITE_ERRORS,
     summary="Write stock counts or receipts (a WMS, an ERP; needs the API key)",
-    dependencies=[Depends(require_key)],
+    dependencies=[Depends(require_key), QUERY_AS_DECLARED],
     route_class_override=KeyFirstRoute,
 )

@@ -11,7 +11,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from tierflow.service.errors import ApiError
 from tierflow.service.head import is_head
 from tierflow.service.live import Subscriber
-from tierflow.service.query_params import given_once
+from tierflow.service.query_params import query_as_declared
 from tierflow.service.state import FullView, State, operator_read
 
 router = APIRouter(tags=["live"])
@@ -75,7 +75,8 @@ _CapacityEvents = Annotated[bool, Depends(_capacity_events)]
 async def _subscription(
     request: Request,
     capacity: _CapacityEvents,  # the key (when asked for) before the checkout
-    once: Annotated[None, Depends(given_once("request_id", "capacity"))],
+    # each query parameter one it takes, once, before the checkout is found
+    declared: Annotated[None, Depends(query_as_declared)],
     request_id: _StreamTarget,
     state: State,
     full: FullView,
@@ -140,8 +141,8 @@ _Subscription = Annotated[Subscriber | None, Depends(_subscription)]
         },
         422: {
             "description": "A malformed request_id, `capacity=false` "
-            "without a request_id (a stream of no event), or a parameter "
-            "given twice.",
+            "without a request_id (a stream of no event), a parameter "
+            "given twice, or one it does not take.",
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
         503: {

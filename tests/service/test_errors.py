@@ -640,3 +640,88 @@ def test_a_query_parameter_given_twice_is_refused(
             "errors": [{"field": field, "message": message, "type": "invalid_request"}],
         },
     )
+
+
+def _unknown(name: str, takes: str) -> dict[str, Any]:
+    """The refusal of the query parameter ``name`` on a path taking ``takes``."""
+    words = f"unknown query parameter (this path takes {takes})"
+    return {
+        "error": "invalid_request",
+        "message": f"field '{name}': {words}",
+        "field": name,
+        "errors": [{"field": name, "message": words, "type": "invalid_request"}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "name", "takes"),
+    [
+        ("GET", "/v1/stock?nod_id=WH-EAST", "nod_id", "node_id, sku"),
+        ("GET", "/v1/stock?node_id=WH-EAST&SKU=TEE", "SKU", "node_id, sku"),
+        ("GET", "/v1/stream?request_id=abc&requestid=abc", "requestid",
+         "capacity, request_id"),
+        ("GET", "/v1/capacity?node_id=WH-EAST", "node_id", "no query parameter"),
+        ("GET", "/v1/allocation?run=latest", "run", "no query parameter"),
+        ("GET", "/v1/map?x", "x", "no query parameter"),
+        ("GET", "/v1/samples?n=3", "n", "no query parameter"),
+        ("GET", "/metrics?name[]=tierflow_holds", "name[]", "no query parameter"),
+        ("HEAD", "/v1/capacity?node_id=WH-EAST", "node_id", "no query parameter"),
+        ("POST", "/v1/options?dry_run=1", "dry_run", "no query parameter"),
+        ("POST", "/v1/capacity/events?dry_run=1", "dry_run", "no query parameter"),
+        ("POST", "/v1/stock?dry_run=1", "dry_run", "no query parameter"),
+    ],
+)  # fmt: skip
+def test_an_unknown_query_parameter_is_refused(
+    shared_live: Any, method: str, query: str, name: str, takes: str
+) -> None:
+    """A query parameter the path does not take is refused, naming it and
+    those the path takes: ``GET /v1/stock?nod_id=WH-EAST`` answered every
+    position of every node (an operator's typo read the whole table as the
+    one node's), ``/v1/capacity?node_id=`` the whole map. The options call's
+    body is valid: its lean path answered it as if no query had come; the
+    writes' are not, and their query is refused before the body is read."""
+    client, _, _ = shared_live
+    body = {
+        "/v1/options": {"customer_id": "C1", **TEE_TO_CHICAGO},
+        "/v1/capacity/events": {"events": []},
+        "/v1/stock": {"mode": "add", "changes": []},
+    }.get(query.partition("?")[0])
+    r = client.request(method, query, json=body, headers={"X-API-Key": API_KEY})
+    assert r.status_code == 422, r.text
+    if method != "HEAD":
+        assert r.json() == _unknown(name, takes)
+
+
+def test_every_api_operation_takes_only_its_documented_query_parameters(
+    shared_live: Any,
+) -> None:
+    """Each operation of the OpenAPI document refuses a query parameter the
+    document does not list for it, naming those it lists; the probes, the
+    pages and their files take any (a balancer's or a monitor's cache
+    buster never fails a probe, a shared link's ``?utm_source=`` never
+    breaks a page). The key is asked first: a keyed write refuses a caller
+    without it 401, whatever its query (``KeyFirstRoute``)."""
+    client, _, _ = shared_live
+    paths = client.get("/openapi.json").json()["paths"]
+    checked = []
+    for path, operations in paths.items():
+        for method, op in operations.items():
+            takes = sorted(
+                p["name"] for p in op.get("parameters", []) if p["in"] == "query"
+            )
+            # a stream of no checkout would be answered, and go on, before
+            url = path.replace("{request_id}", "abc") + (
+                "?request_id=abc&zz=1" if path == "/v1/stream" else "?zz=1"
+            )
+            r = client.request(method.upper(), url, headers={"X-API-Key": API_KEY})
+            if path in ("/healthz", "/readyz"):
+                assert r.status_code == 200, (path, r.text)
+                continue
+            checked.append((method, path))
+            expected = _unknown("zz", ", ".join(takes) or "no query parameter")
+            assert (r.status_code, r.json()) == (422, expected), (method, path)
+    assert len(checked) == 14, checked  # each operation but the two probes
+    for page in ("/?utm_source=mail", "/ops?v=2", "/static/app.css?v=2", "/docs?x=1"):
+        assert client.get(page).status_code == 200, page
+    keyless = client.post("/v1/capacity/events?zz=1", json={"events": []})
+    assert (keyless.status_code, keyless.json()["error"]) == (401, "unauthorized")
