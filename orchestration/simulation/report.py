@@ -22,6 +22,7 @@ from typing import Any
 
 from tierflow.cltv.history import error_format
 from tierflow.data.vocabulary import TIERS
+from tierflow.data.wording import counted
 from tierflow.orchestration.simulation.day import SimulationResult
 from tierflow.orchestration.simulation.report_plots import (
     _PLOTS,
@@ -81,12 +82,6 @@ def percent_text(v: float, digits: int = 1) -> str:
     ):
         digits += 1
     return f"{v:,.{digits}f}"
-
-
-def _count(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 order``, ``2 orders``: a count with its noun (``plural`` where
-    an ``s`` does not make it: ``batch``, ``batches``)."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _e(text: Any) -> str:
@@ -294,7 +289,7 @@ def _cards(summary: dict[str, Any]) -> str:
     cards.append(
         _card(
             "Overflow incentive",
-            f"{_count(o['orders_moved'], 'order')} moved",
+            f"{counted(o['orders_moved'], 'order')} moved",
             f"{_f(o['work_moved'], 0)} units of today's work moved to later days "
             f"({_pct(o['work_moved_pct'])} of the day's), for "
             f"{_money(o['discounts'], 2)} in discounts; the allocation still "
@@ -373,7 +368,7 @@ def _policies(summary: dict[str, Any]) -> str:
             solve = f"one solve, {_f(p.get('runtime_s'), 1)} s"
         else:
             solve = (
-                f"{_count(p.get('n_batches', 0), 'batch', 'batches')}, "
+                f"{counted(p.get('n_batches', 0), 'batch', 'batches')}, "
                 f"95 % within {_f(p['batch_solve_p95_s'], 3)} s"
             )
         rows.append(
@@ -423,10 +418,10 @@ def _checkouts(s: dict[str, Any]) -> str:
         if nothing
         else ""
     )
-    return f"""<p>{_count(s["checkouts"], "checkout")}, {s["confirmed"]:,} confirmed
+    return f"""<p>{counted(s["checkouts"], "checkout")}, {s["confirmed"]:,} confirmed
 ({s["abandoned"]:,} abandoned{of_them}; {s["cancelled"]:,} cancelled); the recommended
 option was taken in {_pct(s["recommended_taken_pct"])} of confirmed checkouts;
-Platinum was offered {_count(s["platinum_offered"], "time")}. Outage:
+Platinum was offered {counted(s["platinum_offered"], "time")}. Outage:
 {_e(s["outage_node"] or "none")}.</p>"""
 
 
@@ -444,11 +439,11 @@ def _upgrades(s: dict[str, Any]) -> str:
     """The day's Platinum upgrades in one paragraph."""
     u = s["upgrades"]
     were = "was" if u["confirmed"] == 1 else "were"
-    return f"""<p>Platinum was offered {_count(u["offered_as_upgrade"], "time")} as
-an upgrade at the Gold price (+ premium) and {_count(u["offered_priced"], "time")}
+    return f"""<p>Platinum was offered {counted(u["offered_as_upgrade"], "time")} as
+an upgrade at the Gold price (+ premium) and {counted(u["offered_priced"], "time")}
 priced (the customer's upgrade allowance spent, or no Gold offer to upgrade
-from). {_count(u["confirmed"], "upgrade")} {were} confirmed, for
-{_count(u["customers"], "customer")} with a predicted spend of
+from). {counted(u["confirmed"], "upgrade")} {were} confirmed, for
+{counted(u["customers"], "customer")} with a predicted spend of
 {_money(u["customers_predicted_spend"], 2)} (mean
 {_money(u["customers_predicted_spend_mean"], 2)}); their extra cost over Gold,
 the day's upgrade spend, is {_money(u["spend"], 2)} =
@@ -461,7 +456,7 @@ def _cltv_facts(c: dict[str, Any]) -> str:
     if "as_of" in c:
         facts.append(("Trained on data up to", c["as_of"]))
     if "horizon_days" in c:
-        facts.append(("Predicts spend over", _count(c["horizon_days"], "day")))
+        facts.append(("Predicts spend over", counted(c["horizon_days"], "day")))
     if "promoted" in c:
         decision = "promoted" if c["promoted"] else "not promoted"
         facts.append(("Decision", f"{decision}: {c['reason']}"))
@@ -529,7 +524,7 @@ def _cltv_backtest(c: dict[str, Any]) -> str:
         for name, m in tested["models"].items()
     ]
     caption = (
-        f"Backtest: trained {_count(tested['window_days'], 'day')} before the "
+        f"Backtest: trained {counted(tested['window_days'], 'day')} before the "
         "as-of date, scored on what those customers spent in the window. "
         "Capture: share of the window's spend by the customers ranked top "
         "10 % / 20 %. Bias: predicted total over actual, minus 1."
@@ -566,7 +561,7 @@ def _page(
     day = result.settings.day
     s = summary["savings"]
     lead = (
-        f"{_count(summary['checkouts'], 'checkout')} on the network, answered live "
+        f"{counted(summary['checkouts'], 'checkout')} on the network, answered live "
         f"as capacity changed"
         + (
             f" ({_e(summary['outage_node'])} went down)"

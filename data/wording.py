@@ -1,0 +1,13 @@
+"""Counts in words, as a user reads them: ``1 job``, ``2 jobs``.
+
+One helper for every message and report (``simulate``'s report had its
+own), so that none says "1 jobs" or hedges with "job(s)".
+"""
+
+from __future__ import annotations
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 order``, ``2 orders``: a count with its noun (``plural`` where
+    an ``s`` does not make it: ``batch``, ``batches``), thousands separated."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
