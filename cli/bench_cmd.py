@@ -473,5 +473,6 @@ def bench_online(
         return
     click.echo((out / "summary.md").read_text())
     click.echo(
-        f"wrote {out / 'results.json'}, {out / 'summary.md'}, {out / 'latency.csv'}"
+        f"wrote {out / 'results.json'}, {out / 'summary.md'}, {out / 'latency.csv'}, "
+        f"{out / 'contention.csv'}"
     )

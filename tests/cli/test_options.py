@@ -279,6 +279,8 @@ def test_bench_online_small(tmp_path: Path) -> None:
     assert data["targets"]["no_oversell"] is True
     assert (out / "summary.md").read_text().startswith("# Online checkout benchmark")
     assert (out / "latency.csv").is_file()
+    with open(out / "contention.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 1  # one row per run
 
 
 def test_options_text_columns_fit_a_long_label(tmp_path: Path) -> None:
