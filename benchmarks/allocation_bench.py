@@ -22,6 +22,7 @@ from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.order_generator import DEFAULT_START, Spike, generate_orders
 from tierflow.data.orders import Orders, read_orders, write_orders
+from tierflow.data.wording import counted
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
@@ -351,11 +352,17 @@ def _f(v: float | None, digits: int = 2) -> str:
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
+def _were(n: int) -> str:
+    """The verb after a count of orders: "1 order was", "2 orders were"."""
+    return "was" if n == 1 else "were"
+
+
 def _markdown(runs: Sequence[PolicyRun], extra: dict[str, Any]) -> str:
     from tierflow.orchestration.simulation.report import weak_bound_note
 
     lines = [
-        f"# Allocation benchmark ({extra['utilization']}, {extra['n_orders']} orders)",
+        f"# Allocation benchmark ({extra['utilization']}, "
+        f"{counted(extra['n_orders'], 'order')})",
         "",
         f"Workload {extra['workload']:,.0f} units on capacity {extra['capacity']:,.0f} "
         f"({100 * extra['workload'] / extra['capacity']:.0f} %). Hindsight LP bound "
@@ -381,8 +388,9 @@ def _markdown(runs: Sequence[PolicyRun], extra: dict[str, Any]) -> str:
             "",
             f"## Mid-day outage of the busiest node ({o['node']}, {o['at_utc']})",
             "",
-            f"Policy {o['policy']}: {o['unreleased_at_node']} orders were allocated to it "
-            f"and not yet released; {o['pulled_back']} were pulled back into the next "
+            f"Policy {o['policy']}: {counted(o['unreleased_at_node'], 'order')} "
+            f"{_were(o['unreleased_at_node'])} allocated to it and not yet released; "
+            f"{o['pulled_back']} {_were(o['pulled_back'])} pulled back into the next "
             f"batch and {o['rerouted']} moved to another node (cost delta "
             f"{_f(o['reroute_cost_delta'])}); final status of the pulled-back orders: "
             f"{o['pulled_back_final_status']}; nothing allocated to it after "

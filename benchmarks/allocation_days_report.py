@@ -26,6 +26,7 @@ from tierflow.benchmarks.allocation_days import (
     run_sweep,
 )
 from tierflow.data.network import Network
+from tierflow.data.wording import counted
 
 #: The issue's targets for the default policy, per utilization:
 #: (median gap %, worst gap %).
@@ -219,8 +220,8 @@ def _markdown(summary: dict[str, Any], frame: pd.DataFrame, sweep: pd.DataFrame)
     lines = [
         "# Allocation over many days",
         "",
-        f"{setup['days']} generated days (seed {setup['seed']}, about "
-        f"{setup['orders_per_day']} orders a day, each with its own 14-day "
+        f"{counted(setup['days'], 'generated day')} (seed {setup['seed']}, about "
+        f"{counted(setup['orders_per_day'], 'order')} a day, each with its own 14-day "
         f"history), engine {setup['engine']}, {setup['time_limit_s']:g} s per "
         "batch. Gap = (cost - hindsight bound) / bound.",
         "",

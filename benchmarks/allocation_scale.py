@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tierflow.data.wording import counted
+
 _WRAPPER = """
 import json, resource, subprocess, sys, time
 start = time.perf_counter()
@@ -138,7 +140,8 @@ def _summary(table: dict[str, dict[str, float]], *, n_orders: int, repeat: int) 
     """``summary.md``: medians per configuration, wall time x the baseline's."""
     base = table["nearest (baseline)"]["wall_s"]
     lines = [
-        f"# Allocation at scale: {n_orders:,} orders, median of {repeat}",
+        f"# Allocation at scale: {counted(n_orders, 'order')}, "
+        f"{'1 run' if repeat == 1 else f'median of {repeat}'}",
         "",
         "| configuration | wall s | x nearest | peak RSS MB | batches | p95 batch "
         "solve s | total cost |",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tierflow.data.errors import InputError, VerificationError
 from tierflow.data.orlib_gap import BestKnown
+from tierflow.data.wording import counted
 from tierflow.formulations.gap import GapInstance
 from tierflow.solver import solve, verify
 from tierflow.solver.lp import lp_bound
@@ -169,7 +170,7 @@ def verification_failures(runs: Sequence[GapRun]) -> VerificationError | None:
         return None
     first = failed[0]
     return VerificationError(
-        f"{len(failed)} of {len(runs)} solutions failed verify, e.g. "
+        f"{len(failed)} of {counted(len(runs), 'solution')} failed verify, e.g. "
         f"{first.instance} {first.engine} seed {first.seed}: {first.error}"
     )
 
@@ -239,8 +240,9 @@ def summary_markdown(
     lines = [
         "# GAP benchmark",
         "",
-        f"Time limit {time_limit_s:g} s per solve, {repeat} repetition(s), "
-        f"medians over repetitions. % {side} best known / {side} the LP bound"
+        f"Time limit {time_limit_s:g} s per solve, "
+        f"{'1 repetition' if repeat == 1 else f'medians of {repeat} repetitions'}"
+        f". % {side} best known / {side} the LP bound"
         f"{profits}: lower is better.",
         "",
         f"| engine | solved | mean % {side} best | max % {side} best | "

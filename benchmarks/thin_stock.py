@@ -33,6 +33,7 @@ from tierflow.data.network import load_network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import read_orders, write_orders
 from tierflow.data.sample_network import sample_network_dir
+from tierflow.data.wording import counted
 from tierflow.orchestration.allocation.batch_bid_prices import BatchBidPrices
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         table.to_csv(args.out, index=False)
     gap = table["gap_pct"]
     print(
-        f"gap to the hindsight plan over {len(table)} days: median "
+        f"gap to the hindsight plan over {counted(len(table), 'day')}: median "
         f"{gap.median():.0f} %, p90 {gap.quantile(0.9):.0f} %, worst {gap.max():.0f} %"
     )
 

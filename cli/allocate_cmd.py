@@ -39,6 +39,7 @@ from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.cli.progress import progress_bar
 from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.data.extras import require
+from tierflow.data.wording import counted
 
 if TYPE_CHECKING:
     from tierflow.capacity.demand_forecast import DemandForecast
@@ -447,10 +448,10 @@ def _warn_not_resumed(
         differ = sorted(k for k in {*settings, *mine} if settings.get(k) != mine.get(k))
         why = f"it has other settings ({', '.join(differ)})"
     _log.warning(
-        "not resuming run %s of these inputs (%d batches committed): %s; "
+        "not resuming run %s of these inputs (%s committed): %s; "
         "this run starts from batch 0",
         last.run_id[:12],
-        committed + 1,
+        counted(committed + 1, "batch", "batches"),
         why,
     )
 
@@ -521,7 +522,7 @@ def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:
 
 def _screen(summary: dict[str, Any], out_dir: Path) -> str:
     return (
-        f"{summary['n_orders']} orders: {summary['n_allocated']} allocated, "
+        f"{counted(summary['n_orders'], 'order')}: {summary['n_allocated']} allocated, "
         f"{summary['n_deferred']} deferred, {summary['n_unfillable']} unfillable; "
         f"total cost {summary['total_cost']:,.2f} "
         f"(re-priced {summary['repriced_total_cost']:,.2f}); "

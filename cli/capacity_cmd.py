@@ -34,6 +34,7 @@ from tierflow.cli.state_location import (
 from tierflow.data.errors import InputError
 from tierflow.data.limits import EVENT_WINDOW, LIVE_EVENT_LEAD, MAX_UNITS, now
 from tierflow.data.stop_signals import held_stop_signals
+from tierflow.data.wording import counted
 
 if TYPE_CHECKING:
     import numpy as np
@@ -127,8 +128,9 @@ def ingest_command(
         click.echo(json.dumps(record))
         return
     click.echo(
-        f"{result.applied} events applied{_stale(result.stale)}, "
-        f"{result.duplicates} duplicates ignored (log at seq {result.last_seq})"
+        f"{counted(result.applied, 'event')} applied{_stale(result.stale)}, "
+        f"{counted(result.duplicates, 'duplicate')} ignored "
+        f"(log at seq {result.last_seq})"
     )
 
 
@@ -265,9 +267,10 @@ def _print_totals(totals: FeedTotals, last_seq: int, *, as_json: bool) -> None:
         }))  # fmt: skip
         return
     click.echo(
-        f"{totals.applied} events applied{_stale(totals.stale)}, "
-        f"{totals.duplicates} duplicates "
-        f"ignored, {totals.bad} bad lines skipped, in {totals.batches} batches "
+        f"{counted(totals.applied, 'event')} applied{_stale(totals.stale)}, "
+        f"{counted(totals.duplicates, 'duplicate')} ignored, "
+        f"{counted(totals.bad, 'bad line')} skipped, in "
+        f"{counted(totals.batches, 'batch', 'batches')} "
         f"(log at seq {last_seq})"
     )
 
@@ -367,7 +370,8 @@ def forecast_command(
                 else "stored as forecast events"
             )
             + (
-                f"; {stale} of the {net.n_nodes} nodes have a newer forecast, "
+                f"; {stale} of the {counted(net.n_nodes, 'node')} "
+                f"{'has' if stale == 1 else 'have'} a newer forecast, "
                 f"which stays (the forecast is at {stamp}: see --at)"
                 if stale
                 else ""
@@ -412,7 +416,7 @@ def forget_command(
         click.echo(json.dumps({"forgotten": gone, "last_seq": mon.last_seq}))
         return
     click.echo(
-        f"forgot {len(gone)} node(s) of the capacity map: {', '.join(gone)} "
+        f"forgot {counted(len(gone), 'node')} of the capacity map: {', '.join(gone)} "
         f"(snapshot at seq {mon.last_seq})"
     )
 
@@ -520,7 +524,7 @@ def _past_day_note(mon: CapacityMonitor, past: NDArray[np.bool_]) -> str:
     _, stamps = mon.forecast_events()
     newest = dt.datetime.fromtimestamp(float(stamps[past].max()), dt.UTC)
     return (
-        f"forecast of {int(past.sum())} node(s) is of a past local day (the "
+        f"forecast of {counted(int(past.sum()), 'node')} is of a past local day (the "
         f"newest at {newest.isoformat()}): listed as the log leaves it, but a "
         "server now counts its own estimate there (GET /v1/capacity)"
     )

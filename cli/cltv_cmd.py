@@ -26,6 +26,7 @@ from tierflow.cli.progress import progress_stage
 from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.data.calendar_days import no_such_day
 from tierflow.data.limits import DATA_WINDOW, MAX_HORIZON_DAYS
+from tierflow.data.wording import counted
 
 if TYPE_CHECKING:
     from tierflow.cltv.features import CustomerData
@@ -465,7 +466,7 @@ def score_command(
         click.echo(json.dumps(record))
         return
     click.echo(
-        f"scored {len(scores.frame)} customers with {used} "
+        f"scored {counted(len(scores.frame), 'customer')} with {used} "
         f"({', '.join(f'{k} {counts.get(k, 0)}' for k in ('platinum', 'gold', 'silver'))})"
         f" -> {out}"
     )
@@ -955,7 +956,7 @@ def _print_retrain(result: RetrainResult) -> None:
     if result.pruned:
         click.echo(f"pruned {', '.join(result.pruned)}")
     if result.published_rows is not None:
-        click.echo(f"published {result.published_rows} scores")
+        click.echo(f"published {counted(result.published_rows, 'score')}")
 
 
 @cltv.command(
@@ -1052,7 +1053,9 @@ def rollback_command(
     elif not result.done:
         click.echo(f"{result.champion} is already the current model: nothing to do")
     else:
+        rows = result.published_rows
         click.echo(
             f"rolled back to {result.champion} (from {result.rolled_back_from}): "
-            f"published {result.published_rows} scores as of {result.as_of}"
+            f"published {'no scores' if rows is None else counted(rows, 'score')} "
+            f"as of {result.as_of}"
         )

@@ -23,6 +23,7 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.param_types import Day
 from tierflow.data.errors import InputError, listed
+from tierflow.data.wording import counted
 
 if TYPE_CHECKING:
     import numpy as np
@@ -149,7 +150,8 @@ def orders_command(
         click.echo(json.dumps({**record, "seed": seed, "out": str(out)}))
         return
     click.echo(
-        f"{n_orders} orders, {len(frame)} lines over {days} day(s) written to {out}"
+        f"{counted(n_orders, 'order')}, {counted(len(frame), 'line')} over "
+        f"{counted(days, 'day')} written to {out}"
     )
     if made_gold:
         click.echo(
@@ -220,7 +222,8 @@ def generate_gap(
         click.echo(json.dumps({**record, "out": str(out)}))
         return
     click.echo(
-        f"wrote {out} ({kind.upper()}, {agents} agents x {jobs} jobs, seed {seed})"
+        f"wrote {out} ({kind.upper()}, {counted(agents, 'agent')} x "
+        f"{counted(jobs, 'job')}, seed {seed})"
     )
 
 

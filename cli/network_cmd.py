@@ -17,6 +17,7 @@ import click
 
 from tierflow.cli.options import examples, json_option, option, out_folder_option
 from tierflow.cli.options import network_option as network_option
+from tierflow.data.wording import counted
 
 if TYPE_CHECKING:
     from tierflow.data.network import Network
@@ -140,18 +141,17 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
         f"heavy {summary['skus_heavy']})"
     )
     click.echo(
-        f"  inventory     {summary['inventory_units']:,} units in "
-        f"{summary['inventory_positions']:,} positions; "
-        f"{summary['skus_out_of_stock_everywhere']} SKUs out of stock everywhere"
+        f"  inventory     {counted(summary['inventory_units'], 'unit')} in "
+        f"{counted(summary['inventory_positions'], 'position')}; "
+        f"{counted(summary['skus_out_of_stock_everywhere'], 'SKU')} out of stock "
+        "everywhere"
     )
-    click.echo(
-        f"  destinations  {summary['destinations']} ZIP prefixes, "
-        f"population {summary['population']:,.0f}"
-    )
+    prefixes = counted(summary["destinations"], "ZIP prefix", "ZIP prefixes")
+    click.echo(f"  destinations  {prefixes}, population {summary['population']:,.0f}")
     if customers is not None:
         click.echo(f"  customers     {customers:,} (customers.csv)")
     if transactions is not None:
-        click.echo(f"  transactions  {transactions:,} rows (transactions.csv)")
+        click.echo(f"  transactions  {counted(transactions, 'row')} (transactions.csv)")
     click.echo(f"  services      {', '.join(summary['services'])}")
     click.echo(
         "  mean zone to nearest node (population-weighted) "
@@ -171,7 +171,8 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
     ]
     click.echo(f"  closed days   from {cal['closed_days_from']}: {'; '.join(closed)}")
     bands = "by mileage band"
-    zones = f"{chart['file']}, {chart['pairs']} pairs; others {bands}" if chart else ""
+    pairs = counted(chart["pairs"], "pair") if chart else ""
+    zones = f"{chart['file']}, {pairs}; others {bands}" if chart else ""
     click.echo(f"  zone chart    {zones or 'none; zones ' + bands}")
 
 

@@ -19,6 +19,7 @@ from tierflow.cli.options import (
     time_limit_option,
 )
 from tierflow.data.errors import InputError, VerificationError
+from tierflow.data.wording import counted
 
 if TYPE_CHECKING:
     from tierflow.formulations.gap import GapInstance
@@ -42,7 +43,7 @@ def load_instances(
     if instance is not None:
         if not 1 <= instance <= len(instances):
             raise InputError(
-                f"the file holds {len(instances)} problem(s)",
+                f"the file holds {counted(len(instances), 'problem')}",
                 file=str(path),
                 field="--instance",
                 value=instance,

@@ -27,6 +27,7 @@ from tierflow.cli.state_location import (
 )
 from tierflow.data.errors import InputError
 from tierflow.data.limits import now as clock_now
+from tierflow.data.wording import counted
 
 
 @click.group(
@@ -129,7 +130,9 @@ def prune_command(
         return
     cutoff = report.as_dict()["cutoff"]
     verb = "would delete" if dry_run else "deleted"
-    click.echo(f"{where}: rows older than {cutoff} ({days} days) nothing live needs")
+    click.echo(
+        f"{where}: rows older than {cutoff} ({counted(days, 'day')}) nothing live needs"
+    )
     width = max(len(t.table) for t in report.tables)
     click.echo(f"{'table':<{width}}  {verb:>12}  {'kept':>10}")
     for t in report.tables:
@@ -138,7 +141,7 @@ def prune_command(
     if compacted:
         done = "would be compacted" if dry_run else "compacted"
         click.echo(
-            f"stock_changes: {compacted} change id(s) {done} (the ids kept "
+            f"stock_changes: {counted(compacted, 'change id')} {done} (the ids kept "
             "without their answers: a replay of one is refused)"
         )
     if dry_run:
@@ -196,7 +199,7 @@ def migrate_command(
         return
     click.echo(
         f"{where}: schema {found}, this tierflow's is {pending[-1]}: "
-        f"{len(pending)} migration(s) to apply"
+        f"{counted(len(pending), 'migration')} to apply"
     )
     for v in pending:
         click.echo(f"  {v:>3}  {MIGRATION_SUMMARIES[v - 1]}")

@@ -20,6 +20,7 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.state_location import check_existing_state, open_state
 from tierflow.data.errors import InputError
+from tierflow.data.wording import counted
 from tierflow.orchestration.stock_load import (
     MODES,
     load_stock,
@@ -184,9 +185,9 @@ def _print_load(
         click.echo(json.dumps({"file": name, **summary}))
         return
     figures = (
-        f"{summary['changed']} of {summary['positions']} positions "
-        f"changed ({mode}): {summary['units_up']} units up, "
-        f"{summary['units_down']} units down"
+        f"{summary['changed']} of {counted(summary['positions'], 'position')} "
+        f"changed ({mode}): {counted(summary['units_up'], 'unit')} up, "
+        f"{counted(summary['units_down'], 'unit')} down"
     )
     if done.duplicate:
         click.echo(
@@ -198,7 +199,8 @@ def _print_load(
         click.echo(f"{name}: {figures}")
     if done.cuts:
         cuts = ", ".join(
-            f"{c.request_id} {c.node_id}/{c.sku} {c.units} unit(s)" for c in done.cuts
+            f"{c.request_id} {c.node_id}/{c.sku} {counted(c.units, 'unit')}"
+            for c in done.cuts
         )
         click.echo(f"{name}: holds cut (the count is below what they held): {cuts}")
 

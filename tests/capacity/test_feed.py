@@ -75,7 +75,7 @@ def test_a_piped_feed_is_applied_as_it_arrives(tmp_path: Path) -> None:
         f"{SKIPPED}<stdin>: row 5: field 'event_id': value 'f2': event id already "
         "used by the logged event seq 2 with different content",
     ]
-    assert out.startswith("2 events applied, 1 duplicates ignored, 2 bad lines skipped")
+    assert out.startswith("2 events applied, 1 duplicate ignored, 2 bad lines skipped")
     assert out.endswith("(log at seq 2)\n")
 
 
@@ -183,7 +183,7 @@ def test_a_sqlite_file_deleted_mid_feed_ends_it(tmp_path: Path) -> None:
         f"Error: state store {describe_location(str(state))} failed, feed stopped: "
         "the database file is gone (deleted or replaced since it was opened)"
     ), err
-    assert out.startswith("1 events applied, 0 duplicates ignored"), out
+    assert out.startswith("1 event applied, 0 duplicates ignored"), out
 
 
 def test_a_store_lost_mid_feed_ends_it_cleanly(postgres_server: LocalPostgres) -> None:
@@ -205,8 +205,8 @@ def test_a_store_lost_mid_feed_ends_it_cleanly(postgres_server: LocalPostgres) -
     assert errors[0].startswith(where), err
     assert len(errors[0]) > len(where) and errors[0] == err.splitlines()[-1]
     assert out == (
-        "1 events applied, 0 duplicates ignored, 0 bad lines skipped, in 1 "
-        "batches (log at seq 1)\n"
+        "1 event applied, 0 duplicates ignored, 0 bad lines skipped, in 1 "
+        "batch (log at seq 1)\n"
     )
 
 
@@ -246,8 +246,8 @@ def test_a_store_hung_mid_feed_ends_it_within_seconds(
     ]
     assert errors[0] == err.splitlines()[-1], err  # (the pool's warnings above)
     assert out == (
-        "1 events applied, 0 duplicates ignored, 0 bad lines skipped, in 1 "
-        "batches (log at seq 1)\n"
+        "1 event applied, 0 duplicates ignored, 0 bad lines skipped, in 1 "
+        "batch (log at seq 1)\n"
     )
     # 2.5 s: the answer wait and the probe's, and the pool closed within
     # 0.5 s; room for a loaded machine

@@ -26,7 +26,7 @@ def test_ingest_json(tmp_path: Path) -> None:
     args += ["--state", str(tmp_path / "s.db"), "--events", str(events)]
     text = CliRunner().invoke(cli, args)
     assert text.exit_code == 0, text.output
-    assert text.stdout == "2 events applied, 1 duplicates ignored (log at seq 2)\n"
+    assert text.stdout == "2 events applied, 1 duplicate ignored (log at seq 2)\n"
     again = CliRunner().invoke(cli, [*args, "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == {
@@ -254,7 +254,7 @@ def test_follow_exits_1_when_a_line_was_skipped(tmp_path: Path, as_json: bool) -
         batches = int(result.stdout.split(" in ")[1].split()[0])
         assert result.stdout == (
             "2 events applied, 0 duplicates ignored, 2 bad lines skipped, "
-            f"in {batches} batches (log at seq 2)\n"
+            f"in {batches} {'batch' if batches == 1 else 'batches'} (log at seq 2)\n"
         )
     assert batches in (1, 2)
     clean = CliRunner().invoke(cli, args, input="\n".join(good) + "\n")
@@ -439,7 +439,7 @@ def test_an_event_older_than_what_is_known_is_said_stale(tmp_path: Path) -> None
         str(state),
     ]
     first = CliRunner().invoke(cli, [*ingest, "--events", str(newer)])
-    assert first.output == "1 events applied, 0 duplicates ignored (log at seq 1)\n"
+    assert first.output == "1 event applied, 0 duplicates ignored (log at seq 1)\n"
     second = CliRunner().invoke(cli, [*ingest, "--events", str(older), "--json"])
     assert json.loads(second.output) == {
         "applied": 1, "duplicates": 0, "last_seq": 2, "stale": 1
@@ -454,7 +454,7 @@ def test_an_event_older_than_what_is_known_is_said_stale(tmp_path: Path) -> None
     third.write_text(older.read_text().replace('"b"', '"c"'))
     said = CliRunner().invoke(cli, [*ingest, "--events", str(third)])
     assert said.output == (
-        "1 events applied (1 older than what was known of their kind: changed "
+        "1 event applied (1 older than what was known of their kind: changed "
         "nothing), 0 duplicates ignored (log at seq 3)\n"
     )
 
@@ -775,7 +775,7 @@ def test_a_feed_that_applied_nothing_writes_no_snapshot(
     assert "value 'WH-EAST': unknown node" in stray.stderr
     again = CliRunner().invoke(cli, [*follow, *tiny], input=_event(0) + "\n")
     assert again.exit_code == 0, again.output
-    assert again.stdout.startswith("0 events applied, 1 duplicates ignored")
+    assert again.stdout.startswith("0 events applied, 1 duplicate ignored")
     assert run_sql(state_location, count) == [before]
     newest = "SELECT state FROM capacity_snapshots ORDER BY snapshot_id DESC LIMIT 1"
     ((state,),) = run_sql(state_location, newest)
@@ -865,7 +865,7 @@ def test_forget_nodes_drops_another_networks_node_on_the_operators_word(
         assert f"value '{node}': {why}" in refused.output
     forgot = CliRunner().invoke(cli, ["capacity", "forget", *tiny, "WH-NYC"])
     assert forgot.exit_code == 0, forgot.output
-    assert forgot.stdout.startswith("forgot 1 node(s) of the capacity map: WH-NYC")
+    assert forgot.stdout.startswith("forgot 1 node of the capacity map: WH-NYC")
     ((snap,),) = run_sql(state_location, newest)
     assert "WH-NYC" not in str(snap)
     shown = CliRunner().invoke(cli, ["capacity", "show", *tiny])
@@ -1035,7 +1035,7 @@ def test_show_says_which_forecasts_a_server_now_drops_as_of_a_past_day(
     text = CliRunner(env={"TIERFLOW_NOW": "2026-01-20T05:30:00Z"}).invoke(cli, show)
     assert text.exit_code == 0, text.output
     assert text.stdout.splitlines()[-1] == (
-        "forecast of 1 node(s) is of a past local day (the newest at "
+        "forecast of 1 node is of a past local day (the newest at "
         "2026-01-19T17:00:00+00:00): listed as the log leaves it, but a "
         "server now counts its own estimate there (GET /v1/capacity)"
     )

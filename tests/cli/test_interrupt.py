@@ -360,8 +360,8 @@ def test_a_second_stop_signal_ends_a_feed_whose_batch_waits_for_the_store(
     out, err = _interrupt_until_it_ends(proc, signum)
     assert "Traceback" not in err, err
     assert out == (
-        "1 events applied, 0 duplicates ignored, 0 bad lines skipped, "
-        "in 1 batches (log at seq 1)\n"
+        "1 event applied, 0 duplicates ignored, 0 bad lines skipped, "
+        "in 1 batch (log at seq 1)\n"
     )
     assert (err.splitlines()[-1], proc.returncode) == _ENDS[signal.Signals(signum)]
     assert _events_logged(state) == 1  # the cut batch: not stored

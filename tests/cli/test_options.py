@@ -277,7 +277,8 @@ def test_bench_online_small(tmp_path: Path) -> None:
     assert con["checkouts"] == 80 and con["oversold_positions"] == 0
     assert con["reserved_after_expiry"] == 0 and con["consistency_problems"] == []
     assert data["targets"]["no_oversell"] is True
-    assert (out / "summary.md").read_text().startswith("# Online checkout benchmark")
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("# Online checkout benchmark (3 nodes, 1 run)\n")
     assert (out / "latency.csv").is_file()
     with open(out / "contention.csv", newline="") as fh:
         assert len(list(csv.DictReader(fh))) == 1  # one row per run

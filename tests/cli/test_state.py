@@ -52,7 +52,8 @@ def _table(verb: str, deleted: dict[str, int]) -> str:
 
 def _compacted(verb: str, n: int) -> str:
     return (
-        f"stock_changes: {n} change id(s) {verb} (the ids kept without their "
+        f"stock_changes: {n} change {'id' if n == 1 else 'ids'} {verb} "
+        "(the ids kept without their "
         "answers: a replay of one is refused)\n"
     )
 

@@ -149,7 +149,8 @@ def test_a_read_only_command_makes_no_store_where_there_is_none(
 def _listing(where: str, found: int) -> str:
     lines = [
         f"{where}: schema {found}, this tierflow's is {SCHEMA_VERSION}: "
-        f"{SCHEMA_VERSION - found} migration(s) to apply"
+        f"{SCHEMA_VERSION - found} "
+        f"{'migration' if SCHEMA_VERSION - found == 1 else 'migrations'} to apply"
     ]
     lines += [
         f"  {v:>3}  {MIGRATION_SUMMARIES[v - 1]}"

@@ -280,9 +280,9 @@ def test_a_count_with_cut_holds_releases_the_newest_holds(
     done = _stock(state_location, "load", "--inventory", path, "--cut-holds")
     assert (done.exit_code, done.output) == (
         0,
-        "stock.csv: 1 of 1 positions changed (set): 0 units up, 1 units down\n"
+        "stock.csv: 1 of 1 position changed (set): 0 units up, 1 unit down\n"
         "stock.csv: holds cut (the count is below what they held): "
-        "r2 WH-EAST/SOFA 1 unit(s)\n",
+        "r2 WH-EAST/SOFA 1 unit\n",
     )
     as_json = _stock(
         state_location, "load", "--inventory", path, "--cut-holds", "--json"
@@ -325,9 +325,9 @@ def test_an_adjustment_down_with_cut_holds_releases_the_newest_holds(
     done = _stock(state_location, *load)
     assert (done.exit_code, done.output) == (
         0,
-        "stock.csv: 1 of 1 positions changed (add): 0 units up, 1 units down\n"
+        "stock.csv: 1 of 1 position changed (add): 0 units up, 1 unit down\n"
         "stock.csv: holds cut (the count is below what they held): "
-        "r2 WH-EAST/SOFA 1 unit(s)\n",
+        "r2 WH-EAST/SOFA 1 unit\n",
     )
     with open_store(state_location) as store:
         assert store.reservation_status("r1") == "active"
@@ -456,4 +456,4 @@ def test_a_file_of_a_header_only_is_refused_and_records_no_id(tmp_path: Path) ->
     path = _file(tmp_path, "WH-EAST,TEE,1\n")
     done = _stock(state, "load", "--inventory", path, "--change-id", "rcv-9")
     assert done.exit_code == 0, done.output
-    assert "1 of 1 positions changed" in done.output
+    assert "1 of 1 position changed" in done.output
