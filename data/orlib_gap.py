@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from tierflow.data.atomic_files import write_text_atomically
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_GAP_VALUE, MAX_PROBLEM_ENTRIES
-from tierflow.data.text_files import read_utf8
+from tierflow.data.text_files import check_dict_row, read_utf8
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -380,8 +380,10 @@ def read_best_known(path: str | os.PathLike[str]) -> dict[tuple[str, str], BestK
         raise InputError(f"header must contain {sorted(need)}", file=file, row=1)
     out: dict[tuple[str, str], BestKnown] = {}
     first_row: dict[tuple[str, str], int] = {}
+    width = len(reader.fieldnames)
     for rowno, row in enumerate(reader, start=2):
         fail = partial(InputError, file=file, row=rowno)
+        check_dict_row(row, width, file, rowno, text)
         name = (row["instance"] or "").strip()
         if not name:
             raise fail("missing value", field="instance", value=row["instance"] or "")

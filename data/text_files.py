@@ -9,6 +9,7 @@ import io
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -159,18 +160,20 @@ def read_csv_records(
 ) -> tuple[pd.DataFrame, NDArray[np.int64]]:
     """Every cell of a CSV file as text, and each record's file line.
 
-    Blank lines are dropped (lines keep counting them); a record with more
-    fields than the header, a repeated column name, an unterminated quote or
-    an empty file is an error naming the file and, where known, the line.
+    Blank lines are dropped (lines keep counting them); a record with fewer
+    or more fields than the header (:func:`wrong_field_count`), a repeated
+    column name, an unterminated quote or an empty file is an error naming
+    the file and, where known, the line.
     """
     text = read_utf8(path, file, csv_columns=True)
     if not text.strip():
         raise InputError("file is empty", file=file)
     header = _check_header(text, file, skip_initial_space)
     frame = _parse(text, file, skip_initial_space)
+    lines, fields = _records(text, len(frame), skip_initial_space)
+    _check_short(file, text, header, frame, lines, fields, skip_initial_space)
     frame = _without_empty_columns(frame, header)
     frame.columns = [str(c).strip() for c in frame.columns]
-    lines = _record_lines(text, len(frame), skip_initial_space)
     blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else None
     if blank is not None and blank.any():
         frame = frame.loc[~blank].reset_index(drop=True)
@@ -203,7 +206,7 @@ def _parse_error(
     found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
     if found:
         want, line, saw = (int(g) for g in found.groups())
-        return too_many_fields(file, line, want, saw, text, skip_initial_space)
+        return wrong_field_count(file, line, want, saw, text, skip_initial_space)
     found = re.search(r"EOF inside string starting at row (\d+)", str(exc))
     if found:  # pandas counts records from 0 (the header)
         line = int(found.group(1)) + 1
@@ -213,7 +216,7 @@ def _parse_error(
         width = len(next(reader))
         for record in reader:
             if len(record) > width:
-                return too_many_fields(
+                return wrong_field_count(
                     file, reader.line_num, width, len(record), text, skip_initial_space
                 )
     except csv.Error as err:
@@ -223,21 +226,23 @@ def _parse_error(
     return InputError(f"not readable as CSV ({first})", file=file)
 
 
-def too_many_fields(
+def wrong_field_count(
     file: str,
     row: int,
     want: int,
     saw: int,
-    text: str,
+    text: str | None = None,
     skip_initial_space: bool = True,
 ) -> InputError:
-    """A record (line ``row`` of ``text``) with more fields than the header,
-    quoting the line and the values past the last column (the header names
-    none of them)."""
-    lines = text.split("\n")
+    """A record (line ``row`` of ``text``) of ``saw`` fields where the header
+    has ``want``, quoting the line; a long one with the values past the last
+    column (the header names none of them). A short one names no column:
+    which field is missing is unknown, and its values shifted left, so the
+    column they shifted into was blamed (``field 'lat': value 'WH'``)."""
+    lines = [] if text is None else text.split("\n")
     record = lines[row - 1].rstrip("\r") if row <= len(lines) else None
     extra = ""
-    if record is not None:
+    if record is not None and saw > want:
         try:
             cells = next(csv.reader([record], skipinitialspace=skip_initial_space))
         except (csv.Error, StopIteration):
@@ -250,11 +255,77 @@ def too_many_fields(
                     "exports its empty columns; delete the trailing commas"
                 )
     return InputError(
-        f"expected {want} fields, found {saw}{extra}",
+        f"{saw} field{'s' if saw != 1 else ''} where the header has {want}{extra}",
         file=file,
         row=row,
         value=record,
     )
+
+
+def check_dict_row(
+    record: dict[Any, Any], want: int, file: str, row: int, text: str
+) -> None:
+    """A :class:`csv.DictReader` record of ``want`` fields, else
+    :func:`wrong_field_count`: the reader fills a short record's missing
+    fields with ``None`` and files a long one's extra fields under ``None``,
+    without a word."""
+    saw = sum(v is not None for k, v in record.items() if k is not None)
+    saw += len(record.get(None) or ())
+    if saw != want:
+        raise wrong_field_count(file, row, want, saw, text)
+
+
+def _check_short(
+    file: str,
+    text: str,
+    header: list[str],
+    frame: pd.DataFrame,
+    lines: NDArray[np.int64],
+    fields: NDArray[np.int64] | None,
+    skip_initial_space: bool,
+) -> None:
+    """Refuse the first record with fewer fields than the header (pandas
+    fills the missing ones with "" and says nothing). A blank line (spaces
+    only) is no record, and a record may leave out the nameless columns at
+    the end of the header (a trailing comma there, a spreadsheet's empty
+    column).
+
+    Only records whose last named column is empty can be short: their
+    fields are counted (``fields``, from quoted text's csv pass, or their
+    lines), so a file with none pays one vectorized comparison."""
+    named = max((i + 1 for i, name in enumerate(header) if name), default=0)
+    if named == 0 or len(frame) == 0:
+        return
+    maybe = np.flatnonzero((frame.iloc[:, named - 1] == "").to_numpy(dtype=bool))
+    if maybe.size == 0:
+        return
+    if fields is not None:
+        counts = fields[maybe]
+    elif '"' in text or text.count("\r") != text.count("\r\n"):
+        return  # records not matched to lines (a CR alone ends one for pandas)
+    else:
+        text_lines = text.split("\n")
+        counts = np.array(
+            [text_lines[line - 1].count(",") + 1 for line in lines[maybe]],
+            dtype=np.int64,
+        )
+    few = counts < named
+    maybe, counts = maybe[few], counts[few]
+    if maybe.size == 0:
+        return
+    cells = frame.iloc[maybe].astype(str)
+    blank = cells.apply(lambda column: column.str.strip() == "").all(axis=1)
+    short = np.flatnonzero(~blank.to_numpy(dtype=bool))
+    if short.size:
+        at = int(short[0])
+        raise wrong_field_count(
+            file,
+            int(lines[maybe[at]]),
+            len(header),
+            int(counts[at]),
+            text,
+            skip_initial_space,
+        )
 
 
 def _without_empty_columns(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
@@ -319,21 +390,27 @@ def check_names_once(names: list[str], file: str, row: int | None = 1) -> None:
         seen.add(name)
 
 
-def _record_lines(
+def _records(
     text: str, n_records: int, skip_initial_space: bool
-) -> NDArray[np.int64]:
-    """File line of each parsed record (header = line 1)."""
+) -> tuple[NDArray[np.int64], NDArray[np.int64] | None]:
+    """File line of each parsed record (header = line 1) and, for quoted
+    text, its number of fields (``None``: unquoted text, whose records are
+    its lines, or records that could not be matched to pandas' ones)."""
     plain = np.arange(2, n_records + 2, dtype=np.int64)
     if '"' not in text:
-        return plain
+        return plain, None
     reader = csv.reader(io.StringIO(text), skipinitialspace=skip_initial_space)
     starts: list[int] = []
+    counts: list[int] = []
     try:
         next(reader)
         before = reader.line_num
-        for _ in reader:
+        for record in reader:
             starts.append(before + 1)
+            counts.append(len(record))
             before = reader.line_num
     except csv.Error:
-        return plain
-    return np.array(starts, dtype=np.int64) if len(starts) == n_records else plain
+        return plain, None
+    if len(starts) != n_records:
+        return plain, None
+    return np.array(starts, dtype=np.int64), np.array(counts, dtype=np.int64)

@@ -355,7 +355,9 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
          "scores.csv: row 3: field 'predicted_spend': value '-1': must be >= 0"),
         ("cltv", _SCORES + "C1,12,0.5,gold\n",
          "scores.csv: row 3: field 'customer_id': value 'C1': duplicate customer_id"),
-        ("cltv", _SCORES + "C2,12\n", "scores.csv: row 3: field 'p_active': value '': missing value"),
+        ("cltv", _SCORES + "C2,12,,gold\n", "scores.csv: row 3: field 'p_active': value '': missing value"),
+        # fields left out, not empty: the row is short (was "missing value" at p_active)
+        ("cltv", _SCORES + "C2,12\n", "scores.csv: row 3: value 'C2,12': 2 fields where the header has 4"),
         # a NUL in a customer id: a PostgreSQL store refused the scores
         ("cltv", _SCORES + "C\x002,12,0.5,gold\n",
          "scores.csv: row 3: field 'customer_id': value 'C\\x002': a control character ('\\x00')"),

@@ -639,7 +639,7 @@ def test_bad_rows_fail_or_are_skipped(tmp_path: Path) -> None:
     assert failed.exit_code == 1
     assert failed.output == (
         f"Error: {path}: row 3: value 'c2,2024-01-09,5,00': "
-        "expected 3 fields, found 4 (extra: '00')\n"
+        "4 fields where the header has 3 (extra: '00')\n"
     )
     path.write_text(
         "customer_id,order_date,amount\nc1,2024-01-01,5\nc2,2024-01-09,5$\n"

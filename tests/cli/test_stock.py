@@ -210,6 +210,17 @@ def test_a_position_the_store_does_not_hold_starts_from_the_network(
             "stock.csv: row 3: field 'on_hand': value '-1000000000001': on_hand "
             "would be below 0 (-1000000000001 added)",
         ),
+        (  # a field left out: was "field 'sku': value '5': unknown sku"
+            "WH-EAST,5\n",
+            "set",
+            "stock.csv: row 3: value 'WH-EAST,5': 2 fields where the header has 3",
+        ),
+        (
+            "WH-EAST,MUG,5,1\n",
+            "set",
+            "stock.csv: row 3: value 'WH-EAST,MUG,5,1': 4 fields where the header "
+            "has 3 (extra: '1')",
+        ),
     ],
     ids=[
         "node",
@@ -225,6 +236,8 @@ def test_a_position_the_store_does_not_hold_starts_from_the_network(
         "past-float64",
         "added-past-file-limit",
         "added-below-file-limit",
+        "short-row",
+        "long-row",
     ],
 )
 def test_a_bad_row_is_named_and_nothing_is_written(

@@ -965,3 +965,23 @@ def test_a_few_skus_out_everywhere_are_no_warning(sample_dir: Path) -> None:
     net = load_network(sample_dir)
     assert net.warnings == ()
     assert net.summary()["skus_out_of_stock_everywhere"] == 6
+
+
+def test_cli_validate_a_short_row_names_its_fields(tmp_path: Path) -> None:
+    """A nodes.csv row missing a middle field (its ``kind``): the values
+    after it shifted left, and the column they shifted into was blamed
+    ("field 'kind': value '34.0633': must be one of ..."); now the row is
+    refused for its number of fields, exit 1, one line."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    path = folder / "nodes.csv"
+    lines = path.read_text().split("\n")
+    cells = lines[2].split(",")
+    del cells[2]
+    lines[2] = ",".join(cells)
+    path.write_text("\n".join(lines))
+    result = CliRunner().invoke(cli, ["network", "validate", str(folder)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: nodes.csv: row 3: value 'WH-WEST,")
+    assert result.output.endswith(": 10 fields where the header has 11\n")
+    assert "Traceback" not in result.output

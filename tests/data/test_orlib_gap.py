@@ -303,6 +303,10 @@ def test_best_known_table_errors(tmp_path: Path) -> None:
             r"'false' or empty$",
         ),
         ("instance,direction,best_known\n,max,3\n", "row 2: field 'instance': value '': missing value$"),
+        # a short row blamed the field its values shifted into, a long one passed
+        ("instance,direction,best_known\ng1,3\n", "row 2: value 'g1,3': 2 fields where the header has 3$"),
+        ("instance,direction,best_known\ng1,max,3,4\n",
+         r"row 2: value 'g1,max,3,4': 4 fields where the header has 3 \(extra: '4'\)$"),
         # not UTF-8: a UnicodeDecodeError traceback from `bench gap`
         (b"instance,direction,best_known\n\xff,max,3\n", "row 2: .*not UTF-8"),
     ],

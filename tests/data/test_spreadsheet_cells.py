@@ -128,8 +128,8 @@ def test_orders_say_how_to_write_a_number_and_an_instant(
     ("row", "message"),
     [
         # unquoted, the comma splits the cell: a field too many, not 125
-        ("c1,2026-05-01,12,5", "value 'c1,2026-05-01,12,5': expected 3 fields, "
-         "found 4 (extra: '5')"),
+        ("c1,2026-05-01,12,5", "value 'c1,2026-05-01,12,5': 4 fields where the "
+         "header has 3 (extra: '5')"),
         ('c1,2026-05-01,"12,5"', "field 'amount': value '12,5': not a number "
          "(a decimal comma? write 12.5: the decimal point is '.')"),
         ("c1,2026-05-01,$12.50", "field 'amount': value '$12.50': not a number "
@@ -196,8 +196,8 @@ COLUMNS = (Column("id"), Column("count", "int", min=0))
         ("ID, Count\na,1\n", "t.csv: row 1: field 'id': missing column (has "
          "['ID', 'Count']): 'ID' is written otherwise (names are exact): name "
          "it 'id'"),
-        ("id,count\na,1,,\n", "t.csv: row 2: value 'a,1,,': expected 2 fields, "
-         "found 4 (extra: '', ''): empty fields past the last column, as a "
+        ("id,count\na,1,,\n", "t.csv: row 2: value 'a,1,,': 4 fields where the "
+         "header has 2 (extra: '', ''): empty fields past the last column, as a "
          "spreadsheet exports its empty columns; delete the trailing commas"),
     ],
 )  # fmt: skip

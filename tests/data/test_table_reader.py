@@ -54,12 +54,22 @@ BAD_TABLES = [
     ("id,count,count\na,1,2\n", r"^t\.csv: row 1: field 'count': column named twice$"),
     (
         "id,count\na,1\nb,2,3\n",
-        r"^t\.csv: row 3: value 'b,2,3': expected 2 fields, found 3 \(extra: '3'\)$",
+        r"^t\.csv: row 3: value 'b,2,3': 3 fields where the header has 2 \(extra: '3'\)$",
     ),
     (
         "id,count\na,1,3\n",
-        r"^t\.csv: row 2: value 'a,1,3': expected 2 fields, found 3 \(extra: '3'\)$",
+        r"^t\.csv: row 2: value 'a,1,3': 3 fields where the header has 2 \(extra: '3'\)$",
     ),
+    # a short row: its values shifted left, and the column they shifted into
+    # was blamed ("field 'count': value '2': ..."), or nothing was said
+    ("id,count,day\na,1,2026-01-01\nb,2\n",
+     r"^t\.csv: row 3: value 'b,2': 2 fields where the header has 3$"),
+    ("id,count,day\nb\n", r"^t\.csv: row 2: value 'b': 1 field where the header has 3$"),
+    # a quoted comma is no separator; the row's line counts quoted line breaks
+    ('id,count,day\n"a\nb",1,2026-01-01\n"c,d",2\n',
+     r"^t\.csv: row 4: value '\"c,d\",2': 2 fields where the header has 3$"),
+    ("id,count,day\r\na,1,2026-01-01\r\nb,2\r\n",
+     r"^t\.csv: row 3: value 'b,2': 2 fields where the header has 3$"),
     ('id,count\na,1\nb,"2\n', r"^t\.csv: row 3: quoted field never closed$"),
     ("\nid,count\na,1\n", r"^t\.csv: row 1: blank first line \(expected the header\)$"),
     ("", r"^t\.csv: file is empty$"),

@@ -170,8 +170,14 @@ BAD_FILES = [
     ),
     (
         "orders.csv",
-        HEADER + "c1,2024-01-02\n",
+        HEADER + "c1,2024-01-02,\n",
         r"^orders\.csv: row 2: field 'amount': value '': missing value$",
+    ),
+    (  # the amount left out, not empty: the row is short
+        "orders.csv",
+        HEADER + "c1,2024-01-02\n",
+        r"^orders\.csv: row 2: value 'c1,2024-01-02': 2 fields where the header "
+        r"has 3$",
     ),
     (
         "orders.csv",
@@ -198,13 +204,13 @@ BAD_FILES = [
         "orders.csv",
         HEADER + "c1,2024-01-02,1\nc2,2024-01-02,1,5\n",
         r"^orders\.csv: row 3: value 'c2,2024-01-02,1,5': "
-        r"expected 3 fields, found 4 \(extra: '5'\)$",
+        r"4 fields where the header has 3 \(extra: '5'\)$",
     ),
     (
         "orders.csv",
         HEADER + "c1,2024-01-02,1,5\n",
         r"^orders\.csv: row 2: value 'c1,2024-01-02,1,5': "
-        r"expected 3 fields, found 4 \(extra: '5'\)$",
+        r"4 fields where the header has 3 \(extra: '5'\)$",
     ),
     ("orders.csv", "", r"^orders\.csv: file is empty$"),
     (  # an incomplete date is not the first of its month or year
