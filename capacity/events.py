@@ -28,7 +28,7 @@ from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
 from tierflow.data.spreadsheet_cells import date_problem
 from tierflow.data.store import ORDER_WORK
-from tierflow.data.text_files import decode_utf8
+from tierflow.data.text_files import BOM_TEXT, decode_utf8
 
 #: The event types of the JSON-lines contract (the HTTP schema uses the same).
 EventType = Literal[
@@ -426,12 +426,17 @@ def parse_event_lines(
     1-based line numbers. Nothing is applied when any line is bad, and an
     event id repeated with different content is an error naming both rows.
     ``received``: live events' receiving clock (:func:`parse_event`)."""
-    events = [
-        parse_event(
-            decode_line(text, file, row), network, file=file, row=row, received=received
-        )
-        for row, text in _numbered(lines, file)
-    ]
+    events: list[CapacityEvent] = []
+    try:
+        for row, text in _numbered(lines, file):
+            obj = decode_line(text, file, row)
+            events.append(
+                parse_event(obj, network, file=file, row=row, received=received)
+            )
+    except InputError:
+        # an id clash among the rows before the bad one is the first error
+        check_repeated_ids(events, file=file)
+        raise
     check_repeated_ids(events, file=file)
     return events
 
@@ -505,5 +510,21 @@ def read_event_bytes(
     """:func:`parse_event_lines` of a whole JSON-lines stream (stdin read to
     its end): a leading byte-order mark is dropped and a byte that is not
     UTF-8 is an error at its line, as in a file."""
-    text = decode_utf8(data, file)
+    try:
+        text = decode_utf8(data, file)
+    except InputError as exc:
+        if exc.row is not None:  # the lines before the bad byte's are read first
+            parse_event_lines(
+                _lines_before(data, exc.row), network, file=file, received=received
+            )
+        raise
     return parse_event_lines(text.split("\n"), network, file=file, received=received)
+
+
+def _lines_before(data: bytes, row: int) -> list[str]:
+    """The lines of ``data`` before line ``row``, the first line that is not
+    UTF-8 (the lines are counted as :func:`decode_utf8` counts them)."""
+    text = data.decode("utf-8", "replace").removeprefix(BOM_TEXT)
+    if "\r" in text and "\n" not in text:
+        text = text.replace("\r", "\n")
+    return text.split("\n")[: row - 1]

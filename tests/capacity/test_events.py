@@ -193,6 +193,45 @@ def test_non_utf8_event_file_names_the_line(
         parse_event_lines(fh, tiny_network, file="ev.jsonl")
 
 
+@pytest.mark.parametrize(
+    ("start", "end"), [(b"", b"\n"), (b"\xef\xbb\xbf", b"\n"), (b"", b"\r")]
+)
+def test_cli_ingest_refuses_a_file_at_its_first_bad_row(
+    tmp_path: Path, start: bytes, end: bytes
+) -> None:
+    """Row 1 names an unknown node, row 2 has a byte that is not UTF-8 in
+    its ``ts``: the whole file was decoded before any row was read, so row
+    2 was the error. A byte-order mark and CR line ends count lines alike.
+    Exit 1, one line, no store made."""
+    state, path = tmp_path / "state.db", tmp_path / "ev.jsonl"
+    bad_ts = _line(event_id="b").replace("2026-05-20", "2026-05-20\udcff")
+    lines = [_line(node_id="NOPE").encode(), bad_ts.encode("utf-8", "surrogateescape")]
+    path.write_bytes(start + end.join(lines) + end)
+    args = ["capacity", "ingest", "--network", str(TINY_NETWORK), "--state", str(state)]
+    result = CliRunner().invoke(cli, [*args, "--events", str(path)])
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: ev.jsonl: row 1: field 'node_id': value 'NOPE': unknown node\n",
+    )
+    assert not state.exists()
+    path.write_bytes(start + end.join([_line().encode(), lines[1]]) + end)
+    result = CliRunner().invoke(cli, [*args, "--events", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ev.jsonl: row 2: value b'\\xff': not UTF-8")
+
+
+def test_an_id_clash_before_a_bad_row_is_the_error(tiny_network: Network) -> None:
+    """Row 2 reuses row 1's id with other content, row 3 names an unknown
+    node: the clash was judged after every row parsed, so row 3 was named."""
+    lines = [_line(), _line(value=11), _line(event_id="c", node_id="NOPE")]
+    with pytest.raises(
+        InputError,
+        match=r"^ev\.jsonl: row 2: field 'event_id': value 'a': "
+        r"event id repeated with different content \(first at row 1\)$",
+    ):
+        parse_event_lines(lines, tiny_network, file="ev.jsonl")
+
+
 def test_repeated_id_in_a_file(tiny_network: Network) -> None:
     same = [_line(), "", _line(ts="2026-05-20T12:00:00+02:00")]  # the same instant
     events = parse_event_lines(same, tiny_network, file="ev.jsonl")
