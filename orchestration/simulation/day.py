@@ -40,6 +40,7 @@ from tierflow.orchestration.allocation.hindsight import (
     gap_to_bound_pct,
     telling_bound,
 )
+from tierflow.orchestration.allocation.outcome import DECIMALS
 from tierflow.orchestration.checkout.offerable import checkout_tiers
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.orchestration.simulation.checkouts import (
@@ -188,11 +189,13 @@ class SimulationResult:
             "policy": f"{self.settings.engine} + bid prices",
             "cost": cost,
             "nearest_cost": base,
-            "vs_nearest": saved,
+            "vs_nearest": _figure(saved),
             "vs_nearest_pct": None if saved is None else _pct(saved, base or 0.0),
             "lp_bound": bound,
-            "above_bound": above,
-            "above_bound_pct": None if cost is None else gap_to_bound_pct(cost, bound),
+            "above_bound": _figure(above),
+            "above_bound_pct": None
+            if cost is None
+            else _figure(gap_to_bound_pct(cost, bound)),
         }
 
     def _overflow(self) -> dict[str, Any]:
@@ -214,8 +217,8 @@ class SimulationResult:
             "work_shipped_on_the_day": self.overflow_shipped_on_the_day,
             "work_shipped_on_the_day_pct": _pct(self.overflow_shipped_on_the_day, work),
             "discounts": discounts,
-            "discount_mean": None if taken.empty else discounts / len(taken),
-            "discount_per_work_unit": None if work == 0 else discounts / work,
+            "discount_mean": None if taken.empty else _fixed(discounts / len(taken)),
+            "discount_per_work_unit": None if work == 0 else _fixed(discounts / work),
         }
 
     def _upgrades(self) -> dict[str, Any]:
@@ -240,7 +243,7 @@ class SimulationResult:
             "customers": len(value),
             "customers_predicted_spend": float(value.sum()),
             "customers_predicted_spend_mean": (
-                None if value.empty else float(value.mean())
+                None if value.empty else _fixed(value.mean())
             ),
         }
 
@@ -249,7 +252,9 @@ class SimulationResult:
         s = outcome.summary()
         return {
             "total_cost": s["total_cost"],
-            "gap_to_bound_pct": gap_to_bound_pct(s["total_cost"], self.lp_bound),
+            "gap_to_bound_pct": _figure(
+                gap_to_bound_pct(s["total_cost"], self.lp_bound)
+            ),
             "n_allocated": s["n_allocated"],
             "n_deferred": s["n_deferred"],
             "rerouted": s["rerouted"],
@@ -266,7 +271,20 @@ class SimulationResult:
 
 
 def _pct(part: float, whole: float) -> float | None:
-    return None if whole == 0 else 100.0 * float(part) / float(whole)
+    return None if whole == 0 else _fixed(100.0 * float(part) / float(whole))
+
+
+def _fixed(value: float) -> float:
+    """A derived figure (a share, a mean, a difference of two costs) at
+    ``DECIMALS``, as ``checkouts.csv``'s and ``allocations.csv``'s costs:
+    ``summary.json`` carried its float noise (``569.7445150000003``, a
+    share of ``77.11267605633803`` %). Sums stay as they were added up."""
+    return round(float(value), DECIMALS) + 0.0  # never -0.0
+
+
+def _figure(value: float | None) -> float | None:
+    """:func:`_fixed`, ``None`` (a figure that says nothing) kept."""
+    return None if value is None else _fixed(value)
 
 
 def simulate(
@@ -633,8 +651,8 @@ def segment_sizes(scores: pd.DataFrame) -> dict[str, dict[str, float]]:
         rows = scores.loc[scores["segment"] == segment, "predicted_spend"]
         out[segment] = {
             "customers": len(rows),
-            "share_pct": 100.0 * len(rows) / total,
-            "mean_predicted_spend": float(rows.mean()) if len(rows) else 0.0,
+            "share_pct": _fixed(100.0 * len(rows) / total),
+            "mean_predicted_spend": _fixed(rows.mean()) if len(rows) else 0.0,
         }
     return out
 

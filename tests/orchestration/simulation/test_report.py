@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 import html
 import itertools
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -66,6 +67,45 @@ def test_summary_json_keeps_its_fields(day: Any) -> None:
     assert set(summary) >= OLD_FIELDS
     for policy in summary["policies"].values():
         assert set(policy) >= OLD_POLICY_FIELDS
+
+
+def test_summary_json_derived_figures_carry_no_float_noise(day: Any) -> None:
+    """Shares, means, gaps and differences of costs are written at 6
+    decimals, as checkouts.csv's costs (they carried float noise such as
+    ``77.11267605633803`` or ``569.7445150000003``); sums stay unrounded."""
+    result, summary, _, out = day
+    derived = [summary["recommended_taken_pct"]]
+    derived += [
+        summary["upgrades"][k]
+        for k in ("share_of_fulfilment_cost_pct", "customers_predicted_spend_mean")
+    ]
+    derived += [
+        summary["savings"][k]
+        for k in ("vs_nearest", "vs_nearest_pct", "above_bound", "above_bound_pct")
+    ]
+    derived += [
+        summary["overflow"][k]
+        for k in (
+            "take_rate_pct",
+            "work_moved_pct",
+            "work_shipped_on_the_day_pct",
+            "discount_mean",
+            "discount_per_work_unit",
+        )
+    ]
+    derived += [p["gap_to_bound_pct"] for p in summary["policies"].values()]
+    for segment in (summary["cltv"].get("segments") or {}).values():
+        derived += [segment["share_pct"], segment["mean_predicted_spend"]]
+    figures = [v for v in derived if v is not None]
+    assert len(figures) >= 12
+    assert [v for v in figures if round(v, 6) != v] == []
+    taken = result.checkouts[result.checkouts["status"] == "confirmed"]
+    moved = taken[taken["overflow_taken"].astype(bool)]
+    assert summary["overflow"]["discounts"] == float(moved["discount"].sum())
+    s = summary["savings"]
+    assert s["vs_nearest"] == round(s["nearest_cost"] - s["cost"], 6)
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["savings"] == s
 
 
 def test_the_report_opens_with_the_four_answers(day: Any) -> None:
