@@ -538,16 +538,21 @@ def read_table(
     Raises
     ------
     InputError
-        Missing file or column, or the first bad cell, located.
+        Missing file or column, or the first bad cell (of the first bad
+        row: the first of its columns in ``columns``' order), located.
     """
     path = _locate(folder_or_path, name)
     raw = _raw_frame(path)
     raw.columns = [str(c).strip() for c in raw.columns]
     out = pd.DataFrame(index=raw.index)
     names = [col.name for col in columns]
+    bad: list[InputError] = []  # each column's first bad cell
     for col in columns:
         if col.name in raw.columns:
-            out[col.name] = _convert(path, raw, col)
+            try:
+                out[col.name] = _convert(path, raw, col)
+            except InputError as exc:
+                bad.append(exc)
         elif col.required:
             raise InputError(
                 f"missing column (has {list(raw.columns)})"
@@ -559,6 +564,8 @@ def read_table(
         else:
             _check_spelled_otherwise(path, raw, col, names)
             out[col.name] = [col.default] * len(raw)
+    if bad:  # the first bad row's, not the first bad column's
+        raise min(bad, key=lambda exc: exc.row or 0)
     for extra in raw.columns:
         if extra not in out.columns:
             out[extra] = raw[extra].astype(str)

@@ -527,3 +527,22 @@ def test_a_full_zip_code_beside_a_node_is_not_its_zip3(tmp_path: Path) -> None:
         folder / "nodes.csv", index=False
     )
     assert load_network(folder).n_nodes == len(nodes)
+
+
+def test_the_first_bad_row_is_the_error_whatever_its_column(tmp_path: Path) -> None:
+    """Row 3's ``id`` is too long and row 2's ``count`` is not a number: the
+    columns were checked one after the other, so row 3 (of the first
+    column) was the error, not the file's first bad row."""
+    text = "id,count\na,x\n" + "y" * 1001 + ",1\n"
+    with pytest.raises(
+        InputError, match=r"^t\.csv: row 2: field 'count': value 'x': not a number$"
+    ):
+        read_table(_table(tmp_path, text), "t", COLUMNS)
+    text = "id,count\na,x\n,1\n"  # row 3 has no id: row 2 still comes first
+    with pytest.raises(InputError, match=r"^t\.csv: row 2: field 'count'"):
+        read_table(_table(tmp_path, text), "t", COLUMNS)
+    text = "id,count\n,x\n"  # one row, two bad cells: its first column's
+    with pytest.raises(
+        InputError, match=r"^t\.csv: row 2: field 'id': value '': missing value$"
+    ):
+        read_table(_table(tmp_path, text), "t", COLUMNS)
