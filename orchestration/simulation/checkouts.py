@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tierflow.capacity.demand_forecast import DemandForecast
+from tierflow.capacity.demand_forecast import DemandForecast, business_day_start
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import HoldStatus, Tier
@@ -338,8 +338,12 @@ def _open_day(
     capacity: NDArray[np.float64],
     day: dt.date,
 ) -> None:
-    """Each node's nominal capacity for the day, at its midnight (UTC)."""
-    start = dt.datetime.combine(day, dt.time(0), dt.UTC)
+    """Each node's nominal capacity for the day, dated at its start: the
+    first midnight of the network's zones (:func:`business_day_start`). At
+    00:00 UTC, a network east of UTC (Berlin's day starts at 23:00 UTC the
+    day before) logged its capacities after the first checkouts they
+    answered."""
+    start = business_day_start(day, network).astype(dt.datetime).replace(tzinfo=dt.UTC)
     router.apply_capacity_events(
         [
             capacity_event(

@@ -489,7 +489,7 @@ def berlin_kept(
 ) -> Path:
     """The folder of a day of 10 checkouts on the sample network moved to
     Europe/Berlin, run with ``--keep-capacity`` (orders before 13:00, so a
-    busiest node to take down): one run for the two tests below, a run's
+    busiest node to take down): one run for the tests below, a run's
     fixed cost being most of a small day's."""
     folder = tmp_path_factory.mktemp("berlin")
     net = network_in_zone(sample_dir, folder / "net", "Europe/Berlin")
@@ -513,6 +513,30 @@ def test_a_berlin_network_s_day_runs_on_berlin_s_clock(berlin_kept: Path) -> Non
         ).fetchall()
     assert outage == [("2026-01-19T12:00:00+00:00", summary["outage_node"])]
     assert "Times are Berlin local time (CET)." in (out / "report.html").read_text()
+
+
+def test_a_berlin_day_s_capacities_are_logged_before_its_first_checkout(
+    berlin_kept: Path,
+) -> None:
+    """The day's node capacities are dated at the start of its business day,
+    Berlin's midnight (23:00 UTC the day before): they were dated 00:00 UTC,
+    an hour into the day, so the state store's log set them after the
+    checkouts they answered (15 of 500 on a QA day of 2026-10-25, 2026-12-07),
+    and the log replayed in time order scored those on nodes.csv's
+    capacities."""
+    with sqlite3.connect(f"file:{berlin_kept / 'state.db'}?mode=ro", uri=True) as conn:
+        opened = conn.execute(
+            "SELECT DISTINCT ts FROM capacity_events WHERE type = 'nominal_capacity'"
+        ).fetchall()
+        asked = [
+            json.loads(body)["request"]["now"]
+            for (body,) in conn.execute("SELECT body FROM quotes")
+        ]
+    assert opened == [("2026-01-18T23:00:00+00:00",)]
+    assert asked and all(
+        dt.datetime.fromisoformat(now) >= dt.datetime.fromisoformat(opened[0][0])
+        for now in asked
+    )
 
 
 def test_the_savings_line_of_a_day_dearer_than_the_nearest_node() -> None:
