@@ -251,7 +251,7 @@ def test_a_store_hung_mid_feed_ends_it_within_seconds(
     )
     # 2.5 s: the answer wait and the probe's, and the pool closed within
     # 0.5 s; room for a loaded machine
-    assert took[0] < FEED_ANSWER_S + 3, took
+    assert took[0] < FEED_ANSWER_S + 4, took  # 5.3 s seen at a load average of 10
 
 
 def test_a_failing_apply_ends_the_feed_with_its_totals(tiny_network: Network) -> None:
