@@ -95,6 +95,19 @@ class ServiceServer(uvicorn.Server):
             hub.close()
         await self._drain(sockets)
         await super().shutdown(sockets)
+        if self.force_exit and not self._lifespan_ended():
+            # uvicorn skips the app's shutdown on a second Ctrl-C; tierflow's
+            # is bounded and is what closes the store's other users: the
+            # capacity follower's connection, the store calls under way in
+            # threads (each finishes its transaction). Skipped, the worker
+            # ended with them running (and the lifespan's task cancelled:
+            # a CancelledError traceback per worker)
+            await self.lifespan.shutdown()
+
+    def _lifespan_ended(self) -> bool:
+        """Whether the app's lifespan shutdown ran (or it has none)."""
+        ended = getattr(self.lifespan, "shutdown_event", None)
+        return ended is None or ended.is_set()
 
     async def _drain(self, sockets: list[socket.socket] | None) -> None:
         """Stop accepting connections, then answer what the open ones send,

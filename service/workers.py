@@ -123,6 +123,9 @@ class _Supervisor:
         self.started: dict[int, float] = {}  # slot -> last start
         self.stopping = False
         self.leftovers = leftovers
+        #: The stop signals received, in order (said by :meth:`watch`: a
+        #: handler that logs could run inside a log call of the watch).
+        self.signals: list[int] = []
 
     def spawn(self, slot: int) -> None:
         """Fork one worker for ``slot``."""
@@ -134,8 +137,12 @@ class _Supervisor:
         self.children[pid] = slot
 
     def stop(self, signum: int, frame: FrameType | None) -> None:
-        """Stop every worker (each finishes its requests, ends its streams)."""
+        """Stop every worker (each finishes its requests, ends its streams);
+        again (a second Ctrl-C, a supervisor sending the signal again): at
+        once, as uvicorn's second SIGINT (no wait for the connections; the
+        store calls under way finish, the store is closed)."""
         self.stopping = True
+        self.signals.append(signum)
         # no new connection from now on, for any worker: a worker stops
         # accepting as it drains, but the port stayed open here until the
         # last one ended, and the connections made meanwhile, queued for
@@ -150,13 +157,16 @@ class _Supervisor:
     def watch(self) -> None:
         """Wait for the workers; start again one that died unasked."""
         deadline = None
+        said = 0  # stop signals said so far
+        killed: set[int] = set()
         while self.children:
             if self.stopping and deadline is None:
                 deadline = time.monotonic() + STOP_S
-            if deadline is not None and time.monotonic() > deadline:
-                for pid in list(self.children):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+            said = self._say_stop(said, deadline)
+            if len(self.signals) > 2:
+                self._kill(killed, "asked a third time")
+            elif deadline is not None and time.monotonic() > deadline:
+                self._kill(killed, f"still running {STOP_S:g} s after the stop")
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -165,16 +175,61 @@ class _Supervisor:
                 time.sleep(0.1)
                 continue
             slot = self.children.pop(pid, None)
-            if slot is None or self.stopping:
-                continue
-            log.warning(
-                "worker %d (pid %d) %s; starting it again", slot, pid, ended(status)
-            )
-            fold_dead_worker(pid)
-            count_worker_restart()
-            time.sleep(max(0.0, self.started[slot] + RESTART_S - time.monotonic()))
-            if not self.stopping:
-                self.spawn(slot)
+            if slot is not None:
+                self._ended(slot, pid, status, killed)
+
+    def _ended(self, slot: int, pid: int, status: int, killed: set[int]) -> None:
+        """Worker ``slot`` (``pid``) ended: started again, unless the server
+        is stopping (then one line if it did not stop cleanly on its own)."""
+        if self.stopping:
+            if status != 0 and pid not in killed:
+                log.warning(
+                    "worker %d (pid %d) %s while stopping", slot, pid, ended(status)
+                )
+            return
+        log.warning(
+            "worker %d (pid %d) %s; starting it again", slot, pid, ended(status)
+        )
+        fold_dead_worker(pid)
+        count_worker_restart()
+        time.sleep(max(0.0, self.started[slot] + RESTART_S - time.monotonic()))
+        if not self.stopping:
+            self.spawn(slot)
+
+    def _kill(self, killed: set[int], why: str) -> None:
+        """SIGKILL the workers still running (one line each, saying ``why``),
+        adding them to ``killed``."""
+        for pid in set(self.children) - killed:
+            log.error(
+                "worker %d (pid %d) killed, %s (a store transaction under way "
+                "is rolled back)",
+                self.children[pid], pid, why,
+            )  # fmt: skip
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+
+    def _say_stop(self, said: int, deadline: float | None) -> int:
+        """Log the stop signals from the ``said``-th on, one line each; how
+        many are said now."""
+        for signum in self.signals[said:]:
+            name = signal.Signals(signum).name
+            left = max(0.0, (deadline or time.monotonic()) - time.monotonic())
+            if said == 0:
+                log.info(
+                    "%s: stopping %d workers (each answers what it was sent and "
+                    "closes its store; any still running in %.0f s is killed)",
+                    name, len(self.children), left,
+                )  # fmt: skip
+            elif said == 1:
+                log.warning(
+                    "%s again: the workers stop now (requests not read yet are "
+                    "dropped, store calls under way finish; any still running "
+                    "in %.0f s is killed, or at a third signal)",
+                    name, left,
+                )  # fmt: skip
+            said += 1
+        return said
 
     def _worker(self, slot: int, parent: int) -> int:
         """A worker's life: its own process group (the parent forwards the
@@ -193,16 +248,32 @@ class _Supervisor:
             try:
                 config = server_config(app, self.host, self.port, **self.config_kw)
                 server = ServiceServer(config, app)
+                _signals_stop(server)
                 tune_gc()
-                # uvicorn re-raises the signal it stopped on: a clean stop
-                with contextlib.suppress(KeyboardInterrupt):
-                    server.run(sockets=[self.sock])
+                server.run(sockets=[self.sock])
                 code = 0
             finally:
                 close()
         except BaseException:  # report, and let the parent start it again
             log.exception("worker failed")
         return code
+
+
+def _signals_stop(server: ServiceServer) -> None:
+    """From here on a stop signal asks ``server`` to stop (a second SIGINT:
+    at once, as uvicorn's own handler does), also outside uvicorn's handlers:
+    after it runs, it re-raises the signal it stopped on into the handler it
+    found, which was the default's, and that killed the worker before it
+    closed its store (a SQLite ``-wal`` left unmerged, PostgreSQL sessions
+    dropped, not ended); the close after it is never cut short either."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if server.should_exit and signum == signal.SIGINT:
+            server.force_exit = True
+        server.should_exit = True
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop)
 
 
 def ended(status: int) -> str:

@@ -23,10 +23,11 @@ from click.testing import CliRunner
 
 from tests.cli.in_process import invoke_stopped_after
 from tests.conftest import TINY_NETWORK
-from tests.postgres import set_schema_version
+from tests.postgres import new_database, run_sql, set_schema_version
 from tierflow.cli.main import cli
 from tierflow.cli.serve_cmd import API_KEY_ENV, load_api_key
 from tierflow.data.store import SCHEMA_VERSION, describe_location, open_store
+from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.service.server import free_port
 from tierflow.service.workers import bind, ended
 
@@ -616,6 +617,113 @@ def test_a_stop_under_load_answers_every_request_sent(
             proc.wait(10)
     assert (code, failed) == (0, []), log.read_text()[-3000:]
     assert set(answered) == {200}
+
+
+def test_stopped_workers_close_their_store(tmp_path: Path) -> None:
+    """SIGINT to ``serve --workers 2`` after some checkouts: each worker
+    closes its store before it ends, so SQLite folds its log into the file
+    and removes it, as one worker's stop does. uvicorn re-raised the signal
+    it stopped on into the worker's default handler, which killed the
+    worker first: ``state.db-wal`` and ``-shm`` were left (QA,
+    2026-12-07)."""
+    proc, base, log = _two_workers(tmp_path, {})
+    try:
+        _wait_up(base, log)
+        for k in range(6):
+            rid, _ = _start(base, select=True)
+            if k % 2:
+                done = httpx.post(f"{base}/v1/checkouts/{rid}/confirm", timeout=10)
+                assert done.json()["status"] == "confirmed", done.text
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    output = log.read_text()
+    assert code == 0, output
+    assert sorted(p.name for p in tmp_path.glob("state.db-*")) == [
+        "state.db-writer"  # the writers' lock file, kept as one worker keeps it
+    ]
+    assert "INFO tierflow.service: SIGINT: stopping 2 workers" in output
+    assert "while stopping" not in output  # each ended cleanly, exit 0
+    with open_store(tmp_path / "state.db") as store:
+        assert store.check_consistency() == []
+
+
+def test_a_second_stop_signal_lets_store_calls_under_way_finish(
+    tmp_path: Path, postgres_server: LocalPostgres
+) -> None:
+    """Ctrl-C twice (or a supervisor sending SIGINT again) while selects wait
+    in their transactions for rows another session holds: the workers stop
+    without waiting for their connections, but each store call under way
+    finishes and is answered, and each worker closes its sessions. The
+    second signal made uvicorn skip the app's shutdown and the worker die
+    with its calls running: PostgreSQL dropped the sessions mid-transaction
+    (rolled back) and the clients got no answer (QA, 2026-12-07)."""
+    import psycopg
+
+    state = new_database(postgres_server)
+    proc, base, log = _serve(tmp_path, state, "--workers", "2")
+    answers: list[str] = []  # each select's status code, or its failure
+    try:
+        _wait_up(base, log)
+        quotes = [_start(base, select=False) for _ in range(4)]
+        with psycopg.connect(state) as holder:
+            holder.execute("SELECT * FROM inventory FOR UPDATE")
+            clients = [
+                threading.Thread(target=_select, args=(base, *q, answers))
+                for q in quotes
+            ]
+            for thread in clients:
+                thread.start()
+            _wait_for(lambda: _waiting_for_a_lock(state) == len(quotes))
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGINT)
+            time.sleep(1.0)
+            holder.rollback()  # the rows go: the selects go on
+        code = proc.wait(30)
+        for thread in clients:
+            thread.join(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    output = log.read_text()
+    assert (code, answers) == (0, ["200"] * len(quotes)), output[-3000:]
+    assert "WARNING tierflow.service: SIGINT again: the workers stop now" in output
+    assert output.count("Application shutdown complete.") == 2, output[-3000:]
+    assert "while stopping" not in output and ") killed, " not in output
+    sessions = run_sql(state, f"SELECT count(*) FROM pg_stat_activity {_OTHERS}")
+    assert sessions == [(0,)]
+    with open_store(state) as store:
+        assert store.check_consistency() == []
+
+
+def _select(base: str, rid: str, option: str, answers: list[str]) -> None:
+    """Select ``option`` of checkout ``rid``; its status code, or how it
+    failed, appended to ``answers``."""
+    try:
+        answer = httpx.post(
+            f"{base}/v1/checkouts/{rid}/select", json={"option_id": option}, timeout=30
+        )
+        answers.append(str(answer.status_code))
+    except httpx.TransportError as exc:
+        answers.append(repr(exc))
+
+
+#: The sessions of a store's database but the one asking.
+_OTHERS = "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+
+def _waiting_for_a_lock(url: str) -> int:
+    """Sessions of the database at ``url`` waiting for a lock."""
+    rows = run_sql(
+        url,
+        f"SELECT count(*) FROM pg_stat_activity {_OTHERS} AND wait_event_type = 'Lock'",
+    )
+    return int(str(rows[0][0]))
 
 
 def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
