@@ -35,6 +35,9 @@
     sent: null, // the order (customer, items, ZIP) the options shown answer
     sentCart: "", // the sample cart picked when `sent` was asked ("": none)
     unrefreshed: null, // the kept checkout a reload could not requote (still open)
+    expiresAt: NaN, // when the options shown expire, on this page's clock (ms)
+    expiry: null, // the timer that says so then
+    serverOffset: 0, // the server's clock less this page's (ms), from its last Date header
   };
 
   // The API's longest customer id (`_Id` in service/schemas.py).
@@ -439,6 +442,7 @@
     showEdited();
     document.body.dataset.selected = state.chosen || "";
     document.body.dataset.recommended = answer.recommended || "";
+    watchExpiry(answer);
     remember();
   }
 
@@ -457,6 +461,51 @@
     } catch (err) {
       // storage off or full: a reload brings nothing back
     }
+  }
+
+  // The server's clock against this page's, from an answer's Date header
+  // (whole seconds, so the offset errs early and an expiry is told late,
+  // never early): the options' `expires_at` is on the server's clock, and
+  // a browser's may be minutes off.
+  function learnClock(res) {
+    const server = res.date ? Date.parse(res.date) : NaN;
+    if (Number.isFinite(server)) state.serverOffset = server - Date.now();
+  }
+
+  // The options shown expire at the answer's `expires_at`: the page says so
+  // then and offers new ones (the Show new delivery options button). It
+  // heard of it from the server alone, at its next re-answer of the
+  // checkout (up to a minute late) or never (its stream away: a laptop
+  // asleep), and meanwhile Place order was refused "options expired".
+  function watchExpiry(answer) {
+    clearTimeout(state.expiry);
+    state.expiry = null;
+    const at = answer && answer.expires_at ? Date.parse(answer.expires_at) - state.serverOffset : NaN;
+    state.expiresAt = state.done ? NaN : at;
+    if (!Number.isFinite(state.expiresAt)) return;
+    // at most setTimeout's longest wait (24.8 days; a TTL may be 30)
+    const wait = Math.min(Math.max(0, state.expiresAt - Date.now()), 2 ** 31 - 1);
+    const due = () => {
+      state.expiry = null;
+      if (!state.answer || state.done) return;
+      if (!expiredHere()) return watchExpiry(state.answer);
+      // a call out (options asked, an order placed) tells first
+      if (state.busy) return void (state.expiry = setTimeout(due, 1000));
+      // the options and Place order go off: a focus on them goes to the offer
+      const inPanel = $("options-panel").contains(document.activeElement);
+      showClosed({ request_id: state.answer.request_id, why: "expired", reason: "" });
+      if (inPanel) $("requote").focus();
+    };
+    state.expiry = setTimeout(due, wait + 50);
+  }
+
+  // The options shown are past their expiry by this page's clock (a timer
+  // runs late after a laptop's sleep: Place order checks too).
+  const expiredHere = () => Number.isFinite(state.expiresAt) && Date.now() >= state.expiresAt;
+
+  // Offer new options for the order shown (or take the offer away).
+  function offerRequote(on) {
+    $("requote").hidden = !on;
   }
 
   // The kept checkout after a reload: its fields, then the store's word
@@ -489,6 +538,7 @@
     const id = answer.request_id;
     state.sent = sent;
     const res = await api("POST", `/v1/checkouts/${id}/requote`);
+    learnClock(res);
     const confirmed = res.status === 409 && /checkout already confirmed/.test((res.body && res.body.message) || "");
     const done = confirmed ? await api("POST", `/v1/checkouts/${id}/confirm`) : null;
     if (done && done.ok) {
@@ -501,6 +551,7 @@
       if (over) remember();
       else state.unrefreshed = id;
       showError(notRefreshedText(res, over));
+      offerRequote(over && /options expired|already expired/.test((res.body && res.body.message) || ""));
       return;
     }
     state.answer = res.body;
@@ -829,6 +880,7 @@
             "or its delivery options expired. Show the delivery options again to start a new one."
           : "This checkout is no longer open (it was completed or closed elsewhere). Show the delivery options again to start a new one.",
     );
+    offerRequote(expired);
     document.body.dataset.closedWhy = data.why || "";
     document.body.dataset.closed = "1";
   }
@@ -847,11 +899,16 @@
     }
   }
 
-  async function getOptions() {
+  // `keepPick`: the shopper's own pick stays while offered (new options for
+  // expired ones, asked with Show new delivery options)
+  async function getOptions(keepPick = false) {
     if (state.busy) return;
+    const pick = keepPick && state.picked && !edited() ? state.chosen : null;
+    watchExpiry(null); // the options asked replace those shown
     state.busy = true;
     loading(true);
     showError("");
+    offerRequote(false);
     $("confirmation").hidden = true;
     $("updates").replaceChildren();
     const previous = (state.answer && !state.done ? state.answer.request_id : null) || state.unrefreshed;
@@ -861,6 +918,7 @@
     closeStream();
     const body = formOrder();
     const res = await api("POST", "/v1/options", body);
+    learnClock(res);
     state.busy = false;
     loading(false);
     if (previous) api("POST", `/v1/checkouts/${previous}/cancel`); // drop the old quote
@@ -890,8 +948,8 @@
     state.answer = res.body;
     state.sent = body;
     state.sentCart = $("cart-preset").value;
-    state.chosen = res.body.recommended;
-    state.picked = false;
+    state.picked = Boolean(pick) && Boolean(optionById(res.body, pick));
+    state.chosen = state.picked ? pick : res.body.recommended;
     state.open.clear();
     render(state.answer, []);
     $("options-heading").focus();
@@ -903,6 +961,12 @@
   // ------------------------------------------------------------------ order
   async function placeOrder() {
     if (!state.answer || !state.chosen || state.busy || edited()) return;
+    if (expiredHere() && !state.done) {
+      // past the options' expiry (a timer late after sleep): no select
+      // sent to be refused
+      showClosed({ request_id: state.answer.request_id, why: "expired", reason: "" });
+      return $("error").focus();
+    }
     state.busy = true;
     state.placing = true;
     state.closedMeanwhile = null;
@@ -1011,6 +1075,7 @@
         state.done = true;
         closeStream();
         render(state.answer, []);
+        offerRequote(/options expired|already expired/.test((fresh.body && fresh.body.message) || ""));
       }
       showError(text);
       // the button was disabled meanwhile, and the focus fell to the body
@@ -1046,6 +1111,7 @@
     state.done = true;
     state.placed = true;
     closeStream();
+    offerRequote(false);
     state.chosen = placed.option_id;
     render(state.answer, []);
     showError("");
@@ -1076,6 +1142,7 @@
       getOptions();
     });
     $("confirm").addEventListener("click", placeOrder);
+    $("requote").addEventListener("click", () => getOptions(true));
     await loadSamples();
     await restore();
     document.body.dataset.ready = "1";

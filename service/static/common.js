@@ -39,10 +39,11 @@ const tf = (() => {
   // left "Finding delivery options…" or "Placing your order…" for ever.
   const API_TIMEOUT_MS = 15000;
 
-  // JSON request; resolves {ok, status, body}; never throws on HTTP errors.
-  // No answer at all is status 0, its body's `error` saying which: "network"
-  // (the server could not be reached) or "timeout" (no answer within
-  // API_TIMEOUT_MS; the call is aborted).
+  // JSON request; resolves {ok, status, body, date}; never throws on HTTP
+  // errors. No answer at all is status 0, its body's `error` saying which:
+  // "network" (the server could not be reached) or "timeout" (no answer
+  // within API_TIMEOUT_MS; the call is aborted). `date` is the answer's
+  // Date header (the server's clock, to the second; null without one).
   async function api(method, url, body, headers) {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), API_TIMEOUT_MS);
@@ -70,7 +71,7 @@ const tf = (() => {
         if (abort.signal.aborted) return timedOut();
         data = { message: "unexpected response (" + resp.status + ")" };
       }
-      return { ok: resp.ok, status: resp.status, body: data };
+      return { ok: resp.ok, status: resp.status, body: data, date: resp.headers.get("Date") };
     } finally {
       clearTimeout(timer);
     }

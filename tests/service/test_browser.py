@@ -2049,25 +2049,101 @@ def test_the_server_back_takes_away_the_line_that_it_could_not_be_reached(
     assert errors == []
 
 
+def _hold_the_page_clock(page: Any) -> None:
+    """Stop the page's clock (installed before its load) half a second on
+    from where it is (a pause cannot go back, and the clock runs on while
+    the call travels): its timers stand still, as a laptop's asleep, while
+    the server's go on."""
+    now_ms = page.evaluate("Date.now()") + 500
+    page.clock.pause_at(dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC))
+
+
 def test_a_checkout_whose_options_expired_is_told_so(
     browser: Any, tmp_path: Path
 ) -> None:
-    """The page is left open past the options' expiry (1 s here, 30 min by
-    default); the next re-answer finds them expired and the stream's
+    """The page is left open past the options' expiry (3 s here, 30 min by
+    default), its own clock held (so its expiry timer does not tell it
+    first); the next re-answer finds them expired and the stream's
     ``closed`` event says why (``why: "expired"``): the page said "This
-    checkout is no longer open (it was completed or closed elsewhere)"."""
+    checkout is no longer open (it was completed or closed elsewhere)".
+    New options are offered."""
     errors: list[str] = []
-    with live_server(tmp_path, router_kw={"quote_ttl_s": 1.0}) as (server, _):
-        page = _page(browser, server.url + "/", errors)
+    with live_server(tmp_path, router_kw={"quote_ttl_s": 3.0}) as (server, _):
+        page = _new_page(browser, errors)
+        page.clock.install()
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
         _ask(page, "C4")
         page.wait_for_selector("#live-status[data-state='live']")
-        time.sleep(1.2)  # the options expire
+        _hold_the_page_clock(page)
+        time.sleep(3.2)  # the options expire
         post_events(server.url, OUTAGE)  # the map moves: the checkout is re-answered
         page.wait_for_selector("body[data-closed='1']")
         assert page.locator("#error").inner_text() == (
             "These delivery options have expired: show the delivery options again."
         )
         assert page.locator("#confirm").is_disabled()
+        assert page.locator("#requote").is_visible()
+    assert errors == []
+
+
+def test_options_left_open_past_their_expiry_say_so_and_offer_new_ones(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A page left open past its options' expiry (2 s here, 30 min by
+    default) says so at their ``expires_at``, by its own timer: it heard of
+    it from the server's next re-answer alone (up to a minute late; never
+    with its stream away, as here, which keeps the server from telling it
+    first), and Place order meanwhile was refused "options expired".
+    Place order and
+    the options go off, the focus that was on them goes to "Show new
+    delivery options", and Enter there asks again: the shopper's own pick
+    stays, and the order is placed."""
+    errors: list[str] = []
+    with live_server(tmp_path, router_kw={"quote_ttl_s": 2.0}) as (server, router):
+        page = _stream_held_off_page(browser, server.url + "/", errors)
+        _ask(page, "C9")  # Platinum and Gold
+        first = page.evaluate("document.body.dataset.requestId")
+        own = (
+            "gold"
+            if page.evaluate("document.body.dataset.recommended") != "gold"
+            else "platinum"
+        )
+        page.click(f".option-card[data-tier='{own}'] .option-main")
+        assert _focused(page)["id"] == f"option-{own}"
+        assert page.locator("#requote").is_hidden()
+        page.wait_for_selector("body[data-closed='1']", timeout=5_000)
+        assert page.evaluate("document.body.dataset.closedWhy") == "expired"
+        assert page.locator("#error").inner_text() == (
+            "These delivery options have expired: show the delivery options again."
+        )
+        assert page.locator("#confirm").is_disabled()
+        assert page.locator(f"#option-{own}").is_disabled()
+        assert _focused(page)["id"] == "requote"
+        assert page.locator("#requote").inner_text() == "Show new delivery options"
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "prev => (document.body.dataset.requestId || '') !== prev", arg=first
+        )
+        assert page.locator("#requote").is_hidden()
+        assert page.locator("#error").is_hidden()
+        assert page.locator(f"#option-{own}").is_checked()
+        assert (
+            page.locator("#selection-note")
+            .inner_text()
+            .endswith(
+                "your choice. We recommend "
+                + page.locator(
+                    ".option-card[data-recommended='true'] .benefit"
+                ).inner_text()
+                + "."
+            )
+        )
+        page.click("#confirm")
+        page.wait_for_selector("#confirmation:not([hidden])")
+        assert page.get_attribute("#confirmation", "data-tier") == own
+        assert router.store is not None
+        assert router.store.online_orders()["tier"].tolist() == [own]
     assert errors == []
 
 
@@ -2075,14 +2151,20 @@ def test_a_place_order_on_expired_options_leaves_no_order_to_place(
     browser: Any, tmp_path: Path
 ) -> None:
     """The page is left open past the options' expiry with no live update
-    to tell it (its stream held off here): Place order is refused 409, and
-    the requote too. The page said so but kept Place order on, which was
-    refused the same way at every click."""
+    to tell it (its stream held off here) and its expiry timer late (its
+    clock held, as a laptop's asleep): Place order is refused 409, and the
+    requote too. The page said so but kept Place order on, which was
+    refused the same way at every click. New options are offered."""
     errors: list[str] = []
-    with live_server(tmp_path, router_kw={"quote_ttl_s": 1.0}) as (server, _):
-        page = _stream_held_off_page(browser, server.url + "/", errors)
+    with live_server(tmp_path, router_kw={"quote_ttl_s": 3.0}) as (server, _):
+        page = _new_page(browser, errors)
+        page.clock.install()
+        page.route("**/v1/stream*", lambda route: route.abort())
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
         _ask(page, "C4")
-        time.sleep(1.2)  # the options expire
+        _hold_the_page_clock(page)
+        time.sleep(3.2)  # the options expire
         page.click("#confirm")
         page.wait_for_selector("#error:not([hidden])")
         assert page.locator("#error").inner_text() == (
@@ -2091,6 +2173,7 @@ def test_a_place_order_on_expired_options_leaves_no_order_to_place(
         assert page.locator("#confirm").is_disabled()
         assert page.locator("#option-gold").is_disabled()
         assert _focused(page)["id"] == "error"
+        assert page.locator("#requote").is_visible()
     assert errors == []
 
 
