@@ -35,7 +35,7 @@ from tierflow.cli.options import (
     seed_option,
     time_limit_option,
 )
-from tierflow.cli.param_types import FiniteFloatRange
+from tierflow.cli.param_types import FiniteFloatRange, WholeRange
 from tierflow.cli.progress import progress_bar
 from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.data.extras import require
@@ -147,7 +147,7 @@ class AllocateRequest:
 )
 @option(
     "--batch-size",
-    type=click.IntRange(1, 1_000_000),
+    type=WholeRange(1, 1_000_000),
     default=None,
     help="Micro-batches of N orders instead of time windows.",
 )
@@ -191,7 +191,7 @@ class AllocateRequest:
 )
 @option(
     "--expected-orders",
-    type=click.IntRange(1, 100_000_000),
+    type=WholeRange(1, 100_000_000),
     default=None,
     help="What-if override of today's order count in the bid-price "
     "forecast (default: the forecast's own).",
@@ -208,7 +208,7 @@ class AllocateRequest:
 @option(
     "--jobs",
     "n_jobs",
-    type=click.IntRange(1, 256),
+    type=WholeRange(1, 256),
     default=2,
     show_default=True,
     help="Parallel partitions.",

@@ -25,6 +25,7 @@ from tierflow.cli.options import (
     seed_option,
     time_limit_option,
 )
+from tierflow.cli.param_types import WholeRange
 from tierflow.cli.progress import progress_bar, progress_stage
 from tierflow.data.errors import InputError
 from tierflow.data.output_folder import StagedOutput
@@ -190,7 +191,7 @@ def bench_gap(
 @option(
     "--orders",
     "n_orders",
-    type=click.IntRange(1, 10_000_000),
+    type=WholeRange(1, 10_000_000),
     default=None,
     help="Orders in the generated day (with --days: the history's mean per "
     "day)  [default: 5000; with --days 3000]",
@@ -213,7 +214,7 @@ def bench_gap(
 @option(
     "--days",
     "n_days",
-    type=click.IntRange(1, 1000),
+    type=WholeRange(1, 1000),
     default=None,
     help="N generated days, each with its own 14-day history, reported as a "
     "distribution (median, p90, worst) instead of one day.",
@@ -429,14 +430,14 @@ def parse_scales(text: str) -> tuple[float, ...]:
 )
 @option(
     "--requests",
-    type=click.IntRange(20, 10_000_000),
+    type=WholeRange(20, 10_000_000),
     default=2000,
     show_default=True,
     help="Checkouts timed in one process, and checkouts per process under contention.",
 )
 @option(
     "--processes",
-    type=click.IntRange(1, 256),
+    type=WholeRange(1, 256),
     default=8,
     show_default=True,
     help="Processes checking out concurrently on one store.",

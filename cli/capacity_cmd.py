@@ -25,7 +25,7 @@ from tierflow.cli.options import (
     orders_file_option,
     state_option,
 )
-from tierflow.cli.param_types import FiniteFloatRange, Instant, OutputPath
+from tierflow.cli.param_types import FiniteFloatRange, Instant, OutputPath, WholeRange
 from tierflow.cli.state_location import (
     check_existing_state,
     open_existing_state,
@@ -297,7 +297,7 @@ def _print_totals(totals: FeedTotals, last_seq: int, *, as_json: bool) -> None:
 )
 @option(
     "--holdout-hours",
-    type=click.IntRange(1, 24 * 366),
+    type=WholeRange(1, 24 * 366),
     default=24,
     show_default=True,
     help="Last hours of the history held out to check the forecasts on.",

@@ -20,6 +20,7 @@ from tierflow.cli.options import SEED_RANGE, examples, option
 from tierflow.cli.param_types import (
     FiniteFloatRange,
     OutputPath,
+    WholeRange,
     refuse_input_as_output,
 )
 from tierflow.cli.progress import progress_stage
@@ -27,6 +28,7 @@ from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.data.calendar_days import no_such_day
 from tierflow.data.limits import DATA_WINDOW, MAX_HORIZON_DAYS
 from tierflow.data.wording import counted
+from tierflow.data.written_numbers import whole_number
 
 if TYPE_CHECKING:
     from tierflow.cltv.features import CustomerData
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
 #: A forecast horizon or holdout: up to ten years (CLTV horizons are one to five).
-HORIZON_DAYS = click.IntRange(1, MAX_HORIZON_DAYS)
+HORIZON_DAYS = WholeRange(1, MAX_HORIZON_DAYS)
 _log = logging.getLogger("tierflow.cli.cltv")
 
 
@@ -581,9 +583,10 @@ def _seed_list(ctx: click.Context, param: click.Parameter, value: str) -> list[i
     for part in value.split(","):
         text = part.strip()
         low, dash, high = text.partition("-")
-        try:
-            first, last = int(low), int(high if dash else low)
-        except ValueError:
+        # ASCII digits, as --seed's (int() took 3_0 and other scripts' digits)
+        first = whole_number(low.strip())
+        last = whole_number((high if dash else low).strip())
+        if first is None or last is None:
             first = last = -1
         if first < 0 or last < first or last > SEED_RANGE.max:  # type: ignore[operator]
             raise click.BadParameter(
@@ -659,7 +662,7 @@ def _protocol_config(level: LevelChoice, blend: bool) -> CLTVConfig:
 @_data_options
 @option(
     "--origins",
-    type=click.IntRange(1, 100),
+    type=WholeRange(1, 100),
     default=4,
     show_default=True,
     help="As-of dates, one holdout apart, the latest one holdout before the "
@@ -835,7 +838,7 @@ def _retrain_notes(result: RetrainResult) -> list[str]:
 )
 @option(
     "--keep",
-    type=click.IntRange(1, 1000),
+    type=WholeRange(1, 1000),
     default=5,
     show_default=True,
     help="Versions to keep (the champion is always kept).",

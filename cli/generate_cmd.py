@@ -21,7 +21,7 @@ from tierflow.cli.options import (
     out_file_option,
     seed_option,
 )
-from tierflow.cli.param_types import Day
+from tierflow.cli.param_types import Day, WholeRange
 from tierflow.data.errors import InputError, listed
 from tierflow.data.wording import counted
 
@@ -78,13 +78,13 @@ class _SpikeType(click.ParamType["Spike"]):
 @option(
     "--orders",
     "n_orders",
-    type=click.IntRange(1, 10_000_000),
+    type=WholeRange(1, 10_000_000),
     required=True,
     help="Orders to generate (each of one or more lines).",
 )
 @option(
     "--days",
-    type=click.IntRange(1, 3660),
+    type=WholeRange(1, 3660),
     default=1,
     show_default=True,
     help="Days the orders span.",
@@ -175,13 +175,13 @@ def orders_command(
 )
 @option(
     "--agents",
-    type=click.IntRange(2, 10_000),
+    type=WholeRange(2, 10_000),
     required=True,
     help="Agents (m, the nodes; one could never take every job).",
 )
 @option(
     "--jobs",
-    type=click.IntRange(1, 1_000_000),
+    type=WholeRange(1, 1_000_000),
     required=True,
     help="Jobs (n, the items).",
 )

@@ -18,7 +18,7 @@ from click.core import ParameterSource
 
 from tierflow.cli.config import ConfigOption
 from tierflow.cli.option_values import ENGINE_NAMES
-from tierflow.cli.param_types import FiniteFloatRange, OutputPath
+from tierflow.cli.param_types import FiniteFloatRange, OutputPath, WholeRange
 from tierflow.data.errors import InputError, SolverError
 from tierflow.data.extras import MissingExtraError
 from tierflow.data.limits import MAX_SEED, MAX_TIME_LIMIT_S
@@ -161,7 +161,7 @@ def json_option(help: str | None = None) -> Callable[[F], F]:
 
 
 #: Random seeds (:data:`~tierflow.data.limits.MAX_SEED`).
-SEED_RANGE = click.IntRange(0, MAX_SEED)
+SEED_RANGE = WholeRange(0, MAX_SEED)
 
 
 def seed_option(default: int) -> Callable[[F], F]:
@@ -179,7 +179,7 @@ def repeat_option(default: int) -> Callable[[F], F]:
     """``--repeat N``: repetitions of every measurement."""
     return option(
         "--repeat",
-        type=click.IntRange(1, 1000),
+        type=WholeRange(1, 1000),
         default=default,
         show_default=True,
         help="Repetitions of every measurement.",

@@ -14,17 +14,56 @@ from tierflow.data.calendar_days import no_such_day
 from tierflow.data.errors import InputError
 from tierflow.data.limits import TimeWindow, parse_instant
 from tierflow.data.output_folder import file_in_the_way
+from tierflow.data.written_numbers import (
+    PLAIN_DIGITS,
+    decimal_number,
+    python_would_read,
+    whole_number,
+)
+
+
+def _plain(
+    parsed: object,
+    value: Any,
+    kind: click.ParamType[Any],
+    param: click.Parameter | None,
+    ctx: click.Context | None,
+) -> None:
+    """Fail ``kind``'s conversion of text ``value`` that its parser
+    (``parsed``: None) refused, saying why when Python would have read it."""
+    if parsed is not None or not isinstance(value, str):
+        return
+    whole = isinstance(kind, click.types.IntParamType)
+    why = f": {PLAIN_DIGITS}" if python_would_read(value, whole=whole) else ""
+    kind.fail(f"{value!r} is not a valid {kind.name}{why}.", param, ctx)
+
+
+class WholeRange(click.IntRange):
+    """``click.IntRange`` taking ASCII digits with an optional sign only:
+    click's ``int()`` read ``--keep-days 3_0`` as 30, ``' 5 '`` as 5 and
+    other scripts' digits as numbers (from the command line, a
+    ``TIERFLOW_*`` variable or the settings file alike)."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Any:
+        if isinstance(value, str):
+            _plain(whole_number(value), value, self, param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class FiniteFloatRange(click.FloatRange):
     """``click.FloatRange`` that also refuses NaN and ±inf: NaN passes every
     comparison of a range and inf passes an open top, and either would reach
     a solver's time limit or a capacity scale (from the command line, a
-    ``TIERFLOW_*`` variable or the settings file alike)."""
+    ``TIERFLOW_*`` variable or the settings file alike). Its text is an
+    ASCII decimal, as :class:`WholeRange`'s (``float()`` read ``3_0``)."""
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Any:
+        if isinstance(value, str):
+            _plain(decimal_number(value), value, self, param, ctx)
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)

@@ -28,7 +28,7 @@ from tierflow.cli.options import (
     option,
     state_option,
 )
-from tierflow.cli.param_types import FiniteFloatRange
+from tierflow.cli.param_types import FiniteFloatRange, WholeRange
 from tierflow.data.errors import InputError
 from tierflow.data.logging_setup import redact
 from tierflow.data.store_location import default_state_location, is_postgres_url
@@ -150,7 +150,7 @@ def _unsendable(key: str) -> str | None:
     "--port",
     default=8000,
     show_default=True,
-    type=click.IntRange(0, 65535),
+    type=WholeRange(0, 65535),
     help="Port to listen on.",
 )
 @network_option
@@ -173,7 +173,7 @@ def _unsendable(key: str) -> str | None:
     "--max-body-kb",
     default=64,
     show_default=True,
-    type=click.IntRange(1, 10_240),
+    type=WholeRange(1, 10_240),
     help="Largest request body accepted (KiB).",
 )
 @option(
@@ -188,7 +188,7 @@ def _unsendable(key: str) -> str | None:
     "--workers",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 64),
+    type=WholeRange(1, 64),
     help="Worker processes on the port (each with its own store connections).",
 )
 @option(

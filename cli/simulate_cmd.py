@@ -28,7 +28,7 @@ from tierflow.cli.options import (
     seed_option,
     time_limit_option,
 )
-from tierflow.cli.param_types import Day, FiniteFloatRange
+from tierflow.cli.param_types import Day, FiniteFloatRange, WholeRange
 from tierflow.cli.progress import progress_bar
 from tierflow.data.limits import TIME_OF_DAY
 from tierflow.data.output_folder import StagedOutput, Staging
@@ -109,14 +109,14 @@ class SimulateRequest:
 @network_option
 @option(
     "--checkouts",
-    type=click.IntRange(1, 1_000_000),
+    type=WholeRange(1, 1_000_000),
     default=3000,
     show_default=True,
     help="Checkouts simulated over the day.",
 )
 @option(
     "--history-checkouts",
-    type=click.IntRange(1, 1_000_000),
+    type=WholeRange(1, 1_000_000),
     default=None,
     help="Mean checkouts per day of the 14-day history the forecast and the "
     "staffing read: below --checkouts, the day is a surprise peak  "

@@ -18,6 +18,7 @@ from tierflow.cli.options import (
     seed_option,
     time_limit_option,
 )
+from tierflow.cli.param_types import WholeRange
 from tierflow.data.errors import InputError, VerificationError
 from tierflow.data.wording import counted
 
@@ -113,7 +114,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 )
 @option(
     "--instance",
-    type=click.IntRange(1, 1_000_000),
+    type=WholeRange(1, 1_000_000),
     default=None,
     help="Only the K-th problem of the file (1-based).",
 )
@@ -123,7 +124,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 @seed_option(0)
 @option(
     "--threads",
-    type=click.IntRange(1, 1024),
+    type=WholeRange(1, 1024),
     default=None,
     help="Solver threads (default: the engine's choice).",
 )

@@ -28,6 +28,11 @@ from tierflow.cli.state_location import (
 from tierflow.data.errors import InputError
 from tierflow.data.limits import now as clock_now
 from tierflow.data.wording import counted
+from tierflow.data.written_numbers import (
+    PLAIN_DIGITS,
+    python_would_read,
+    whole_number,
+)
 
 
 @click.group(
@@ -215,13 +220,14 @@ def migrate_command(
 
 
 def _keep_days(text: str) -> int:
-    """``--keep-days`` as a whole number of days, >= 1."""
-    try:
-        days = int(text.strip())
-    except ValueError:
+    """``--keep-days`` as a whole number of days, >= 1, in ASCII digits
+    (``int()`` took ``3_0`` for 30 and other scripts' digits)."""
+    days = whole_number(text)
+    if days is None:
+        why = f": {PLAIN_DIGITS}" if python_would_read(text, whole=True) else ""
         raise InputError(
-            "not a whole number of days", field="--keep-days", value=text
-        ) from None
+            f"not a whole number of days{why}", field="--keep-days", value=text
+        )
     if days < 1:
         raise InputError(
             "must be >= 1 (the day's orders, scores and capacity events are live)",

@@ -19,6 +19,7 @@ from tierflow.data.atomic_files import write_text_atomically
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_GAP_VALUE, MAX_PROBLEM_ENTRIES
 from tierflow.data.text_files import check_dict_row, read_utf8
+from tierflow.data.written_numbers import decimal_number
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -86,14 +87,13 @@ class _Tokens:
             )
         out = np.empty(count)
         for offset, tok in enumerate(self.values[self.pos : end]):
-            try:
-                if "_" in tok:  # Python's float() reads "1_0" as 10
-                    raise ValueError(tok)
-                out[offset] = float(tok)
-            except ValueError:
+            # ASCII only: Python's float() reads "1_0" as 10, "٣" as 3
+            number = decimal_number(tok)
+            if number is None:
                 raise self.error_at(
                     self.pos + offset, f"not a number (in {what})", problem
-                ) from None
+                )
+            out[offset] = number
             if not np.isfinite(out[offset]):
                 raise self.error_at(
                     self.pos + offset, f"not finite (in {what})", problem

@@ -19,6 +19,7 @@ from typing import Annotated, Any, NamedTuple
 
 from tierflow.data.errors import InputError
 from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.data.written_numbers import decimal_number, whole_number
 from tierflow.formulations.tiers import Pricing
 from tierflow.orchestration.checkout.wire import LOCAL, Digits, WireRecord
 
@@ -267,20 +268,13 @@ def parse_items(text: str) -> list[tuple[str, int]]:
 def _whole(text: str, index: int) -> int:
     """A quantity written as any number whose value is whole (``3``,
     ``3.0``, ``1e3``), as ``orders.csv`` and ``POST /v1/options`` take it
-    (``1.0`` was refused here alone). Python's ``1_0`` (10) is not a
-    number there, nor here."""
-    if "_" in text:
-        number = math.nan
-    else:
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            number = float(text)
-        except ValueError:
-            number = math.nan
-    if not math.isfinite(number) or not number.is_integer():
+    (``1.0`` was refused here alone). Python's ``1_0`` (10) and other
+    scripts' digits are not numbers there, nor here."""
+    whole = whole_number(text)
+    if whole is not None:
+        return whole
+    number = decimal_number(text)
+    if number is None or not math.isfinite(number) or not number.is_integer():
         raise InputError("not an integer", field="quantity", index=index, value=text)
     return int(number)
 

@@ -75,7 +75,10 @@ def test_a_log_too_short_for_the_origins_is_one_clear_error(tmp_path: Path) -> N
     )
 
 
-@pytest.mark.parametrize("seeds", ["", "0-", "4-1", "a", "0,,1", "-1"])
+# "3_0", "٣": int() read them as 30 and 3
+@pytest.mark.parametrize(
+    "seeds", ["", "0-", "4-1", "a", "0,,1", "-1", "3_0", "0-٣", "３"]
+)
 def test_bad_seeds_are_a_usage_error(tmp_path: Path, seeds: str) -> None:
     result = _run("--transactions", str(_year_log(tmp_path)), "--seeds", seeds)
     assert result.exit_code == 2, result.output

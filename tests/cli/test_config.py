@@ -489,3 +489,39 @@ def test_a_bad_state_url_in_the_file_is_named_without_its_password(
     assert result.exit_code == 1, result.output
     assert "s3cret" not in result.output
     assert said in result.output
+
+
+#: What a refused integer says when Python's ``int()`` would have read it.
+_DIGITS = (
+    "is not a valid integer range: write it in digits 0-9 (a sign may lead), "
+    "without '_', spaces or other scripts' digits."
+)
+
+
+@pytest.mark.parametrize("written", ["3_0", " 5 ", "٣", "３"])
+def test_an_integer_setting_or_variable_takes_ascii_digits_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: str
+) -> None:
+    """``seed = "3_0"`` in the file and ``TIERFLOW_GENERATE_GAP_SEED=3_0``
+    were read as 30 (click's ``int()``), other scripts' digits as numbers:
+    each is refused, naming the key or the variable and the value."""
+    monkeypatch.chdir(tmp_path)
+    Path("tierflow.toml").write_text(f'[generate.gap]\nseed = "{written}"\n')
+    from_file = _run([*GAP, "--out", "g.txt"])
+    assert (from_file.exit_code, from_file.stdout) == (1, "")
+    assert from_file.stderr == (
+        f"Error: tierflow.toml: key 'generate.gap.seed': value {written!r}: "
+        f"{written!r} {_DIGITS}\n"
+    )
+    Path("tierflow.toml").unlink()
+    from_variable = _run(
+        [*GAP, "--out", "g.txt"], {"TIERFLOW_GENERATE_GAP_SEED": written}
+    )
+    assert from_variable.exit_code == 2
+    assert (
+        "Error: Invalid value for '--seed' ($TIERFLOW_GENERATE_GAP_SEED): "
+        f"{written!r} {_DIGITS}\n"
+    ) in from_variable.stderr
+    assert not Path("g.txt").exists()
+    plain = _run([*GAP, "--out", "g.txt"], {"TIERFLOW_GENERATE_GAP_SEED": "+30"})
+    assert _seed(plain) == "30"

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from tierflow.cli.main import cli, subcommands
-from tierflow.cli.param_types import FiniteFloatRange, OutputPath
+from tierflow.cli.param_types import FiniteFloatRange, OutputPath, WholeRange
 
 
 def _options() -> Iterator[tuple[tuple[str, ...], click.Option]]:
@@ -70,6 +70,54 @@ def test_every_integer_option_has_a_ceiling() -> None:
         and not (isinstance(param.type, click.IntRange) and param.type.max is not None)
     ]
     assert open_top == []
+
+
+INTEGERS = [
+    (path, param.opts[0])
+    for path, param in _options()
+    if isinstance(param.type, click.types.IntParamType)
+]
+
+
+def test_every_integer_option_takes_ascii_digits_only() -> None:
+    """An integer option is a :class:`WholeRange`: click's own ``int()``
+    read ``3_0`` as 30 and other scripts' digits as numbers."""
+    assert INTEGERS, "no integer options found"
+    plain = [
+        f"{' '.join(path)} {param.opts[0]}"
+        for path, param in _options()
+        if isinstance(param.type, click.types.IntParamType)
+        and not isinstance(param.type, WholeRange)
+    ]
+    assert plain == []
+
+
+@pytest.mark.parametrize("value", ["3_0", " 5", "٣", "３"])
+@pytest.mark.parametrize(("path", "flag"), INTEGERS, ids=lambda v: str(v))
+def test_an_integer_option_written_otherwise_is_a_usage_error(
+    path: tuple[str, ...], flag: str, value: str
+) -> None:
+    result = CliRunner().invoke(cli, [*path, flag, value])
+    assert result.exit_code == 2, result.output
+    assert (
+        f"Invalid value for '{flag}': {value!r} is not a valid integer range: "
+        "write it in digits 0-9 (a sign may lead), without '_', spaces or "
+        "other scripts' digits."
+    ) in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("value", ["1_0", " 5", "٣"])
+@pytest.mark.parametrize(("path", "flag"), FLOATS, ids=lambda v: str(v))
+def test_a_float_option_written_otherwise_is_a_usage_error(
+    path: tuple[str, ...], flag: str, value: str
+) -> None:
+    """``--time-limit 1_0`` was 10 seconds (click's ``float()``)."""
+    result = CliRunner().invoke(cli, [*path, flag, value])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{flag}': {value!r} is not a valid float range: " in (
+        result.output
+    )
 
 
 @pytest.mark.parametrize(

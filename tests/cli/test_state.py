@@ -94,6 +94,16 @@ def test_prune_prints_each_tables_rows_deleted_and_kept(
         ("-2", "value -2: must be >= 1 (the day's orders, scores and capacity "
                "events are live)"),
         ("a week", "value 'a week': not a whole number of days"),
+        # int() read these as 30 and 5: a typo, a paste from another script
+        ("3_0", "value '3_0': not a whole number of days: write it in digits "
+                "0-9 (a sign may lead), without '_', spaces or other "
+                "scripts' digits"),
+        ("٣٠", "value '٣٠': not a whole number of days: write it in digits "
+               "0-9 (a sign may lead), without '_', spaces or other "
+               "scripts' digits"),
+        (" 5 ", "value ' 5 ': not a whole number of days: write it in digits "
+                "0-9 (a sign may lead), without '_', spaces or other "
+                "scripts' digits"),
         # counted back that far the cutoff was no date: a traceback, year -711
         ("999999", "value 999999: must be at most 36500 (a century: further "
                    "back the cutoff is no date; to keep everything, do not prune)"),
@@ -281,6 +291,9 @@ def test_keep_days_shorter_than_the_upgrade_period_is_refused_unless_asked(
         ("0", "value '0': must be >= 1 (the day's orders, scores and capacity "
               "events are live)"),
         ("a week", "value 'a week': not a whole number of days"),
+        ("3_0", "value '3_0': not a whole number of days: write it in digits "
+                "0-9 (a sign may lead), without '_', spaces or other "
+                "scripts' digits"),
         ("7", "value '7': shorter than the tier policy's upgrade_period_days "
               "(30): the charged upgrades of the orders it prunes would give "
               "their customers' upgrade allowance back; keep at least 30 days, "

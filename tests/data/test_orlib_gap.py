@@ -338,6 +338,16 @@ def test_absurd_values_and_bytes_are_located(tmp_path: Path) -> None:
         r"\(in the resource matrix \(2 agents x 3 jobs\)\)$",
     ):
         read_orlib_gap(path)
+    path.write_text(" 2 3\n 1 2 3\n 4 5 6\n 1 ٣ 1\n 2 2 2\n 5 5\n")
+    with pytest.raises(  # float() took another script's digit for 3
+        InputError,
+        match=r"^.*g\.txt: token 10 \(line 4\): value '٣': not a number "
+        r"\(in the resource matrix \(2 agents x 3 jobs\)\)$",
+    ):
+        read_orlib_gap(path)
+    path.write_text(" ２ 3\n 1 2 3\n 4 5 6\n 1 1 1\n 2 2 2\n 5 5\n")
+    with pytest.raises(InputError, match=r"token 1 \(line 1\): value '２': not a"):
+        read_orlib_gap(path)
     path.write_bytes(b" 2 3\n 1 2 3\n 4 5 \xff\n")
     with pytest.raises(
         InputError, match=r"g\.txt: row 3: value b'\\xff': not UTF-8 text"

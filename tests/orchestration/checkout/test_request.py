@@ -84,7 +84,8 @@ def test_parse_items() -> None:
         parse_items("TEE:x")
     # a whole number however written, as orders.csv and the HTTP API take it
     assert parse_items("TEE:1.0,MUG:1e1") == [("TEE", 1), ("MUG", 10)]
-    for bad in ("1.5", "1e400", "nan", "1_0"):  # 1_0 was Python's 10 (QA)
+    # 1_0 was Python's 10 (QA), "٣" and "３" its 3
+    for bad in ("1.5", "1e400", "nan", "1_0", "٣", "３", "٣.0"):
         with pytest.raises(InputError, match=rf"value '{bad}': not an integer$"):
             parse_items(f"TEE:{bad}")
 
