@@ -161,13 +161,14 @@ def load_command(
 
 def _at_row(located: InputError, exc: InputError) -> InputError:
     """``exc`` (a position refused by the store) at the file row of its
-    position, with the quantity as read."""
+    position (``located``, the cell as written: ``'1e9'``, not the store's
+    1000000000)."""
     return InputError(
         exc.reason,
         file=located.file,
         row=located.row,
         field=located.field,
-        value=exc.value,
+        value=located.value,
     )
 
 

@@ -193,13 +193,20 @@ def file_line(frame: pd.DataFrame, pos: int) -> int:
 def cell_error(
     path: Path, frame: pd.DataFrame, pos: int, column: str, message: str
 ) -> InputError:
-    """The error at data row ``pos`` (0-based) of ``column``, quoting its cell."""
+    """The error at data row ``pos`` (0-based) of ``column``, quoting its
+    cell as the file has it (a frame of :func:`read_table` keeps the text:
+    ``'1e12'``, not the number read, 1000000000000)."""
+    raw = frame.attrs.get("raw")
+    same_rows = (
+        raw is not None and column in raw.columns and raw.index.equals(frame.index)
+    )
+    written = raw if same_rows else frame
     return InputError(
         message,
         file=path.name,
         row=file_line(frame, pos),
         field=column,
-        value=frame[column].iloc[pos],
+        value=written[column].iloc[pos],
     )
 
 

@@ -165,26 +165,38 @@ def test_a_position_the_store_does_not_hold_starts_from_the_network(
         (
             "WH-EAST,SOFA,-3\n",
             "add",
-            "stock.csv: row 3: field 'on_hand': value -3: on_hand would be -1 "
+            "stock.csv: row 3: field 'on_hand': value '-3': on_hand would be -1 "
             "(2 on hand, -3 added): below 0",
         ),
         (  # the 10^9 limit was "must be <= 1e+09" here, the store's wording below
             "WH-EAST,MUG,1000000001\n",
             "set",
-            "stock.csv: row 3: field 'on_hand': value 1000000001: on_hand would be "
+            "stock.csv: row 3: field 'on_hand': value '1000000001': on_hand would be "
             "1000000001: above 1000000000",
         ),
         (
             "WH-EAST,SOFA,1000000000\n",
             "add",
-            "stock.csv: row 3: field 'on_hand': value 1000000000: on_hand would be "
+            "stock.csv: row 3: field 'on_hand': value '1000000000': on_hand would be "
             "1000000002 (2 on hand, 1000000000 added): above 1000000000",
         ),
         (  # was "must be >= -1e+09"
             "WH-EAST,SOFA,-1000000001\n",
             "add",
-            "stock.csv: row 3: field 'on_hand': value -1000000001: on_hand would be "
+            "stock.csv: row 3: field 'on_hand': value '-1000000001': on_hand would be "
             "-999999999 (2 on hand, -1000000001 added): below 0",
+        ),
+        (  # as written: was "value 1000000000000"
+            "WH-EAST,MUG,1e12\n",
+            "set",
+            "stock.csv: row 3: field 'on_hand': value '1e12': on_hand would be "
+            "1000000000000: above 1000000000",
+        ),
+        (
+            "WH-EAST,SOFA,-3e0\n",
+            "add",
+            "stock.csv: row 3: field 'on_hand': value '-3e0': on_hand would be -1 "
+            "(2 on hand, -3 added): below 0",
         ),
         (  # past a file column's 10^12 too: was "must be <= 1e+12"
             "WH-EAST,MUG,1000000000001\n",
@@ -232,6 +244,8 @@ def test_a_position_the_store_does_not_hold_starts_from_the_network(
         "above-limit",
         "added-above-limit",
         "added-below-limit",
+        "as-written",
+        "added-as-written",
         "past-file-limit",
         "past-float64",
         "added-past-file-limit",
@@ -265,7 +279,7 @@ def test_a_count_below_what_is_held_is_refused(
     done = _stock(state_location, "load", "--inventory", path)
     assert (done.exit_code, done.output) == (
         1,
-        "Error: stock.csv: row 3: field 'on_hand': value 1: on_hand would be 1, "
+        "Error: stock.csv: row 3: field 'on_hand': value '1': on_hand would be 1, "
         "below the 2 units reserved (held by open checkouts): cut_holds "
         "(tierflow stock load --cut-holds) writes it and releases the newest "
         "holds there\n",
@@ -328,7 +342,7 @@ def test_an_adjustment_down_with_cut_holds_releases_the_newest_holds(
     refused = _stock(state_location, "load", "--inventory", path, "--mode", "add")
     assert (refused.exit_code, refused.output) == (
         1,
-        "Error: stock.csv: row 2: field 'on_hand': value -1: on_hand would be 1 "
+        "Error: stock.csv: row 2: field 'on_hand': value '-1': on_hand would be 1 "
         "(2 on hand, -1 added), below the 2 units reserved (held by open "
         "checkouts): cut_holds (tierflow stock load --cut-holds) writes it and "
         "releases the newest holds there\n",
