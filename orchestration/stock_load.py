@@ -176,8 +176,15 @@ def stock_records(
         if value is None:
             continue
         if value not in known and all(r[column] != value for r in records):
+            # the hint stock load gives: an id known in other case or Unicode form
+            from tierflow.data.table_reader import unicode_twin
+
+            held = dict.fromkeys(str(r[column]) for r in records)
+            hint = unicode_twin(value, known, "the network") or unicode_twin(
+                value, held, "the store"
+            )
             raise InputError(
-                f"unknown {column} (not in the network nor the store)",
+                f"unknown {column} (not in the network nor the store){hint}",
                 field=column,
                 value=value,
             )

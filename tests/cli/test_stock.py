@@ -398,6 +398,27 @@ def test_show_refuses_an_unknown_node(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("flag", "given", "known"),
+    [("--node", "wh-east", "WH-EAST"), ("--sku", "Tee", "TEE")],
+)
+def test_show_names_an_id_that_differs_in_case_only(
+    tmp_path: Path, flag: str, given: str, known: str
+) -> None:
+    """``--node wh-east`` said only "unknown node_id", where ``stock load``
+    names the id in other case: the same hint here."""
+    state = tmp_path / "state.db"
+    _seeded(state)
+    done = _stock(state, "show", flag, given)
+    column = "node_id" if flag == "--node" else "sku"
+    assert (done.exit_code, done.output) == (
+        1,
+        f"Error: field '{flag}': value '{given}': unknown {column} (not in the "
+        f"network nor the store); the network has '{known}', which differs in "
+        "case only (ids are case-sensitive)\n",
+    )
+
+
 def test_a_receipt_loaded_again_with_its_change_id_adds_nothing(
     tmp_path: Path, state_location: Path | str
 ) -> None:
