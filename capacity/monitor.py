@@ -37,6 +37,7 @@ from tierflow.data.store import (
     StoredEvent,
     is_work_move,
 )
+from tierflow.data.wording import counted
 
 log = logging.getLogger("tierflow.capacity")
 
@@ -989,11 +990,11 @@ def _warn_foreign_nodes(names: set[str]) -> None:
     their events change nothing here, which a store of another network
     shown with this one would otherwise hide."""
     log.warning(
-        "the state store's capacity map names %d node(s) the network does not "
+        "the state store's capacity map names %s the network does not "
         "have (%s): left out (a node removed, or a store of another network?); "
         "once no server of the store serves a network with them, `tierflow "
         "capacity forget NODE... --state STORE` drops them",
-        len(names),
+        counted(len(names), "node"),
         listed(sorted(names)),
     )
 

@@ -479,8 +479,8 @@ def _warn_repricing(outcome: AllocationOutcome) -> None:
     record, as every command's warnings: ``--log-format json`` reads it)."""
     if outcome.repriced is not None and outcome.repriced.problems:
         _log.warning(
-            "re-pricing found %d problem(s): %s",
-            len(outcome.repriced.problems),
+            "re-pricing found %s: %s",
+            counted(len(outcome.repriced.problems), "problem"),
             "; ".join(outcome.repriced.problems[:3]),
         )
 
@@ -503,10 +503,10 @@ def _forecast(path: Path | None, net: Network, orders: Orders) -> DemandForecast
     )
     if left_out:  # the usual case for a history of whole earlier days
         _log.info(
-            "%s: %d order(s) of the day before, placed after the first order "
+            "%s: %s of the day before, placed after the first order "
             "to allocate (%s), left out of the forecast: not arrived yet",
             path.name,
-            left_out,
+            counted(left_out, "order"),
             np.datetime_as_string(first, unit="s", timezone="UTC"),
         )
     return forecast

@@ -28,6 +28,7 @@ from tierflow.data.table_reader import (
     unicode_twin,
 )
 from tierflow.data.vocabulary import TIERS
+from tierflow.data.wording import counted
 from tierflow.data.zip_codes import ZIP_PATTERN, zip_code_error
 
 ORDER_COLUMNS = (
@@ -286,7 +287,7 @@ def _check_days_before(
             frame.attrs["raw"],
             late,
             "created_at",
-            f"{n_orders} order(s) of the day to allocate ({day}, the date at "
+            f"{counted(n_orders, 'order')} of the day to allocate ({day}, the date at "
             "each destination) or later: a history holds earlier days' orders "
             "(a forecast that sees the day it decides knows its future), this "
             f"one is {first!r}",

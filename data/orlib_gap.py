@@ -19,6 +19,7 @@ from tierflow.data.atomic_files import write_text_atomically
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_GAP_VALUE, MAX_PROBLEM_ENTRIES
 from tierflow.data.text_files import check_dict_row, read_utf8
+from tierflow.data.wording import counted
 from tierflow.data.written_numbers import decimal_number
 
 
@@ -232,8 +233,8 @@ def _parse_problems(tokens: _Tokens, stem: str, *, multi: bool) -> list[GapData]
         tokens.counts_failed = True
         raise tokens.error_at(
             tokens.pos,
-            f"{len(tokens.values) - tokens.pos} tokens left over after "
-            f"{count} problem(s): the counts in the header do not match the data",
+            f"{counted(len(tokens.values) - tokens.pos, 'token')} left over after "
+            f"{counted(count, 'problem')}: the counts in the header do not match the data",
             None,
         )
     return instances

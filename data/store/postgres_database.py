@@ -45,6 +45,7 @@ from tierflow.data.store.database import (
 from tierflow.data.store.location import password_misread, redact_url, url_parts
 from tierflow.data.store.postgres_notices import Notices
 from tierflow.data.store.schema import STORE_TABLE
+from tierflow.data.wording import counted
 
 #: How a write transaction starts, whatever the server's default isolation.
 _BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
@@ -1152,7 +1153,7 @@ def _holder(
         said.append(f"application_name {app!r}")
     if state:
         said.append(state if for_s is None else f"{state} for {for_s} s")
-    more = f", and {others} more session(s)" if others else ""
+    more = f", and {counted(others, 'more session')}" if others else ""
     what = "the schema lock" if tables is None else f"a lock on {tables}"
     return f"{what}, which another session holds ({', '.join(said)}{more})"
 

@@ -37,6 +37,7 @@ from tierflow.data.store.retention import PRUNED_RESULT
 from tierflow.data.store.schema import LIVE_RESERVATION
 from tierflow.data.store.stock_news import note_stock_changed
 from tierflow.data.vocabulary import HoldStatus
+from tierflow.data.wording import counted
 
 log = logging.getLogger("tierflow.store")
 
@@ -381,18 +382,18 @@ class Inventory(StorePart):
         held = {node for node, _ in positions}
         if rows and positions:
             log.info(
-                "%s: %d stock position(s) new in the network seeded (a SKU or "
+                "%s: %s new in the network seeded (a SKU or "
                 "node the store had no row of)",
                 self._db.location,
-                len(rows),
+                counted(len(rows), "stock position"),
             )
         others = sorted(held - set(network.node_ids))
         if others:
             log.warning(
-                "%s: the state store holds stock of %d node(s) the network does "
+                "%s: the state store holds stock of %s the network does "
                 "not have (%s): a store of another network?",
                 self._db.location,
-                len(others),
+                counted(len(others), "node"),
                 listed(others),
             )
         return len(rows)

@@ -24,6 +24,7 @@ from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import SERVICES, billed_weight_kg
 from tierflow.data.vocabulary import TIERS, AllocationStatus
+from tierflow.data.wording import counted
 from tierflow.formulations.tiers import TierPolicy
 
 #: Services a guaranteed order may fall back to when it cannot be on time.
@@ -400,7 +401,7 @@ class _Audit:
         guaranteed = bool(self.pricer.guaranteed[item.order])
         fell_back = "late:" in str(row["reason"])
         if self.pricer.kept[item.order] and late > 0 and not fell_back:
-            self.problems.append(f"{name}: kept date {late} day(s) missed")
+            self.problems.append(f"{name}: kept date {counted(late, 'day')} missed")
         if not allowed and not (
             guaranteed and fell_back and item.service in FALLBACK_SERVICES
         ):

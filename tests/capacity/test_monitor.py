@@ -642,7 +642,7 @@ def test_another_networks_store_is_named(
         assert caplog.messages == []
         CapacityMonitor.open(load_network(sample_network_dir()), store)
     assert caplog.messages == [
-        "the state store's capacity map names 1 node(s) the network does not "
+        "the state store's capacity map names 1 node the network does not "
         "have (WH-EAST): left out (a node removed, or a store of another "
         "network?); once no server of the store serves a network with them, "
         "`tierflow capacity forget NODE... --state STORE` drops them"

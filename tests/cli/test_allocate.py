@@ -33,6 +33,7 @@ from tierflow.cli.main import cli
 from tierflow.data.network import load_network
 from tierflow.data.orders import read_orders, write_orders
 from tierflow.data.store import SCHEMA_VERSION, StateStore, open_store
+from tierflow.data.wording import counted
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
@@ -1292,7 +1293,7 @@ def test_a_history_holding_the_day_itself_is_refused(tmp_path: Path) -> None:
     assert result.output == (
         "Error: orders.csv: row 2: field 'created_at': value "
         "'2026-01-05T06:00:00-05:00': 60 "
-        "order(s) of the day to allocate (2026-01-05, the date at each "
+        "orders of the day to allocate (2026-01-05, the date at each "
         "destination) or later: a history holds earlier days' orders (a forecast "
         "that sees the day it decides knows its future), this one is 'O00000'\n"
     )
@@ -1310,7 +1311,7 @@ def test_a_history_holding_the_day_itself_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith(
         "Error: past.csv: row 4: field 'created_at': value "
-        "'2026-01-05T00:10:00-05:00': 1 order(s) of the day to allocate "
+        "'2026-01-05T00:10:00-05:00': 1 order of the day to allocate "
     ), result.output
     assert result.output.endswith("this one is 'H3'\n")
 
@@ -1345,8 +1346,8 @@ def test_a_history_of_the_days_before_is_taken_up_to_the_first_order(
     assert result.exit_code == 0, result.output
     stamp = first.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert (
-        f"past.csv: {after} order(s) of the day before, placed after the first "
-        f"order to allocate ({stamp}), left out of the forecast: not arrived yet"
+        f"past.csv: {counted(after, 'order')} of the day before, placed after "
+        f"the first order to allocate ({stamp}), left out of the forecast: not arrived yet"
     ) in result.stderr
 
 

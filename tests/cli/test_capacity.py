@@ -850,7 +850,7 @@ def test_forget_nodes_drops_another_networks_node_on_the_operators_word(
         cli, ["capacity", "ingest", *tiny, "--events", "-"], input=_event(0) + "\n"
     )
     assert kept.exit_code == 0, kept.output
-    assert "names 1 node(s) the network does not have (WH-NYC)" in kept.stderr
+    assert "names 1 node the network does not have (WH-NYC)" in kept.stderr
     assert "tierflow capacity forget" in kept.stderr
     newest = "SELECT state FROM capacity_snapshots ORDER BY snapshot_id DESC LIMIT 1"
     ((snap,),) = run_sql(state_location, newest)

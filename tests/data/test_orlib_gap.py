@@ -135,8 +135,8 @@ def test_a_stray_token_after_one_problem_is_not_read_as_two_problems(
     with pytest.raises(
         InputError,
         match=re.escape(
-            "extra.txt: token 17 (line 7): value '7': 1 tokens left over "
-            "after 1 problem(s)"
+            "extra.txt: token 17 (line 7): value '7': 1 token left over "
+            "after 1 problem:"
         ),
     ):
         read_orlib_gap(one)
@@ -193,7 +193,7 @@ BAD_FILES = [
     (
         "wrong_counts.txt",
         r"wrong_counts\.txt: token 18 \(line 8\): value '7': 2 tokens "
-        r"left over after 1 problem\(s\): the counts in the header do not match the data",
+        r"left over after 1 problem: the counts in the header do not match the data",
     ),
     (
         "missing_problem.txt",

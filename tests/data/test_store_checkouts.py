@@ -130,7 +130,7 @@ def test_a_store_of_another_network_gets_this_ones_nodes_and_says_so(
     # the sample's seeding named the tiny network's nodes, and this the sample's
     record = [r for r in caplog.records if r.name == "tierflow.store"][-1]
     assert record.getMessage().startswith(
-        f"{s.location}: the state store holds stock of {len(new_nodes)} node(s) "
+        f"{s.location}: the state store holds stock of {len(new_nodes)} nodes "
         "the network does not have ("
     )
 

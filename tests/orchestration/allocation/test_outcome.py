@@ -206,6 +206,6 @@ def test_a_repricing_disagreement_is_one_warning_record(
         (
             "tierflow.cli.allocate",
             "WARNING",
-            "re-pricing found 4 problem(s): " + "; ".join(problems[:3]),
+            "re-pricing found 4 problems: " + "; ".join(problems[:3]),
         )
     ]
