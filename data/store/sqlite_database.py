@@ -179,6 +179,17 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def _refuse_another_file(path: Path, opened: tuple[int, int] | None) -> None:
+    """:class:`StoreUnavailable` when ``path`` is no longer the file
+    ``opened`` (deleted or replaced since)."""
+    if _identity(path) != opened:
+        gone = StoreUnavailable(
+            "the database file is gone (deleted or replaced since it was opened)",
+            location=str(path),
+        )
+        raise store_error("sqlite", gone)
+
+
 #: What SQLite says of a file that is not one of its databases.
 _NOT_A_DATABASE = "file is not a database"
 
@@ -283,6 +294,10 @@ class SqliteDatabase:
         False: an older store is refused, not migrated (a command that only
         reads); ``make`` False refuses an empty file too
         (:func:`~tierflow.data.store.database.refuse_older_schema`).
+    same_file
+        The file (device, inode) another connection opened: this one opens
+        that file or none (:class:`StoreUnavailable`), never makes one at
+        the path (a second connection of a server, :meth:`SqliteStore.reopen`).
     """
 
     integrity_error: type[Exception] = sqlite3.IntegrityError
@@ -300,6 +315,7 @@ class SqliteDatabase:
         synchronous: str = "NORMAL",
         migrate: bool = True,
         make: bool = True,
+        same_file: tuple[int, int] | None = None,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise InputError(
@@ -315,14 +331,21 @@ class SqliteDatabase:
         self._lock = threading.RLock()
         self._reachable = _Reachable(path, timeout_s)
         with self._reachable:
+            if same_file is not None:
+                _refuse_another_file(path, same_file)
             self._conn = sqlite3.connect(
-                self.path,
+                # read-write, never created: a file deleted since is an error
+                path.absolute().as_uri() + "?mode=rw" if same_file else self.path,
                 timeout=timeout_s,
                 isolation_level=None,
                 check_same_thread=False,
+                uri=same_file is not None,
             )
             #: The file opened (device, inode): a write checks the path is it.
             self._file = _identity(self.path)
+            if same_file is not None and self._file != same_file:
+                self._conn.close()
+                _refuse_another_file(path, same_file)
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
             try:
                 foreign = _foreign_tables(self._conn)
@@ -449,18 +472,18 @@ class SqliteDatabase:
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
+    @property
+    def opened(self) -> tuple[int, int] | None:
+        """The file this connection opened (device, inode)."""
+        return self._file
+
     def _check_file(self) -> None:
         """Refuse to write once the path is no longer the file opened (it was
         deleted or replaced): the connection kept writing to the unlinked
         file, and a feed reported events applied that were stored nowhere.
         The path is the error's ``location``, not its reason: an HTTP answer
         gives the reason, and where the store is is the operator's."""
-        if _identity(self.path) != self._file:
-            gone = StoreUnavailable(
-                "the database file is gone (deleted or replaced since it was opened)",
-                location=str(self.path),
-            )
-            raise store_error("sqlite", gone)
+        _refuse_another_file(self.path, self._file)
 
     def schema_version(self) -> int:
         """The database's schema version (``PRAGMA user_version``)."""

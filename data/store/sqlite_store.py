@@ -42,6 +42,7 @@ class SqliteStore(DatabaseStore):
         synchronous: str = "NORMAL",
         migrate: bool = True,
         make: bool = True,
+        same_file: tuple[int, int] | None = None,
     ) -> None:
         db = SqliteDatabase(
             Path(path) if path is not None else default_state_path(),
@@ -50,7 +51,9 @@ class SqliteStore(DatabaseStore):
             synchronous=synchronous,
             migrate=migrate,
             make=make,
+            same_file=same_file,
         )
+        self._opened = db.opened
         super().__init__(db)
         self.path = db.path
         self._timeout_s = timeout_s
@@ -66,10 +69,14 @@ class SqliteStore(DatabaseStore):
         """A second connection to the same file (same options: a connection
         of its own has no pool to wait for, so ``connection_wait_s`` leaves
         its wait for the write lock as it is; ``answer_wait_s`` is a
-        PostgreSQL server's)."""
+        PostgreSQL server's). A file deleted or replaced since this store
+        opened it is :class:`StoreUnavailable`: a server's follower, pages
+        or metrics made a new, empty store at the path, seeded with the
+        network's stock, beside connections on the old file."""
         return SqliteStore(
             self.path,
             timeout_s=self._timeout_s,
             synchronous=self._synchronous,
             migrate=self._may_migrate,
+            same_file=self._opened,
         )
