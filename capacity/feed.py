@@ -155,28 +155,38 @@ def _lines(chunks: Iterator[bytes], limit: int) -> Iterator[bytes | LongLine]:
     lack it. Only each new chunk is searched for a newline: the line so far
     was split again at every read (quadratic: a 50 MB line held the feed
     27 s, every event behind it waiting). A line is kept while it is at most
-    ``limit`` bytes; past that only its length is counted (one endless line
-    grew the process without bound)."""
+    ``limit`` bytes without its line end, LF or CRLF (the CR of a CRLF
+    counted made a line of the limit ended CRLF one too long); past that
+    only its length is counted (one endless line grew the process without
+    bound)."""
     pending = bytearray()
-    over = 0  # bytes of the line so far, once it is past the limit
+    over = 0  # bytes of the line so far, once it is past what is kept
+    cr = False  # the line so far ends with a CR (its line end, if an LF follows)
     for chunk in chunks:
         start = 0
         while (end := chunk.find(b"\n", start)) >= 0:
-            if over or len(pending) + end - start > limit:
-                yield LongLine(over + len(pending) + end - start)
+            size = over + len(pending) + end - start
+            if end > start:
+                cr = chunk[end - 1] == 0x0D
+            if over or size - cr > limit:
+                yield LongLine(size - cr)
             else:
                 pending += chunk[start : end + 1]
                 yield bytes(pending)
             pending.clear()
             over = 0
+            cr = False
             start = end + 1
-        if over or len(pending) + len(chunk) - start > limit:
+        if start < len(chunk):
+            cr = chunk[-1] == 0x0D
+        # one byte past the limit is kept: it may be the CR of a CRLF
+        if over or len(pending) + len(chunk) - start > limit + 1:
             over += len(pending) + len(chunk) - start
             pending.clear()
         else:
             pending += chunk[start:]
-    if over:
-        yield LongLine(over)
+    if over or len(pending) - cr > limit:  # a CR ending the stream: as stripped
+        yield LongLine(over + len(pending) - cr)
     elif pending:
         yield bytes(pending)
 

@@ -58,8 +58,8 @@ MAX_ID_LENGTH = 200
 #: Characters of any text cell of a network table or orders file.
 MAX_TEXT_LENGTH = 1000
 #: Bytes of one line of a followed capacity feed (``capacity ingest
-#: --follow``), its newline not counted: the HTTP API's default body limit,
-#: so an event the API takes in one request fits. A longer line is a bad
+#: --follow``), its line end (LF or CRLF) not counted: the HTTP API's
+#: default body limit, so an event the API takes in one request fits. A longer line is a bad
 #: line (only its length is kept while it arrives).
 MAX_EVENT_LINE_BYTES = 64 * 1024
 #: A control character (C0, DEL, C1): an id holding one breaks what it is

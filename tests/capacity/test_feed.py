@@ -436,3 +436,52 @@ def test_pipe_lines_keeps_only_the_length_of_an_over_long_line() -> None:
         3,
         LongLine(MAX_EVENT_LINE_BYTES + 5),
     ]
+
+
+def test_a_crlf_line_end_is_not_counted_in_the_line_limit(tmp_path: Path) -> None:
+    """A line's limit is without its line end, CRLF as LF (docs/data.md: CRLF
+    line ends are read as any other): an event of 65,536 bytes ended CRLF
+    was refused as 'a line of 65,537 bytes' (QA, 2026-12-07), where the same
+    line ended LF, and in a file, was applied."""
+    from click.testing import CliRunner
+
+    from tierflow.cli.main import cli
+    from tierflow.data.limits import MAX_EVENT_LINE_BYTES
+
+    edge = _line(3, 60).rstrip("\n").ljust(MAX_EVENT_LINE_BYTES)
+    long = "x" * (MAX_EVENT_LINE_BYTES + 1)
+    result = CliRunner().invoke(
+        cli,
+        ["capacity", "ingest", "--network", str(TINY_NETWORK), "--state",
+         str(tmp_path / "state.db"), "--events", "-", "--follow", "--json"],
+        input=(edge + "\r\n" + long + "\r\n").encode(),
+    )  # fmt: skip
+    assert untimed_lines(result.stderr) == [
+        f"{SKIPPED}<stdin>: row 2: a line of 65,537 bytes, over the limit of "
+        "65,536 bytes of one event",
+    ]
+    assert json.loads(result.stdout)["applied"] == 1
+
+
+def test_pipe_lines_counts_a_line_without_its_crlf() -> None:
+    """The CR of a CRLF is no byte of the line, wherever the reads split it
+    (a line of the limit then CR, the LF in the next read, is kept; one byte
+    more is a :class:`LongLine` of its length); a CR that ends the stream
+    ends its last line as the text reader does (it strips it)."""
+    from tierflow.capacity.feed import LongLine
+
+    read_end, write_end = os.pipe()
+
+    def write() -> None:
+        os.write(write_end, b"12345678\r")
+        os.write(write_end, b"\n123456789\r\n")
+        os.write(write_end, b"123456789")
+        os.write(write_end, b"\r\n12345678\r")
+        os.close(write_end)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    with os.fdopen(read_end, "rb") as stream:
+        got = list(pipe_lines(stream, limit=8))
+    writer.join()
+    assert got == [b"12345678\r\n", LongLine(9), LongLine(9), b"12345678\r"]
