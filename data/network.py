@@ -101,6 +101,11 @@ def _ro(arr: Any, dtype: Any = None) -> Any:
     return out
 
 
+#: A ZIP code whose 3-digit prefix the network's destinations do not list
+#: (the checkout's and orders.csv's words alike).
+UNKNOWN_DEST = "unknown ZIP prefix (not a network destination)"
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Network(ReadOnlyArrays):
     """An immutable, validated fulfillment network (see ``docs/data.md``).
@@ -261,7 +266,7 @@ class Network(ReadOnlyArrays):
             raise InputError("not a US ZIP code", field="dest", value=zip_code)
         pos = self.dest_index.get(text[:3])
         if pos is None:
-            raise InputError("unknown ZIP prefix", field="dest", value=zip_code)
+            raise InputError(UNKNOWN_DEST, field="dest", value=zip_code)
         return pos
 
     def offers(self, service: int | str) -> NDArray[np.bool_]:

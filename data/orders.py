@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
 from tierflow.data.limits import DATA_WINDOW, MAX_LINE_QUANTITY
-from tierflow.data.network import Network
+from tierflow.data.network import UNKNOWN_DEST, Network
 from tierflow.data.readonly import ReadOnlyArrays
 from tierflow.data.table_reader import (
     Column,
@@ -393,7 +393,7 @@ def _network_positions(
         )
     lookups = (
         ("sku", network.sku_index, "unknown SKU (not in the network's skus file)"),
-        ("dest", network.dest_index, "unknown ZIP prefix (not a network destination)"),
+        ("dest", network.dest_index, UNKNOWN_DEST),
     )
     found = []
     for column, index, message in lookups:

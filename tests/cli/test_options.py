@@ -108,7 +108,8 @@ def test_options_text_prints_the_instant_in_utc(tmp_path: Path) -> None:
          "Error: field 'sku': index 1: value 'mug': unknown SKU; the network "
          "has 'MUG', which differs in case only (ids are case-sensitive)"),
         (("--items", "TEE:1", "--dest", "00000"),
-         "Error: field 'dest': value '00000': unknown ZIP prefix"),
+         "Error: field 'dest': value '00000': unknown ZIP prefix (not a network "
+         "destination)"),
         (("--items", "TEE:1", "--dest", "10-01"),
          "Error: field 'dest': value '10-01': not a US ZIP code"),
         # a spreadsheet's 02134 (the checkout and orders.csv say it alike)
