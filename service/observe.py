@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tierflow.data.logging_setup import REQUEST_ID, redact
 from tierflow.service.metrics import UNMATCHED, Metrics, method_label
-from tierflow.service.request_limits import TIMED_OUT
+from tierflow.service.request_limits import REQUEST_ID_KEY, TIMED_OUT
 from tierflow.service.security_headers import with_security_headers
 
 #: The access log's logger (one INFO line per request).
@@ -111,6 +111,7 @@ class RequestObserver:
         # the request's own task: the id stays on what is logged after this
         # layer too (uvicorn's error line), and never reaches another request
         REQUEST_ID.set(rid)
+        scope[REQUEST_ID_KEY] = rid  # for the protocol's warning of a 408
         header = (_HEADER, rid.encode())
         answer = _Answer()
 

@@ -36,6 +36,14 @@ WRITE_IDLE_S = 30.0
 #: most once in this many seconds, the next with how many more came: one
 #: client opening connections it never read wrote a line for each.
 DROPPED_LOG_EVERY_S = 30.0
+#: The warning of a 400, 408 or 431 written here is said at most once in
+#: this many seconds per status, the next with how many more came, and
+#: carries the request id of its access line: a scanner's malformed requests
+#: wrote one warning each (two with uvicorn's own), none with an id.
+REFUSED_LOG_EVERY_S = 30.0
+#: The key of a request's id in its ASGI scope (set by the access log's
+#: layer), for the warning of a request cut by :data:`READ_IDLE_S` in the app.
+REQUEST_ID_KEY = "tierflow.request_id"
 #: The key a request cut by :data:`READ_IDLE_S` gets in its ASGI scope, so
 #: that its access line and metrics say 408, not "client closed" (499).
 TIMED_OUT = "tierflow.read_timed_out"
@@ -44,6 +52,11 @@ _log = logging.getLogger("tierflow.service")
 #: The dropped connections' warnings, one kind whatever the client
 #: (:data:`DROPPED_LOG_EVERY_S`): the first keeps its client's address.
 _dropped_said = RepeatedLines(DROPPED_LOG_EVERY_S)
+#: The refusals' warnings, one kind per status (:data:`REFUSED_LOG_EVERY_S`).
+_refused_said = RepeatedLines(REFUSED_LOG_EVERY_S)
+#: What uvicorn's httptools protocol logs of each request its parser refuses,
+#: before it calls ``send_400_response`` (whose warning says it instead).
+_UVICORN_MALFORMED = "Invalid HTTP request received."
 _HEAD_TOO_LARGE = (
     f"request head over {MAX_HEAD_BYTES} bytes (the request line and headers)"
 )
@@ -56,6 +69,22 @@ WITNESS = "refusal_witness"
 #: What a refusal's access line says of a method, path or HTTP version that
 #: had not come whole.
 UNKNOWN = "-"
+
+
+class _ParserLog(logging.LoggerAdapter[logging.Logger]):
+    """uvicorn's logger for the protocol, without its warning of each request
+    its parser refuses: the refusal's own (:meth:`BoundedRequestProtocol._say`)
+    says it once a while, with the request id; uvicorn's had none, one a
+    request."""
+
+    @property
+    def level(self) -> int:
+        """The logger's own level (uvicorn compares it with its TRACE)."""
+        return self.logger.level
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        if msg != _UVICORN_MALFORMED:
+            self.logger.warning(msg, *args, **kwargs)
 
 
 class RefusalWitness(Protocol):
@@ -112,6 +141,8 @@ class BoundedRequestProtocol(HttpToolsProtocol):
     _unsent = 0  # the write buffer's size at the last look while paused
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if not isinstance(self.logger, _ParserLog):
+            self.logger = _ParserLog(self.logger)  # type: ignore[assignment]  # (a Logger to uvicorn)
         super().connection_made(transport)
         self._arm()
 
@@ -173,7 +204,6 @@ class BoundedRequestProtocol(HttpToolsProtocol):
             return
         self._head_bytes += len(data)
         if self._head_bytes > MAX_HEAD_BYTES:
-            _log.warning("%s: %s: refused (431)", self._who(), _HEAD_TOO_LARGE)
             self._refuse(431, "Request Header Fields Too Large", _HEAD_TOO_LARGE)
 
     def on_message_begin(self) -> None:
@@ -213,11 +243,12 @@ class BoundedRequestProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         why = f"no byte of the request for {READ_IDLE_S:g} s before it came whole"
-        _log.warning("%s: %s: closed (408)", self._who(), why)
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             cycle.scope[TIMED_OUT] = True  # type: ignore[literal-required]
             if cycle.response_started:  # the app answered already: let it be
+                rid = cycle.scope.get(REQUEST_ID_KEY)
+                self._say(408, why, rid if isinstance(rid, str) else None)
                 self.transport.close()
                 return
         self._refuse(408, "Request Timeout", why)
@@ -243,6 +274,10 @@ class BoundedRequestProtocol(HttpToolsProtocol):
             (b"connection", b"close"),
         ]
         rid = self._witness(status)
+        if rid is None and self.cycle is not None:  # in the app: its access line's
+            in_app = self.cycle.scope.get(REQUEST_ID_KEY)
+            rid = in_app if isinstance(in_app, str) else None
+        self._say(status, why, rid)
         if rid is not None:
             headers.append((b"x-request-id", rid.encode("latin-1")))
         head = [f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")]
@@ -251,6 +286,16 @@ class BoundedRequestProtocol(HttpToolsProtocol):
             head.extend([name, b": ", value, b"\r\n"])
         self.transport.write(b"".join([*head, b"\r\n", body]))
         self.transport.close()
+
+    def _say(self, status: int, why: str, rid: str | None) -> None:
+        """The refusal's warning, once a while per status
+        (:data:`REFUSED_LOG_EVERY_S`), with the id of its access line."""
+        done = "closed" if status == 408 else "refused"
+        line = _refused_said.admit(
+            f"{self._who()}: {why}: {done} ({status})", key=f"refused {status}"
+        )
+        if line is not None:  # (the record names it: logged outside the request)
+            _log.warning("%s", line, extra={"request_id": rid})
 
     def _witness(self, status: int) -> str | None:
         """Tell the app's :class:`RefusalWitness` (if any) of a refusal to a

@@ -18,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.service.helpers import Listener
 from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO, live_server
-from tierflow.data.logging_setup import JsonFormatter, TextFormatter
+from tierflow.data.log_repeats import RepeatedLines
+from tierflow.data.logging_setup import JsonFormatter, TextFormatter, add_request_id
 from tierflow.service import request_limits
 from tierflow.service.errors import error_body
 
@@ -289,3 +290,37 @@ def _requests_counted(url: str) -> dict[tuple[str, str, str], float]:
         for s in family.samples
         if s.name == "tierflow_http_requests_total"
     }
+
+
+def test_a_storm_of_refusals_before_the_app_is_one_warning_with_its_request_id(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """30 requests the parser cannot read and 5 heads over the limit: each
+    has its access line, and each kind one warning in
+    ``REFUSED_LOG_EVERY_S``, which carries the request id of its access
+    line. uvicorn's ``Invalid HTTP request received.`` and the 431 warning
+    were written once per request, with no request id, so a scanner's
+    malformed requests doubled the log and no warning could be tied to its
+    request."""
+    said = RepeatedLines(request_limits.REFUSED_LOG_EVERY_S)  # none said before
+    monkeypatch.setattr(request_limits, "_refused_said", said)
+    caplog.set_level(logging.INFO, logger="tierflow.access")
+    caplog.handler.addFilter(add_request_id)  # as the server's handler does
+    sent = [(b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n", 400)] * 30
+    sent += [(b"POST /v1/options HTTP/1.1\r\nX-Big: " + b"a" * 70_000, 431)] * 5
+    with live_server(tmp_path) as (server, _):
+        for head, status in sent:
+            answer = _raw(server.url, head)
+            assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer
+    access = [r for r in caplog.records if r.name == "tierflow.access"]
+    refused = [r for r in access if r.__dict__["status"] in (400, 431)]
+    assert len(refused) == len(sent)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage().rsplit(": ", 1)[1] for r in warnings] == [
+        "refused (400)",
+        "refused (431)",
+    ], [r.getMessage() for r in warnings]
+    first = {r.__dict__["status"]: r.__dict__["request_id"] for r in refused[::-1]}
+    assert [r.__dict__["request_id"] for r in warnings] == [first[400], first[431]]
