@@ -2,8 +2,10 @@
 head (its request line and headers), which its parser keeps in memory whole
 however long it grows, and the time a request may take to arrive, which is
 for ever (``docs/service.md``, "Running for weeks"). h11, uvicorn's other
-parser, has a ceiling of its own on the head (16 KiB) but no timeout. The
-refusals, and the parser's own 400, are in the API's JSON error shape."""
+parser, has no timeout and a ceiling (16 KiB, a 400) only on a head still
+incomplete after a read: one whole in a read, 70 KiB say, is served, as it
+was here until 2026-12-07. The refusals, and the parser's own 400, are in
+the API's JSON error shape."""
 
 from __future__ import annotations
 
@@ -69,6 +71,16 @@ WITNESS = "refusal_witness"
 #: What a refusal's access line says of a method, path or HTTP version that
 #: had not come whole.
 UNKNOWN = "-"
+#: The bytes of a request line besides its method and target: the two
+#: spaces, ``HTTP/1.1`` and the line's end.
+_LINE_FRAME = len(b"  HTTP/1.1\r\n")
+
+
+class _Refused(Exception):
+    """Raised in a parser callback once its request is refused, to stop the
+    parser where it is (httptools has no other way): uvicorn takes it for a
+    parser error and calls ``send_400_response``, which sees the connection
+    closing and writes nothing more."""
 
 
 class _ParserLog(logging.LoggerAdapter[logging.Logger]):
@@ -105,12 +117,16 @@ class BoundedRequestProtocol(HttpToolsProtocol):
     and one on what it will not take.
 
     - A head over :data:`MAX_HEAD_BYTES` is answered 431 and its connection
-      closed. The bytes counted are those received while a head is awaited
-      or under way, one read at a time. A read in which a request ended is
-      not counted (a request whole in one read, its body included, was
-      counted towards the next head: a 70 KB body was 431), nor a head that
-      arrives complete in one read: at most a read's worth more (its memory
-      is the read's).
+      closed, however it was split into reads. One still incomplete is
+      counted one read at a time, the bytes received while it is awaited or
+      under way (a read in which a request ended is not counted: a request
+      whole in one read, its body included, was counted towards the next
+      head, and a 70 KB body was 431). One that comes whole is measured when
+      the parser has read it (:meth:`on_headers_complete`: its request line
+      and header lines as parsed, without the spaces around a value) if the
+      reads since the last head, the bytes it can have come in, are over the
+      limit: a head whole in one read, or whose last read completed it, was
+      never counted (70 KiB of headers in one ``sendall`` were served).
     - A request that has not come whole goes :data:`READ_IDLE_S` without a
       byte: it is answered 408 (unless its answer has started, a 413 say,
       or nothing of it came: a connection that never sent a byte is closed
@@ -134,6 +150,8 @@ class BoundedRequestProtocol(HttpToolsProtocol):
     _ended = False  # a request ended in the read being parsed
     _head_bytes = 0
     _head_began = 0.0  # perf_counter at the head's first byte
+    _read_len = 0  # the bytes of the read being parsed
+    _since_head = 0  # bytes read since the read that ended the last head (it too)
     _line_seen = False  # a line end came since the last head was whole
     _incomplete = True
     _idle: asyncio.TimerHandle | None = None
@@ -187,6 +205,8 @@ class BoundedRequestProtocol(HttpToolsProtocol):
         self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
+        self._read_len = len(data)
+        self._since_head += self._read_len
         counting = self._awaiting_head
         self._ended = False
         if counting:
@@ -211,6 +231,12 @@ class BoundedRequestProtocol(HttpToolsProtocol):
         self._incomplete = True
 
     def on_headers_complete(self) -> None:
+        # a head of a few hundred bytes is not measured: the reads it can
+        # have come in hold no more than the limit
+        if self._since_head > MAX_HEAD_BYTES and self._head_size() > MAX_HEAD_BYTES:
+            self._refuse(431, "Request Header Fields Too Large", _HEAD_TOO_LARGE)
+            raise _Refused  # the app must not see it (nor the parser read on)
+        self._since_head = self._read_len  # the next head may begin in this read
         self._awaiting_head = False
         self._head_bytes = 0
         self._line_seen = False
@@ -253,10 +279,20 @@ class BoundedRequestProtocol(HttpToolsProtocol):
                 return
         self._refuse(408, "Request Timeout", why)
 
+    def _head_size(self) -> int:
+        """The bytes of the head the parser has just read whole: its request
+        line and header lines, and the empty line that ends them."""
+        size = len(self.parser.get_method()) + len(self.url) + _LINE_FRAME + 2
+        for name, value in self.headers:
+            size += len(name) + len(value) + 4  # ": " and the line's end
+        return size
+
     def send_400_response(self, msg: str) -> None:
         """The parser's refusal of a request (uvicorn wrote its own plain
-        text, ``Invalid HTTP request received.``, which it logs)."""
-        self._refuse(400, "Bad Request", _MALFORMED)
+        text, ``Invalid HTTP request received.``, which it logs); nothing
+        once a callback has refused it (:class:`_Refused`)."""
+        if not self.transport.is_closing():
+            self._refuse(400, "Bad Request", _MALFORMED)
 
     def _refuse(self, status: int, phrase: str, why: str) -> None:
         """Answer ``status`` with ``why`` in the API's error shape and the
