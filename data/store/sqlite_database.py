@@ -9,10 +9,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -38,7 +38,10 @@ from tierflow.data.store.sqlite_writer_lock import (
     WRITER_SUFFIX,
     WriterLock,
     locked_error,
+    retry_pause,
 )
+
+_T = TypeVar("_T")
 
 #: How often a waiter re-reads the capacity log (SQLite has no notices).
 POLL_S = 0.05
@@ -54,6 +57,19 @@ AUTOCHECKPOINT_PAGES = 10_000
 #: memory (WAL mode), a rollback journal (had it ever been in that mode) and
 #: the writers' turn (:class:`WriterLock`).
 FILE_SUFFIXES = ("", "-wal", "-shm", "-journal", WRITER_SUFFIX)
+#: The longest SQLite waits in its own busy handler (``busy_timeout``) for a
+#: lock another process holds before Python tries again: a wait in C does not
+#: act on Ctrl-C or SIGTERM, so a command behind a ``sqlite3`` shell's
+#: ``BEGIN IMMEDIATE`` ignored them for its whole wait (up to 60 s). The
+#: store's wait runs on in :meth:`SqliteDatabase._wait_out`.
+ATTEMPT_S = 0.1
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is a wait for another process's lock that ran out
+    (plain ``SQLITE_BUSY``; ``SQLITE_BUSY_SNAPSHOT`` is refused at once, and
+    waiting would not mend it)."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
 
 
 class SqliteTransaction:
@@ -141,7 +157,7 @@ class _Reachable:
         if isinstance(exc, sqlite3.Error) and not isinstance(
             exc, sqlite3.IntegrityError
         ):
-            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+            if _busy(exc):
                 raise locked_error(self._database, self._wait_s) from exc
             if _damaged(exc):  # never mended by waiting: named, not an outage
                 broken = StoreBroken(str(exc), location=str(self._database))
@@ -346,12 +362,16 @@ class SqliteDatabase:
             if same_file is not None and self._file != same_file:
                 self._conn.close()
                 _refuse_another_file(path, same_file)
-            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            #: The store's wait for another process's lock, SQLite's part
+            #: of it at most :data:`ATTEMPT_S` at a time (:meth:`_wait_out`).
+            self._timeout_s = float(timeout_s)
+            attempt_ms = int(min(timeout_s, ATTEMPT_S) * 1000)
+            self._conn.execute(f"PRAGMA busy_timeout = {attempt_ms}")
             try:
-                foreign = _foreign_tables(self._conn)
+                foreign = self._waiting(_foreign_tables, self._conn)
                 if not foreign:  # a reader refuses before its first write
                     self._refuse_older(len(migrations), migrate=migrate, make=make)
-                mode = "" if foreign else self._journal_mode_wal()
+                mode = "" if foreign else self._waiting(self._journal_mode_wal)
             except sqlite3.DatabaseError as exc:
                 if _NOT_A_DATABASE not in str(exc):
                     raise
@@ -382,7 +402,11 @@ class SqliteDatabase:
         file empty."""
         try:
             refuse_older_schema(
-                int(self._conn.execute("PRAGMA user_version").fetchone()[0]),
+                int(
+                    self._waiting(self._conn.execute, "PRAGMA user_version").fetchone()[
+                        0
+                    ]
+                ),
                 newest,
                 str(self.path),
                 migrate=migrate,
@@ -391,6 +415,44 @@ class SqliteDatabase:
         except SchemaTooOld:
             self._conn.close()
             raise
+
+    def _waiting(self, call: Callable[..., _T], *args: Any) -> _T:
+        """``call(*args)``, tried again while another process's lock keeps
+        it out, up to the store's wait (:meth:`_wait_out`)."""
+        try:
+            return call(*args)
+        except sqlite3.OperationalError as exc:
+            return self._wait_out(exc, call, *args)
+
+    def _wait_out(
+        self, busy: sqlite3.OperationalError, call: Callable[..., _T], *args: Any
+    ) -> _T:
+        """Try ``call(*args)`` again, after :func:`retry_pause`, until it no
+        longer meets another process's lock or the store's wait has run out
+        (then ``busy``, which :class:`_Reachable` words as
+        :func:`locked_error`). Only what changed nothing when refused is
+        tried again: a statement outside a transaction, ``BEGIN IMMEDIATE``.
+
+        SQLite waits :data:`ATTEMPT_S` of it at a time, Python the rest: a
+        signal waits for the attempt under way at most (a wait of SQLite's
+        alone ran out before Ctrl-C or SIGTERM was acted on). The first
+        attempt, which raised ``busy``, waited its full ``busy_timeout``.
+        """
+        if not _busy(busy):
+            raise busy
+        attempt_s = min(self._timeout_s, ATTEMPT_S)
+        started = time.monotonic() - attempt_s
+        while True:
+            waited = time.monotonic() - started
+            if waited >= self._timeout_s:
+                raise busy
+            time.sleep(retry_pause(waited))
+            try:
+                return call(*args)
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+                busy = exc
 
     def _journal_mode_wal(self) -> str:
         return str(self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
@@ -412,7 +474,10 @@ class SqliteDatabase:
         see its uncommitted rows.
         """
         with self._lock, self._reachable:
-            cur = self._conn.execute(sql, parameters)
+            try:
+                cur = self._conn.execute(sql, parameters)
+            except sqlite3.OperationalError as exc:
+                cur = self._wait_out(exc, self._conn.execute, sql, parameters)
             return Rows(cur.fetchall(), cur.rowcount)
 
     def read_many(self, statements: Sequence[Statement], /) -> list[Rows]:
@@ -420,28 +485,43 @@ class SqliteDatabase:
         with self._lock, self._reachable:
             out = []
             for sql, parameters in statements:
-                cur = self._conn.execute(sql, parameters)
+                cur = self._waiting(self._conn.execute, sql, parameters)
                 out.append(Rows(cur.fetchall(), cur.rowcount))
             return out
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
-        """Run one statement per parameter row (in autocommit mode)."""
-        refuse_writes_past_schema(self.location, self.schema_version)
-        with self._lock, self._writer, self._reachable:
-            cur = self._conn.executemany(sql, parameters)
-            return Rows([], cur.rowcount)
+        """Run one statement per parameter row, in one transaction (as on
+        PostgreSQL): in autocommit a lock taken between two rows left the rows
+        before it written, and trying the call again would write them twice."""
+        with self.tx() as conn:
+            return Rows([], conn.executemany(sql, parameters).rowcount)
 
     def frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """A query's rows as a data frame (pandas' own SQLite reader)."""
         with self._lock, self._reachable:
+            return self._waiting(self._read_frame, sql, params)
+
+    def _read_frame(self, sql: str, params: Sequence[Any] | None) -> pd.DataFrame:
+        """pandas' reader, a wait for a lock that ran out raised as SQLite's
+        error (pandas words every error as its own ``DatabaseError``)."""
+        try:
             return pd.read_sql_query(sql, self._conn, params=params)
+        except pd.errors.DatabaseError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, sqlite3.OperationalError) and _busy(cause):
+                raise cause from None
+            raise
 
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in its own (implicit) transaction, never inside
         another thread's open transaction on this connection."""
         refuse_writes_past_schema(self.location, self.schema_version)
         with self._lock, self._writer, self._reachable:
-            return int(self._conn.execute(sql, parameters).rowcount)
+            try:
+                cur = self._conn.execute(sql, parameters)
+            except sqlite3.OperationalError as exc:
+                cur = self._wait_out(exc, self._conn.execute, sql, parameters)
+            return int(cur.rowcount)
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[SqliteTransaction]:
@@ -449,7 +529,10 @@ class SqliteDatabase:
         (refused once the store was migrated past this code's schema)."""
         refuse_writes_past_schema(self.location, self.schema_version)
         with self._lock, self._writer, self._reachable:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                self._wait_out(exc, self._conn.execute, "BEGIN IMMEDIATE")
             try:
                 self._check_file()
                 yield SqliteTransaction(self._conn)

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,7 @@ from click.testing import CliRunner
 from tests.cli.test_allocate import _write_orders
 from tests.cltv.test_registry import _snapshot
 from tests.conftest import ROOT, TINY_NETWORK
+from tests.locked_store import locked_by_another_process
 from tierflow.cli.entry import (
     INTERRUPTED_EXIT,
     INTERRUPTED_MESSAGE,
@@ -42,6 +43,7 @@ from tierflow.cli.entry import (
     TERMINATED_MESSAGE,
 )
 from tierflow.cli.main import cli
+from tierflow.cli.state_location import STORE_WAIT_ENV
 from tierflow.cltv.features import load_customer_data
 from tierflow.cltv.lifecycle import retrain
 from tierflow.cltv.model import CLTVConfig
@@ -460,3 +462,92 @@ def test_a_stop_signal_python_swallowed_still_stops_the_run() -> None:
     out, err = proc.communicate(timeout=60)
     assert (out, err) == ("", f"{TERMINATED_MESSAGE}\n")
     assert proc.returncode == TERMINATED_EXIT
+
+
+@contextlib.contextmanager
+def _ingest_behind_a_foreign_lock(
+    tmp_path: Path, wait_s: str
+) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """``capacity ingest`` into a store whose write lock a ``sqlite3`` shell
+    holds (SQLite's lock, not tierflow's turn), once it has opened the store
+    (its ``-writer`` file) and 0.5 s more: waiting for the lock."""
+    events = tmp_path / "events.jsonl"
+    line = '{{"event_id": "{}", "ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", '
+    line += '"type": "backlog", "value": 10}}\n'
+    state = tmp_path / "state.db"
+    args = ["capacity", "ingest", "--events", str(events), "--state", str(state)]
+    args += ["--network", str(TINY_NETWORK)]
+    events.write_text(line.format("e1"))
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    events.write_text(line.format("e2"))
+    with (
+        locked_by_another_process(state),
+        pytest.MonkeyPatch.context() as env,
+    ):
+        env.setenv(STORE_WAIT_ENV, wait_s)
+        proc = _console_script(*args)
+        writer = f"{state}-writer"
+        deadline = time.monotonic() + 60
+        while not any(
+            os.path.realpath(fd) == writer for fd in _fds(proc.pid)
+        ):  # the store open: its write comes next
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.5)
+        assert proc.poll() is None
+        try:
+            yield proc, state
+        finally:
+            if proc.poll() is None:  # a test that failed: no process left
+                proc.kill()
+                proc.communicate()
+
+
+def _fds(pid: int) -> list[str]:
+    try:
+        return [str(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_a_stop_signal_ends_a_wait_for_another_programs_lock_at_once(
+    tmp_path: Path, signum: int
+) -> None:
+    """A write behind a lock another program holds (a ``sqlite3`` shell in
+    ``BEGIN IMMEDIATE``, which takes no tierflow turn) was waited out in
+    SQLite's busy handler, in C: Ctrl-C or SIGTERM was acted on only when
+    the store's wait ran out (8.6 s after SIGINT in a 10 s wait). SQLite now
+    waits 0.1 s at a time (``ATTEMPT_S``) and Python the rest."""
+    with _ingest_behind_a_foreign_lock(tmp_path, "30") as (proc, state):
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+        waited = time.monotonic() - sent
+    assert waited < 1.0, waited
+    assert "Traceback" not in err, err
+    assert out == ""
+    assert (err, proc.returncode) == (
+        f"{_ENDS[signal.Signals(signum)][0]}\n",
+        _ENDS[signal.Signals(signum)][1],
+    )
+    assert _events_logged(state) == 1  # nothing written
+
+
+def test_a_wait_for_another_programs_lock_still_runs_its_length(
+    tmp_path: Path,
+) -> None:
+    """Uninterrupted, the wait runs the whole ``$TIERFLOW_STORE_WAIT_S``
+    (many of SQLite's 0.1 s attempts) and says so, as before."""
+    with _ingest_behind_a_foreign_lock(tmp_path, "1.5") as (proc, state):
+        opened = time.monotonic() - 0.5
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - opened
+    assert 1.5 <= took < 5.0, took
+    assert (out, proc.returncode) == ("", 1)
+    assert err == (
+        f"Error: {state}: locked by another process; gave up after waiting "
+        "1.5 s for its write lock\n"
+    )
+    assert _events_logged(state) == 1
