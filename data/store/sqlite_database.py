@@ -401,12 +401,9 @@ class SqliteDatabase:
         (WAL mode, the writers' lock file): a reader refused leaves an empty
         file empty."""
         try:
+            version = self._waiting(self._conn.execute, "PRAGMA user_version")
             refuse_older_schema(
-                int(
-                    self._waiting(self._conn.execute, "PRAGMA user_version").fetchone()[
-                        0
-                    ]
-                ),
+                int(version.fetchone()[0]),
                 newest,
                 str(self.path),
                 migrate=migrate,
