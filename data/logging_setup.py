@@ -22,6 +22,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 #: Extra fields whose name ends in one of these are never written.
 SECRET_SUFFIXES = ("api_key", "password", "secret", "token")
+#: A log line quotes at most this many characters of one value a client
+#: sent (a request's path and query), then says how many it cut.
+MAX_QUOTED_CHARS = 1024
 #: The id of the HTTP request being served (set by the service for each
 #: request, in that request's own task); every log record written meanwhile
 #: carries it as ``request_id``.
@@ -52,6 +55,31 @@ def redact(text: str) -> str:
     if "?" in text and _QUERY_SECRET_NAME.search(text):
         text = _QUERY_SECRET.sub(r"\1***", text)
     return text
+
+
+def quoted(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """``text``, a value a client sent, as a log line may quote it: cut at
+    ``limit`` characters (``…[+N chars]`` saying how many more there were)
+    and every character that is not printable (CR, LF, ESC, NUL, C1 and
+    the Unicode line separators, a bidi override) escaped as ``\\xNN``,
+    ``\\uNNNN``: the line stays one line of bounded length whatever the
+    client sent. Mask secrets (:func:`redact`) before: a cut may leave
+    half of one."""
+    if len(text) <= limit and text.isprintable():  # the common case, at C speed
+        return text
+    cut = len(text) - limit
+    if cut > 0:
+        text = text[:limit]
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else _escaped(c) for c in text)
+    return f"{text}…[+{cut} chars]" if cut > 0 else text
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _field(name: str, value: Any) -> Any:

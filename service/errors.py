@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierflow.data.errors import InputError
 from tierflow.data.log_repeats import RepeatedLines
+from tierflow.data.logging_setup import quoted
 from tierflow.data.store import CustomerMismatch, SchemaMovedOn, StoreUnavailable
 from tierflow.orchestration.checkout.fallback import public_reason
 from tierflow.service.shopper_view import refusal_reason
@@ -355,7 +356,7 @@ async def _on_store_unavailable(request: Request, exc: Exception) -> JSONRespons
     _unavailable_said.say(  # each call has its access line; this, once a while
         log,
         logging.WARNING,
-        f"{request.method} {_loggable(request.url.path)}: "
+        f"{request.method} {quoted(repr(request.url.path))}: "
         f"state store unavailable: {exc}",
     )
     message = f"state store unavailable ({public_reason(exc)})"
@@ -370,7 +371,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         "internal error %s on %s %s",
         incident,
         request.method,
-        _loggable(request.url.path),
+        quoted(repr(request.url.path)),
         exc_info=exc,
     )
     return error_response(

@@ -22,7 +22,7 @@ from urllib.parse import quote, quote_plus
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tierflow.data.logging_setup import REQUEST_ID, redact
+from tierflow.data.logging_setup import REQUEST_ID, quoted, redact
 from tierflow.service.metrics import UNMATCHED, Metrics, method_label
 from tierflow.service.request_limits import REQUEST_ID_KEY, TIMED_OUT
 from tierflow.service.security_headers import with_security_headers
@@ -219,7 +219,11 @@ def write_access_line(
     ``client``) to the record's ``request_id``. The API key is written
     ``***`` wherever the path or query has it (``key_spellings``): a client
     that sent it as ``?key=`` or ``?x-api-key=``, names no mask knows, had
-    it written in clear."""
+    it written in clear. The path is written as
+    :func:`~tierflow.data.logging_setup.quoted` has it: at most
+    :data:`~tierflow.data.logging_setup.MAX_QUOTED_CHARS` characters,
+    escaped (a 64 KiB path was written whole, in JSON twice). (The method
+    is one httptools knows: it refuses any other.)"""
     client = scope.get("client")
     who = f"{client[0]}:{client[1]}" if client else "-"
     path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
@@ -230,6 +234,7 @@ def write_access_line(
     for spelling in key_spellings:
         if spelling in path:
             path = path.replace(spelling, "***")
+    path = quoted(path)  # masked first: a cut could leave half a secret
     ms = round(seconds * 1e3, 2)
     access_log.info(
         '%s "%s %s HTTP/%s" %d %.1f ms',

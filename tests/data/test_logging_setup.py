@@ -15,6 +15,7 @@ from tierflow.data.logging_setup import (
     StderrHandler,
     TextFormatter,
     configure_logging,
+    quoted,
     redact,
 )
 
@@ -174,3 +175,19 @@ def test_a_secret_in_a_urls_query_is_masked_in_every_log_line() -> None:
     )
     assert redact("/v1/stream?token=t&a=b") == "/v1/stream?token=***&a=b"
     assert redact("no secret: ?page=2&password") == "no secret: ?page=2&password"
+
+
+def test_a_quoted_client_value_is_one_line_of_bounded_length() -> None:
+    """What a log line quotes of a client (``quoted``): printable text as it
+    is; CR, LF, ESC, NUL, a C1 NEL, the Unicode line separator and a bidi
+    override escaped (a text line split on any of them, or coloured, or
+    reversed); past the limit cut, saying how many characters were."""
+    assert quoted("/v1/options?x=%0d%0a") == "/v1/options?x=%0d%0a"
+    forged = "a\r\n2026 INFO x\x1b[31m\x00\x85\u2028\u202e\U000e0041z"
+    assert quoted(forged) == (
+        "a\\x0d\\x0a2026 INFO x\\x1b[31m\\x00\\x85\\u2028\\u202e\\U000e0041z"
+    )
+    assert quoted("é€ 😀") == "é€ 😀"
+    assert quoted("x" * 10, limit=10) == "x" * 10
+    assert quoted("x" * 25, limit=10) == "x" * 10 + "…[+15 chars]"
+    assert quoted("\n" * 25, limit=4) == "\\x0a" * 4 + "…[+21 chars]"
