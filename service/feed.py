@@ -297,6 +297,10 @@ class CapacityFollower:
                             time.monotonic() + CHECKPOINT_S if needed else None
                         )
                     wait = min(wait, CHECKPOINT_S)
+                # what the map holds before the log is read: the router
+                # pulls the events it logs itself, so the follower's own
+                # position may lag the map's (a restore then went unseen)
+                held = self.router.monitor.last_seq
                 last, made = self._wait(store, seen, min(wait, self._until_lapse()))
         except STORE_ERRORS as exc:
             self.store_unreachable = True
@@ -306,8 +310,8 @@ class CapacityFollower:
         self._read_again()
         if self._made is None:
             self._made = made
-        if made != self._made or last < seen:
-            return self._remade(last, seen, made), checkpoint_at
+        if made != self._made or last < max(seen, held):
+            return self._remade(last, max(seen, held), made), checkpoint_at
         self._sweep(store)
         # the option sets answered while the store could not be written,
         # for every replica: tried at each read of the log until written
