@@ -1037,14 +1037,9 @@ def previous_champion(
     ``versions`` kept; an :class:`InputError` saying why when the record
     cannot tell (the versions kept cannot either: a rejected challenger is
     kept beside the champions)."""
-    have = ", ".join(versions)
     if state is None:
-        raise InputError(
-            f"cannot tell the champion before {current}: no retrain is "
-            f"recorded (no RETRAIN.json); name the version with --to VERSION "
-            f"(have: {have})",
-            file=str(registry.root),
-        )
+        why = "no retrain is recorded (no RETRAIN.json)"
+        raise _cannot_tell(registry, current, why, versions, registry.root)
     before = state.get("champion_before")
     if state["champion"] != current:
         why = (
@@ -1068,10 +1063,23 @@ def previous_champion(
         why = f"the champion before it, {before}, is no longer in the folder (pruned)"
     else:
         return str(before)
-    raise InputError(
+    raise _cannot_tell(registry, current, why, versions)
+
+
+def _cannot_tell(
+    registry: ModelRegistry,
+    current: str,
+    why: str,
+    versions: list[str],
+    file: Path | None = None,
+) -> InputError:
+    """The refusal when the record cannot tell the champion before
+    ``current``: why, and the versions to name with ``--to``; the file
+    named is ``RETRAIN.json`` unless ``file`` is given."""
+    return InputError(
         f"cannot tell the champion before {current}: {why}; name the version "
-        f"with --to VERSION (have: {have})",
-        file=str(registry.root / RETRAIN_FILE),
+        f"with --to VERSION (have: {', '.join(versions)})",
+        file=str(file or registry.root / RETRAIN_FILE),
     )
 
 
@@ -1142,12 +1150,7 @@ def _champion_met(
             )
     if found and not why:
         return found[0]
-    have = ", ".join(versions)
-    raise InputError(
-        f"cannot tell the champion before {current}: {why}; name the version "
-        f"with --to VERSION (have: {have})",
-        file=str(registry.root / RETRAIN_FILE),
-    )
+    raise _cannot_tell(registry, current, why, versions)
 
 
 def _rollback_guard(data: CustomerData, stored: StoredModel, as_of_day: int) -> None:
@@ -1197,10 +1200,11 @@ def rollback(
     is of when it left the current model current, else the version's own
     as-of date; either way not before the latest day ``sink`` serves, see
     :func:`served_day`, and an earlier ``as_of_day`` is refused: the store
-    would go on serving the model rolled back from). The record keeps the day's challenger with ``version`` as
-    its champion and ``rolled_back_from``: a rerun of that day's retrain is
-    "already done" and keeps ``version`` (it re-promoted the model rolled
-    back from), the next day's retrain runs as usual.
+    would go on serving the model rolled back from). The record keeps the
+    day's challenger with ``version`` as its champion and
+    ``rolled_back_from``: a rerun of that day's retrain is "already done"
+    and keeps ``version`` (it re-promoted the model rolled back from), the
+    next day's retrain runs as usual.
     """
     with registry.locked():
         current = registry.current()
@@ -1243,13 +1247,11 @@ def rollback(
         trained = int(stored.model.as_of_day_ or 0)
         # scores of a day before the store's latest are kept, never served
         served = served_day(sink)
+        given = as_of_day is not None
         if as_of_day is None:
             as_of_day = day_number(record["as_of"]) if "as_of" in record else trained
             if served is not None:
                 as_of_day = max(as_of_day, day_number(served))
-            given = False
-        else:
-            given = True
         date = str(day_to_date(as_of_day).date())
         if as_of_day < trained:
             raise InputError(

@@ -351,7 +351,9 @@ class SqliteDatabase:
                 _refuse_another_file(path, same_file)
             self._conn = sqlite3.connect(
                 # read-write, never created: a file deleted since is an error
-                path.absolute().as_uri() + "?mode=rw" if same_file else self.path,
+                path.absolute().as_uri() + "?mode=rw"
+                if same_file is not None
+                else self.path,
                 timeout=timeout_s,
                 isolation_level=None,
                 check_same_thread=False,
