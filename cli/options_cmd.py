@@ -21,6 +21,11 @@ from tierflow.cli.options import (
 from tierflow.cli.state_location import store_wait_s
 from tierflow.data.errors import InputError
 from tierflow.data.limits import parse_instant
+from tierflow.data.written_numbers import (
+    PLAIN_DIGITS,
+    decimal_number,
+    python_would_read,
+)
 
 if TYPE_CHECKING:
     from tierflow.orchestration.checkout.router import OptionSet
@@ -32,7 +37,8 @@ def parse_now(text: str | None) -> dt.datetime | None:
 
 
 def parse_preferences(text: str | None) -> dict[str, float] | None:
-    """``--prefer speed=W,cost=W,eco=W`` (any subset)."""
+    """``--prefer speed=W,cost=W,eco=W`` (any subset); each weight an ASCII
+    decimal, spaces around it allowed (``float()`` read ``3_0`` as 30)."""
     from tierflow.formulations.tiers import SATISFACTION_KEYS
 
     if text is None:
@@ -47,12 +53,13 @@ def parse_preferences(text: str | None) -> dict[str, float] | None:
                 index=i,
                 value=token,
             )
-        try:
-            out[key.strip()] = float(value)
-        except ValueError:
+        weight = decimal_number(value.strip())
+        if weight is None:
+            why = f": {PLAIN_DIGITS}" if python_would_read(value.strip()) else ""
             raise InputError(
-                "not a number", field=f"preferences.{key.strip()}", value=value
-            ) from None
+                "not a number" + why, field=f"preferences.{key.strip()}", value=value
+            )
+        out[key.strip()] = weight
     return out
 
 

@@ -140,6 +140,12 @@ def test_options_text_prints_the_instant_in_utc(tmp_path: Path) -> None:
          "Error: field 'now': value '9999-12-31T23:00:00Z': outside the years 1900-2200"),
         (("--items", "TEE:1", "--dest", "100", "--prefer", "fast=1"),
          "Error: field 'prefer': index 0: value 'fast=1': expected KEY=WEIGHT"),
+        # float() read '3_0' as 30 and ' 5 ' as 5 (2026-12-07)
+        (("--items", "TEE:1", "--dest", "100", "--prefer", "speed=3_0"),
+         "Error: field 'preferences.speed': value '3_0': not a number: write it in "
+         "digits 0-9"),
+        (("--items", "TEE:1", "--dest", "100", "--prefer", "cost=1,eco=fast"),
+         "Error: field 'preferences.eco': value 'fast': not a number\n"),
     ],
 )  # fmt: skip
 def test_options_bad_input_exit_1(
