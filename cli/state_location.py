@@ -3,7 +3,6 @@ and how long a command waits for a store another process holds."""
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from tierflow.data.store_location import (
     location_problem,
     shown_location,
 )
+from tierflow.data.written_numbers import decimal_number
 
 if TYPE_CHECKING:
     from tierflow.data.store import StateStore
@@ -73,11 +73,8 @@ def store_wait_s() -> float | None:
     text = os.environ.get(STORE_WAIT_ENV, "").strip()
     if not text:
         return None
-    try:
-        wait = float(text)
-    except ValueError:
-        wait = math.nan
-    if not 0.0 <= wait <= MAX_STORE_WAIT_S:  # NaN fails it too
+    wait = decimal_number(text)  # float() read '3_0' as 30
+    if wait is None or not 0.0 <= wait <= MAX_STORE_WAIT_S:  # NaN fails it too
         raise InputError(
             f"not a number of seconds from 0 to {MAX_STORE_WAIT_S:g}",
             field=STORE_WAIT_ENV,

@@ -167,7 +167,9 @@ def test_cltv_retrain_on_a_locked_store_names_it_and_makes_nothing_current(
     assert record["published_rows"] == 300
 
 
-@pytest.mark.parametrize("given", ["abc", "-1", "nan", "inf", "86401", "1e400"])
+@pytest.mark.parametrize(
+    "given", ["abc", "-1", "nan", "inf", "86401", "1e400", "3_0", "٣٠"]
+)
 def test_a_bad_wait_is_one_line_before_anything_is_written(
     tmp_path: Path, given: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
