@@ -66,10 +66,17 @@ ATTEMPT_S = 0.1
 
 
 def _busy(exc: sqlite3.Error) -> bool:
-    """Whether ``exc`` is a wait for another process's lock that ran out
-    (plain ``SQLITE_BUSY``; ``SQLITE_BUSY_SNAPSHOT`` is refused at once, and
-    waiting would not mend it)."""
-    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    """Whether ``exc`` is a wait for another process's lock that ran out:
+    ``SQLITE_BUSY`` and its extended codes that a wait mends
+    (``SQLITE_BUSY_RECOVERY``, another connection recovering a crashed
+    writer's log; ``SQLITE_BUSY_TIMEOUT``). Only plain ``SQLITE_BUSY`` was
+    taken: those two failed after one :data:`ATTEMPT_S`, not the store's
+    wait. ``SQLITE_BUSY_SNAPSHOT`` is refused at once: waiting would not
+    mend it."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code == sqlite3.SQLITE_BUSY_SNAPSHOT:
+        return False
+    return bool(code & 0xFF == sqlite3.SQLITE_BUSY)
 
 
 class SqliteTransaction:
@@ -129,14 +136,13 @@ class SqliteTransaction:
 
 class _Reachable:
     """SQLite's errors as :class:`StoreUnavailable`, except constraint
-    violations; a write that waited out ``busy_timeout`` for another
-    process's lock (``SQLITE_BUSY``) as :func:`locked_error`, naming the file
+    violations; a write that waited out the store's wait for another
+    process's lock (:func:`_busy`) as :func:`locked_error`, naming the file
     and the wait (a plain context manager: a generator-based one costs each
     statement a few microseconds more).
 
-    Only plain ``SQLITE_BUSY`` is a wait that ran out: a write refused at
-    once (``SQLITE_BUSY_SNAPSHOT``, a stale read transaction) stays SQLite's
-    own words.
+    A write refused at once (``SQLITE_BUSY_SNAPSHOT``, a stale read
+    transaction) is no wait that ran out: it stays SQLite's own words.
     """
 
     __slots__ = ("_database", "_wait_s")
