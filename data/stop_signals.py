@@ -33,6 +33,14 @@ from typing import Any
 #: The signals that stop a run.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+#: Set once this process is to stop at once (a server's second stop signal,
+#: ``tierflow serve``'s or a ``--workers`` worker's): a store call waiting
+#: for another process's lock gives up at its next try, as
+#: :class:`~tierflow.data.store.StoreUnavailable`, where it waited out the
+#: store's wait (a worker held until its supervisor killed it 15 s later).
+#: Never cleared: the process ends.
+STOP_NOW = threading.Event()
+
 
 class HeldStop:
     """A stop signal taken by :func:`held_stop_signals`, for the handler it

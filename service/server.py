@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from tierflow.data.errors import TierflowError
+from tierflow.data.stop_signals import STOP_NOW
 from tierflow.service.request_limits import BoundedRequestProtocol
 
 #: How long a stopping server goes on answering the requests its open
@@ -86,6 +87,16 @@ class ServiceServer(uvicorn.Server):
                 yield
         finally:
             signal.signal(hangup, previous)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """uvicorn's stop signal; at its second SIGINT (a force exit) also a
+        store call waiting for another process's SQLite lock stops waiting
+        (:data:`~tierflow.data.stop_signals.STOP_NOW`, a 503): SQLite calls
+        run on the event loop, and one behind a ``sqlite3`` shell's lock held
+        the stop for the store's whole wait."""
+        super().handle_exit(sig, frame)
+        if self.force_exit:
+            STOP_NOW.set()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Close the live hub (ends the SSE streams), drain the connections,

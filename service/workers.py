@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from tierflow.data.errors import TierflowError
+from tierflow.data.stop_signals import STOP_NOW
 from tierflow.service.cpus import pin_process, worker_cpu
 from tierflow.service.metrics import count_worker_restart, fold_dead_worker
 from tierflow.service.server import ServiceServer, server_config, tune_gc
@@ -224,7 +225,8 @@ class _Supervisor:
             elif said == 1:
                 log.warning(
                     "%s again: the workers stop now (requests not read yet are "
-                    "dropped, store calls under way finish; any still running "
+                    "dropped, store calls under way finish, one waiting for "
+                    "another process's SQLite lock gives up; any still running "
                     "in %.0f s is killed, or at a third signal)",
                     name, left,
                 )  # fmt: skip
@@ -265,11 +267,14 @@ def _signals_stop(server: ServiceServer) -> None:
     after it runs, it re-raises the signal it stopped on into the handler it
     found, which was the default's, and that killed the worker before it
     closed its store (a SQLite ``-wal`` left unmerged, PostgreSQL sessions
-    dropped, not ended); the close after it is never cut short either."""
+    dropped, not ended); the close after it is never cut short either. A
+    second SIGINT also ends a store call's wait for another process's lock
+    (:meth:`ServiceServer.handle_exit`, while uvicorn serves)."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         if server.should_exit and signum == signal.SIGINT:
             server.force_exit = True
+            STOP_NOW.set()
         server.should_exit = True
 
     for sig in STOP_SIGNALS:

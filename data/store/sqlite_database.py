@@ -18,6 +18,7 @@ import pandas as pd
 
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.output_folder import file_in_the_way
+from tierflow.data.stop_signals import STOP_NOW
 from tierflow.data.store.database import (
     Rows,
     SchemaTooOld,
@@ -39,6 +40,7 @@ from tierflow.data.store.sqlite_writer_lock import (
     WriterLock,
     locked_error,
     retry_pause,
+    stopped_error,
 )
 
 _T = TypeVar("_T")
@@ -440,8 +442,11 @@ class SqliteDatabase:
 
         SQLite waits :data:`ATTEMPT_S` of it at a time, Python the rest: a
         signal waits for the attempt under way at most (a wait of SQLite's
-        alone ran out before Ctrl-C or SIGTERM was acted on). The first
-        attempt, which raised ``busy``, waited its full ``busy_timeout``.
+        alone ran out before Ctrl-C or SIGTERM was acted on), and a process
+        stopping at once (:data:`~tierflow.data.stop_signals.STOP_NOW`: a
+        server's second stop signal, whose handler raises nothing) gives up
+        the wait (:func:`stopped_error`). The first attempt, which raised
+        ``busy``, waited its full ``busy_timeout``.
         """
         if not _busy(busy):
             raise busy
@@ -451,6 +456,8 @@ class SqliteDatabase:
             waited = time.monotonic() - started
             if waited >= self._timeout_s:
                 raise busy
+            if STOP_NOW.is_set():
+                raise stopped_error(self.path) from busy
             time.sleep(retry_pause(waited))
             try:
                 return call(*args)

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tierflow.data.stop_signals import STOP_NOW
 from tierflow.data.store.database import (
     StoreUnavailable,
     store_error,
@@ -59,6 +60,19 @@ def locked_error(database: Path | str, waited_s: float) -> StoreUnavailable:
     )
 
 
+def stopped_error(database: Path | str) -> StoreUnavailable:
+    """The error of a write that stopped waiting for the store's write lock
+    because its process is stopping at once (:data:`STOP_NOW`)."""
+    return store_error(
+        "sqlite",
+        StoreUnavailable(
+            "locked by another process; stopped waiting for its write lock "
+            "(this process is stopping)",
+            location=str(database),
+        ),
+    )
+
+
 def retry_pause(waited_s: float) -> float:
     """The sleep before a waiting writer's next try, having waited
     ``waited_s`` seconds: a tenth of it, within [RETRY_S, MAX_PAUSE_S]."""
@@ -78,7 +92,8 @@ class WriterLock:
         The SQLite file; the lock is ``<database>-writer`` beside it.
     timeout_s
         How long a writer waits for its turn before failing, as SQLite's
-        ``busy_timeout`` would (:func:`locked_error`, naming ``database``).
+        ``busy_timeout`` would (:func:`locked_error`, naming ``database``);
+        less once the process is stopping at once (:func:`stopped_error`).
     """
 
     def __init__(self, database: Path, timeout_s: float) -> None:
@@ -118,6 +133,8 @@ class WriterLock:
             waited = now - started
             if waited >= self.timeout_s:
                 raise locked_error(self.database, self.timeout_s)
+            if STOP_NOW.is_set():
+                raise stopped_error(self.database)
             time.sleep(retry_pause(waited))
         paths.add(self.path)
 

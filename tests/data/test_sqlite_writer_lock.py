@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.locked_store import HOLDERS, locked_by_another_process
+from tierflow.data.stop_signals import STOP_NOW
 from tierflow.data.store import StoreUnavailable
 from tierflow.data.store import sqlite_writer_lock as writer_lock
 from tierflow.data.store.schema import STORE_TABLE
@@ -131,3 +133,40 @@ def test_a_long_wait_polls_the_lock_less_and_less_often(
     assert sum(pauses) <= 0.5 + writer_lock.MAX_PAUSE_S
     assert len(pauses) < 400, len(pauses)
     assert pauses == sorted(pauses)  # never shorter than the try before
+
+
+@pytest.fixture
+def stop_now() -> Iterator[threading.Event]:
+    """The process-wide ``STOP_NOW``, cleared after the test."""
+    try:
+        yield STOP_NOW
+    finally:
+        STOP_NOW.clear()
+
+
+@pytest.mark.parametrize("holder", HOLDERS)
+def test_a_process_stopping_at_once_gives_up_its_wait_for_the_lock(
+    tmp_path: Path, holder: str, stop_now: threading.Event
+) -> None:
+    """A server's second stop signal (``STOP_NOW``) ends a write's wait for
+    another process's lock, SQLite's (a ``sqlite3`` shell's) as tierflow's
+    turn: the write waited out the store's wait, and a stopping worker
+    with it (killed by its supervisor 15 s later)."""
+    db = _db(tmp_path / "s.db", timeout_s=5.0)
+    stopping = threading.Timer(0.3, stop_now.set)
+    try:
+        with locked_by_another_process(db.path, holder):
+            stopping.start()
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable) as caught:
+                db.write("INSERT INTO t (who) VALUES ('stopping')")
+            took = time.monotonic() - started
+        assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    finally:
+        stopping.join()
+        db.close()
+    assert 0.25 <= took < 1.5, took
+    assert str(caught.value) == (
+        f"{db.path}: locked by another process; stopped waiting for its write "
+        "lock (this process is stopping)"
+    )

@@ -6,13 +6,16 @@ default minute."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import httpx
 
 from tests.service.replicas import serve_process, stock_up
+from tierflow.data.store import open_store
 
 #: The server's ``STORE_WAIT_S`` here (5 s by default): waited out in full
 WAIT_S = 1.0
@@ -51,3 +54,79 @@ def test_a_locked_store_is_a_503_within_the_wait(tmp_path: Path) -> None:
         # the lock gone, the same select holds
         again = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
         assert (again.status_code, again.json()["status"]) == (200, "held")
+
+
+def test_a_second_stop_signal_ends_a_workers_wait_for_another_programs_lock(
+    tmp_path: Path,
+) -> None:
+    """``serve --workers 2`` stopping twice (Ctrl-C twice, a supervisor
+    sending SIGTERM again) while selects wait for a lock another program
+    holds (a ``sqlite3`` connection in ``BEGIN IMMEDIATE``): each waiting
+    select gives up (503) and the server stops within a second. A second
+    signal let store calls under way finish, and SQLite calls run on the
+    event loop: each worker waited its whole store wait (here 30 s) and
+    was killed 15 s after the stop (15.6 s measured, every client's
+    connection dropped)."""
+    state = tmp_path / "state.db"
+    stock_up(state, 10)
+    log_file = tmp_path / "serve.log"
+    answers: list[str] = []
+    with serve_process(state, log_file, "--workers", "2", store_wait_s=30) as (
+        url,
+        proc,
+    ):
+        rids = [_options(url) for _ in range(6)]
+        other = sqlite3.connect(state, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        clients = [
+            threading.Thread(target=_select, args=(url, rid, answers)) for rid in rids
+        ]
+        try:
+            for thread in clients:
+                thread.start()
+            time.sleep(1.0)  # the selects sent: a worker waits on each
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            again = time.monotonic()
+            code = proc.wait(30)
+            took = time.monotonic() - again
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+            for thread in clients:
+                thread.join(60)
+    output = log_file.read_text()
+    assert (code, took < 3.0) == (0, True), (took, output[-3000:])
+    assert ") killed, " not in output
+    assert f"{state}: locked by another process; stopped waiting" in output
+    # a worker's waiting select at least; the others, not read yet, dropped
+    stopped = [a for a in answers if a.startswith("503 ")]
+    assert stopped, answers
+    for answer in stopped:
+        assert (
+            "locked by another process; stopped waiting for its write lock "
+            "(this process is stopping)" in answer
+        ), answer
+        assert str(state) not in answer  # the operator's log has the file
+    assert all(a.startswith("dropped ") for a in answers if a not in stopped)
+    with open_store(state) as store:
+        assert store.check_consistency() == []
+
+
+def _options(url: str) -> str:
+    """A checkout's options for :data:`_CART`: its request id."""
+    answer = httpx.post(f"{url}/v1/options", json=_CART, timeout=30)
+    return str(answer.json()["request_id"])
+
+
+def _select(url: str, rid: str, answers: list[str]) -> None:
+    """Select gold for checkout ``rid``: its status and body, or how its
+    connection was dropped, appended to ``answers``."""
+    try:
+        answer = httpx.post(
+            f"{url}/v1/checkouts/{rid}/select", json={"option_id": "gold"}, timeout=60
+        )
+        answers.append(f"{answer.status_code} {answer.text}")
+    except httpx.TransportError as exc:
+        answers.append(f"dropped ({type(exc).__name__})")
