@@ -17,17 +17,25 @@ said nothing of what it had applied. It is taken as Ctrl-C is
 (:class:`Terminated`, a ``KeyboardInterrupt``), so every clean-up a Ctrl-C
 gets runs, and the run ends ``tierflow: terminated``, 128 + 15. ``serve``
 takes SIGTERM itself while it serves.
+
+A reader that stops early (``tierflow … | head -1``) ends the run as it
+ends a Unix tool: exit 141 (128 + SIGPIPE), nothing on stderr. click exits
+1 on a closed pipe, our exit for bad input, so ``set -o pipefail`` read it
+as an invalid network (:class:`ClosedPipe`).
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import select
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 #: Exit status of a run stopped by Ctrl-C: 128 + SIGINT, as shells report it.
 INTERRUPTED_EXIT = 130
@@ -37,6 +45,9 @@ INTERRUPTED_MESSAGE = "tierflow: interrupted"
 TERMINATED_EXIT = 143
 #: The one line a run stopped by SIGTERM prints (stderr).
 TERMINATED_MESSAGE = "tierflow: terminated"
+#: Exit status of a run whose reader closed standard output (``| head -1``):
+#: 128 + SIGPIPE, what a shell reports of a Unix tool the closed pipe ended.
+CLOSED_PIPE_EXIT = 141
 
 #: Set once the run is stopping: a Ctrl-C more is then ignored, not a
 #: ``KeyboardInterrupt`` (and its traceback) inside the handler.
@@ -48,6 +59,27 @@ _terminated = False
 class Interrupted(BaseException):
     """A Ctrl-C carried past click's own handling to :func:`main` (click
     turns ``KeyboardInterrupt`` into "Aborted!", exit 1)."""
+
+
+class ClosedPipe(BaseException):
+    """Standard output's reader gone, carried past click (which exits 1 on
+    ``EPIPE``) to :func:`main`, which exits :data:`CLOSED_PIPE_EXIT`."""
+
+
+def stdout_closed() -> bool:
+    """Whether standard output is a pipe (or socket) whose reader has gone.
+
+    An ``EPIPE`` may come from another pipe (a solver child, a socket):
+    only standard output's own is the quiet exit 141, so it is asked
+    directly (``poll`` reports ``POLLERR`` on a pipe with no reader).
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # no stdout, or not a file
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 class Terminated(KeyboardInterrupt):
@@ -112,10 +144,18 @@ def main(commands: Callable[[], None] | None = None) -> None:
             signal.signal(signal.SIGINT, _on_sigint)
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
-        (commands or _commands)()
+        _buffer_stdout()
+        try:
+            (commands or _commands)()
+        except SystemExit as exc:  # click's way to end every run
+            _flush_stdout(exc.code)
+            raise
+        _flush_stdout()
     except (KeyboardInterrupt, Interrupted):
         _stopping = True  # first: no bytecode before it lets a signal in
         _stopped()
+    except ClosedPipe:
+        _closed_pipe()
 
 
 def _commands() -> None:
@@ -123,6 +163,66 @@ def _commands() -> None:
     from tierflow.cli.main import run
 
     run()
+
+
+def _buffer_stdout() -> None:
+    """Standard output through a buffer, also under ``PYTHONUNBUFFERED``
+    (``python -u``, common in containers), flushed at each line as there.
+
+    Unbuffered, Python hands text straight to the file descriptor and drops
+    the count of a short write: output cut by a closed pipe or a full disk
+    was lost without an error, exit 0. A buffer writes the rest, and so
+    meets the error.
+    """
+    out = sys.stdout
+    if out is None or not isinstance(getattr(out, "buffer", None), io.RawIOBase):
+        return
+    raw = io.FileIO(out.fileno(), "w", closefd=False)
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(raw),
+        encoding=out.encoding,
+        errors=out.errors,
+        line_buffering=True,
+    )
+
+
+def _flush_stdout(status: object = 0) -> None:
+    """What is still buffered for standard output written while the run can
+    still answer for it (at the interpreter's shutdown a failure is an
+    "Exception ignored" line and exit 120).
+
+    A run that ends with an error (``status``) keeps its own; one that was
+    to succeed ends as a closed pipe, or with the error in one line.
+    """
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except OSError as exc:
+        closed = exc.errno == errno.EPIPE and stdout_closed()
+        _stdout_to_devnull()  # what stays buffered is not written again
+        if status not in (0, None):
+            return
+        if closed:
+            raise ClosedPipe from None
+        sys.stderr.write(f"Error: {exc.strerror or exc}\n")
+        raise SystemExit(1) from None
+
+
+def _closed_pipe() -> NoReturn:
+    """Exit :data:`CLOSED_PIPE_EXIT`, with nothing more written."""
+    _stdout_to_devnull()
+    raise SystemExit(CLOSED_PIPE_EXIT)
+
+
+def _stdout_to_devnull() -> None:
+    """Standard output pointed at ``os.devnull`` (Python's docs on SIGPIPE):
+    what is still buffered for it goes there at shutdown, not into an
+    "Exception ignored … BrokenPipeError" line."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _stopped() -> None:

@@ -2,8 +2,9 @@
 
 Errors raised on purpose (:class:`tierflow.data.errors.TierflowError`) become one-line
 messages with exit code 1, never a traceback; usage errors exit 2 (click);
-Ctrl-C is one line and exit 130 (:mod:`tierflow.cli.entry`, the console
-script, which imports this module only once it handles Ctrl-C itself).
+Ctrl-C is one line and exit 130, a closed pipe (``| head -1``) exit 141
+with nothing on stderr (:mod:`tierflow.cli.entry`, the console script,
+which imports this module only once it handles Ctrl-C itself).
 Every option also reads ``TIERFLOW_*`` and ``tierflow.toml`` (:mod:`tierflow.cli.config`).
 ``--log-level`` and ``--log-format`` are taken before the command's name and
 by every command itself (:func:`tierflow.cli.options.add_log_options`).
@@ -26,19 +27,20 @@ from tierflow.cli.config import (
     load_settings,
     print_example,
 )
-from tierflow.cli.entry import Interrupted
+from tierflow.cli.entry import ClosedPipe, Interrupted, stdout_closed
 from tierflow.cli.entry import main as entry_main
 from tierflow.cli.options import add_log_options, examples, option, set_logging
 from tierflow.data.errors import TierflowError
 from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS
 
 
-def _output_error(exc: OSError) -> OSError | click.ClickException:
+def _output_error(exc: OSError) -> ClosedPipe | click.ClickException:
     """An ``OSError`` as one line naming its file, if any (a write to
-    standard output names none: ``> /dev/full``); a closed pipe (``| head``)
-    is left to click, which ends quietly, exit 1."""
-    if exc.errno == errno.EPIPE:
-        return exc
+    standard output names none: ``> /dev/full``); standard output closed by
+    its reader (``| head``) as :class:`~tierflow.cli.entry.ClosedPipe`, the
+    quiet exit 141 (click's own was exit 1, our exit for bad input)."""
+    if exc.errno == errno.EPIPE and stdout_closed():
+        return ClosedPipe()
     where = f"{exc.filename}: " if exc.filename else ""
     return click.ClickException(f"{where}{exc.strerror or exc}")
 
