@@ -63,13 +63,15 @@ def quoted(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
     and every character that is not printable (CR, LF, ESC, NUL, C1 and
     the Unicode line separators, a bidi override) escaped as ``\\xNN``,
     ``\\uNNNN``: the line stays one line of bounded length whatever the
-    client sent. Mask secrets (:func:`redact`) before: a cut may leave
-    half of one."""
-    if len(text) <= limit and text.isprintable():  # the common case, at C speed
-        return text
+    client sent. A backslash is written ``\\\\``, so the text ``\\x1b`` a
+    client typed reads otherwise than an escaped ESC. Mask secrets
+    (:func:`redact`) before: a cut may leave half of one."""
+    if len(text) <= limit and text.isprintable() and "\\" not in text:
+        return text  # the common case, at C speed
     cut = len(text) - limit
     if cut > 0:
         text = text[:limit]
+    text = text.replace("\\", "\\\\")  # first: the escapes below have one
     if not text.isprintable():
         text = "".join(c if c.isprintable() else _escaped(c) for c in text)
     return f"{text}…[+{cut} chars]" if cut > 0 else text

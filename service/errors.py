@@ -356,8 +356,7 @@ async def _on_store_unavailable(request: Request, exc: Exception) -> JSONRespons
     _unavailable_said.say(  # each call has its access line; this, once a while
         log,
         logging.WARNING,
-        f"{request.method} {quoted(repr(request.url.path))}: "
-        f"state store unavailable: {exc}",
+        f"{request.method} {quoted(request.url.path)}: state store unavailable: {exc}",
     )
     message = f"state store unavailable ({public_reason(exc)})"
     if isinstance(exc, SchemaMovedOn):  # a retry never fits: upgrade the server
@@ -371,7 +370,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         "internal error %s on %s %s",
         incident,
         request.method,
-        quoted(repr(request.url.path)),
+        quoted(request.url.path),
         exc_info=exc,
     )
     return error_response(

@@ -191,3 +191,31 @@ def test_a_quoted_client_value_is_one_line_of_bounded_length() -> None:
     assert quoted("x" * 10, limit=10) == "x" * 10
     assert quoted("x" * 25, limit=10) == "x" * 10 + "…[+15 chars]"
     assert quoted("\n" * 25, limit=4) == "\\x0a" * 4 + "…[+21 chars]"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_backslash_a_client_typed_reads_otherwise_than_an_escaped_character(
+    restore_logging: None, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    """A path holding the text ``\\x1b[31m`` (a backslash, then ``x1b``)
+    was quoted as it is, the very text an ESC is escaped to: a client could
+    write what reads in the log as a control character it sent. A backslash
+    is now written ``\\\\``; the two lines differ, in text and in JSON
+    (which stays JSON)."""
+    configure_logging("info", fmt)
+    log = logging.getLogger("tierflow.access")
+    typed, sent = "/a\\x1b[31m\\n", "/a\x1b[31m\n"
+    for path in (typed, sent):
+        log.info('"GET %s HTTP/1.1" 404', quoted(path), extra={"path": quoted(path)})
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    if fmt == "json":
+        records = [json.loads(line) for line in lines]
+        shown = [r["path"] for r in records]
+        assert [r["message"] for r in records] == [
+            f'"GET {path} HTTP/1.1" 404' for path in shown
+        ]
+    else:
+        shown = [line.split('"GET ', 1)[1].split(" HTTP/", 1)[0] for line in lines]
+    assert shown == ["/a\\\\x1b[31m\\\\n", "/a\\x1b[31m\\x0a"]
+    assert quoted("C:\\temp\\") == "C:\\\\temp\\\\"

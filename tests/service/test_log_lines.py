@@ -44,13 +44,15 @@ def test_each_request_is_one_bounded_line_whatever_the_client_sent(
     the query's secrets are masked. Control characters, raw or encoded,
     forge no second line: the parser refuses a raw CR, LF or ESC (400, its
     line has what the parser took of the request line, ``/healthz`` or
-    ``-``) and an encoded one stays encoded."""
+    ``-``) and an encoded one stays encoded; a backslash is doubled, so the
+    text ``\\x1b`` a client typed reads otherwise than an escaped ESC."""
     configure_logging("info", fmt)
     heads = {
         "/" + "a" * 70_000: b"431",
         "/" + "b" * 60_000: b"404",
         "/healthz?api_key=hunter2&q=" + "c" * 60_000: b"200",
         "/healthz%0d%0a2026-12-07%2000:00:00%20INFO%20tierflow.access:%1b[31m": b"404",
+        "/healthz\\x1b[31m\\x0a": b"404",  # the text, as an escape would read
         "/healthz\r\n2026-12-07 00:00:00 INFO tierflow.access: forged": b"400",
         "/healthz\x1b[31mred\x85\x00": b"400",
     }
@@ -89,4 +91,5 @@ def test_each_request_is_one_bounded_line_whatever_the_client_sent(
         paths[3]
         == "/healthz%0d%0a2026-12-07%2000:00:00%20INFO%20tierflow.access:%1b[31m"
     )
-    assert paths[4:] == ["/healthz", "-"]  # (httptools: HTTP/0.9, then nothing)
+    assert paths[4] == "/healthz\\\\x1b[31m\\\\x0a"  # its backslashes doubled
+    assert paths[5:] == ["/healthz", "-"]  # (httptools: HTTP/0.9, then nothing)
