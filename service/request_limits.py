@@ -157,6 +157,9 @@ class BoundedRequestProtocol(HttpToolsProtocol):
     _idle: asyncio.TimerHandle | None = None
     _stall: asyncio.TimerHandle | None = None
     _unsent = 0  # the write buffer's size at the last look while paused
+    #: A refusal of a request pipelined behind answers still under way
+    #: (status, phrase, why): written once they are (:meth:`_refuse`).
+    _refusal: tuple[int, str, str] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if not isinstance(self.logger, _ParserLog):
@@ -205,6 +208,8 @@ class BoundedRequestProtocol(HttpToolsProtocol):
         self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
+        if self._refusal is not None:  # refused: nothing more is read
+            return
         self._read_len = len(data)
         self._since_head += self._read_len
         counting = self._awaiting_head
@@ -234,6 +239,9 @@ class BoundedRequestProtocol(HttpToolsProtocol):
         # a head of a few hundred bytes is not measured: the reads it can
         # have come in hold no more than the limit
         if self._since_head > MAX_HEAD_BYTES and self._head_size() > MAX_HEAD_BYTES:
+            # its request line came (the access line's method and path), also
+            # when it began in the read that ended the request ahead of it
+            self._line_seen = True
             self._refuse(431, "Request Header Fields Too Large", _HEAD_TOO_LARGE)
             raise _Refused  # the app must not see it (nor the parser read on)
         self._since_head = self._read_len  # the next head may begin in this read
@@ -248,6 +256,16 @@ class BoundedRequestProtocol(HttpToolsProtocol):
         self._incomplete = False
         self._disarm()
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        refusal = self._refusal
+        if refusal is None or self.transport.is_closing():
+            return
+        if self.cycle.response_complete:  # the last answer ahead of it
+            self._write_refusal(*refusal)
+        else:  # the next pipelined one runs (uvicorn resumed reading)
+            self.flow.pause_reading()
 
     def _arm(self) -> None:
         self._disarm()
@@ -295,9 +313,25 @@ class BoundedRequestProtocol(HttpToolsProtocol):
             self._refuse(400, "Bad Request", _MALFORMED)
 
     def _refuse(self, status: int, phrase: str, why: str) -> None:
+        """Answer ``status`` with ``why`` and close, after the answers to the
+        requests ahead of this one (a pipelining client's, in the read that
+        brought it): HTTP/1.1 answers in order, and the refusal written at
+        once cut the answer under way and never gave those queued."""
+        if self._refusal is not None:
+            return
+        ahead = self.cycle
+        if self._awaiting_head and ahead is not None and not ahead.response_complete:
+            self._refusal = (status, phrase, why)
+            self._disarm()  # no 408 meanwhile: the request has its answer
+            self.flow.pause_reading()
+            return
+        self._write_refusal(status, phrase, why)
+
+    def _write_refusal(self, status: int, phrase: str, why: str) -> None:
         """Answer ``status`` with ``why`` in the API's error shape and the
         headers of every answer (``security_headers``), and close (they were
         plain text, unlike every other refusal)."""
+        self._refusal = (status, phrase, why)
         code = _CODES[status]
         item = {"field": None, "message": why, "type": code}
         body = json.dumps(

@@ -175,7 +175,8 @@ def test_a_head_over_64_kib_is_431_whole_in_one_read_or_split(
     with live_server(tmp_path) as (server, _):
         for what, (head, then) in heads.items():
             answer = _raw(server.url, head, then=then)
-            if what.startswith("after"):  # (the first's answer, if any, cut)
+            if what.startswith("after"):  # the first's answer, whole, first
+                assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
                 answer = answer[answer.find(b"HTTP/1.1 431 ") :]
             assert answer.startswith(
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -375,3 +376,75 @@ def test_a_storm_of_refusals_before_the_app_is_one_warning_with_its_request_id(
     ], [r.getMessage() for r in warnings]
     first = {r.__dict__["status"]: r.__dict__["request_id"] for r in refused[::-1]}
     assert [r.__dict__["request_id"] for r in warnings] == [first[400], first[431]]
+
+
+def _answers(url: str, sent: bytes) -> list[tuple[bytes, bytes]]:
+    """Every answer to ``sent`` (one ``sendall``) until the server closes the
+    connection: each one's status line and body, as its Content-Length has
+    it (a body cut short is what came of it)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as raw:
+        raw.settimeout(10)
+        with contextlib.suppress(OSError):  # refused half-way: answers read below
+            raw.sendall(sent)
+        got = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := raw.recv(65536):
+                got += chunk
+    answers = []
+    while got:
+        head, _, rest = got.partition(b"\r\n\r\n")
+        length = re.search(rb"(?i)\r\ncontent-length: (\d+)", head)
+        size = int(length.group(1)) if length else len(rest)
+        answers.append((head.split(b"\r\n", 1)[0], rest[:size]))
+        got = rest[size:]
+    return answers
+
+
+#: A second request refused before the app: its bytes, the refusal's status
+#: line and ``error``, and the path its access line names.
+_REFUSED_BEHIND = {
+    "431": (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+        b"HTTP/1.1 431 Request Header Fields Too Large",
+        "head_too_large",
+        "/healthz",
+    ),
+    "400": (
+        b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n",
+        b"HTTP/1.1 400 Bad Request",
+        "bad_request",
+        "-",  # (what the parser refused came in the read of the one ahead)
+    ),
+}
+
+
+@pytest.mark.parametrize("refused", list(_REFUSED_BEHIND))
+def test_a_pipelined_request_refused_comes_after_the_answers_before_it(
+    tmp_path: Path, refused: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request refused before the app (a head over 64 KiB: 431; one the
+    parser cannot read: 400) sent in one write after whole ones, as a
+    pipelining client does: its refusal was written, and the connection
+    closed, at once, before the answers to the requests ahead of it (none
+    came), and it had no access line. HTTP/1.1 answers in order: each
+    answer ahead comes whole, then the refusal, then the close."""
+    then, status_line, error, path = _REFUSED_BEHIND[refused]
+    ok = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    caplog.set_level(logging.INFO, logger="tierflow.access")
+    with live_server(tmp_path) as (server, _):
+        healthy = httpx.get(f"{server.url}/healthz").content
+        for ahead in (1, 2):
+            answers = _answers(server.url, ok * ahead + then)
+            assert [line for line, _ in answers] == [b"HTTP/1.1 200 OK"] * ahead + [
+                status_line
+            ], (ahead, answers)
+            assert [body for _, body in answers[:ahead]] == [healthy] * ahead
+            assert json.loads(answers[-1][1])["error"] == error
+    access = [
+        (r.__dict__["path"], r.__dict__["status"])
+        for r in caplog.records
+        if r.name == "tierflow.access"
+    ]
+    code = int(status_line.split()[1])
+    assert sorted(access) == sorted([("/healthz", 200)] * 4 + [(path, code)] * 2)
