@@ -44,6 +44,7 @@ from tierflow.cltv.registry import (
     library_versions,
     stored_data,
     stored_history,
+    stored_recipe,
 )
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import TransactionLog, day_number, day_to_date
@@ -1093,64 +1094,96 @@ def _champion_met(
     ``current``, its record (``state``) written before ``champion_before``:
     the version whose as-of date and history summary (rows, customers,
     gross spend) are those the record's ``history_check`` gives of the
-    champion, when exactly one such version is kept and none is unreadable
-    (a version's summary is written once, with it). An :class:`InputError`
+    champion, and whose recipe (config and horizon) is ``current``'s, when
+    exactly one such version is kept and none is unreadable (a version's
+    summary is written once, with it). The recipe: the challenger took the
+    champion's (``cltv retrain`` has no config option, the horizon defaults
+    to the champion's), so another recipe of the champion's day and log (a
+    ``cltv train`` of another config) is not it; a champion line of the
+    record's backtest that differs from the challenger's says the champion
+    had another config (the same config refitted on the same data backtests
+    the same), which the record does not give. An :class:`InputError`
     saying why otherwise: no figures (a first model, a champion saved
-    before the history guard), none kept (pruned), several, or a version
-    whose metadata cannot be read."""
+    before the history guard), a backtest of another config, none kept
+    (pruned), several, or a version whose metadata cannot be read."""
     check = state.get("history_check")
     figures = check.get("champion") if isinstance(check, dict) else None
     as_of = check.get("as_of") if isinstance(check, dict) else None
-    found: list[str] = []
-    unreadable: list[str] = []
-    why = ""
     if not isinstance(figures, dict) or not isinstance(as_of, str):
         why = (
             "its record, of an older tierflow, names no champion before it, "
             "nor gives its history figures (the first model, or a champion "
             "saved before the history guard)"
         )
-    else:
-        wanted = (as_of, figures.get("rows"), figures.get("customers"))
-        for version in versions:
-            if version == current:
-                continue
-            try:
-                meta = registry.metadata(version)
-                history = stored_history(meta, registry.root / version / METADATA_FILE)
-            except InputError:
-                unreadable.append(version)
-                continue
-            if (
-                history is not None
-                and (history.as_of, history.rows, history.customers) == wanted
-                and history.spend == figures.get("spend")
-            ):
-                found.append(version)
-        described = (
-            f"as of {as_of}, {figures.get('rows')} rows, "
-            f"{figures.get('customers')} customers, spend {figures.get('spend')}"
+        raise _cannot_tell(registry, current, why, versions)
+    described = (
+        f"as of {as_of}, {figures.get('rows')} rows, "
+        f"{figures.get('customers')} customers, spend {figures.get('spend')}"
+    )
+    given = (
+        "its record, of an older tierflow, gives the champion before it only "
+        f"by its history ({described})"
+    )
+    metrics = state["metrics"]
+    if "champion" in metrics and metrics["champion"] != metrics.get("challenger"):
+        why = (
+            f"{given} and its backtest, whose champion line is not the "
+            f"challenger's: it had another config than {current}, which the "
+            "record does not give"
         )
-        if unreadable:
-            why = (
-                f"its record, of an older tierflow, gives the champion before "
-                f"it only by its history ({described}), and the metadata of "
-                f"{', '.join(unreadable)} cannot be read"
+        raise _cannot_tell(registry, current, why, versions)
+    wanted = (as_of, figures.get("rows"), figures.get("customers"))
+    found: list[str] = []
+    other_recipe: list[str] = []
+    read, unreadable = _kept_recipes(registry, versions)
+    recipe = read[current][1] if current in read else None
+    for version, (history, its_recipe) in read.items():
+        if (
+            version != current
+            and history is not None
+            and (history.as_of, history.rows, history.customers) == wanted
+            and history.spend == figures.get("spend")
+        ):
+            (found if its_recipe == recipe else other_recipe).append(version)
+    why = ""
+    if unreadable:
+        why = f"{given}, and the metadata of {', '.join(unreadable)} cannot be read"
+    elif len(found) > 1:
+        why = f"{given}, which {', '.join(found)} all have"
+    elif not found:
+        why = (
+            f"the champion before it ({described}, as its record of an "
+            "older tierflow gives it) is no longer in the folder (pruned)"
+        )
+        if other_recipe:
+            why += (
+                f"; {', '.join(other_recipe)} "
+                f"{'has' if len(other_recipe) == 1 else 'have'} its history "
+                f"but not the config and horizon of {current}, which took "
+                "the champion's"
             )
-        elif len(found) > 1:
-            why = (
-                f"its record, of an older tierflow, gives the champion before "
-                f"it only by its history ({described}), which "
-                f"{', '.join(found)} all have"
-            )
-        elif not found:
-            why = (
-                f"the champion before it ({described}, as its record of an "
-                "older tierflow gives it) is no longer in the folder (pruned)"
-            )
-    if found and not why:
-        return found[0]
-    raise _cannot_tell(registry, current, why, versions)
+    if why:
+        raise _cannot_tell(registry, current, why, versions)
+    return found[0]
+
+
+def _kept_recipes(
+    registry: ModelRegistry, versions: list[str]
+) -> tuple[dict[str, tuple[HistorySummary | None, tuple[CLTVConfig, int]]], list[str]]:
+    """Each version's history summary and recipe (config, horizon) as its
+    ``metadata.json`` has them, and the versions whose metadata cannot be
+    read."""
+    read = {}
+    unreadable = []
+    for version in versions:
+        path = registry.root / version / METADATA_FILE
+        try:
+            meta = registry.metadata(version)
+            config, horizon, _ = stored_recipe(meta, path)
+            read[version] = stored_history(meta, path), (config, horizon)
+        except InputError:
+            unreadable.append(version)
+    return read, unreadable
 
 
 def _rollback_guard(data: CustomerData, stored: StoredModel, as_of_day: int) -> None:

@@ -23,6 +23,8 @@ from tierflow.data.synthetic_transactions import (
 )
 
 NIGHTS = ("2023-06-28", "2023-06-29", "2023-06-30")
+#: The first night's history (rows, customers, gross spend up to it).
+FIRST_NIGHT = {"rows": 3999, "customers": 700, "spend": 88180.52}
 
 
 @pytest.fixture(scope="module")
@@ -472,3 +474,75 @@ def test_rollback_publishes_the_day_the_store_serves(
         f"{NIGHTS[1]}\n"
     )
     assert _published(state_location)[:2] == (datetime.date(2023, 6, 29), {first})
+
+
+def test_rollback_of_an_older_record_takes_only_the_champions_recipe(
+    feeds: dict[str, Path],
+    two_nights: tuple[Path, str, str],
+    tmp_path: Path,
+    state_location: Path | str,
+) -> None:
+    """A model of the champion's day and log but another config (a ``cltv
+    train`` of another seed) has the champion's history figures: with the
+    champion pruned it was taken for it, and with both kept neither was.
+    The challenger took the champion's recipe, so the champion is the one
+    with the current model's."""
+    folder = _copy(two_nights, tmp_path, feeds, state_location)
+    _, first, second = two_nights
+    models = folder / "models"
+    trained = _run(
+        "train", "--transactions", str(feeds[NIGHTS[0]]), "--as-of", NIGHTS[0],
+        "--horizon-days", "60", "--seed", "7",
+        "--model-dir", str(folder / "scratch"), "--json",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    other = json.loads(trained.stdout)["version"]
+    assert other not in (first, second)
+    shutil.copytree(folder / "scratch" / other, models / other)
+    meta = json.loads((models / other / "metadata.json").read_text())
+    figures = json.loads((models / first / "metadata.json").read_text())
+    assert meta["data"]["history"] == figures["data"]["history"]
+    _older_record(models)
+    kept = sorted((first, second, other))
+    prefix = (
+        f"Error: {models / 'RETRAIN.json'}: cannot tell the champion before {second}: "
+    )
+    described = (
+        f"as of {NIGHTS[0]}, {FIRST_NIGHT['rows']} rows, "
+        f"{FIRST_NIGHT['customers']} customers, spend {FIRST_NIGHT['spend']}"
+    )
+    # a champion line of the record's backtest that is not the challenger's:
+    # the champion had another config, which the record does not give
+    record = json.loads((models / "RETRAIN.json").read_text())
+    line = record["metrics"]["challenger"]
+    _older_record(
+        models, metrics={**record["metrics"], "champion": line | {"spearman": 0.0}}
+    )
+    assert _refused(feeds, folder, state=state_location) == (
+        f"{prefix}its record, of an older tierflow, gives the champion before "
+        f"it only by its history ({described}) and its backtest, whose champion "
+        f"line is not the challenger's: it had another config than {second}, "
+        "which the record does not give; name the version with --to VERSION "
+        f"(have: {', '.join(kept)})"
+    )
+    _older_record(models, metrics={**record["metrics"], "champion": line})
+    backup = Path(shutil.copytree(models, folder / "backup"))
+    shutil.rmtree(models / first)  # as a prune does
+    assert _refused(feeds, folder, state=state_location) == (
+        f"{prefix}the champion before it ({described}, as its record of an older "
+        f"tierflow gives it) is no longer in the folder (pruned); {other} has "
+        f"its history but not the config and horizon of {second}, which took "
+        "the champion's; name the version with --to VERSION (have: "
+        f"{', '.join(sorted((second, other)))})"
+    )
+    assert (models / "CURRENT").read_text() == f"{second}\n"
+    shutil.rmtree(models)
+    shutil.copytree(backup, models)
+    rolled = _run(
+        "rollback", "--transactions", str(feeds[NIGHTS[1]]),
+        "--model-dir", str(models), "--state", str(state_location),
+    )  # fmt: skip
+    assert rolled.exit_code == 0, rolled.output
+    assert rolled.stdout.startswith(f"rolled back to {first} (from {second}): ")
+    assert (models / "CURRENT").read_text() == f"{first}\n"
+    assert _published(state_location)[1] == {first}
