@@ -934,9 +934,15 @@ def retrain_command(
                 "promoted or published (to switch units, train a model on the "
                 "new log with tierflow cltv train)"
             )
+        check = result.history.check
+        lost = (
+            "lost part of the champion's history"
+            if check is None or check.lost_beyond
+            else "holds other customers than the champion's"
+        )
         raise click.ClickException(
-            "the day's data lost part of the champion's history: nothing "
-            "trained, promoted or published (--accept-history-loss goes on)"
+            f"the day's data {lost}: nothing trained, promoted or published "
+            "(--accept-history-loss goes on)"
         )
 
 

@@ -8,8 +8,9 @@ week of rows lost, a file cut in half) backtests the same for both and would
 be promoted; the summary of the champion's training history, taken again on
 the day's data, shows the loss instead.
 
-:func:`summarize_history` records rows, customers, gross spend and rows per
-week up to an as-of date (stored with every model version);
+:func:`summarize_history` records rows, customers, gross spend, rows per
+week and a digest of the customer ids up to an as-of date (stored with
+every model version);
 :func:`compare_history` measures what the day's data lost of it. The rule
 and its default are in ``docs/cltv.md`` ("Daily retrain and the model
 registry").
@@ -18,7 +19,9 @@ registry").
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +75,9 @@ class HistorySummary:
     history is a new row, not lost spend. ``weekly_rows[k]`` counts the rows
     of the seven days ending ``7 k`` days before ``as_of`` (most recent first;
     the oldest week may be partial, the same for both sides).
+    ``customer_digest`` is :func:`customer_digest` of the customers on or
+    before ``as_of`` (``None``: a summary stored before it was recorded):
+    the counts alone passed a log of other customers of the same size.
     """
 
     as_of: str
@@ -79,15 +85,19 @@ class HistorySummary:
     customers: int
     spend: float
     weekly_rows: tuple[int, ...]
+    customer_digest: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        stored: dict[str, Any] = {
             "as_of": self.as_of,
             "rows": self.rows,
             "customers": self.customers,
             "spend": self.spend,
             "weekly_rows": list(self.weekly_rows),
         }
+        if self.customer_digest is not None:
+            stored["customer_digest"] = self.customer_digest
+        return stored
 
     @classmethod
     def from_json(cls, value: Any, *, file: str | None = None) -> HistorySummary:
@@ -106,6 +116,8 @@ class HistorySummary:
             index = next((k for k, n in enumerate(weeks) if not is_count(n)), None)
             if index is not None:
                 found = f"not {_COUNT}", "weekly_rows", weeks[index]
+        if found is None and "customer_digest" in value:
+            found = field_problem(value, DIGEST_FIELD)
         if found is not None:
             problem, key, bad = found
             raise InputError(
@@ -117,6 +129,7 @@ class HistorySummary:
             customers=value["customers"],
             spend=float(value["spend"]),
             weekly_rows=tuple(value["weekly_rows"]),
+            customer_digest=value.get("customer_digest"),
         )
 
 
@@ -137,6 +150,27 @@ SUMMARY_FIELDS: FieldKinds = {
     "spend": ("a finite number >= 0", _is_spend),
     "weekly_rows": ("a list of counts", lambda value: isinstance(value, list)),
 }
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: ``customer_digest``, absent from summaries stored before it was recorded.
+DIGEST_FIELD: FieldKinds = {
+    "customer_digest": (
+        "a SHA-256 digest (64 lowercase hex digits)",
+        lambda value: isinstance(value, str) and bool(_SHA256.fullmatch(value)),
+    ),
+}
+
+
+def customer_digest(log: TransactionLog, as_of_day: int) -> str:
+    """SHA-256 of the sorted unique customer ids of ``log`` on or before
+    ``as_of_day``, one per line: equal for the same set of customers
+    whatever their rows. The ids are picked by numpy (the rows are sorted
+    by customer, ``customer_ids`` sorted) and joined in one call: 0.37 s
+    for 10 M rows of 1 M customers (median of 9, 2026-12-07)."""
+    codes = log.customer[log.day <= as_of_day]
+    first = np.ones(codes.size, dtype=bool)
+    first[1:] = codes[1:] != codes[:-1]
+    ids = log.customer_ids[codes[first]]
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
 def summarize_history(log: TransactionLog, as_of_day: int) -> HistorySummary:
@@ -148,8 +182,9 @@ def summarize_history(log: TransactionLog, as_of_day: int) -> HistorySummary:
     amounts are below that (1e-9 an order) held no spend, and a switch to it
     read as a history loss of all spend (which ``--accept-history-loss``
     would publish), not as another unit; summed in whole cents, a log in
-    thousands (0.004) did. One pass over the log: 10 M rows take about
-    half a second.
+    thousands (0.004) did. One pass over the log and one over the ids kept:
+    10 M rows of 1 M customers took 2.0 s, 1.7 s before the digest (medians
+    of 9, a shared 2-core machine, 2026-12-07).
     """
     keep = log.day <= as_of_day
     customer = log.customer[keep]
@@ -164,6 +199,7 @@ def summarize_history(log: TransactionLog, as_of_day: int) -> HistorySummary:
         customers=customers,
         spend=math.fsum(amount[amount > 0]),
         weekly_rows=tuple(int(n) for n in weeks),
+        customer_digest=customer_digest(log, as_of_day),
     )
 
 
@@ -321,11 +357,37 @@ class HistoryCheck:
         }
 
     @property
-    def exceeded(self) -> bool:
+    def lost_beyond(self) -> bool:
         """Lost more than ``max_loss`` of a total, or a week beyond its own."""
         return bool(self.weeks) or any(
             loss > self.max_loss for loss in self.lost_share().values()
         )
+
+    @property
+    def customers_replaced(self) -> bool | None:
+        """Whether the customer ids differ while the counts say the same
+        customers and nothing added (as many customers, no more rows nor
+        spend): another customer base of the same size, or ids renumbered.
+        ``None`` when a side has no digest (a summary stored before it).
+
+        A digest says equal or not, never how much: a correction that adds
+        a customer's old purchase, or deletes a customer's only order,
+        changes the set as well as a count, and is judged by the counts (a
+        log of other customers that also changes a count is too)."""
+        before, after = self.champion.customer_digest, self.today.customer_digest
+        if before is None or after is None:
+            return None
+        return (
+            before != after
+            and self.today.customers == self.champion.customers
+            and self.today.rows <= self.champion.rows
+            and self.today.spend <= self.champion.spend
+        )
+
+    @property
+    def exceeded(self) -> bool:
+        """:attr:`lost_beyond`, or :attr:`customers_replaced`."""
+        return self.lost_beyond or bool(self.customers_replaced)
 
     def figures(self) -> str:
         """``rows A -> B (±x %), customers ..., spend ...``: champion's, today's."""
@@ -342,11 +404,18 @@ class HistoryCheck:
         """Why the day's data is refused, with the figures (one line);
         ``whose`` and ``now`` name the two sides (a rollback's are the
         version's and the log's)."""
+        sides = f"{whose.removeprefix('the ')} -> {now}: {self.figures()}"
+        if not self.lost_beyond:
+            return (
+                f"the customers up to {whose} as-of date {self.champion.as_of} "
+                f"are another set than {whose} ({self.champion.customers} on "
+                "both sides, no rows or spend added, other ids: another "
+                f"customer base, or ids renumbered), {sides}"
+            )
         text = (
             f"history up to {whose} as-of date {self.champion.as_of} "
             f"was lost beyond tolerance ({_percent(self.max_loss)} in total, "
-            f"{_percent(self.week_share)} in a week), "
-            f"{whose.removeprefix('the ')} -> {now}: {self.figures()}"
+            f"{_percent(self.week_share)} in a week), {sides}"
         )
         if self.weeks:
             n = len(self.weeks)
@@ -361,6 +430,8 @@ class HistoryCheck:
                 f"; {n} {noun} lost beyond {_percent(self.week_share)} of "
                 f"{their} rows: {shown}{more}"
             )
+        if self.customers_replaced:
+            text += "; the customer ids differ too (as many customers)"
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -373,6 +444,7 @@ class HistoryCheck:
             "lost": self.lost(),
             "lost_share": {k: round(v, 6) for k, v in self.lost_share().items()},
             "weeks": [w.to_json() for w in self.weeks],
+            "customers_replaced": self.customers_replaced,
         }
 
     @staticmethod
@@ -508,4 +580,5 @@ _CHECK_KEYS = (
     "lost",
     "lost_share",
     "weeks",
+    "customers_replaced",
 )

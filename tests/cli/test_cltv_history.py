@@ -231,3 +231,35 @@ def test_a_feed_switched_to_cents_is_refused(
         after = _published(tmp_path)
         assert after[:3] == before[:3]
         pd.testing.assert_frame_equal(after[3], before[3])
+
+
+def test_a_feed_of_other_customers_of_the_same_size_is_refused(
+    feeds: dict[str, Path], tmp_path: Path
+) -> None:
+    """Every customer id renumbered: the rows, customers and spend up to the
+    champion's as-of date are the champion's, so the counts passed it and
+    the challenger published scores of customers the champion never knew.
+    Refused by the customer digest, its own error line, exit 1."""
+    _small_champion(feeds[DAYS[0]], tmp_path)
+    first = _retrain(feeds[DAYS[0]], DAYS[0], tmp_path, "--json")
+    assert first.exit_code == 0, first.output
+    champion = json.loads(first.stdout)["champion"]
+    before = _published(tmp_path)
+    other = tmp_path / "tx-other.csv"
+    log = pd.read_csv(feeds[DAYS[1]], dtype={"customer_id": str})
+    log.assign(customer_id="X" + log["customer_id"]).to_csv(other, index=False)
+    refused = _retrain(other, DAYS[1], tmp_path, "--json")
+    assert refused.exit_code == 1, refused.output
+    assert refused.stderr.endswith(
+        "Error: the day's data holds other customers than the champion's: "
+        "nothing trained, promoted or published (--accept-history-loss goes on)\n"
+    ), refused.stderr
+    record = json.loads(refused.stdout)
+    assert record["champion"] == champion and record["promoted"] is False
+    assert record["history_check"]["customers_replaced"] is True
+    assert record["reason"].startswith(
+        "the customers up to the champion's as-of date 2023-06-30 are another "
+        "set than the champion's (700 on both sides, "
+    )
+    after = _published(tmp_path)
+    assert after[:3] == before[:3]

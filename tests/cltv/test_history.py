@@ -8,8 +8,9 @@ data, so only the guard tells a broken feed from a clean one.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,97 @@ def test_a_truncated_feed_is_refused(feed: pd.DataFrame, shop: Shop, case: str) 
     assert check["lost"] == lost
 
 
+def test_the_summary_records_a_digest_of_the_customer_ids(
+    feed: pd.DataFrame, shop: Shop
+) -> None:
+    """SHA-256 of the sorted unique ids up to the as-of date, one a line:
+    the same whatever the rows of those customers."""
+    day = _day(feed, AS_OF)
+    ids = sorted(day["customer_id"].unique())
+    expected = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    stored = shop.registry.metadata(shop.champion)["data"]["history"]
+    assert stored["customer_digest"] == expected
+    # the next day's log, a row of a known customer added before the as-of
+    # date, and one dropped (not its only one): the same customers
+    later = pd.concat([_day(feed, NEXT), day.iloc[[5]]], ignore_index=True)
+    later = later.drop(later.index[10])
+    summary = summarize_history(_data(later).transactions, day_number(AS_OF))
+    assert summary.customer_digest == expected
+    assert summary.rows == len(day)
+
+
+def _renumbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every customer id replaced (another customer base of the same size,
+    or the ids renumbered): the rows, customers and spend of the original."""
+    return frame.assign(customer_id="X" + frame["customer_id"])
+
+
+REPLACED = (
+    "the customers up to the champion's as-of date 2023-06-30 are another set "
+    "than the champion's (700 on both sides, no rows or spend added, other "
+    "ids: another customer base, or ids renumbered), champion's -> today's: "
+    "rows 3923 -> 3923 (+0.00 %), customers 700 -> 700 (+0.00 %), spend "
+    "76075.59 -> 76075.59 (+0.00 %)"
+)
+
+
+def test_a_log_of_other_customers_of_the_same_size_is_refused(
+    feed: pd.DataFrame, shop: Shop
+) -> None:
+    """The counts alone passed it, and its challenger was promoted to
+    publish scores of customers the champion never knew; the override goes
+    on."""
+    other = _renumbered(_day(feed, NEXT))
+    before = _snapshot(shop.registry.root)
+    result = shop.retrain(other)
+    assert result.refused and not result.promoted
+    assert result.reason == REPLACED + TAIL
+    assert _snapshot(shop.registry.root) == before
+    check = result.to_json()["history_check"]
+    assert check["status"] == "refused" and check["customers_replaced"] is True
+    assert check["lost"] == {"rows": 0, "customers": 0, "spend": 0.0}
+    accepted = shop.retrain(other, accept_history_loss=True)
+    assert accepted.promoted and not accepted.refused
+    assert accepted.history is not None
+    assert accepted.history.note == "going on as asked: " + REPLACED
+
+
+def test_the_customer_digest_is_compared_only_where_both_sides_have_it(
+    feed: pd.DataFrame,
+) -> None:
+    """A summary stored before the digest: the counts judge, as before; an
+    added customer (an old purchase of a new customer) is a gain, and a
+    loss together with other ids is named as both."""
+    day = _day(feed, AS_OF)
+    as_of = day_number(AS_OF)
+    champion = summarize_history(_data(day).transactions, as_of)
+    other = summarize_history(_data(_renumbered(day)).transactions, as_of)
+    older = HistorySummary.from_json(
+        {k: v for k, v in champion.to_json().items() if k != "customer_digest"}
+    )
+    assert older.customer_digest is None
+    check = compare_history(older, other, 0.01)
+    assert check.customers_replaced is None and not check.exceeded
+    assert check.to_json()["customers_replaced"] is None
+    late = pd.DataFrame(
+        {
+            "customer_id": ["C9999999"],
+            "order_date": pd.to_datetime(["2023-06-02"]),
+            "amount": [12.0],
+        }
+    )
+    grown = summarize_history(
+        _data(pd.concat([day, late], ignore_index=True)).transactions, as_of
+    )
+    assert grown.customer_digest != champion.customer_digest
+    assert compare_history(champion, grown, 0.01).customers_replaced is False
+    # other ids and a lost week: both named
+    cut = summarize_history(_data(_renumbered(_last_week(day))).transactions, as_of)
+    both = compare_history(champion, cut, 0.01)
+    assert both.customers_replaced and both.lost_beyond
+    assert both.message().endswith("; the customer ids differ too (as many customers)")
+
+
 def test_a_small_correction_passes(feed: pd.DataFrame, shop: Shop) -> None:
     """Orders cancelled (one of a one-order customer), an amount fixed, a
     return dated back and a late row: the history moved, by less than the
@@ -258,6 +350,8 @@ def test_a_small_correction_passes(feed: pd.DataFrame, shop: Shop) -> None:
     assert check["today"] == _figures(corrected)
     assert check["lost"]["rows"] == 1  # three cancelled, two added
     assert check["lost"]["customers"] == 1  # a one-order customer's cancelled
+    # another set of customers, as a count says: judged by the counts
+    assert check["customers_replaced"] is False
     assert check["lost"]["spend"] == round(
         _figures(feed)["spend"] - _figures(corrected)["spend"], 2
     )
@@ -400,6 +494,10 @@ _STORED = {
          "not a list of counts"),
         ({"weekly_rows": [4, "1"]}, "field 'data.history.weekly_rows': index 1: "
          "value '1': not a count (an integer >= 0)"),
+        ({"customer_digest": "ABC"}, "field 'data.history.customer_digest': "
+         "value 'ABC': not a SHA-256 digest (64 lowercase hex digits)"),
+        ({"customer_digest": None}, "field 'data.history.customer_digest': "
+         "not a SHA-256 digest (64 lowercase hex digits)"),
     ],
 )  # fmt: skip
 def test_a_damaged_summary_names_the_file(
@@ -419,6 +517,8 @@ def test_a_damaged_summary_names_the_file(
 def test_a_stored_summary_reads_back_as_written() -> None:
     summary = HistorySummary("2023-06-30", 455, 100, 1000.0, (3, 0, 5))
     assert HistorySummary.from_json(summary.to_json()) == summary
+    digested = replace(summary, customer_digest="0" * 64)
+    assert HistorySummary.from_json(digested.to_json()) == digested
     # a whole spend is a JSON number as well
     assert HistorySummary.from_json(_STORED | {"spend": 10}).spend == 10.0
 
