@@ -1012,6 +1012,22 @@ def _print_retrain(result: RetrainResult) -> None:
     default=None,
     help="Also publish the version's scores to this CSV.",
 )
+@option(
+    "--max-history-loss",
+    type=FiniteFloatRange(0.0, 1.0),
+    default=DEFAULT_MAX_HISTORY_LOSS,
+    show_default=True,
+    help="Refuse the rollback (nothing published or made current; exit 1) when "
+    "the log lacks more than this share of the rows, customers or spend the "
+    "version had up to its as-of date, or a week more than max(this, 0.10) of "
+    "its rows. 0: any loss refuses; 1: none does.",
+)
+@option(
+    "--accept-history-loss",
+    is_flag=True,
+    help="Roll back although the log lost history beyond --max-history-loss "
+    "(a deliberate correction of the history); the loss is reported.",
+)
 @option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def rollback_command(
     transactions: Path,
@@ -1024,12 +1040,15 @@ def rollback_command(
     as_of: datetime.date | None,
     state: Path | None,
     scores_out: Path | None,
+    max_history_loss: float,
+    accept_history_loss: bool,
     as_json: bool,
 ) -> None:
     """Make an earlier model current again, its scores published first.
 
     A rerun of the day's retrain then keeps it; the next day's runs as usual.
     """
+    from tierflow.cltv.history import GuardStatus
     from tierflow.cltv.lifecycle import ScoreSinks, rollback
     from tierflow.cltv.registry import ModelRegistry
 
@@ -1050,12 +1069,21 @@ def rollback_command(
         progress_stage("cltv rollback"),
     ):
         result = rollback(
-            data, registry, ScoreSinks(sinks), version=version, as_of_day=day
+            data,
+            registry,
+            ScoreSinks(sinks),
+            version=version,
+            as_of_day=day,
+            max_history_loss=max_history_loss,
+            accept_history_loss=accept_history_loss,
         )
     # a log in another unit than the version's was refused before publishing
     published = (
         None if result.as_of is None else datetime.date.fromisoformat(result.as_of)
     )
+    guard = result.history
+    if guard is not None and guard.note:
+        notes = [*notes, f"history check {guard.status}: {guard.note}"]
     _warn(notes, data, published)
     if as_json:
         click.echo(json.dumps(result.to_json()))
@@ -1068,3 +1096,13 @@ def rollback_command(
             f"published {'no scores' if rows is None else counted(rows, 'score')} "
             f"as of {result.as_of}"
         )
+        if guard is not None and guard.check is not None:
+            kept = (
+                "kept within tolerance"
+                if guard.status is GuardStatus.PASSED
+                else "lost beyond tolerance, rolled back as asked"
+            )
+            click.echo(
+                f"history up to {guard.check.champion.as_of} {kept} (version's "
+                f"-> the log's): {guard.check.figures()}"
+            )

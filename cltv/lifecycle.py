@@ -1016,6 +1016,10 @@ class RollbackResult:
     as_of: str | None
     published_rows: int | None
     done: bool = True
+    #: The history guard's verdict on the log (``passed``, ``accepted``, or
+    #: ``skipped`` for a version saved without a summary); ``None``: nothing
+    #: done.
+    history: HistoryGuard | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -1024,6 +1028,7 @@ class RollbackResult:
             "as_of": self.as_of,
             "published_rows": self.published_rows,
             "done": self.done,
+            "history_check": None if self.history is None else self.history.to_json(),
         }
 
 
@@ -1186,19 +1191,33 @@ def _kept_recipes(
     return read, unreadable
 
 
-def _rollback_guard(data: CustomerData, stored: StoredModel, as_of_day: int) -> None:
+def _rollback_guard(
+    data: CustomerData,
+    stored: StoredModel,
+    as_of_day: int,
+    max_loss: float,
+    accept: bool,
+) -> HistoryGuard:
     """Refuse to publish ``stored``'s scores of a log it was not trained on,
-    as the retrain's history guard refuses a day (:func:`_guard`, at its
-    default tolerance): the log up to the version's as-of date lacks the
-    history it recorded (another shop's customers, a cut file), or its
-    amounts are in another unit. Unguarded, a rollback published a model in
-    dollars scoring a log in cents, or one of another customer base, and
-    made it current. A version saved without a history summary (before the
-    guard) is not checked, as the retrain's guard skips it."""
+    as the retrain's history guard refuses a day (:func:`_guard`): the log
+    up to the version's as-of date lacks the history it recorded beyond
+    ``max_loss`` (a cut file, a lost segment), holds other customers (the
+    same counts, other ids), or its amounts are in another unit. Unguarded,
+    a rollback published a model in dollars scoring a log in cents, or one
+    of another customer base, and made it current. ``accept`` lets a loss
+    through (``accepted``), never a unit change. A version saved without a
+    history summary (before the guard) is not checked (``skipped``), as the
+    retrain's guard skips it."""
     history = stored.history
-    if history is None:
-        return
     target = stored.version
+    if history is None:
+        return HistoryGuard(
+            GuardStatus.SKIPPED,
+            note=(
+                f"{target} was saved without a history summary (before the "
+                "history guard): the log not checked against it"
+            ),
+        )
     unit = unit_change(history, data.transactions, as_of_day)
     if unit is not None:
         raise InputError(
@@ -1207,14 +1226,19 @@ def _rollback_guard(data: CustomerData, stored: StoredModel, as_of_day: int) -> 
             file=data.transactions.source or None,
         )
     today = summarize_history(data.transactions, day_number(history.as_of))
-    check = compare_history(history, today, DEFAULT_MAX_HISTORY_LOSS)
-    if check.exceeded:
-        raise InputError(
-            f"cannot roll back to {target}: "
-            + check.message("the version's", "the log's")
-            + ": the log is not the history it was trained on",
-            file=data.transactions.source or None,
+    check = compare_history(history, today, max_loss)
+    why = check.message("the version's", "the log's")
+    if not check.exceeded:
+        return HistoryGuard(GuardStatus.PASSED, check)
+    if accept:
+        return HistoryGuard(
+            GuardStatus.ACCEPTED, check, note="going on as asked: " + why
         )
+    raise InputError(
+        f"cannot roll back to {target}: {why}: the log is not the history it "
+        "was trained on (--accept-history-loss goes on)",
+        file=data.transactions.source or None,
+    )
 
 
 def rollback(
@@ -1224,6 +1248,8 @@ def rollback(
     *,
     version: str | None = None,
     as_of_day: int | None = None,
+    max_history_loss: float = DEFAULT_MAX_HISTORY_LOSS,
+    accept_history_loss: bool = False,
 ) -> RollbackResult:
     """Make ``version`` (default: :func:`previous_champion`) current again,
     under the registry's lock, as a retrain promotes: its scores published
@@ -1238,7 +1264,15 @@ def rollback(
     ``rolled_back_from``: a rerun of that day's retrain is "already done"
     and keeps ``version`` (it re-promoted the model rolled back from), the
     next day's retrain runs as usual.
+
+    ``max_history_loss`` and ``accept_history_loss`` are :func:`retrain`'s,
+    of the log against the version's history summary
+    (:func:`_rollback_guard`).
     """
+    if not 0 <= max_history_loss <= 1:
+        raise InputError(
+            "must be in [0, 1]", field="max_history_loss", value=max_history_loss
+        )
     with registry.locked():
         current = registry.current()
         if current is None:
@@ -1303,7 +1337,9 @@ def rollback(
                 field="--as-of",
                 value=date,
             )
-        _rollback_guard(data, stored, as_of_day)
+        guard = _rollback_guard(
+            data, stored, as_of_day, max_history_loss, accept_history_loss
+        )
         published = _publish(data, as_of_day, target, stored.model, sink)
         registry.set_current(target)
         record |= {
@@ -1327,4 +1363,4 @@ def rollback(
             "backtest_skipped": record.get("backtest_skipped"),
         }
         registry.write_retrain_state(record)
-    return RollbackResult(target, current, date, published)
+    return RollbackResult(target, current, date, published, history=guard)

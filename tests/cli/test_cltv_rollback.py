@@ -25,6 +25,13 @@ from tierflow.data.synthetic_transactions import (
 NIGHTS = ("2023-06-28", "2023-06-29", "2023-06-30")
 #: The first night's history (rows, customers, gross spend up to it).
 FIRST_NIGHT = {"rows": 3999, "customers": 700, "spend": 88180.52}
+#: The line a rollback to the first night's model prints of the log.
+KEPT = (
+    f"history up to {NIGHTS[0]} kept within tolerance (version's -> the "
+    "log's): rows 3999 -> "
+    "3999 (+0.00 %), customers 700 -> 700 (+0.00 %), spend 88180.52 -> "
+    "88180.52 (+0.00 %)\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +137,23 @@ def test_rollback_publishes_then_restores_and_a_rerun_keeps_it(
         "--scores-out", str(out), "--json",
     )  # fmt: skip
     assert rolled.exit_code == 0, rolled.output
-    assert json.loads(rolled.stdout) == {
+    reported = json.loads(rolled.stdout)
+    check = reported.pop("history_check")
+    assert reported == {
         "champion": first,
         "rolled_back_from": second,
         "as_of": NIGHTS[1],
         "published_rows": 700,
         "done": True,
+    }
+    # the log up to the first night holds the first model's history whole
+    assert check == check | {
+        "status": "passed",
+        "as_of": NIGHTS[0],
+        "customers_replaced": False,
+        "champion": FIRST_NIGHT,
+        "today": FIRST_NIGHT,
+        "lost": {"rows": 0, "customers": 0, "spend": 0.0},
     }
     assert (models / "CURRENT").read_text() == f"{first}\n"
     latest, versions, stored = _published(state_location)
@@ -271,7 +289,7 @@ def test_rollback_refuses_what_the_record_cannot_tell(
     assert done.exit_code == 0, done.output
     assert done.stdout == (
         f"rolled back to {first} (from {second}): published 700 scores as of "
-        f"{NIGHTS[1]}\n"
+        f"{NIGHTS[1]}\n{KEPT}"
     )
     # a day before the version's own as-of date (rolling forward again): scores of days it trained on
     early = _refused(
@@ -320,7 +338,7 @@ def test_rollback_of_an_older_record_finds_the_champion_by_its_history(
     assert rolled.exit_code == 0, rolled.output
     assert rolled.stdout == (
         f"rolled back to {first} (from {second}): published 700 scores as of "
-        f"{NIGHTS[1]}\n"
+        f"{NIGHTS[1]}\n{KEPT}"
     )
     assert (models / "CURRENT").read_text() == f"{first}\n"
     assert _published(state_location)[:2] == (datetime.date(2023, 6, 29), {first})
@@ -404,7 +422,8 @@ def test_rollback_refuses_a_log_the_version_was_not_trained_on(
             "tolerance (1 % in total, 10 % in a week), version's -> the log's: "
             "rows 3999 -> 3085 (-22.86 %), customers 700 -> 560 (-20.00 %), "
             "spend 88180.52 -> 68903.23 (-21.86 %); 67 weeks lost beyond 10 %",
-            "and 64 more: the log is not the history it was trained on",
+            "and 64 more: the log is not the history it was trained on "
+            "(--accept-history-loss goes on)",
         ),
     ):
         before = _files(folder)
@@ -471,7 +490,7 @@ def test_rollback_publishes_the_day_the_store_serves(
     assert rolled.exit_code == 0, rolled.output
     assert rolled.stdout == (
         f"rolled back to {first} (from {second}): published 700 scores as of "
-        f"{NIGHTS[1]}\n"
+        f"{NIGHTS[1]}\n{KEPT}"
     )
     assert _published(state_location)[:2] == (datetime.date(2023, 6, 29), {first})
 
@@ -545,4 +564,124 @@ def test_rollback_of_an_older_record_takes_only_the_champions_recipe(
     assert rolled.exit_code == 0, rolled.output
     assert rolled.stdout.startswith(f"rolled back to {first} (from {second}): ")
     assert (models / "CURRENT").read_text() == f"{first}\n"
+    assert _published(state_location)[1] == {first}
+
+
+def _lossy(feeds: dict[str, Path], folder: Path) -> Path:
+    """The second night's log with every 20th row of the first night's
+    history missing: 5 % of its rows, about as much of each week's."""
+    rows = pd.read_csv(feeds[NIGHTS[1]], dtype={"customer_id": str})
+    old = rows.index[rows["order_date"] <= NIGHTS[0]]
+    return _feed(feeds, folder, "lossy", rows.drop(old[::20]))
+
+
+def test_rollback_tolerates_and_accepts_a_history_loss_as_retrain_does(
+    feeds: dict[str, Path],
+    two_nights: tuple[Path, str, str],
+    tmp_path: Path,
+    state_location: Path | str,
+) -> None:
+    """``--max-history-loss`` and ``--accept-history-loss``, retrain's: a
+    log that lost 5 % of the version's rows is refused at the default 1 %,
+    rolled back at 0.1 and with the override, the loss reported in text
+    and JSON."""
+    folder = _copy(two_nights, tmp_path, feeds, state_location)
+    _, first, second = two_nights
+    models = folder / "models"
+    lossy = _lossy(feeds, folder)
+
+    def rollback(*extra: str) -> Result:
+        return _run(
+            "rollback", "--transactions", str(lossy), "--model-dir", str(models),
+            "--state", str(state_location), *extra,
+        )  # fmt: skip
+
+    before = _files(folder)
+    refused = rollback()
+    assert refused.exit_code == 1, refused.output
+    assert refused.stdout == "" and "Traceback" not in refused.output
+    line = refused.stderr.splitlines()[-1]
+    assert line.startswith(
+        f"Error: {lossy}: cannot roll back to {first}: history up to the "
+        f"version's as-of date {NIGHTS[0]} was lost beyond tolerance (1 % in "
+        "total, 10 % in a week), version's -> the log's: rows 3999 -> 3799 "
+        "(-5.00 %), customers 700 -> "
+    )
+    assert line.endswith(
+        ": the log is not the history it was trained on (--accept-history-loss goes on)"
+    )
+    assert _files(folder) == before
+    assert _published(state_location)[1] == {second}
+    assert rollback("--max-history-loss", "1.5").exit_code == 2
+
+    tolerated = rollback("--max-history-loss", "0.1", "--json")
+    assert tolerated.exit_code == 0, tolerated.output
+    result = json.loads(tolerated.stdout)
+    assert (result["champion"], result["done"]) == (first, True)
+    check = result["history_check"]
+    assert (check["status"], check["max_history_loss"]) == ("passed", 0.1)
+    assert check["champion"] == FIRST_NIGHT and check["today"]["rows"] == 3799
+    assert (check["lost"]["rows"], check["lost_share"]["rows"]) == (200, 0.050013)
+    assert (models / "CURRENT").read_text() == f"{first}\n"
+    assert _published(state_location)[1] == {first}
+
+    # forward again, to the second night's model, on purpose
+    accepted = rollback("--to", second, "--accept-history-loss")
+    assert accepted.exit_code == 0, accepted.output
+    lines = accepted.stdout.splitlines()
+    # the customers whose only rows were lost are not scored
+    assert lines[0] == (
+        f"rolled back to {second} (from {first}): published 685 scores as of "
+        f"{NIGHTS[1]}"
+    )
+    assert lines[1].startswith(
+        f"history up to {NIGHTS[1]} lost beyond tolerance, rolled back as asked "
+        "(version's -> the log's): rows "
+    )
+    assert (
+        "WARNING tierflow.cli.cltv: history check accepted: going on as asked: "
+        f"history up to the version's as-of date {NIGHTS[1]} was lost beyond "
+        "tolerance (1 % in total, 10 % in a week), version's -> the log's: "
+    ) in accepted.stderr
+    assert (models / "CURRENT").read_text() == f"{second}\n"
+    assert _published(state_location)[1] == {second}
+
+
+def test_rollback_refuses_a_log_of_other_customers_of_the_same_size(
+    feeds: dict[str, Path],
+    two_nights: tuple[Path, str, str],
+    tmp_path: Path,
+    state_location: Path | str,
+) -> None:
+    """Every id renumbered: as many rows, customers and spend as the
+    version's history, which the counts passed; the customer digest refuses
+    it, and ``--accept-history-loss`` goes on."""
+    folder = _copy(two_nights, tmp_path, feeds, state_location)
+    _, first, second = two_nights
+    rows = pd.read_csv(feeds[NIGHTS[1]], dtype={"customer_id": str})
+    other = _feed(
+        feeds, folder, "renumbered", rows.assign(customer_id="X" + rows["customer_id"])
+    )
+    args = (
+        "rollback", "--transactions", str(other), "--model-dir",
+        str(folder / "models"), "--state", str(state_location),
+    )  # fmt: skip
+    before = _files(folder)
+    refused = _run(*args)
+    assert refused.exit_code == 1, refused.output
+    assert refused.stderr.splitlines()[-1] == (
+        f"Error: {other}: cannot roll back to {first}: the customers up to the "
+        f"version's as-of date {NIGHTS[0]} are another set than the version's "
+        "(700 on both sides, no rows or spend added, other ids: another "
+        "customer base, or ids renumbered), version's -> the log's: rows 3999 "
+        "-> 3999 (+0.00 %), customers 700 -> 700 (+0.00 %), spend 88180.52 -> "
+        "88180.52 (+0.00 %): the log is not the history it was trained on "
+        "(--accept-history-loss goes on)"
+    )
+    assert _files(folder) == before
+    assert _published(state_location)[1] == {second}
+    accepted = _run(*args, "--accept-history-loss", "--json")
+    assert accepted.exit_code == 0, accepted.output
+    check = json.loads(accepted.stdout)["history_check"]
+    assert (check["status"], check["customers_replaced"]) == ("accepted", True)
     assert _published(state_location)[1] == {first}
