@@ -38,6 +38,8 @@
     expiresAt: NaN, // when the options shown expire, on this page's clock (ms)
     expiry: null, // the timer that says so then
     serverOffset: 0, // the server's clock less this page's (ms), from its last Date header
+    askRetry: null, // the timer that asks again for options the store did not answer
+    retryAsk: null, // what that timer does (the `online` event does it at once)
   };
 
   // The API's longest customer id (`_Id` in service/schemas.py).
@@ -57,6 +59,11 @@
   const NO_OPTIONS = "Sorry, no delivery option can be offered for this cart.";
   // Seconds between the tries of loading the samples (then it gives up).
   const SAMPLES_RETRY_S = [1, 2, 4, 8];
+  // Seconds before each new try of an ask for options that did not reach
+  // the store (then it gives up: about 45 s in all). An ask sent while the
+  // server was down (a replica restarting) said "could not be reached" and
+  // waited for a click once the store was back.
+  const ASK_RETRY_S = [0.5, 1, 2, 4, 8, 10, 10, 10];
   // Where the tab keeps its checkout across a reload or the back button
   // (sessionStorage: this tab's alone, gone with it).
   const SAVED = "tierflow.checkout";
@@ -899,15 +906,39 @@
     }
   }
 
+  // An ask is asked again only when it did not reach a server that answers
+  // it: the store unreachable (the connection refused), or a 503 (a gateway
+  // with no server up; /v1/options itself answers degraded, not 503). A
+  // timeout or a 502 is not: the server may have made the option set, and
+  // /v1/options takes no request id that would make a second ask the
+  // first's option set.
+  const askRetries = (res) =>
+    (res.status === 0 && (res.body || {}).error === "network") || res.status === 503;
+
+  function stopAskRetry() {
+    clearTimeout(state.askRetry);
+    state.askRetry = null;
+    state.retryAsk = null;
+  }
+
+  // Where the focus is, if the shopper put it there: a retry's answer or
+  // error takes it only from the page's body (where a disabled button left
+  // it), not from a field the shopper is typing in.
+  const focusIsFree = () => [document.body, null, $("error"), $("get-options")].includes(document.activeElement);
+
   // `keepPick`: the shopper's own pick stays while offered (new options for
-  // expired ones, asked with Show new delivery options)
-  async function getOptions(keepPick = false) {
+  // expired ones, asked with Show new delivery options). `attempt`, `asked`:
+  // a try again (1, 2, …) of the ask of `asked` that did not reach the
+  // store; it sends what was asked, not fields being typed in meanwhile
+  async function getOptions(keepPick = false, attempt = 0, asked = null) {
     if (state.busy) return;
+    stopAskRetry();
     const pick = keepPick && state.picked && !edited() ? state.chosen : null;
     watchExpiry(null); // the options asked replace those shown
     state.busy = true;
     loading(true);
-    showError("");
+    // a try again leaves "trying again" up until it is answered
+    if (!attempt) showError("");
     offerRequote(false);
     $("confirmation").hidden = true;
     $("updates").replaceChildren();
@@ -916,7 +947,7 @@
     state.done = false;
     state.placed = false;
     closeStream();
-    const body = formOrder();
+    const body = asked || formOrder();
     const res = await api("POST", "/v1/options", body);
     learnClock(res);
     state.busy = false;
@@ -942,9 +973,20 @@
       document.body.dataset.edited = "";
       const field = ((res.body && res.body.field) || "").replace(/\[.*$/, "");
       if (FIELD_INPUTS[field]) $(FIELD_INPUTS[field]).setAttribute("aria-invalid", "true");
-      showError(errorText(res, body));
-      return $("error").focus();
+      const wait = askRetries(res) ? ASK_RETRY_S[attempt] : undefined;
+      document.body.dataset.askRetry = wait === undefined ? "" : String(attempt + 1);
+      if (wait === undefined) showError(errorText(res, body));
+      else {
+        // "The store could not be reached: trying again in 2 s."
+        showError(`${errorText(res, body).replace(/:[^:]*$/, "")}: trying again in ${wait} s.`);
+        state.retryAsk = () => getOptions(keepPick, attempt + 1, body);
+        state.askRetry = setTimeout(state.retryAsk, wait * 1000);
+      }
+      if (!attempt || focusIsFree()) $("error").focus();
+      return;
     }
+    if (attempt) showError("");
+    document.body.dataset.askRetry = "";
     state.answer = res.body;
     state.sent = body;
     state.sentCart = $("cart-preset").value;
@@ -952,7 +994,7 @@
     state.chosen = state.picked ? pick : res.body.recommended;
     state.open.clear();
     render(state.answer, []);
-    $("options-heading").focus();
+    if (!attempt || focusIsFree()) $("options-heading").focus();
     document.body.dataset.requestId = state.answer.request_id;
     document.body.dataset.revision = String(state.answer.revision);
     openStream(state.answer.request_id);
@@ -1143,6 +1185,10 @@
     });
     $("confirm").addEventListener("click", placeOrder);
     $("requote").addEventListener("click", () => getOptions(true));
+    // the browser back online: the ask waiting to be tried again goes now
+    window.addEventListener("online", () => {
+      if (state.retryAsk) state.retryAsk();
+    });
     await loadSamples();
     await restore();
     document.body.dataset.ready = "1";

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -2046,6 +2047,164 @@ def test_the_server_back_takes_away_the_line_that_it_could_not_be_reached(
         page.wait_for_selector("#error", state="hidden")
         assert _focused(page)["id"] == "confirm"
         assert _placed(page, second) == [["gold", "ST-CHI"]]
+    assert errors == []
+
+
+def _quotes(folder: Path) -> int:
+    """How many option sets the store at ``folder / "state.db"`` holds."""
+    with sqlite3.connect(folder / "state.db") as db:
+        (n,) = db.execute("SELECT COUNT(*) FROM quotes").fetchone()
+    return int(n)
+
+
+def test_options_asked_while_the_server_is_down_come_when_it_is_back(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Options asked while the server is down (a replica restarting) said
+    the store could not be reached, and the page waited for a click once it
+    was back. It says it is trying again and asks again itself (0.5 s, then
+    doubling to 10 s): the options come within a try of the server's return,
+    for the order asked (a ZIP code typed meanwhile is not sent half typed:
+    the page says the order changed), and the tries that never reached it
+    made no option set."""
+    port = free_port()
+    errors: list[str] = []
+
+    def serve(router: OnlineRouter) -> Any:
+        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+        return serve_in_thread(app, port=port)
+
+    with tiny_router(tmp_path) as first, serve(first) as server:
+        page = _page(browser, server.url + "/", errors)
+    answered: list[int] = []
+    page.on(
+        "response",
+        lambda r: answered.append(r.status) if r.url.endswith("/v1/options") else None,
+    )
+    page.select_option("#customer", "C4")
+    page.fill("#zip", "60601")
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error") == (
+        "The store could not be reached: trying again in 0.5 s."
+    )
+    page.wait_for_function("() => document.body.dataset.askRetry === '3'")
+    assert page.inner_text("#error") == (
+        "The store could not be reached: trying again in 2 s."
+    )
+    page.fill("#zip", "10001")  # typed while the page tries again
+    with tiny_router(tmp_path, scores=False) as second, serve(second):
+        page.wait_for_selector("#options .option-card")
+        assert _tiers(page) == ["gold"]
+        assert page.locator("#error").is_hidden()
+        assert page.input_value("#zip") == "10001"
+        assert page.evaluate("document.body.dataset.edited") == "1"
+        assert page.locator("#confirm").is_disabled()
+        assert answered == [200]
+        assert _quotes(tmp_path) == 1
+        page.fill("#zip", "60601")
+        assert _placed(page, second) == [["gold", "ST-CHI"]]
+    assert errors == []
+
+
+def test_options_are_asked_again_a_bounded_number_of_times(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A server that stays down is asked 8 times more, further apart each
+    time up to 10 s (its clock run forward here), then the page stops and
+    says so as it did, for the shopper to try again; a timeout is never
+    asked again (the server may have answered it: /v1/options takes no id
+    that would make a second ask the first's option set)."""
+    port = free_port()
+    errors: list[str] = []
+    with (
+        tiny_router(tmp_path) as router,
+        serve_in_thread(
+            create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10), port=port
+        ) as server,
+    ):
+        page = _new_page(browser, errors)
+        page.clock.install()
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda r: sent.append(r.url) if r.url.endswith("/v1/options") else None,
+    )
+    page.click("#get-options")
+    waits: list[float] = []
+    for attempt in range(1, 9):
+        page.wait_for_function(
+            "n => document.body.dataset.askRetry === String(n)", arg=attempt
+        )
+        wait = float(re.findall(r"in ([\d.]+) s", page.inner_text("#error"))[0])
+        waits.append(wait)
+        page.clock.run_for(int(wait * 1000))
+    page.wait_for_function("() => document.body.dataset.askRetry === ''")
+    assert waits == [0.5, 1, 2, 4, 8, 10, 10, 10]
+    assert page.inner_text("#error") == (
+        "The store could not be reached: check your connection and try again."
+    )
+    page.clock.run_for(60_000)
+    assert len(sent) == 9
+    assert page.evaluate("document.body.dataset.askRetry") == ""
+    assert page.locator("#get-options").is_enabled()
+    assert errors == []
+
+
+def test_an_ask_a_gateway_turned_away_is_asked_again(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A 503 (a gateway with no server up: /v1/options itself never answers
+    503) is asked again; a 502 (the server may have answered it) is not."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    statuses = [503, 503]
+
+    def gateway(route: Any) -> None:
+        if statuses:
+            route.fulfill(status=statuses.pop(0), body="<h1>Unavailable</h1>")
+        else:
+            route.continue_()
+
+    page.route("**/v1/options", gateway)
+    page.click("#get-options")
+    page.wait_for_selector("#options .option-card")
+    assert statuses == []
+    assert page.locator("#error").is_hidden()
+    statuses.append(502)
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error") == (
+        "Something went wrong on our side: please try again in a moment."
+    )
+    assert not page.evaluate("document.body.dataset.askRetry")
+    assert errors == []
+
+
+def test_an_ask_that_timed_out_is_not_asked_again(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A timed-out ask may have made an option set on the server: it is
+    not sent again by the page (the shopper asks again)."""
+    server, _ = site
+    errors: list[str] = []
+    page = _new_page(browser, errors)
+    page.clock.install()
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    held: list[Any] = []
+    page.route("**/v1/options", lambda route: held.append(route))  # never answered
+    page.click("#get-options")
+    page.wait_for_function("() => document.getElementById('get-options').disabled")
+    page.clock.run_for(16_000)
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error") == "The store is not responding: please try again."
+    page.clock.run_for(60_000)
+    assert len(held) == 1
+    assert not page.evaluate("document.body.dataset.askRetry")
     assert errors == []
 
 
