@@ -212,6 +212,44 @@ class CapacityMonitor:
         if foreign:
             _warn_foreign_nodes(foreign)
 
+    @classmethod
+    def open_at(
+        cls, network: Network, store: CapacityEventLog, at: dt.datetime
+    ) -> CapacityMonitor:
+        """The map as it stood at ``at`` (``capacity show --now``): every
+        logged event dated at or before it applied in log order to the
+        nominal map, none after it (a confirmed checkout's work included),
+        the same figures as a store that logged only those. No snapshot is
+        read (one may hold events of after ``at``), so the log must be
+        whole: a log ``tierflow state prune`` cut is refused. The monitor
+        is detached (a reader's: it logs and snapshots nothing).
+
+        Raises
+        ------
+        InputError
+            At ``now``: the log was pruned.
+        """
+        pruned = store.pruned_through()
+        if pruned is not None:
+            raise InputError(
+                "the capacity log was pruned (`tierflow state prune` deleted "
+                f"its events up to {stamp_instant(pruned)}): the map at an "
+                "instant cannot be rebuilt from it; show the map as it stands "
+                "(no --now)",
+                field="now",
+                value=at.isoformat(),
+            )
+        cut = at.timestamp()
+        logged = store.events_after(0)
+        mon = cls(network)
+        mon.rebuilds += 1
+        # ``ts`` as the event parser reads it: ISO 8601 with an offset
+        mon.apply_logged([ev for ev in logged if _epoch(ev.ts) <= cut])
+        foreign = {ev.node_id for ev in mon._foreign_events}
+        if foreign:
+            _warn_foreign_nodes(foreign)
+        return mon
+
     def refresh(self) -> int:
         """Apply events other writers logged since ours; returns how many."""
         return self.apply_logged(self.logged_since())
@@ -966,6 +1004,11 @@ def stamp_instant(ts: float) -> str | None:
     if not np.isfinite(ts):
         return None
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
+def _epoch(ts: str) -> float:
+    """A logged event's ``ts`` (ISO 8601 with an offset) in epoch seconds."""
+    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
 def _holds_news(entry: Mapping[str, Any]) -> bool:

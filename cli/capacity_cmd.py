@@ -426,6 +426,7 @@ def forget_command(
     epilog=examples(
         "tierflow capacity show --state state.db",
         "tierflow capacity show --workload 12 --service next_day --json",
+        "tierflow capacity show --now 2026-01-19T14:00:00Z --state state.db",
     ),
 )
 @network_option
@@ -452,6 +453,14 @@ def forget_command(
     default=None,
     help="Score for an order shipped by this service (lane congestion).",
 )
+@option(
+    "--now",
+    "at",
+    type=Instant(),
+    default=None,
+    help="Show the map as it stood at this instant, ISO 8601 with offset: the "
+    "events dated up to it, forecasts judged at it (default: now).",
+)
 def show_command(
     network_dir: Path | None,
     state_path: Path | None,
@@ -459,8 +468,19 @@ def show_command(
     png_path: Path | None,
     workload: float,
     service: str | None,
+    at: dt.datetime | None,
 ) -> None:
     """Capacity score per node, with the inputs behind it."""
+    clock = now()
+    if at is not None and at > clock:
+        # the events of an instant to come are not logged yet: the map shown
+        # would be today's under tomorrow's date
+        raise InputError(
+            f"after the clock ({clock.isoformat()}): the map of an instant to "
+            "come is not known",
+            field="--now",
+            value=at.isoformat(),
+        )
     check_existing_state(state_path)  # a typo's error before a second of imports
     from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
     from tierflow.data.rates import service_index
@@ -471,21 +491,30 @@ def show_command(
         mon = CapacityMonitor(net)
     else:
         with store:
-            mon = CapacityMonitor.open(net, store)
+            if at is None:
+                mon = CapacityMonitor.open(net, store)
+            else:
+                try:
+                    mon = CapacityMonitor.open_at(net, store, at)
+                except InputError as exc:  # named as the flag
+                    raise InputError(
+                        exc.reason, field="--now", value=exc.value
+                    ) from None
     profile = OrderProfile(
         workload,
         -1 if service is None else service_index(service),
     )
     table = mon.table(profile)
-    past = _past_day_forecasts(mon, now())
+    judged = clock if at is None else at
+    past = _past_day_forecasts(mon, judged)
     if png_path is not None:
         _plot_map(net, mon, table, png_path)
     if as_json:
-        click.echo(json.dumps(_map_json(mon, table, workload, service, past)))
+        click.echo(json.dumps(_map_json(mon, table, workload, service, past, judged)))
         return
-    click.echo(_map_text(mon, table))
+    click.echo(_map_text(mon, table, at))
     if past.any():
-        click.echo(_past_day_note(mon, past))
+        click.echo(_past_day_note(mon, past, then=at is not None))
     if png_path is not None:
         click.echo(f"map written to {png_path}")
 
@@ -519,14 +548,18 @@ def _past_day_forecasts(mon: CapacityMonitor, now: dt.datetime) -> NDArray[np.bo
     return past
 
 
-def _past_day_note(mon: CapacityMonitor, past: NDArray[np.bool_]) -> str:
-    """The text's line under the map when some forecast is of a past day."""
+def _past_day_note(
+    mon: CapacityMonitor, past: NDArray[np.bool_], *, then: bool = False
+) -> str:
+    """The text's line under the map when some forecast is of a past day
+    (``then``: judged at ``--now``, not the clock)."""
     _, stamps = mon.forecast_events()
     newest = dt.datetime.fromtimestamp(float(stamps[past].max()), dt.UTC)
+    server = "at --now a server counted" if then else "a server now counts"
     return (
         f"forecast of {counted(int(past.sum()), 'node')} is of a past local day (the "
-        f"newest at {newest.isoformat()}): listed as the log leaves it, but a "
-        "server now counts its own estimate there (GET /v1/capacity)"
+        f"newest at {newest.isoformat()}): listed as the log leaves it, but "
+        f"{server} its own estimate there (GET /v1/capacity)"
     )
 
 
@@ -536,8 +569,11 @@ def _map_json(
     workload: float,
     service: str | None,
     past: NDArray[np.bool_],
+    judged: dt.datetime,
 ) -> dict[str, Any]:
-    """``capacity show --json``: the scores and their inputs per node."""
+    """``capacity show --json``: the scores and their inputs per node, and
+    the instant the forecasts were judged at (``now``: ``--now`` or the
+    clock)."""
     _, stamps = mon.forecast_events()
     changed = _changed_at(mon)
     changed_by = _changed_by(mon)
@@ -568,6 +604,7 @@ def _map_json(
         "last_seq": mon.last_seq,
         "workload": workload,
         "service": service,
+        "now": judged.astimezone(dt.UTC).isoformat(),
         "nodes": nodes,
     }
 
@@ -579,11 +616,19 @@ def _instant(stamp: float) -> str | None:
     return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat()
 
 
-def _map_text(mon: CapacityMonitor, table: pd.DataFrame) -> str:
-    """The capacity map as a table, one node a line."""
+def _map_text(
+    mon: CapacityMonitor, table: pd.DataFrame, at: dt.datetime | None = None
+) -> str:
+    """The capacity map as a table, one node a line (``at``: the map of the
+    log up to that instant, ``--now``, which the header names)."""
     as_of = mon.as_of()
+    upto = (
+        ""
+        if at is None
+        else f" (the log up to --now {at.astimezone(dt.UTC).isoformat()})"
+    )
     lines = [
-        f"capacity as of {as_of.isoformat() if as_of else '(no events)'}",
+        f"capacity as of {as_of.isoformat() if as_of else '(no events)'}{upto}",
         f"{'node':<9} {'kind':<9} {'score':>6} {'nominal':>8} {'staff%':>7} "
         f"{'backlog':>8} {'forecast':>9} {'free':>9} {'out':>4} {'cong':>5}  "
         "changed (UTC)",

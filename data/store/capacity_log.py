@@ -250,6 +250,16 @@ class CapacityLog(StorePart):
         row = self._db.execute("SELECT MAX(seq) FROM capacity_events").fetchone()
         return int(row[0] or 0)
 
+    def pruned_through(self) -> float | None:
+        """The newest ``ts`` (epoch seconds) of the events ``tierflow state
+        prune`` deleted from the log, None when it never deleted one: a
+        replay of the log from its start (the map at a past instant) is
+        whole only then."""
+        row = self._db.execute(
+            "SELECT horizon FROM prune_horizons WHERE name = ?", (EVENTS_HORIZON,)
+        ).fetchone()
+        return None if row is None else float(row[0])
+
     def save_capacity_snapshot(self, last_seq: int, state: Mapping[str, Any]) -> None:
         """Persist a monitor state covering events up to ``last_seq`` (keeps 20)."""
         with self._db.tx() as conn:

@@ -287,6 +287,11 @@ class CapacityEventLog(Protocol):
         """Highest logged sequence number (0 when empty)."""
         ...
 
+    def pruned_through(self) -> float | None:
+        """The newest ``ts`` of the events ``tierflow state prune`` deleted
+        (epoch seconds), None when none was."""
+        ...
+
     def wait_for_events(
         self, after_seq: int, timeout_s: float, stop: threading.Event | None = None
     ) -> int:

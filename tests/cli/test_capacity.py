@@ -6,10 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from tests.conftest import TINY_NETWORK, untimed_lines
+from tests.data.test_store_retention import NOW, seed
+from tests.postgres import NewState
 from tierflow.cli.main import cli
+from tierflow.data.network import Network
+from tierflow.data.store import open_store
+from tierflow.data.store.checkouts import backlog_delta_event
+from tierflow.data.store.retention import utc_text
 
 
 def _event(i: int) -> str:
@@ -1041,3 +1047,137 @@ def test_show_says_which_forecasts_a_server_now_drops_as_of_a_past_day(
     )
     today = CliRunner(env={"TIERFLOW_NOW": "2026-01-19T20:00:00Z"}).invoke(cli, show)
     assert "past local day" not in today.stdout
+
+
+#: ``capacity show --now``'s instant in the tests below: 14:00 UTC, 09:00 in
+#: New York (WH-EAST's local day is 2026-01-19 there).
+_AT = "2026-01-19T14:00:00Z"
+
+
+def _feed(event_id: str, ts: str, node: str, kind: str, value: object) -> str:
+    return json.dumps(
+        {"event_id": event_id, "ts": ts, "node_id": node, "type": kind, "value": value}
+    )
+
+
+#: A feed of events before and after :data:`_AT`, logged out of time order:
+#: the outage of 15:00 (after) before the reopening of 13:30 (before), which
+#: the whole log finds stale and the map at 14:00 applies; a forecast of the
+#: day before (of a past local day at 14:00), and one of after the instant.
+_BEFORE = [
+    _feed("b1", "2026-01-19T13:00:00Z", "WH-EAST", "backlog", 100),
+    _feed("f0", "2026-01-18T20:00:00Z", "WH-WEST", "forecast", 70),
+    _feed("s1", "2026-01-19T12:00:00Z", "ST-CHI", "staffing", 40),
+    _feed("o0", "2026-01-19T13:30:00Z", "ST-CHI", "outage", False),
+    _feed("n1", "2026-01-19T14:00:00Z", "WH-WEST", "nominal_capacity", 900),
+]
+_AFTER = [
+    _feed("o1", "2026-01-19T15:00:00Z", "ST-CHI", "outage", True),
+    _feed("d1", "2026-01-19T14:00:01Z", "WH-EAST", "backlog_delta", 50),
+    _feed("f1", "2026-01-19T16:00:00Z", "WH-EAST", "forecast", 30),
+    _feed("n2", "2026-01-19T18:00:00Z", "WH-WEST", "nominal_capacity", 500),
+]
+
+
+def test_show_now_is_the_map_of_the_events_up_to_it(new_state: NewState) -> None:
+    """``capacity show --now T`` of a store holding events before and after
+    T (and a confirmed checkout's work after it) gives the figures of a
+    store holding only those up to T, as it stands at the clock T (its
+    forecasts judged at T), in text and JSON, on both backends. It gave the
+    map of the whole log, whatever the instant: yesterday's could not be
+    read again."""
+    whole, upto = new_state(), new_state()
+    net = ["--network", str(TINY_NETWORK)]
+    for location, lines in (
+        (whole, [_BEFORE[0], _AFTER[0], *_BEFORE[1:], *_AFTER[1:]]),
+        (upto, _BEFORE),
+    ):
+        done = CliRunner().invoke(
+            cli,
+            ["capacity", "ingest", *net, "--state", str(location), "--events", "-"],
+            input="\n".join(lines) + "\n",
+        )
+        assert done.exit_code == 0, done.output
+    # a checkout confirmed at WH-EAST after T: its work is not counted at T
+    with open_store(whole) as store:
+        store.append_events(
+            [
+                backlog_delta_event(
+                    "checkout:r1:WH-EAST", "2026-01-19T14:30:00Z", "WH-EAST", 25.0
+                )
+            ]
+        )
+
+    def shown(location: Path | str, *extra: str, clock: str | None = None) -> Result:
+        env = {"TIERFLOW_NOW": clock} if clock else {}
+        args = ["capacity", "show", *net, "--state", str(location), *extra]
+        result = CliRunner(env=env).invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        return result
+
+    replayed = json.loads(shown(whole, "--json", "--now", _AT).stdout)
+    expected = json.loads(shown(upto, "--json", clock=_AT).stdout)
+    nodes = {n["node_id"]: n for n in replayed["nodes"]}
+    assert nodes["WH-EAST"]["backlog"] == 100.0  # not 175 (the delta, the checkout)
+    assert nodes["ST-CHI"]["outage"] is False  # closed at 15:00 only
+    assert nodes["WH-WEST"]["nominal_capacity"] == 900.0  # dated at T: counted
+    assert nodes["WH-WEST"]["forecast_past_day"] is True  # of 2026-01-18
+    assert replayed["now"] == expected["now"] == "2026-01-19T14:00:00+00:00"
+    assert replayed["as_of"] == expected["as_of"] == "2026-01-19T14:00:00+00:00"
+    replayed.pop("last_seq"), expected.pop("last_seq")  # the logs' own numbers
+    assert replayed == expected
+    # the whole log at the clock differs (the checks above are not vacuous)
+    later = json.loads(shown(whole, "--json").stdout)
+    assert {n["node_id"]: n["backlog"] for n in later["nodes"]}["WH-EAST"] == 175.0
+    text = shown(whole, "--now", _AT).stdout.splitlines()
+    assert text[0] == (
+        "capacity as of 2026-01-19T14:00:00+00:00 "
+        "(the log up to --now 2026-01-19T14:00:00+00:00)"
+    )
+    assert text[1:-1] == shown(upto, clock=_AT).stdout.splitlines()[1:-1]
+    assert text[-1].startswith("forecast of 1 node is of a past local day")
+    assert text[-1].endswith(
+        "but at --now a server counted its own estimate there (GET /v1/capacity)"
+    )
+    # before the first event: the nominal map, which a server then served
+    early = shown(whole, "--now", "2026-01-18T19:00:00Z").stdout.splitlines()
+    assert early[0] == (
+        "capacity as of (no events) (the log up to --now 2026-01-18T19:00:00+00:00)"
+    )
+
+
+def test_show_now_after_the_clock_is_refused(tmp_path: Path) -> None:
+    """An instant to come has no map yet (its events are not logged): one
+    line naming the flag, exit 1, rather than today's map under its date."""
+    args = ["capacity", "show", "--network", str(TINY_NETWORK)]
+    args += ["--state", str(tmp_path / "s.db"), "--now", "2026-01-20T00:00:00Z"]
+    result = CliRunner(env={"TIERFLOW_NOW": _AT}).invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: field '--now': value '2026-01-20T00:00:00+00:00': after the clock "
+        "(2026-01-19T14:00:00+00:00): the map of an instant to come is not known\n"
+    )
+
+
+def test_show_now_of_a_pruned_log_is_refused(
+    state_location: Path | str, tiny_network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log ``state prune`` cut cannot rebuild the map at an instant (its
+    oldest events are gone, and a snapshot may hold events of after the
+    instant): refused by name on both backends, where it gave a map
+    without the pruned events' state."""
+    monkeypatch.setenv("TIERFLOW_NOW", utc_text(NOW))
+    seed(state_location, tiny_network)
+    prune = ["state", "prune", "--state", str(state_location), "--now", utc_text(NOW)]
+    done = CliRunner().invoke(cli, [*prune, "--keep-days", "7", "--give-back-upgrades"])
+    assert done.exit_code == 0, done.output
+    args = ["capacity", "show", "--network", str(TINY_NETWORK)]
+    args += ["--state", str(state_location), "--now", utc_text(NOW)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"Error: field '--now': value '{utc_text(NOW)}': the capacity log was pruned"
+    )
+    assert result.stderr.count("\n") == 1
+    # without --now, the map as it stands
+    assert CliRunner().invoke(cli, args[:-2]).exit_code == 0
