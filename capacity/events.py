@@ -426,19 +426,42 @@ def parse_event_lines(
     1-based line numbers. Nothing is applied when any line is bad, and an
     event id repeated with different content is an error naming both rows.
     ``received``: live events' receiving clock (:func:`parse_event`)."""
+    events, bad = events_before_bad(lines, network, file=file, received=received)
+    if bad is not None:
+        raise bad
+    return events
+
+
+def events_before_bad(
+    lines: Iterable[str],
+    network: Network,
+    *,
+    file: str = "<stdin>",
+    received: dt.datetime | None = None,
+) -> tuple[list[CapacityEvent], InputError | None]:
+    """:func:`parse_event_lines`' events and its error, the first bad row of
+    the lines (not an event, or an event id repeated with other content),
+    with the events of the rows before it only: a caller judging them
+    against a store's log reports a clash there before the bad row (the
+    first bad row, whatever its reason)."""
     events: list[CapacityEvent] = []
+    bad: InputError | None = None
     try:
         for row, text in _numbered(lines, file):
             obj = decode_line(text, file, row)
             events.append(
                 parse_event(obj, network, file=file, row=row, received=received)
             )
-    except InputError:
+    except InputError as exc:
+        bad = exc
+    try:
         # an id clash among the rows before the bad one is the first error
         check_repeated_ids(events, file=file)
-        raise
-    check_repeated_ids(events, file=file)
-    return events
+    except EventIdConflict as exc:
+        bad = exc
+    if bad is not None and bad.row is not None:
+        events = [ev for ev in events if ev.row is None or ev.row < bad.row]
+    return events, bad
 
 
 def _numbered(lines: Iterable[str], file: str) -> Iterator[tuple[int, str]]:
@@ -510,15 +533,33 @@ def read_event_bytes(
     """:func:`parse_event_lines` of a whole JSON-lines stream (stdin read to
     its end): a leading byte-order mark is dropped and a byte that is not
     UTF-8 is an error at its line, as in a file."""
+    events, bad = event_bytes_before_bad(data, network, file=file, received=received)
+    if bad is not None:
+        raise bad
+    return events
+
+
+def event_bytes_before_bad(
+    data: bytes,
+    network: Network,
+    *,
+    file: str = "<stdin>",
+    received: dt.datetime | None = None,
+) -> tuple[list[CapacityEvent], InputError | None]:
+    """:func:`events_before_bad` of a whole JSON-lines stream, as
+    :func:`read_event_bytes` reads it (a line that is not UTF-8 is the bad
+    row when the lines before it are good)."""
     try:
         text = decode_utf8(data, file)
     except InputError as exc:
-        if exc.row is not None:  # the lines before the bad byte's are read first
-            parse_event_lines(
-                _lines_before(data, exc.row), network, file=file, received=received
-            )
-        raise
-    return parse_event_lines(text.split("\n"), network, file=file, received=received)
+        if exc.row is None:
+            return [], exc
+        # the lines before the bad byte's are read first
+        events, bad = events_before_bad(
+            _lines_before(data, exc.row), network, file=file, received=received
+        )
+        return events, exc if bad is None else bad
+    return events_before_bad(text.split("\n"), network, file=file, received=received)
 
 
 def _lines_before(data: bytes, row: int) -> list[str]:

@@ -102,7 +102,7 @@ def ingest_command(
     With --follow, a live feed: each small batch of lines is applied as it
     arrives, in its own transaction.
     """
-    from tierflow.capacity.events import read_event_bytes, read_event_file
+    from tierflow.capacity.events import event_bytes_before_bad
     from tierflow.capacity.monitor import CapacityMonitor
 
     net = open_network(network_dir)
@@ -111,11 +111,15 @@ def ingest_command(
         return
     source = "<stdin>" if str(events_path) == "-" else events_path.name
     # live events: dated at most a few minutes past this clock
-    if str(events_path) == "-":
-        data = sys.stdin.buffer.read()
-        events = read_event_bytes(data, net, file=source, received=now())
-    else:
-        events = read_event_file(events_path, net, received=now())
+    data = (
+        sys.stdin.buffer.read() if str(events_path) == "-" else events_path.read_bytes()
+    )
+    events, bad = event_bytes_before_bad(data, net, file=source, received=now())
+    if bad is not None:
+        _first_bad_row(net, state_path, events, bad, source)
+    if not events and str(events_path) != "-":
+        # as every reader's empty file: a wrong or truncated export
+        raise InputError("file is empty", file=source)
     with open_state(state_path) as store:
         mon = CapacityMonitor.open(net, store)
         mon.check_event_ids(events, file=source)
@@ -132,6 +136,37 @@ def ingest_command(
         f"{counted(result.duplicates, 'duplicate')} ignored "
         f"(log at seq {result.last_seq})"
     )
+
+
+def _first_bad_row(
+    net: Network,
+    state_path: Path | None,
+    events: Sequence[CapacityEvent],
+    bad: InputError,
+    source: str,
+) -> None:
+    """Raise the events file's first bad row: an event of the rows before
+    ``bad`` (the file's own first bad row) reusing a logged event's id with
+    other content, else ``bad``. The store is read, never made nor
+    migrated, and only when there is one: a new or empty store has logged
+    nothing to clash with (the clash was found only after a whole good
+    file, so row 90,000 malformed hid row 5's)."""
+    from tierflow.capacity.monitor import CapacityMonitor
+    from tierflow.data.store import SchemaTooOld
+
+    try:
+        exists = check_existing_state(state_path)
+    except click.ClickException:  # a store to be made: nothing logged
+        exists = False
+    if events and exists:
+        try:
+            store = open_state(state_path, migrate=False, make=False)
+        except SchemaTooOld:  # empty, or to be migrated by a good file's ingest
+            raise bad from None
+        with store:
+            # the ids in chunks, one query each (CapacityLog.logged_events)
+            CapacityMonitor(net, store).check_event_ids(events, file=source)
+    raise bad
 
 
 def _stale(n: int) -> str:

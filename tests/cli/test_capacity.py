@@ -1181,3 +1181,84 @@ def test_show_now_of_a_pruned_log_is_refused(
     assert result.stderr.count("\n") == 1
     # without --now, the map as it stands
     assert CliRunner().invoke(cli, args[:-2]).exit_code == 0
+
+
+def _staffing(event_id: str, minute: int, value: int) -> str:
+    return _feed(
+        event_id, f"2026-01-19T10:{minute:02d}:00Z", "WH-EAST", "staffing", value
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        # row 5 clashes with the log, row 9 is no event: row 5
+        (
+            {5: _staffing("logged", 5, 90), 9: "{not json"},
+            "row 5: field 'event_id': value 'logged': event id already used by "
+            "the logged event seq 1 with different content",
+        ),
+        # row 5 clashes with the log, row 7 repeats row 2's id otherwise: row 5
+        (
+            {5: _staffing("logged", 5, 90), 7: _staffing("e2", 7, 55)},
+            "row 5: field 'event_id': value 'logged': event id already used by "
+            "the logged event seq 1 with different content",
+        ),
+        # row 3 repeats row 2's id otherwise, row 5 clashes with the log: row 3
+        (
+            {3: _staffing("e2", 3, 55), 5: _staffing("logged", 5, 90)},
+            "row 3: field 'event_id': value 'e2': event id repeated with "
+            "different content (first at row 2)",
+        ),
+        # row 4 is no event, row 5 clashes with the log: row 4
+        (
+            {4: '{"event_id": "e4"}', 5: _staffing("logged", 5, 90)},
+            "row 4: field 'ts': missing",
+        ),
+    ],
+)
+def test_ingest_reports_the_files_first_bad_row_whatever_its_reason(
+    tmp_path: Path, state_location: Path | str, bad: dict[int, str], said: str
+) -> None:
+    """An event id the log holds with other content was judged only once
+    the whole file was read and good: a file whose row 5 clashes with the
+    store and whose row 9 is malformed reported row 9. The first bad row
+    is reported, whether it is no event, an id repeated in the file or one
+    the log holds otherwise; nothing is applied (both backends)."""
+    net = ["--network", str(TINY_NETWORK), "--state", str(state_location)]
+    first = tmp_path / "first.jsonl"
+    first.write_text(_staffing("logged", 0, 80) + "\n")
+    done = CliRunner().invoke(cli, ["capacity", "ingest", *net, "--events", str(first)])
+    assert done.exit_code == 0, done.output
+    rows = [_staffing(f"e{r}", r, 70) for r in range(1, 11)]
+    for r, line in bad.items():
+        rows[r - 1] = line
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(rows) + "\n")
+    for how in ("file", "stdin"):
+        given = str(events) if how == "file" else "-"
+        result = CliRunner().invoke(
+            cli,
+            ["capacity", "ingest", *net, "--events", given],
+            input=events.read_text() if how == "stdin" else None,
+        )
+        name = "events.jsonl" if how == "file" else "<stdin>"
+        assert result.exit_code == 1, result.output
+        assert result.stderr == f"Error: {name}: {said}\n"
+    with open_store(state_location) as store:
+        assert [e.event_id for e in store.events_after(0)] == ["logged"]
+
+
+def test_ingest_of_a_bad_file_makes_no_store(tmp_path: Path) -> None:
+    """A bad file's rows are judged against the store only when there is
+    one: a new store's path stays unmade, as before the store was read."""
+    events = tmp_path / "events.jsonl"
+    events.write_text(_staffing("e1", 1, 70) + "\n{not json\n")
+    state = tmp_path / "new.db"
+    args = ["capacity", "ingest", "--network", str(TINY_NETWORK)]
+    result = CliRunner().invoke(
+        cli, [*args, "--state", str(state), "--events", str(events)]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: events.jsonl: row 2: not JSON")
+    assert not state.exists()
