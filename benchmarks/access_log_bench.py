@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tierflow.benchmarks.arguments import whole
 from tierflow.data.logging_setup import REQUEST_ID, StderrHandler, configure_logging
 from tierflow.service.observe import ACCESS_LOGGER, write_access_line
 
@@ -99,9 +100,9 @@ def measure(out: Path, *, lines: int, warm: int, repeats: int) -> dict[str, Any]
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/bench-access-log"))
-    parser.add_argument("--lines", type=int, default=50_000)
-    parser.add_argument("--warm", type=int, default=2_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--lines", type=whole, default=50_000)
+    parser.add_argument("--warm", type=whole, default=2_000)
+    parser.add_argument("--repeats", type=whole, default=5)
     args = parser.parse_args(argv)
     r = measure(args.out, lines=args.lines, warm=args.warm, repeats=args.repeats)
     for variant in VARIANTS:

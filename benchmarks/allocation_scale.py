@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tierflow.benchmarks.arguments import decimal, whole
 from tierflow.data.wording import counted
 
 _WRAPPER = """
@@ -78,10 +79,10 @@ def _measure(args: list[str], out: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--time-limit", type=float, default=2.0)
+    parser.add_argument("--orders", type=whole, default=100_000)
+    parser.add_argument("--seed", type=whole, default=7)
+    parser.add_argument("--repeat", type=whole, default=3)
+    parser.add_argument("--time-limit", type=decimal, default=2.0)
     parser.add_argument("--out", type=Path, default=Path("out/bench-allocation-scale"))
     ns = parser.parse_args(argv)
     ns.out.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from tierflow.benchmarks.arguments import decimal, whole
 from tierflow.benchmarks.fleet_clients import (
     Cart,
     one_client_latency,
@@ -601,17 +602,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/bench-fleet"))
     parser.add_argument("--network", type=Path, default=None)
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--baseline", type=float, default=10.0)
-    parser.add_argument("--latency", type=int, default=1200, help="1-client requests")
+    parser.add_argument("--clients", type=whole, default=50)
+    parser.add_argument("--duration", type=decimal, default=20.0)
+    parser.add_argument("--baseline", type=decimal, default=10.0)
+    parser.add_argument("--latency", type=whole, default=1200, help="1-client requests")
     parser.add_argument(
-        "--pages", type=int, default=200, help="open checkout pages (0: no such run)"
+        "--pages", type=whole, default=200, help="open checkout pages (0: no such run)"
     )
-    parser.add_argument("--processes", type=int, default=8)
-    parser.add_argument("--checkouts", type=int, default=1000, help="per process")
+    parser.add_argument("--processes", type=whole, default=8)
+    parser.add_argument("--checkouts", type=whole, default=1000, help="per process")
     parser.add_argument(
-        "--ttl", type=float, default=5.0, help="hold TTL, replicas part"
+        "--ttl", type=decimal, default=5.0, help="hold TTL, replicas part"
     )
     parser.add_argument("--no-pin", action="store_true", help="no taskset pinning")
     args = parser.parse_args(argv)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tierflow.benchmarks.arguments import whole
 from tierflow.data.orlib_gap import generate_chu_beasley
 from tierflow.formulations.gap import gap_instance
 from tierflow.formulations.problem import AssignmentProblem
@@ -106,7 +107,7 @@ def summary(rows: list[dict[str, object]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=whole, default=5)
     parser.add_argument("--out", type=Path, default=Path("out/bench-gap/greedy"))
     args = parser.parse_args()
     rows = run(args.repeat)

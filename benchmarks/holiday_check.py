@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.benchmarks.arguments import whole
 from tierflow.data.carrier_calendar import carrier_holidays
 from tierflow.data.delivery_calendar import DeliveryCalendar, OperatingDays
 from tierflow.data.network import Network, load_network
@@ -148,8 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry point; exits 1 when any date falls on a closed day."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/holiday-check"))
-    parser.add_argument("--orders-per-day", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--orders-per-day", type=whole, default=1000)
+    parser.add_argument("--seed", type=whole, default=1)
     parser.add_argument("--network", type=Path, default=None)
     args = parser.parse_args(argv)
     result = run(

@@ -35,6 +35,7 @@ from typing import Any, Self
 
 import httpx
 
+from tierflow.benchmarks.arguments import decimal, whole
 from tierflow.benchmarks.fleet_bench import API_KEY, prepare_store
 from tierflow.benchmarks.fleet_clients import Cart, body, run_fast
 from tierflow.benchmarks.online_bench import checkouts
@@ -317,10 +318,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/bench-metrics"))
     parser.add_argument("--network", type=Path, default=None)
-    parser.add_argument("--blocks", type=int, default=60)
-    parser.add_argument("--block", type=int, default=50, help="requests per block")
-    parser.add_argument("--scrape", type=float, default=1.0, help="seconds")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--blocks", type=whole, default=60)
+    parser.add_argument("--block", type=whole, default=50, help="requests per block")
+    parser.add_argument("--scrape", type=decimal, default=1.0, help="seconds")
+    parser.add_argument("--seed", type=whole, default=1)
     args = parser.parse_args(argv)
     result = measure(
         args.out, network_dir=args.network, blocks=args.blocks, block=args.block,

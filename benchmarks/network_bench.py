@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tierflow.benchmarks.arguments import whole
 from tierflow.benchmarks.processes import run_together
 from tierflow.capacity.events import EVENT_TYPES, parse_event_lines
 from tierflow.capacity.forecast import holdout_errors, node_hour_volume
@@ -270,8 +271,8 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/bench-network"))
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeat", type=whole, default=5)
+    parser.add_argument("--events", type=whole, default=20_000)
     parser.add_argument("--network", type=Path, default=None)
     args = parser.parse_args(argv)
     run(args.out, repeat=args.repeat, events=args.events, network_dir=args.network)

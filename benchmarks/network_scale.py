@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tierflow.benchmarks.arguments import decimal, whole
 from tierflow.data.sample_network import SAMPLE_FILES, sample_network_dir
 
 #: Share of (node, SKU) positions holding stock.
@@ -89,10 +90,10 @@ def build_network(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, required=True)
-    parser.add_argument("--skus", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--density", type=float, default=DENSITY)
+    parser.add_argument("--nodes", type=whole, required=True)
+    parser.add_argument("--skus", type=whole, required=True)
+    parser.add_argument("--seed", type=whole, default=0)
+    parser.add_argument("--density", type=decimal, default=DENSITY)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     build_network(args.nodes, args.skus, args.out, seed=args.seed, density=args.density)

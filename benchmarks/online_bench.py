@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tierflow.benchmarks.arguments import whole
 from tierflow.benchmarks.processes import run_together
 from tierflow.capacity.monitor import CapacityMonitor, events_for
 from tierflow.data.errors import InputError
@@ -682,10 +683,10 @@ def summary(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--processes", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--requests", type=whole, default=2000)
+    parser.add_argument("--processes", type=whole, default=8)
+    parser.add_argument("--repeat", type=whole, default=3)
+    parser.add_argument("--seed", type=whole, default=7)
     parser.add_argument("--network", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("out/bench-online"))
     args = parser.parse_args(argv)

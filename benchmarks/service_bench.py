@@ -28,6 +28,7 @@ import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
 from tierflow.benchmarks import metrics_overhead
+from tierflow.benchmarks.arguments import decimal, whole
 from tierflow.benchmarks.metrics_overhead import Scraper
 from tierflow.benchmarks.online_bench import checkouts, scarce_store, stand_in_scores
 from tierflow.benchmarks.processes import DISTURBED_CORES, disturbed_lines, other_cpu
@@ -409,14 +410,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/bench-service"))
     parser.add_argument("--network", type=Path, default=None)
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=60.0)
-    parser.add_argument("--baseline", type=float, default=15.0)
-    parser.add_argument("--fuzz-examples", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--clients", type=whole, default=50)
+    parser.add_argument("--duration", type=decimal, default=60.0)
+    parser.add_argument("--baseline", type=decimal, default=15.0)
+    parser.add_argument("--fuzz-examples", type=whole, default=200)
+    parser.add_argument("--seed", type=whole, default=1)
     parser.add_argument(
         "--overhead-blocks",
-        type=int,
+        type=whole,
         default=60,
         help="blocks of 50 requests per server for the metrics overhead (0: skip)",
     )

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tierflow.benchmarks.arguments import whole
 from tierflow.benchmarks.online_bench import checkouts, scarce_store, stand_in_scores
 from tierflow.benchmarks.processes import cpu_seconds
 from tierflow.benchmarks.service_load import HOST, RawClient, child_server
@@ -251,11 +252,11 @@ def main(argv: list[str] | None = None) -> None:
         serve_profiled(Path(given[1]), given[3:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkouts", type=int, default=4000)
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--healthz", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--checkouts", type=whole, default=4000)
+    parser.add_argument("--clients", type=whole, default=20)
+    parser.add_argument("--healthz", type=whole, default=5000)
+    parser.add_argument("--rounds", type=whole, default=8)
+    parser.add_argument("--seed", type=whole, default=1)
     parser.add_argument("--state", default=None, help="store (default: fresh SQLite)")
     parser.add_argument("--profile", type=Path, default=None)
     args = parser.parse_args(argv)

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from tierflow.benchmarks.arguments import whole
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 
@@ -269,9 +270,9 @@ def report(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """``python -m tierflow.benchmarks.service_fuzz``: exit 1 on any failure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=int, default=1000, help="per case")
+    parser.add_argument("--examples", type=whole, default=1000, help="per case")
     parser.add_argument("--network", type=Path, default=None)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=whole, default=1)
     parser.add_argument("--out", type=Path, default=Path("out/fuzz/service.json"))
     args = parser.parse_args(argv)
     network = load_network(args.network or sample_network_dir())

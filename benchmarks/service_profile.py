@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tierflow.benchmarks.arguments import whole
 from tierflow.benchmarks.online_bench import checkouts, scarce_store, stand_in_scores
 from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.data.network import load_network
@@ -221,7 +222,7 @@ def _parts(stats: pstats.Stats, n: int, wall: float) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state", default=None, help="store (default: a fresh SQLite)")
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=whole, default=2000)
     parser.add_argument(
         "--inline-sync", action="store_true", help="profile def handlers too"
     )
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--refresh-orders",
-        type=int,
+        type=whole,
         default=0,
         help="also time one forecast refresh after this many confirmed checkouts",
     )

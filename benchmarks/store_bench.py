@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tierflow.benchmarks.arguments import decimal, whole
 from tierflow.data.store import open_store
 from tierflow.data.store.local_postgres import LocalPostgres
 
@@ -176,10 +177,10 @@ def summary(results: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``python -m tierflow.benchmarks.store_bench``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=decimal, default=10.0)
     parser.add_argument("--processes", default="1,4")
-    parser.add_argument("--nodes", type=int, default=10)
-    parser.add_argument("--skus", type=int, default=100)
+    parser.add_argument("--nodes", type=whole, default=10)
+    parser.add_argument("--skus", type=whole, default=100)
     parser.add_argument("--postgres", default=None, help="use this database URL")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)

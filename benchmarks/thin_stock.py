@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tierflow.benchmarks.arguments import decimal
 from tierflow.data.network import load_network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import read_orders, write_orders
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", default="5,11-21")
     parser.add_argument("--work", type=Path, default=Path("/tmp/thin-stock"))
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--time-limit", type=float, default=1.0)
+    parser.add_argument("--time-limit", type=decimal, default=1.0)
     parser.add_argument("--network-only", action="store_true")
     parser.add_argument(
         "--plans",
