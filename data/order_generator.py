@@ -5,6 +5,7 @@ Zipf baskets and tier shares. The recipe: ``docs/data.md``."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,11 @@ from tierflow.data.network import Network
 from tierflow.data.orders import ORDER_COLUMNS
 from tierflow.data.table_reader import Column, check_reference, read_table, table_path
 from tierflow.data.vocabulary import TIERS
+from tierflow.data.written_numbers import (
+    PLAIN_DIGITS,
+    decimal_number,
+    python_would_read,
+)
 from tierflow.data.zip_codes import ZIP3_PATTERN, zip3_error
 
 #: Relative order intensity per local hour (0..23).
@@ -37,7 +43,7 @@ DEFAULT_START = dt.date(2026, 1, 5)
 
 #: The most a promotion multiplies an hour's demand by.
 MAX_SPIKE_FACTOR = 100.0
-_SPIKE = re.compile(rf"^{TIME_OF_DAY},([0-9]*\.?[0-9]+)$")
+_TIME_OF_DAY = re.compile(TIME_OF_DAY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +58,27 @@ class Spike:
 
     @classmethod
     def parse(cls, text: str) -> Spike:
-        """Parse ``HH:MM,factor`` (e.g. ``12:00,4``)."""
-        match = _SPIKE.match(text.strip())
-        if not match:
+        """Parse ``HH:MM,factor`` (e.g. ``12:00,4``), naming the part that is
+        wrong (it said "expected HH:MM,factor" of a factor out of range)."""
+        clock, comma, written = (part.strip() for part in text.strip().partition(","))
+        if not comma:
             raise InputError("expected HH:MM,factor", field="--spike", value=text)
-        factor = float(match.group(3))
+        match = _TIME_OF_DAY.fullmatch(clock)
+        if match is None:
+            raise InputError(
+                f"{clock!r} is not a time of day HH:MM", field="--spike", value=text
+            )
+        factor = decimal_number(written)
+        if factor is None or math.isnan(factor):
+            plain = factor is None and python_would_read(written)  # not 'nan'
+            why = f": {PLAIN_DIGITS}" if plain else ""
+            raise InputError(
+                f"factor {written!r} is not a number{why}", field="--spike", value=text
+            )
         if not 0 < factor <= MAX_SPIKE_FACTOR:  # 1e400 was inf: every order at 23:59
             raise InputError(
-                f"the factor must be in (0, {MAX_SPIKE_FACTOR:g}]",
+                f"factor {written!r} is out of range: it must be in "
+                f"(0, {MAX_SPIKE_FACTOR:g}]",
                 field="--spike",
                 value=text,
             )
