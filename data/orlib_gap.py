@@ -18,7 +18,11 @@ from numpy.typing import NDArray
 from tierflow.data.atomic_files import write_text_atomically
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_GAP_VALUE, MAX_PROBLEM_ENTRIES
-from tierflow.data.text_files import check_dict_row, read_utf8
+from tierflow.data.text_files import (
+    check_carriage_returns,
+    check_dict_row,
+    read_utf8,
+)
 from tierflow.data.wording import counted
 from tierflow.data.written_numbers import decimal_number
 
@@ -375,6 +379,7 @@ def read_best_known(path: str | os.PathLike[str]) -> dict[tuple[str, str], BestK
         text = read_utf8(Path(path), file, csv_columns=True)
     except OSError as exc:
         raise InputError(f"cannot read file ({exc})", file=file) from None
+    check_carriage_returns(text, file, skip_initial_space=False)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     need = {"instance", "direction", "best_known"}
     if reader.fieldnames is None or not need <= set(reader.fieldnames):

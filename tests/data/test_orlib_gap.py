@@ -309,6 +309,13 @@ def test_best_known_table_errors(tmp_path: Path) -> None:
          r"row 2: value 'g1,max,3,4': 4 fields where the header has 3 \(extra: '4'\)$"),
         # not UTF-8: a UnicodeDecodeError traceback from `bench gap`
         (b"instance,direction,best_known\n\xff,max,3\n", "row 2: .*not UTF-8"),
+        # a CR inside a line: "2 fields where the header has 3" (the reader
+        # ended the record there); in the header, "header must contain ..."
+        (b"instance,direction,best_known\ng1,m\rax,3\n",
+         r"row 2: field 'direction': value 'm\\rax': a carriage return \(\\r\) "
+         r"inside a field"),
+        (b"instance\r,direction,best_known\ng1,max,3\n",
+         r"row 1: value 'instance\\r': a carriage return \(\\r\) inside a field"),
     ],
 )  # fmt: skip
 def test_best_known_table_rows_are_checked(

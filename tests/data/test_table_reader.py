@@ -185,6 +185,90 @@ def test_lines_ending_in_cr_alone_are_lines(tmp_path: Path) -> None:
     )
 
 
+#: The error of a carriage return inside a line, outside quotes.
+CR_INSIDE = (
+    "a carriage return (\\r) inside a field (a Windows line end pasted "
+    "mid-line?): delete it, or quote the field"
+)
+
+
+def test_a_carriage_return_inside_a_header_line_is_named(tmp_path: Path) -> None:
+    """QA's case: a header pasted from a Windows file (``name\\r,kind``) was
+    "not readable as CSV (new-line character seen in unquoted field - do
+    you need to open the file in universal-newline mode?)", a mode the user
+    cannot choose."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    nodes = folder / "nodes.csv"
+    nodes.write_bytes(nodes.read_bytes().replace(b"name,", b"name\r,", 1))
+    result = CliRunner().invoke(cli, ["network", "validate", str(folder)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: nodes.csv: row 1: value 'name\\r': {CR_INSIDE}\n"
+
+
+def test_a_carriage_return_inside_an_order_s_field_is_named(tmp_path: Path) -> None:
+    """A lone CR in an unquoted cell of a data row ended the record there
+    for pandas, which blamed the next line's cells: "row 3: field 'dest':
+    value '': missing value"."""
+    orders = tmp_path / "orders.csv"
+    orders.write_bytes(
+        b"order_id,created_at,customer_id,dest,tier,sku,quantity\r\n"
+        b"O1,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,1\r\n"
+        b"O2,2026-01-05T10:05:00-05:00,C\r2,606,gold,MUG,1\r\n"
+    )
+    args = ["allocate", "--network", str(TINY_NETWORK), "--orders", str(orders)]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: orders.csv: row 3: field 'customer_id': value 'C\\r2': {CR_INSIDE}\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"id,count\na\r,1\n", f"row 2: field 'id': value 'a\\r': {CR_INSIDE}"),
+        # after a quoted cell of two lines: the file line, the column
+        (
+            b'id,count\n"a\nb",1\nc,\r2\n',
+            f"row 4: field 'count': value '\\r2': {CR_INSIDE}",
+        ),
+        # in a quoted file, the unquoted CR is the one named
+        (
+            b'id,count\n"a\rb",1\nc\rd,2\n',
+            f"row 3: field 'id': value 'c\\rd': {CR_INSIDE}",
+        ),
+        # two records run together (a line break lost but its CR)
+        (
+            b"id,count\na,1\nb,2\rc,3\n",
+            f"row 3: field 'count': value '2\\rc': {CR_INSIDE}",
+        ),
+    ],
+)
+def test_a_carriage_return_outside_quotes_is_located(
+    tmp_path: Path, text: bytes, message: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        read_table(_table(tmp_path, text), "t", COLUMNS)
+    assert str(caught.value) == f"t.csv: {message}"
+
+
+def test_carriage_returns_that_end_lines_or_are_quoted_pass(tmp_path: Path) -> None:
+    """CRLF line ends, a doubled CR before one, a CR at the end of the file
+    and a CR inside quotes (text) read as they did."""
+    for text in (
+        b"id,count\r\na,1\r\nb,2\r\n",
+        b"id,count\r\r\na,1\r\r\n",
+        b"id,count\na,1\nb,2\r",
+        b'id,count\n"a\rb",1\n',
+    ):
+        frame, _ = read_table(_table(tmp_path, text), "t", COLUMNS)
+        assert frame["count"].tolist()[0] == 1, text
+    frame, _ = read_table(_table(tmp_path, b'id,count\n"a\rb",1\n'), "t", COLUMNS)
+    assert frame["id"].tolist() == ["a\rb"]
+
+
 def test_a_parquet_timestamp_at_midnight_is_a_date(tmp_path: Path) -> None:
     """A Parquet export's date column is often a timestamp (pandas writes
     ``pd.to_datetime`` as one): at midnight it is its date ('2026-06-09
