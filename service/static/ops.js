@@ -176,25 +176,31 @@
     return s;
   }
 
-  // the delayed lanes of a node with the room each leaves ("two_day ×3.00,
-  // room 200, score 0.20"): what an order shipped by it is priced and refused
-  // by, which the node's own score (an on-time lane's) does not say
+  // the delayed lanes of a node with the room each leaves ("two_day ×3.00",
+  // "room 200", "score 0.20": each lane's phrases): what an order shipped by
+  // it is priced and refused by, which the node's own score (an on-time
+  // lane's) does not say
   function delayedLanes(n) {
     const room = (s) => {
       const lane = (n.lanes || {})[s];
-      return lane ? `, room ${num(Math.max(0, lane.free_capacity))}, score ${lane.score.toFixed(2)}` : "";
+      return lane ? [`room ${num(Math.max(0, lane.free_capacity))}`, `score ${lane.score.toFixed(2)}`] : [];
     };
     return Object.entries(n.congestion)
       .filter(([, f]) => f > 1)
-      .map(([s, f]) => `${s} ×${f.toFixed(2)}${room(s)}`);
+      .map(([s, f]) => [`${s} ×${f.toFixed(2)}`, ...room(s)]);
   }
 
-  const lanesText = (n) => delayedLanes(n).join("; ") || "none";
+  const lanesText = (n) => delayedLanes(n).map((p) => p.join(", ")).join("; ") || "none";
 
-  // one line per delayed lane (they ran off the table's side on one)
+  // one line per delayed lane (they ran off the table's side on one), which
+  // wraps between its phrases, never inside one ("score" / "0.25")
   function lanesCell(n) {
     const lanes = delayedLanes(n);
-    const lines = lanes.map((t, k) => el("div", { text: k < lanes.length - 1 ? `${t};` : t }));
+    const lines = lanes.map((phrases, k) => {
+      const end = k < lanes.length - 1 ? ";" : "";
+      const spans = phrases.map((p, i) => el("span", { text: i < phrases.length - 1 ? `${p},` : `${p}${end}` }));
+      return el("div", {}, spans.flatMap((span, i) => (i ? [" ", span] : [span])));
+    });
     return el("td", { dataset: { field: "congestion" } }, lanes.length ? lines : "none");
   }
 

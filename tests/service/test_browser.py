@@ -444,9 +444,11 @@ def test_ops_lists_every_node_filtered_and_sorted(
     lane = {**OUTAGE, "event_id": "ops-l", "type": "congestion", "value": 2.5}
     post_events(server.url, {**lane, "service": "ground"})
     # closed: no room on the lane
-    ops.wait_for_selector(
-        f"{chi_lanes} div:text-is('ground ×2.50, room 0, score 0.00')"
-    )
+    # a lane's line is its phrases' spans: matched whole by get_by_text
+    # (:text-is matches no element of more than one)
+    ops.locator(chi_lanes).get_by_text(
+        "ground ×2.50, room 0, score 0.00", exact=True
+    ).wait_for()
     ops.click("#nodes th[data-sort='max_congestion']")
     assert rows()[-1] == "ST-CHI"  # sorted by the largest delay
     assert errors == []
@@ -711,9 +713,9 @@ def test_ops_says_a_congested_lanes_room_beside_its_node(
     jam = {**east, "event_id": "c", "type": "congestion", "service": "two_day"}
     post_events(server.url, {**jam, "value": 3})
     said = "two_day ×3.00, room 200, score 0.20"
-    ops.wait_for_selector(
-        f"{cell.format('WH-EAST', 'congestion')} div:text-is('{said}')"
-    )
+    ops.locator(cell.format("WH-EAST", "congestion")).get_by_text(
+        said, exact=True
+    ).wait_for()
     assert ops.text_content(cell.format("WH-EAST", "score")) == "0.60"
     assert [ops.text_content(cell.format(n, "congestion")) for n in nodes[1:]] == (
         ["none"] * 2
@@ -727,11 +729,53 @@ def test_ops_says_a_congested_lanes_room_beside_its_node(
     # a second delayed lane on a line of its own (on one they ran off the side)
     post_events(server.url, {**jam, "event_id": "g", "service": "ground", "value": 2})
     lines = f"{cell.format('WH-EAST', 'congestion')} div"
-    ops.wait_for_selector(f"{lines}:text-is('ground ×2.00, room 300, score 0.30')")
+    ops.locator(cell.format("WH-EAST", "congestion")).get_by_text(
+        "ground ×2.00, room 300, score 0.30", exact=True
+    ).wait_for()
     assert ops.locator(lines).all_inner_texts() == [
         f"{said};",
         "ground ×2.00, room 300, score 0.30",
     ]
+    assert errors == []
+
+
+def test_a_node_with_every_lane_congested_fits_its_panel(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """QA's case: with all 4 lanes of WH-EAST congested, the lanes cell was
+    267 px wide on 4 lines and the table 1226.5 px, 44 px wider than its
+    1182-px panel at a 1280-px window, which scrolled sideways. The cell
+    wraps; at 360 px the table still scrolls inside its panel (by design),
+    not the page."""
+    server, _ = site
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    east = {**OUTAGE, "node_id": "WH-EAST", "type": "congestion"}
+    services = ("next_day", "two_day", "ground", "economy")
+    post_events(
+        server.url,
+        *[
+            {**east, "event_id": f"lane-{k}", "service": s, "value": 2 + k}
+            for k, s in enumerate(services)
+        ],
+    )
+    lines = "#nodes tr[data-node-id='WH-EAST'] td[data-field='congestion'] div"
+    ops.wait_for_function(
+        "sel => document.querySelectorAll(sel).length === 4", arg=lines
+    )
+    widths = (
+        "(() => { const w = document.querySelector('#nodes-panel .table-wrap');"
+        " return [w.querySelector('table').getBoundingClientRect().width,"
+        " w.clientWidth, w.scrollWidth,"
+        " document.documentElement.scrollWidth]; })()"
+    )
+    table, panel, scrolled, page = ops.evaluate(widths)
+    assert table <= panel and scrolled <= panel, (table, panel, scrolled)
+    assert page == 1280
+    ops.set_viewport_size({"width": 360, "height": 800})
+    table, panel, scrolled, page = ops.evaluate(widths)
+    assert scrolled > panel  # the table scrolls in its own box ...
+    assert page == 360  # ... not the page
     assert errors == []
 
 
