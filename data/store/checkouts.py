@@ -552,6 +552,24 @@ class Checkouts(StorePart):
             move_tally_later(conn, gone, ended[0] if ended else "")
         return len(ended)
 
+    def confirmed_lines(self, order_ids: Iterable[str]) -> pd.DataFrame:
+        """``order_id, sku, node_id, quantity`` of the confirmed orders among
+        ``order_ids``: the units each line's confirm committed at ``node_id``
+        (they left ``on_hand`` there, the order owns them), so that a reader
+        of ``on_hand`` who plans these orders again can count them back
+        once (``tierflow allocate --state``)."""
+        frames = [
+            self._db.frame(
+                "SELECT order_id, sku, node_id, quantity FROM online_orders "
+                f"WHERE order_id IN ({marks(len(chunk))}) ORDER BY order_id, sku",
+                tuple(chunk),
+            )
+            for chunk in chunks(list(dict.fromkeys(order_ids)))
+        ]
+        if not frames:
+            return pd.DataFrame(columns=["order_id", "sku", "node_id", "quantity"])
+        return pd.concat(frames, ignore_index=True)
+
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
         """Confirmed checkout orders (:data:`ONLINE_ORDER_COLUMNS` and
         ``promised_date``), oldest first.

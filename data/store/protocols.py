@@ -224,6 +224,11 @@ class CheckoutStore(Protocol):
         """Confirmed checkout orders, oldest first."""
         ...
 
+    def confirmed_lines(self, order_ids: Iterable[str]) -> pd.DataFrame:
+        """``order_id, sku, node_id, quantity`` of the confirmed orders among
+        ``order_ids``: the units their confirms committed, by node."""
+        ...
+
 
 @runtime_checkable
 class QuoteStore(Protocol):
