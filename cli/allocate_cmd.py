@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         AllocationOutcome,
         AllocationSettings,
     )
+    from tierflow.orchestration.allocation.starting_stock import StartingStock
 
 _log = logging.getLogger("tierflow.cli.allocate")
 
@@ -127,7 +128,8 @@ class AllocateRequest:
     default=None,
     help="State store: a SQLite file or a postgresql:// URL (default: "
     "OUT/state.db). Committed batches live here; re-running the same "
-    "command resumes.",
+    "command resumes. Its live stock, where it holds a position, is the "
+    "day's starting stock (else inventory.csv's).",
 )
 @cltv_scores_option(
     "cltv_path",
@@ -302,15 +304,17 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         else load_predicted_spend(orders, request.cltv_path, None)
     )  # fmt: skip
     settings = request.settings()
-    run_id, params = run_identity(
-        request.orders_path, net, settings, events_path=request.events_path,
-        cltv_path=request.cltv_path, capacity_scale=request.capacity_scale,
-        history_path=request.history_path,
-    )  # fmt: skip
     location = request.state_path or request.out_dir / "state.db"
     # the cluster is an input too: reached and checked before the store
     # (an unreachable one must not leave OUT/state.db behind)
     with _cluster(request), open_state(location) as store:
+        # an input of the run's identity: read before the run is named
+        stock = _starting_stock(store, net, orders)
+        run_id, params = run_identity(
+            request.orders_path, net, settings, events_path=request.events_path,
+            cltv_path=request.cltv_path, capacity_scale=request.capacity_scale,
+            history_path=request.history_path, stock=stock.identity(),
+        )  # fmt: skip
         spend, note = given or load_predicted_spend(orders, None, store, tier_policy())
         if note:
             _log.warning("%s", note)
@@ -342,6 +346,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
                 net, orders, settings=settings, policy=tier_policy(),
                 predicted_spend=spend, events=events,
                 capacity=net.capacity * request.capacity_scale, sink=sink,
+                stock=stock.units if stock.from_store else None,
                 on_batch=step, publish_bid_prices=sink.publisher(net.node_ids),
                 forecast=forecast,
             )  # fmt: skip
@@ -352,11 +357,25 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
             "run_id": run_id,
             "resumed_batches": resumed,
             "network_warnings": list(net.warnings),
+            "stock": stock.summary(),
         }
         write_outputs(outcome, summary, request.out_dir)
     _warn_repricing(outcome)
     _warn_unrecorded(outcome)
     return summary
+
+
+def _starting_stock(store: StateStore, net: Network, orders: Orders) -> StartingStock:
+    """The day's starting stock: the store's live stock where it holds the
+    position, the network's elsewhere (QA: a count of 0 in the store was
+    ignored and its units shipped from inventory.csv's); one stderr line
+    when the store gave some."""
+    from tierflow.orchestration.allocation.starting_stock import starting_stock
+
+    stock = starting_stock(store, net, orders)
+    if stock.from_store:
+        _log.info("starting stock: %s", stock.describe(), extra=stock.summary())
+    return stock
 
 
 def _read_orders(path: Path, net: Network) -> Orders:
@@ -433,12 +452,19 @@ def _warn_not_resumed(
     theirs = dict(last.params)
     settings = theirs.pop("settings", None)
     ours = {k: v for k, v in params.items() if k != "settings"}
+    # the store's stock is an input the user did not give: said, not silent
+    restocked = theirs.pop("stock", None) != ours.pop("stock", None)
     if theirs != ours or not isinstance(settings, dict):
         return  # other inputs: another job
     committed = store.last_committed_batch(last.run_id)
     if committed is None:
         return  # nothing of it to resume
-    if "n_jobs" in settings:  # AllocationSettings.params() before identity()
+    if restocked:
+        why = (
+            "the store's stock is not what it was when it started (a count, "
+            "a receipt or a checkout since)"
+        )
+    elif "n_jobs" in settings:  # AllocationSettings.params() before identity()
         why = (
             "it was started by a tierflow before 2026-12-04, whose run ids "
             "counted --jobs and --backend"

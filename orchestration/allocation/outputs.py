@@ -84,13 +84,17 @@ def run_identity(
     cltv_path: Path | None = None,
     capacity_scale: float = 1.0,
     history_path: Path | None = None,
+    stock: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """A run id that is the same exactly when the inputs and the settings
     that decide the allocations are (:meth:`AllocationSettings.identity`).
 
     Re-running the same command therefore resumes the same run, and so does
     the same command with another ``--jobs``, parallel backend or
-    ``--scheduler``, which only spread the work.
+    ``--scheduler``, which only spread the work. ``stock`` is the digest
+    of a starting stock other than the network's
+    (:meth:`~tierflow.orchestration.allocation.starting_stock.StartingStock.identity`):
+    a count or a receipt in the store since starts another run.
     """
     net_files = sorted(p for p in Path(network.source or ".").glob("*") if p.is_file())
     params: dict[str, Any] = {
@@ -105,6 +109,8 @@ def run_identity(
     }
     if history_path is not None:  # absent keeps earlier runs' ids
         params["history"] = file_digest(history_path)
+    if stock is not None:  # absent keeps the ids of runs from the network's
+        params["stock"] = stock
     text = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32], params
 
