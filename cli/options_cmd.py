@@ -37,29 +37,41 @@ def parse_now(text: str | None) -> dt.datetime | None:
 
 
 def parse_preferences(text: str | None) -> dict[str, float] | None:
-    """``--prefer speed=W,cost=W,eco=W`` (any subset); each weight an ASCII
-    decimal, spaces around it allowed (``float()`` read ``3_0`` as 30)."""
+    """``--prefer speed=W,cost=W,eco=W`` (any subset, each key once: the
+    last of two weights won without a word, as a JSON body's last key would);
+    each weight an ASCII decimal, spaces around it allowed (``float()`` read
+    ``3_0`` as 30)."""
     from tierflow.formulations.tiers import SATISFACTION_KEYS
 
     if text is None:
         return None
     out: dict[str, float] = {}
+    first: dict[str, int] = {}
     for i, token in enumerate(t.strip() for t in text.split(",")):
         key, sep, value = token.partition("=")
-        if not sep or key.strip() not in SATISFACTION_KEYS:
+        key = key.strip()
+        if not sep or key not in SATISFACTION_KEYS:
             raise InputError(
                 f"expected KEY=WEIGHT with KEY one of {list(SATISFACTION_KEYS)}",
                 field="prefer",
                 index=i,
                 value=token,
             )
+        if key in first:
+            raise InputError(
+                f"{key} given twice (first at index {first[key]}: which one was meant?)",
+                field="prefer",
+                index=i,
+                value=token,
+            )
+        first[key] = i
         weight = decimal_number(value.strip())
         if weight is None:
             why = f": {PLAIN_DIGITS}" if python_would_read(value.strip()) else ""
             raise InputError(
-                "not a number" + why, field=f"preferences.{key.strip()}", value=value
+                "not a number" + why, field=f"preferences.{key}", value=value
             )
-        out[key.strip()] = weight
+        out[key] = weight
     return out
 
 

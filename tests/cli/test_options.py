@@ -146,6 +146,10 @@ def test_options_text_prints_the_instant_in_utc(tmp_path: Path) -> None:
          "digits 0-9"),
         (("--items", "TEE:1", "--dest", "100", "--prefer", "cost=1,eco=fast"),
          "Error: field 'preferences.eco': value 'fast': not a number\n"),
+        # a weight given twice: the last one won without a word (2026-12-07)
+        (("--items", "TEE:1", "--dest", "100", "--prefer", "speed=1,cost=0,speed=0"),
+         "Error: field 'prefer': index 2: value 'speed=0': speed given twice (first "
+         "at index 0: which one was meant?)"),
     ],
 )  # fmt: skip
 def test_options_bad_input_exit_1(
