@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tierflow.cli.config import tier_policy
-from tierflow.cli.network_cmd import open_network
+from tierflow.cli.network_cmd import open_network, resolve_network_dir
 from tierflow.cli.option_values import DEFAULT_START
 from tierflow.cli.options import (
     examples,
@@ -21,7 +21,7 @@ from tierflow.cli.options import (
     out_file_option,
     seed_option,
 )
-from tierflow.cli.param_types import Day, WholeRange
+from tierflow.cli.param_types import Day, WholeRange, refuse_network_table_as_output
 from tierflow.data.errors import InputError, listed
 from tierflow.data.wording import counted
 
@@ -129,6 +129,7 @@ def orders_command(
     from tierflow.data.orders import write_orders
     from tierflow.orchestration.checkout.offerable import checkout_tiers
 
+    refuse_network_table_as_output(out, resolve_network_dir(network_dir))
     net = open_network(network_dir)
     try:
         frame = generate_orders(

@@ -175,3 +175,21 @@ def refuse_input_as_output(
                 "an input.",
                 param_hint=f"'{flag}'",
             )
+
+
+def refuse_network_table_as_output(out: Path, network_dir: Path) -> None:
+    """A usage error when ``out`` is one of the tables of the network folder
+    the command reads (``generate orders --out net/nodes.csv`` replaced the
+    network's nodes by the orders drawn from them, exit 0)."""
+    from tierflow.data.sample_network import NETWORK_TABLES
+
+    if not out.exists():
+        return
+    for name in NETWORK_TABLES:
+        for path in (network_dir / f"{name}.csv", network_dir / f"{name}.parquet"):
+            if path.exists() and os.path.samefile(out, path):
+                raise click.BadParameter(
+                    f"{str(out)!r} is the network's {name} table (--network): an "
+                    "output never replaces an input.",
+                    param_hint="'--out'",
+                )

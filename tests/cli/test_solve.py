@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
@@ -408,6 +409,41 @@ def test_generate_orders_outside_the_window_is_a_usage_error(
     assert code == 2, text
     assert f"Error: {said} the allowed window" in text
     assert not out.exists()
+
+
+@pytest.mark.parametrize("table", ["nodes.csv", "customers.csv", "inventory.parquet"])
+def test_generate_orders_never_writes_over_a_table_of_its_network(
+    tmp_path: Path, table: str
+) -> None:
+    """``--out`` naming a table of the ``--network`` folder is a usage error
+    and the table is left as it was: ``--out net/nodes.csv`` replaced the
+    network's nodes by the orders drawn from them, exit 0 (2026-12-07)."""
+    net = tmp_path / "net"
+    code, text = _run("network", "sample", "--out", str(net))
+    assert code == 0, text
+    if table.endswith(".parquet"):
+        (net / "inventory.csv").unlink()
+        stock = {"node_id": ["WH-EWR"], "sku": ["BEA-0001"], "on_hand": [5]}
+        pd.DataFrame(stock).to_parquet(net / table)
+    before = (net / table).read_bytes()
+    code, text = _run(
+        "generate", "orders", "--network", str(net), "--orders", "5",
+        "--out", str(net / ".." / "net" / table),
+    )  # fmt: skip
+    assert code == 2, text
+    assert text.strip().splitlines()[-1] == (
+        f"Error: Invalid value for '--out': '{net / '..' / 'net' / table}' is the "
+        f"network's {table.split('.')[0]} table (--network): an output never "
+        "replaces an input."
+    )
+    assert (net / table).read_bytes() == before
+    # beside the tables, the orders are written
+    code, text = _run(
+        "generate", "orders", "--network", str(net), "--orders", "5",
+        "--out", str(net / "orders.csv"),
+    )  # fmt: skip
+    assert code == 0, text
+    assert (net / "orders.csv").is_file()
 
 
 def test_bench_gap_of_problems_no_engine_solves_plots_without_a_warning(
