@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from tierflow.data.allocation_rows import ALLOCATION_COLUMNS, ALLOCATION_EXTRA_COLUMNS
 from tierflow.data.lazy_names import lazy_names
+from tierflow.data.store.allocation_stock import AllocationStock
 from tierflow.data.store.allocation_work import is_work_move
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
@@ -57,6 +58,7 @@ from tierflow.data.store.location import (
     open_store,
 )
 from tierflow.data.store.protocols import (
+    AllocationStockStore,
     AllocationStore,
     BidPriceStore,
     CapacityEventLog,
@@ -112,6 +114,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "UPGRADE_COLUMNS",
     "AllocationRun",
+    "AllocationStock",
+    "AllocationStockStore",
     "AllocationStore",
     "BidPriceRun",
     "BidPriceStore",

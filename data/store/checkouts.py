@@ -558,17 +558,8 @@ class Checkouts(StorePart):
         (they left ``on_hand`` there, the order owns them), so that a reader
         of ``on_hand`` who plans these orders again can count them back
         once (``tierflow allocate --state``)."""
-        frames = [
-            self._db.frame(
-                "SELECT order_id, sku, node_id, quantity FROM online_orders "
-                f"WHERE order_id IN ({marks(len(chunk))}) ORDER BY order_id, sku",
-                tuple(chunk),
-            )
-            for chunk in chunks(list(dict.fromkeys(order_ids)))
-        ]
-        if not frames:
-            return pd.DataFrame(columns=["order_id", "sku", "node_id", "quantity"])
-        return pd.concat(frames, ignore_index=True)
+        with self._db.snapshot() as conn:
+            return confirmed_lines_in(conn, order_ids)
 
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
         """Confirmed checkout orders (:data:`ONLINE_ORDER_COLUMNS` and
@@ -593,6 +584,22 @@ class Checkouts(StorePart):
             "max"
         )
         return frame
+
+
+def confirmed_lines_in(conn: Connection, order_ids: Iterable[str]) -> pd.DataFrame:
+    """:meth:`Checkouts.confirmed_lines` read on ``conn`` (one snapshot's
+    reads: one statement per 500 orders)."""
+    columns = ["order_id", "sku", "node_id", "quantity"]
+    rows = [
+        row
+        for chunk in chunks(list(dict.fromkeys(order_ids)))
+        for row in conn.execute(
+            f"SELECT {', '.join(columns)} FROM online_orders "
+            f"WHERE order_id IN ({marks(len(chunk))}) ORDER BY order_id, sku",
+            tuple(chunk),
+        ).fetchall()
+    ]
+    return pd.DataFrame.from_records(rows, columns=columns)
 
 
 def _ended(option_id: str, ending: str) -> dict[tuple[str, str], int]:

@@ -493,6 +493,13 @@ class Database(Connection, Protocol):
         the other under the connection's lock."""
         ...
 
+    def snapshot(self) -> AbstractContextManager[Connection]:
+        """One read transaction: every statement run in it sees the store as
+        its first did (PostgreSQL: ``REPEATABLE READ``; SQLite: one
+        transaction on its connection), so reads that belong together see
+        no write land between them (a confirm counted twice, or never)."""
+        ...
+
     def write(self, sql: str, parameters: Sequence[Any] = ..., /) -> int:
         """One write statement, its own transaction (one round trip);
         returns the rows it changed."""

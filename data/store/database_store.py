@@ -6,6 +6,7 @@ from __future__ import annotations
 import abc
 from typing import Self
 
+from tierflow.data.store.allocation_stock import AllocationStockReads
 from tierflow.data.store.allocations import Allocations
 from tierflow.data.store.bid_prices import BidPriceLog
 from tierflow.data.store.capacity_log import CapacityLog
@@ -32,6 +33,7 @@ class DatabaseStore(
     Reservations,
     Checkouts,
     CheckoutReads,
+    AllocationStockReads,
     Quotes,
     CapacityLog,
     Scores,

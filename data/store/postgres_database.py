@@ -49,6 +49,8 @@ from tierflow.data.wording import counted
 
 #: How a write transaction starts, whatever the server's default isolation.
 _BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
+#: How a read of several statements starts: they all see its first's snapshot.
+_BEGIN_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 #: The advisory lock key that runs migrations one at a time.
 _SCHEMA_LOCK = "tierflow.schema"
@@ -524,6 +526,34 @@ class _HungMark:
             thread.join(timeout=1.0)
 
 
+class _SnapshotReads:
+    """The reads of :meth:`PostgresDatabase.snapshot`: its ``BEGIN`` is sent
+    with the first one, in one round trip."""
+
+    __slots__ = ("_begun", "_conn")
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+        self._begun = False
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
+        """Run one read, its rows fetched."""
+        if self._begun:
+            cur = self._conn.execute(pg_sql(sql), parameters)
+        else:
+            with self._conn.pipeline():  # its results are read as the block ends
+                self._conn.execute(_BEGIN_SNAPSHOT)
+                cur = self._conn.execute(pg_sql(sql), parameters)
+            self._begun = True
+        return Rows(cur.fetchall() if cur.description else [], cur.rowcount)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
+        """Run one read per parameter row (none of their rows)."""
+        for row in parameters:
+            self.execute(sql, row)
+        return Rows([], -1)
+
+
 class PostgresTransaction:
     """A READ COMMITTED transaction on one pooled connection.
 
@@ -831,6 +861,15 @@ class PostgresDatabase:
             with conn.pipeline():  # the results are read as the block ends
                 cursors = [conn.execute(pg_sql(sql), p) for sql, p in statements]
             return [Rows(c.fetchall(), c.rowcount) for c in cursors]
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[_SnapshotReads]:
+        """One ``REPEATABLE READ, READ ONLY`` transaction on one pooled
+        connection: every read in it sees the snapshot its first took (its
+        ``BEGIN`` goes with that read); an error rolls it back."""
+        with _reachable(self.location), self._connection() as conn:
+            yield _SnapshotReads(conn)
+            conn.execute("COMMIT")
 
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in autocommit: one round trip, no ``BEGIN``."""

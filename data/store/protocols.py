@@ -18,6 +18,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.network import Network
+from tierflow.data.store.allocation_stock import AllocationStock
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
 from tierflow.data.store.capacity_log import LoggedCheck, StoredEvent
@@ -152,6 +153,19 @@ class CheckoutReadStore(StockStore, Protocol):
     ) -> CheckoutFacts:
         """The cart's stock (``held_by``'s own live holds counted as its)
         and the customer's latest score, together."""
+        ...
+
+
+@runtime_checkable
+class AllocationStockStore(Protocol):
+    """An allocation's starting stock, read as one snapshot."""
+
+    def allocation_stock(
+        self, order_ids: Iterable[str], *, now: float | None = None
+    ) -> AllocationStock:
+        """:meth:`StockStore.stock_levels` at ``now`` and
+        :meth:`CheckoutStore.confirmed_lines` of ``order_ids``, in one read
+        transaction (a confirm between two reads was counted wrong)."""
         ...
 
 
@@ -515,6 +529,7 @@ class UpgradeStore(Protocol):
 class StateStore(
     CheckoutReadStore,
     CheckoutStore,
+    AllocationStockStore,
     QuoteStore,
     CapacityEventLog,
     StockNewsStore,

@@ -81,6 +81,27 @@ def _busy(exc: sqlite3.Error) -> bool:
     return bool(code & 0xFF == sqlite3.SQLITE_BUSY)
 
 
+class _SnapshotReads:
+    """The reads of :meth:`SqliteDatabase.snapshot`, each tried again while
+    another process's lock keeps it out (a read changes nothing)."""
+
+    __slots__ = ("_conn", "_waiting")
+
+    def __init__(self, conn: sqlite3.Connection, waiting: Callable[..., Any]) -> None:
+        self._conn = conn
+        self._waiting = waiting
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
+        """Run one read, its rows fetched."""
+        cur = self._waiting(self._conn.execute, sql, parameters)
+        return Rows(cur.fetchall(), cur.rowcount)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
+        """Run one read per parameter row (the last one's rows)."""
+        cur = self._waiting(self._conn.executemany, sql, parameters)
+        return Rows(cur.fetchall(), cur.rowcount)
+
+
 class SqliteTransaction:
     """A ``BEGIN IMMEDIATE`` transaction: SQLite runs one writer at a time,
     so rows need no locks and keys are held already."""
@@ -500,6 +521,19 @@ class SqliteDatabase:
                 cur = self._waiting(self._conn.execute, sql, parameters)
                 out.append(Rows(cur.fetchall(), cur.rowcount))
             return out
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[_SnapshotReads]:
+        """One read transaction on this connection, under its lock (no other
+        thread's statement runs inside it): a deferred ``BEGIN``, whose first
+        read fixes what every later one sees (WAL: writers of other
+        connections go on and are not seen)."""
+        with self._lock, self._reachable:
+            self._waiting(self._conn.execute, "BEGIN")
+            try:
+                yield _SnapshotReads(self._conn, self._waiting)
+            finally:
+                self._roll_back()  # (it wrote nothing: ending it is enough)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
         """Run one statement per parameter row, in one transaction (as on

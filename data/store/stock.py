@@ -407,20 +407,10 @@ class Inventory(StorePart):
     def stock_levels(self, *, now: float | None = None) -> pd.DataFrame:
         """``node_id, sku, on_hand, reserved, available`` of every position
         the store holds, by node and SKU; available counts the holds past
-        their TTL as free (as :meth:`available` does)."""
-        frame = self.inventory_frame()
-        lapsed = {(str(n), str(s)): int(q) for n, s, q in self._lapsed(clock(now))}
-        frame["available"] = [
-            int(q) - int(r) + lapsed.get((str(n), str(s)), 0)
-            for n, s, q, r in zip(
-                frame["node_id"],
-                frame["sku"],
-                frame["on_hand"],
-                frame["reserved"],
-                strict=True,
-            )
-        ]
-        return frame
+        their TTL as free (as :meth:`available` does). Its two reads are one
+        snapshot: a sweep of those holds between them lost their units."""
+        with self._db.snapshot() as conn:
+            return stock_levels_in(conn, clock(now))
 
     def available(
         self, node_id: str, skus: Sequence[str], *, now: float | None = None
@@ -467,13 +457,7 @@ class Inventory(StorePart):
     def _lapsed(self, t: float) -> list[Any]:
         """``(node_id, sku, units)`` held by live holds past their TTL at
         ``t``, per position: free already, before a write sweeps them."""
-        return self._db.execute(
-            f"""SELECT r.node_id, l.sku, SUM(l.quantity) FROM reservation_lines l
-               JOIN reservations r ON r.request_id = l.request_id
-               WHERE r.{LIVE_RESERVATION} AND r.expires_at <= ?
-               GROUP BY r.node_id, l.sku""",
-            (t,),
-        ).fetchall()
+        return lapsed_holds(self._db, t)
 
     def available_by_sku(
         self, skus: Sequence[str], *, now: float | None = None
@@ -820,3 +804,37 @@ def stock_rows(
         ).fetchall()
     }
     return [(n, s, a + freed.get((n, s), 0)) for n, s, a in rows]
+
+
+def lapsed_holds(conn: Connection, t: float) -> list[Any]:
+    """``(node_id, sku, units)`` held by live holds past their TTL at ``t``,
+    per position: free already, before a write sweeps them."""
+    return conn.execute(
+        f"""SELECT r.node_id, l.sku, SUM(l.quantity) FROM reservation_lines l
+           JOIN reservations r ON r.request_id = l.request_id
+           WHERE r.{LIVE_RESERVATION} AND r.expires_at <= ?
+           GROUP BY r.node_id, l.sku""",
+        (t,),
+    ).fetchall()
+
+
+def stock_levels_in(conn: Connection, t: float) -> pd.DataFrame:
+    """:meth:`Inventory.stock_levels` at ``t``, read on ``conn`` (one
+    snapshot's reads, which may read more in it)."""
+    columns = ["node_id", "sku", "on_hand", "reserved"]
+    rows = conn.execute(
+        f"SELECT {', '.join(columns)} FROM inventory ORDER BY node_id, sku"
+    ).fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    lapsed = {(str(n), str(s)): int(q) for n, s, q in lapsed_holds(conn, t)}
+    frame["available"] = [
+        int(q) - int(r) + lapsed.get((str(n), str(s)), 0)
+        for n, s, q, r in zip(
+            frame["node_id"],
+            frame["sku"],
+            frame["on_hand"],
+            frame["reserved"],
+            strict=True,
+        )
+    ]
+    return frame

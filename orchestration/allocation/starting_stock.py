@@ -1,7 +1,10 @@
 """The stock a day's allocation starts from: the state store's live stock
 where it holds the position, the network's ``inventory.csv`` elsewhere.
 
-The store's ``inventory`` table is the live stock (``tierflow stock load``,
+Both are read in one snapshot of the store
+(:meth:`~tierflow.data.store.StateStore.allocation_stock`): a checkout
+confirmed between two reads was counted wrong. The store's ``inventory``
+table is the live stock (``tierflow stock load``,
 ``POST /v1/stock``, checkouts' holds and confirms). A confirmed checkout's
 units left ``on_hand`` when it was confirmed (its order owns them), so the
 units of the orders being allocated that their confirms committed are
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.network import Network
@@ -109,7 +113,8 @@ def starting_stock(
     available units (``on_hand`` less live holds) where it holds the
     position, plus the units the confirms of these orders committed there;
     ``inventory.csv``'s where it does not."""
-    levels = store.stock_levels(now=now)
+    read = store.allocation_stock(orders.order_ids, now=now)  # one snapshot
+    levels = read.levels
     node = levels["node_id"].astype(str).map(network.node_index)
     sku = levels["sku"].astype(str).map(network.sku_index)
     known = node.notna() & sku.notna()
@@ -123,7 +128,7 @@ def starting_stock(
     units[ni, si] = available
     held_by_store = np.zeros(units.shape, dtype=bool)
     held_by_store[ni, si] = True
-    added = _committed_to(store, network, orders, held_by_store)
+    added = _committed_to(read.confirmed, network, orders, held_by_store)
     units += added
     return StartingStock(
         units,
@@ -136,13 +141,16 @@ def starting_stock(
 
 
 def _committed_to(
-    store: StateStore, network: Network, orders: Orders, positions: NDArray[np.bool_]
+    lines: pd.DataFrame,
+    network: Network,
+    orders: Orders,
+    positions: NDArray[np.bool_],
 ) -> NDArray[np.int64]:
     """Per (node, SKU), the units confirmed checkouts committed to the lines
-    of ``orders`` at the store's ``positions`` (an order line the file does
-    not have, or a node or SKU the network lacks, counts none)."""
+    of ``orders`` at the store's ``positions`` (``lines``: the store's
+    confirmed lines of them; an order line the file does not have, or a
+    node or SKU the network lacks, counts none)."""
     added = np.zeros(positions.shape, dtype=np.int64)
-    lines = store.confirmed_lines(orders.order_ids)
     if lines.empty:
         return added
     ordered = {

@@ -21,6 +21,7 @@ from tierflow.data.allocation_rows import (
     allocation_rows,
 )
 from tierflow.data.store import (
+    AllocationStockStore,
     AllocationStore,
     BidPriceStore,
     CapacityEventLog,
@@ -43,6 +44,7 @@ CONCERNS: tuple[type, ...] = (
     StockStore,
     CheckoutReadStore,
     CheckoutStore,
+    AllocationStockStore,
     QuoteStore,
     CapacityEventLog,
     StockNewsStore,
