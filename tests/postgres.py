@@ -236,6 +236,11 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
         "DROP INDEX allocation_batches_by_work",
         "ALTER TABLE allocation_batches DROP COLUMN work_seq",
     ),
+    20: (
+        "DROP INDEX quotes_by_key",
+        "ALTER TABLE quotes DROP COLUMN request_digest",
+        "ALTER TABLE quotes DROP COLUMN idempotency_key",
+    ),
 }
 
 

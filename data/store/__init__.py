@@ -70,7 +70,7 @@ from tierflow.data.store.protocols import (
     StockStore,
     UpgradeStore,
 )
-from tierflow.data.store.quotes import QuoteState, StoredQuote
+from tierflow.data.store.quotes import KeyedQuote, QuoteState, StoredQuote
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.retention import PruneReport, TableCount
 from tierflow.data.store.schema import (
@@ -131,6 +131,7 @@ __all__ = [
     "HeldAtClosedNode",
     "HoldCut",
     "HoldRecounted",
+    "KeyedQuote",
     "LoggedCheck",
     "PostgresStore",
     "PruneReport",

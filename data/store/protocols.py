@@ -24,7 +24,7 @@ from tierflow.data.store.bid_prices import BidPriceRun
 from tierflow.data.store.capacity_log import LoggedCheck, StoredEvent
 from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import CheckoutState
-from tierflow.data.store.quotes import QuoteState, StoredQuote
+from tierflow.data.store.quotes import KeyedQuote, QuoteState, StoredQuote
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.retention import PruneReport
 from tierflow.data.store.scores import CltvScore, VersionedScore
@@ -265,6 +265,25 @@ class QuoteStore(Protocol):
 
     def get_quote(self, request_id: str) -> StoredQuote | None:
         """The stored quote, or None."""
+        ...
+
+    def put_keyed_quote(
+        self,
+        request_id: str,
+        customer_id: str,
+        body: str,
+        *,
+        key: str,
+        digest: str,
+        ttl_s: float,
+        now: float | None = None,
+    ) -> bool:
+        """Keep a first answer under its ``Idempotency-Key``; False when
+        another answer holds the key."""
+        ...
+
+    def quote_for_key(self, key: str) -> KeyedQuote | None:
+        """The quote first answered under an ``Idempotency-Key``, or None."""
         ...
 
     def quote_states(self, request_ids: Sequence[str]) -> dict[str, QuoteState]:

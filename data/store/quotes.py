@@ -41,6 +41,15 @@ class QuoteState:
     closed: HoldStatus | None
 
 
+@dataclass(frozen=True, slots=True)
+class KeyedQuote:
+    """The quote an ``Idempotency-Key`` was first answered with, and the
+    digest of the request it was asked with."""
+
+    digest: str
+    quote: StoredQuote
+
+
 class Quotes(StorePart):
     """The ``quotes`` table: one row per request id, replaced by requotes."""
 
@@ -87,6 +96,57 @@ class Quotes(StorePart):
             (request_id, customer_id, int(revision), body, t, t + ttl_s, t, *args),
         )
         return written > 0
+
+    def put_keyed_quote(
+        self,
+        request_id: str,
+        customer_id: str,
+        body: str,
+        *,
+        key: str,
+        digest: str,
+        ttl_s: float,
+        now: float | None = None,
+    ) -> bool:
+        """Keep a first answer (revision 1) asked with an ``Idempotency-Key``
+        under ``key``, with the ``digest`` of its request; whether it was
+        written. False: another answer holds the key (two asks at once, on
+        any replica: the unique index keeps the first written), which
+        :meth:`quote_for_key` reads. The key goes with its quote when that
+        is pruned."""
+        if not request_id or not customer_id or not key:
+            raise InputError("must not be empty", field="request_id")
+        t = clock(now)
+        written = self._db.write(
+            "INSERT INTO quotes (request_id, customer_id, revision, body, "
+            "created_at, expires_at, closed, updated_at, idempotency_key, "
+            "request_digest) VALUES (?, ?, 1, ?, ?, ?, NULL, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (request_id, customer_id, body, t, t + ttl_s, t, key, digest),
+        )
+        return written > 0
+
+    def quote_for_key(self, key: str) -> KeyedQuote | None:
+        """The quote first answered under an ``Idempotency-Key`` (as stored
+        now: requoted, closed or expired) and its request's digest, or None."""
+        row = self._db.execute(
+            "SELECT request_id, customer_id, revision, body, created_at, "
+            "expires_at, closed, request_digest FROM quotes "
+            "WHERE idempotency_key = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        quote = StoredQuote(
+            str(row[0]),
+            str(row[1]),
+            int(row[2]),
+            str(row[3]),
+            float(row[4]),
+            float(row[5]),
+            None if row[6] is None else HoldStatus(row[6]),
+        )
+        return KeyedQuote(str(row[7]), quote)
 
     def get_quote(self, request_id: str) -> StoredQuote | None:
         """The stored quote (also an expired or closed one), or None."""

@@ -508,6 +508,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ON allocation_batches (work_seq)",
         "CREATE INDEX allocations_by_order ON allocations (order_id)",
     ),
+    # 20: the ``Idempotency-Key`` an option set was asked with (``POST
+    # /v1/options``) and a digest of its request, kept with the quote (and
+    # pruned with it): a retry on any replica answers the stored set, one
+    # with another body is refused, and of two asks at once the unique
+    # index keeps one. Partial: a quote asked without a key (every one
+    # before it) adds no index entry.
+    (
+        "ALTER TABLE quotes ADD COLUMN idempotency_key TEXT",
+        "ALTER TABLE quotes ADD COLUMN request_digest TEXT",
+        "CREATE UNIQUE INDEX quotes_by_key ON quotes (idempotency_key) "
+        "WHERE idempotency_key IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 #: A table every store has had since migration 1, on both backends: a
@@ -539,6 +551,7 @@ MIGRATION_SUMMARIES: tuple[str, ...] = (
     "hold_cuts: the holds a stock count below them released",
     "capacity_snapshots.last_seq and table_versions 64-bit (PostgreSQL)",
     "allocation_batches.work_seq: the latest batch placing an order's work",
+    "quotes.idempotency_key: an option set's Idempotency-Key, unique",
 )
 
 
@@ -575,5 +588,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _POSTGRES_14,
     *(_postgres(m) for m in MIGRATIONS[14:17]),
     _POSTGRES_18,
-    _postgres(MIGRATIONS[18]),
+    *(_postgres(m) for m in MIGRATIONS[18:20]),
 )

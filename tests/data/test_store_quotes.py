@@ -172,3 +172,59 @@ def test_migration_6_adds_quotes_to_a_version_5_store(
         assert s.schema_version() == SCHEMA_VERSION
         s.put_quote("q1", "C1", 1, "{}", ttl_s=60.0, now=1000.0)
         assert s.get_quote("q1") is not None
+
+
+def test_a_key_holds_one_quote_until_it_is_pruned(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """The first answer under a key is kept, with its digest; another
+    under the same key is not (the unique index decides, whichever replica
+    writes it); a quote without a key takes none. The key goes when its
+    quote is pruned, and is free again."""
+    assert store.put_keyed_quote(
+        "q1", "C1", '{"a": 1}', key="k1", digest="d1", ttl_s=60, now=1000.0
+    )
+    with open_store(state_location) as other:  # another replica
+        assert not other.put_keyed_quote(
+            "q2", "C1", '{"a": 2}', key="k1", digest="d2", ttl_s=60, now=1001.0
+        )
+        kept = other.quote_for_key("k1")
+    assert store.get_quote("q2") is None
+    assert kept is not None
+    assert (kept.digest, kept.quote.request_id, kept.quote.body) == (
+        "d1",
+        "q1",
+        '{"a": 1}',
+    )
+    assert (kept.quote.revision, kept.quote.expires_at) == (1, 1060.0)
+    store.put_quote("q3", "C1", 1, "{}", ttl_s=60, now=1000.0)
+    store.put_quote("q4", "C1", 1, "{}", ttl_s=60, now=1000.0)  # no key: no conflict
+    assert store.quote_for_key("k2") is None
+    assert store.prune_quotes(now=1061.0) == 3
+    assert store.quote_for_key("k1") is None
+    assert store.put_keyed_quote(
+        "q5", "C2", "{}", key="k1", digest="d5", ttl_s=60, now=1062.0
+    )
+
+
+def test_migration_20_adds_the_key_to_a_version_19_store(
+    state_location: Path | str,
+) -> None:
+    """Quotes stored before migration 20 keep working and take no key;
+    a keyed one is kept after it."""
+    open_store(state_location).close()
+    downgrade_store(state_location, 19)
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        s.put_quote("q1", "C1", 1, "{}", ttl_s=60.0, now=1000.0)
+    downgrade_store(state_location, 19)  # q1 stays, stored before the key
+    with open_store(state_location) as s:
+        assert s.get_quote("q1") is not None
+        assert s.put_keyed_quote(
+            "q2", "C1", "{}", key="k", digest="d", ttl_s=60.0, now=1000.0
+        )
+        assert not s.put_keyed_quote(
+            "q3", "C1", "{}", key="k", digest="d", ttl_s=60.0, now=1000.0
+        )
+        found = s.quote_for_key("k")
+        assert found is not None and found.quote.request_id == "q2"
