@@ -13,6 +13,7 @@ import base64
 import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import math
 import operator
@@ -20,7 +21,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ from tierflow.orchestration.checkout.plan_calendar import CalendarView, plans_vi
 from tierflow.orchestration.checkout.planner import Plan, PlannedShipment
 from tierflow.orchestration.checkout.request import CheckoutRequest, RequestValidator
 from tierflow.orchestration.checkout.results import CustomerValue, OptionSet
+from tierflow.orchestration.checkout.wire import from_wire
 
 #: A node's order cutoff (minutes after local midnight) and timezone.
 NodeClock = tuple[int, str]
@@ -73,6 +75,33 @@ KEPT_MARK = "_"
 #: How far past a replica's own quote TTL a marked id's expiry may lie and
 #: still be believed (clocks of other hosts): beyond it, a made-up id.
 KEPT_CLOCK_SLACK_S = 60.0
+
+
+#: Where a refused ``Idempotency-Key`` is named (the request header).
+KEY_FIELD = "Idempotency-Key"
+
+
+class KeyTaken(Exception):
+    """Another answer of the ``Idempotency-Key`` was kept first (two asks
+    at once): this one is no one's, answer the kept one."""
+
+
+def request_digest(
+    customer_id: str,
+    items: Iterable[tuple[str, int]],
+    dest: str,
+    preferences: Mapping[str, float] | None,
+) -> str:
+    """What an ``Idempotency-Key`` is bound to: a SHA-256 of the request as
+    asked (customer, cart lines in their order, destination, preferences),
+    so that a retry is told from another ask under the same key."""
+    asked = [
+        customer_id,
+        [[sku, int(qty)] for sku, qty in items],
+        dest,
+        sorted((preferences or {}).items()),
+    ]
+    return hashlib.sha256(json.dumps(asked).encode()).hexdigest()
 
 
 def new_request_id() -> str:
@@ -214,6 +243,8 @@ class QuoteBook:
         self._network = None if requests is None else requests.network
         self._node_ids = None if self._network is None else self._network.node_ids
         self._quotes: OrderedDict[str, Quote] = OrderedDict()
+        #: without a store: each ``Idempotency-Key``'s digest and answer
+        self._keyed: OrderedDict[str, tuple[str, OptionSet]] = OrderedDict()
         #: the option sets the store could not be given (yet), by id
         self._unsaved: dict[str, _Unsaved] = {}
         #: requotes answered without the store whose write lost, by id
@@ -232,9 +263,16 @@ class QuoteBook:
         expires_at: float | None = None,
         replaces: int | None = None,
         now: float | None = None,
+        key: tuple[str, str] | None = None,
     ) -> str:
         """Keep (or replace, for a requote) an answer in the store and the
-        cache; the request id it is kept under. ``now``: the wall instant it
+        cache; the request id it is kept under.
+
+        ``key``: a first answer's ``Idempotency-Key`` and request digest
+        (:func:`request_digest`), kept with it (its answer too, for a
+        retry); ``KeyTaken`` when another answer holds the key, and this
+        one is not kept. A store that cannot be written keeps the answer
+        as below, without its key. ``now``: the wall instant it
         was answered at (default ``time.time()``), from which a new answer is
         open for ``ttl_s`` (the answer's own ``expires_at`` says when).
 
@@ -277,18 +315,33 @@ class QuoteBook:
         wire = answer.to_dict() if answer.revision > 1 else None
         if self.store is not None:
             try:
-                written = self.store.put_quote(
-                    rid,
-                    req.customer_id,
-                    answer.revision,
-                    encode_quote(quote, wire, self._node_ids, self._network),
-                    ttl_s=self.ttl_s,
-                    now=now,
-                    replaces=replaces,
-                )
+                if key is None:
+                    written = self.store.put_quote(
+                        rid,
+                        req.customer_id,
+                        answer.revision,
+                        encode_quote(quote, wire, self._node_ids, self._network),
+                        ttl_s=self.ttl_s,
+                        now=now,
+                        replaces=replaces,
+                    )
+                else:
+                    written = self.store.put_keyed_quote(
+                        rid,
+                        req.customer_id,
+                        encode_quote(
+                            quote, answer.to_dict(), self._node_ids, self._network
+                        ),
+                        key=key[0],
+                        digest=key[1],
+                        ttl_s=self.ttl_s,
+                        now=now,
+                    )
             except STORE_ERRORS:  # this process still has it: written once it can be
                 pass
             else:
+                if not written and key is not None:
+                    raise KeyTaken(rid)
                 if not written and replaces is not None:
                     raise QuoteChanged(
                         f"{rid}: requoted or closed elsewhere since revision "
@@ -300,11 +353,66 @@ class QuoteBook:
                 return rid
         if answer.revision == 1 and expires_at is None:  # its id says where it is
             rid = kept_id(rid, quote.expires_at)
+        if self.store is None and key is not None:
+            self._keep_key(key, dataclasses.replace(answer, request_id=rid))
         self._cache(rid, quote, now)
         if self.store is not None:
             with self._lock:
                 self._unsaved[rid] = _Unsaved(quote, replaces, wire)
         return rid
+
+    def _keep_key(self, key: tuple[str, str], answer: OptionSet) -> None:
+        """Without a store: keep an answer under its ``Idempotency-Key`` in
+        this process (``KeyTaken`` when another holds it), the newest
+        ``max_open`` keys."""
+        with self._lock:
+            if key[0] in self._keyed:
+                raise KeyTaken(answer.request_id)
+            self._keyed[key[0]] = (key[1], answer)
+            while len(self._keyed) > self.max_open:
+                self._keyed.popitem(last=False)
+
+    def for_key(self, key: str, digest: str) -> OptionSet | None:
+        """The option set first answered under the ``Idempotency-Key``
+        ``key``, to answer again: as the store has it now (its latest
+        revision: open, expired or closed), or without a store as first
+        answered; None when the key is new (never asked, or pruned with its
+        quote a day after it expired; without a store, pushed out by
+        ``max_open`` newer keys).
+
+        Raises
+        ------
+        InputError
+            At ``Idempotency-Key`` (422): the key was asked with another
+            request (``digest``: :func:`request_digest`).
+        StoreUnavailable
+            The store cannot be read: the caller answers as without the key.
+        """
+        if self.store is None:
+            with self._lock:
+                kept = self._keyed.get(key)
+            if kept is None:
+                return None
+            first, answer = kept
+        else:
+            try:
+                stored = self.store.quote_for_key(key)
+            except STORE_ERRORS as exc:
+                raise unavailable(exc) from exc
+            if stored is None:
+                return None
+            first = stored.digest
+            wire = _served_answer(stored.quote)
+            if wire is None:  # written keyed, always with its answer
+                return None
+            answer = from_wire(OptionSet, wire)
+        if first != digest:
+            raise InputError(
+                "was used with another request (customer, items, destination "
+                "or preferences): a new ask takes a new key",
+                field=KEY_FIELD,
+            )
+        return dataclasses.replace(answer, replayed=True)
 
     def _prune(self, now: float) -> None:
         """Delete the stored quotes long expired, at most every

@@ -158,6 +158,9 @@ class OptionSet(WireRecord):
         first answer's instant plus ``quote_ttl_s``, kept by every
         requote): a select after it is refused ("options expired"). None
         for an answer not made by a router.
+    replayed
+        The answer made before for the same ``Idempotency-Key`` (a retry:
+        nothing was made); not on the wire, for the service's counts.
     """
 
     request_id: str
@@ -175,6 +178,7 @@ class OptionSet(WireRecord):
     notes: tuple[str, ...]
     unavailable: Mapping[str, str] = field(default_factory=dict)
     expires_at: dt.datetime | None = None
+    replayed: bool = field(default=False, metadata=LOCAL)
 
     def __post_init__(self) -> None:
         best = self.options[0].option_id if self.options else None

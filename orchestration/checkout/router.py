@@ -61,9 +61,11 @@ from tierflow.orchestration.checkout.live_context import LiveContext
 from tierflow.orchestration.checkout.options import OptionBuilder
 from tierflow.orchestration.checkout.planner import Planner
 from tierflow.orchestration.checkout.quotes import (
+    KeyTaken,
     OtherNetwork,
     QuoteBook,
     new_request_id,
+    request_digest,
 )
 from tierflow.orchestration.checkout.request import CheckoutRequest, RequestValidator
 from tierflow.orchestration.checkout.results import (
@@ -435,6 +437,7 @@ class OnlineRouter:
         *,
         preferences: Mapping[str, float] | None = None,
         now: dt.datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> OptionSet:
         """Tiered fulfillment options for one checkout (``docs/checkout.md``).
 
@@ -451,19 +454,56 @@ class OnlineRouter:
             satisfaction score.
         now
             The checkout instant (aware); default the clock.
+        idempotency_key
+            The client's key of this ask (``Idempotency-Key``): asked again
+            with the same request, on any router of the store, the option
+            set first made for it is answered again (``replayed``), as it
+            stands, and nothing is made; of two asks at once the store keeps
+            one and both answer it. Kept with its quote, and pruned with it.
 
         Raises
         ------
         InputError
             Bad input, naming the field (``customer_id``, ``items``, ``sku``,
-            ``quantity``, ``dest``, ``preferences.*``, ``now``).
+            ``quantity``, ``dest``, ``preferences.*``, ``now``), or
+            ``Idempotency-Key``: the key was asked with another request.
         """
         watch = self._timer.start()
+        if idempotency_key is not None:
+            items = list(items)
         req = self._requests.parse(customer_id, items, dest, preferences, now)
         watch.lap("validate")
-        answer = self._answer(req, self._new_request_id(), 1, watch)
+        if idempotency_key is None:
+            answer = self._answer(req, self._new_request_id(), 1, watch)
+        else:
+            key = (
+                idempotency_key,
+                request_digest(customer_id, items, dest, preferences),
+            )
+            answer = self._keyed_answer(req, key, watch)
         watch.stop()
         return answer
+
+    def _keyed_answer(
+        self, req: CheckoutRequest, key: tuple[str, str], watch: Stopwatch
+    ) -> OptionSet:
+        """The option set of an ask with an ``Idempotency-Key``: the one
+        kept for the key, else a new one kept under it (the one another
+        ask kept first, when two raced). A store that cannot be read or
+        written answers as without the key."""
+        try:
+            first = self._quotes.for_key(*key)
+        except StoreUnavailable:
+            return self._answer(req, self._new_request_id(), 1, watch)
+        if first is not None:
+            return first
+        try:
+            return self._answer(req, self._new_request_id(), 1, watch, key=key)
+        except KeyTaken:  # another ask's answer holds the key: answer it
+            first = self._quotes.for_key(*key)
+        if first is None:  # pruned the instant it was written: not in this life
+            raise StoreUnavailable("the option set of this key could not be read")
+        return first
 
     def requote(
         self,
@@ -525,6 +565,7 @@ class OnlineRouter:
         expires_at: float | None = None,
         *,
         replaces: int | None = None,
+        key: tuple[str, str] | None = None,
     ) -> OptionSet:
         """Read the live context (the capacity map under the lock, the store
         without it), plan every tier and build the answer (under the lock),
@@ -532,7 +573,9 @@ class OnlineRouter:
         store could not take carries its marked id, ``quotes.kept_id``).
         ``replaces``: a requote's revision read (``QuoteChanged`` when the
         store holds another since: this answer was not kept); a requote
-        counts the checkout's own hold as its stock."""
+        counts the checkout's own hold as its stock. ``key``: a first
+        answer's ``Idempotency-Key`` and digest (``KeyTaken``: another
+        answer holds it)."""
         held_by = None if replaces is None else request_id
         ctx = self._live.read(req, watch, held_by=held_by)
         with self._lock:
@@ -552,6 +595,7 @@ class OnlineRouter:
             expires_at=expires_at,
             replaces=replaces,
             now=answered,
+            key=key,
         )
         watch.lap("remember")
         if kept != answer.request_id:  # answered without the store: marked

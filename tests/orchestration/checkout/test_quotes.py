@@ -17,7 +17,7 @@ from tierflow.data.store import open_store
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.tiers import Pricing
 from tierflow.orchestration.checkout.planner import PlannedShipment
-from tierflow.orchestration.checkout.quotes import QuoteBook
+from tierflow.orchestration.checkout.quotes import KeyTaken, QuoteBook
 from tierflow.orchestration.checkout.request import RequestValidator
 from tierflow.orchestration.checkout.results import (
     CustomerValue,
@@ -156,3 +156,20 @@ def test_a_requote_keeps_the_first_expiry_on_every_replica(
         for router in (a, b):
             with pytest.raises(InputError, match=r"options expired"):
                 router.select(answer.request_id, gold)
+
+
+def test_without_a_store_a_key_is_kept_in_the_process() -> None:
+    """No store: the answer under a key is kept here, with its marked id,
+    and answered again (``replayed``) for the same request only; a second
+    answer under the key is not kept."""
+    book = QuoteBook(60.0, 10)
+    rid = book.remember(_REQ, _answer("a"), {}, key=("k", "d1"))
+    again = book.for_key("k", "d1")
+    assert again is not None and again.replayed
+    assert (again.request_id, again.options) == (rid, _answer("a").options)
+    assert book.for_key("other", "d1") is None
+    with pytest.raises(InputError, match=r"^field 'Idempotency-Key': was used with"):
+        book.for_key("k", "d2")
+    with pytest.raises(KeyTaken):
+        book.remember(_REQ, _answer("b"), {}, key=("k", "d1"))
+    assert [r.partition("_")[0] for r in book.ids()] == ["a"]
