@@ -10,6 +10,7 @@ outcome has one status and one body on every replica (``docs/service.md``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
+from tierflow.data.errors import InputError
 from tierflow.data.store import CustomerMismatch
 from tierflow.orchestration.checkout.router import CheckoutResult
 from tierflow.service.capacity_view import map_version
@@ -109,6 +111,49 @@ CustomerHeader = Annotated[
 #: read as its first value (a client's, before a gateway's appended one).
 CUSTOMER_HEADER_ONCE = Depends(header_given_once(CUSTOMER_HEADER))
 
+#: The header a client names its key of an options ask in, to retry it
+#: safely (IETF draft-ietf-httpapi-idempotency-key-header).
+KEY_HEADER = "Idempotency-Key"
+#: The longest key taken (a UUID is 36 characters).
+MAX_KEY_CHARS = 255
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=KEY_HEADER,
+        description="A fresh key per ask (a UUID), sent again with a retry: "
+        "the same request under the same key answers the option set first "
+        "made for it, on any server, until it is pruned (a day after it "
+        "expires); another request under it is refused (422). 1-255 "
+        'printable ASCII characters, bare or as a structured-field string ("…").',
+    ),
+]
+KEY_HEADER_ONCE = Depends(header_given_once(KEY_HEADER))
+_KEY_CHARS = re.compile(r"[\x20-\x7e]*")
+_SF_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
+
+
+def idempotency_key(raw: str) -> str:
+    """The key an ``Idempotency-Key`` value names: a structured-field string
+    (``"…"``, the draft's form) unquoted, or the value as sent (the common
+    bare form). ``InputError`` at the header (422) for one blank, over
+    :data:`MAX_KEY_CHARS` or with a control (or non-ASCII) character."""
+    quoted = _SF_STRING.fullmatch(raw)
+    key = raw if quoted is None else re.sub(r"\\(.)", r"\1", quoted[1])
+    if not key.strip():
+        raise InputError("must not be blank", field=KEY_HEADER, value=raw)
+    if len(key) > MAX_KEY_CHARS:
+        raise InputError(
+            f"is {len(key)} characters: at most {MAX_KEY_CHARS}", field=KEY_HEADER
+        )
+    if not _KEY_CHARS.fullmatch(key):
+        raise InputError(
+            "must be printable ASCII (a control character was sent)",
+            field=KEY_HEADER,
+            value=raw,
+        )
+    return key
+
+
 #: No checkout call takes a query parameter (one is refused, 422).
 router = APIRouter(
     tags=["checkout"], route_class=LeanRoute, dependencies=[QUERY_AS_DECLARED]
@@ -149,7 +194,7 @@ def _checkout_response(result: CheckoutResult, full: bool) -> JSONResponse:
 # same code below. ``full``: the answer with the operator data
 # (``sees_operator_data``), else the shopper's view of it.
 async def _options(
-    state: ServiceState, body: OptionsRequest, full: bool
+    state: ServiceState, body: OptionsRequest, full: bool, key: str | None = None
 ) -> JSONResponse:
     version = map_version(state.router)
     prefs = (
@@ -164,9 +209,11 @@ async def _options(
         body.dest,
         preferences=prefs,
         now=state.clock(),
+        idempotency_key=key,
     )
     state.hub.remember(answer, version)
-    state.metrics.answered(answer)
+    if not answer.replayed:
+        state.metrics.answered(answer)
     return WireResponse(answer_body(answer, full))
 
 
@@ -247,11 +294,15 @@ async def _requote(
 
 
 async def _lean_options(request: Request) -> JSONResponse | None:
+    keys = request.headers.getlist(KEY_HEADER)
+    if len(keys) > 1:  # the route refuses it
+        return None
     body = await json_body(request, OptionsRequest)
     if body is None:
         return None
+    key = idempotency_key(keys[0]) if keys else None
     full = sees_operator_data(request)
-    return await _options(await service_state(request), body, full)
+    return await _options(await service_state(request), body, full, key)
 
 
 async def _lean_select(request: Request) -> JSONResponse | None:
@@ -285,15 +336,21 @@ def _lean_ending(
     response_model=OptionSetOut,
     responses=_OPTIONS_ERRORS,
     summary="Tiered fulfillment options for a cart",
+    dependencies=[KEY_HEADER_ONCE],
 )
 @lean(_lean_options)
 async def post_options(
-    body: OptionsRequest, state: State, full: FullView
+    body: OptionsRequest,
+    state: State,
+    full: FullView,
+    key: KeyHeader = None,
 ) -> JSONResponse:
     """Options best first (``recommended`` is the first); ``missing``
     says why a tier is not offered. Unknown customers get the
-    new-customer prior."""
-    return await _options(state, body, full)
+    new-customer prior. With an ``Idempotency-Key``, a retry answers the
+    option set first made for it."""
+    given = None if key is None else idempotency_key(key)
+    return await _options(state, body, full, given)
 
 
 @router.post(
