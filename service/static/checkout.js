@@ -906,14 +906,24 @@
     }
   }
 
-  // An ask is asked again only when it did not reach a server that answers
-  // it: the store unreachable (the connection refused), or a 503 (a gateway
-  // with no server up; /v1/options itself answers degraded, not 503). A
-  // timeout or a 502 is not: the server may have made the option set, and
-  // /v1/options takes no request id that would make a second ask the
-  // first's option set.
+  // An ask is asked again when its answer did not come: the store
+  // unreachable (the connection refused), a 503 (a gateway with no server
+  // up; /v1/options itself answers degraded, not 503), a timeout or a 502.
+  // Each try sends the ask's Idempotency-Key: a server that made the option
+  // set already (the answer lost on its way) answers that set again, on
+  // any replica, and makes none. Until 2026-12-07 a timeout or a 502 was
+  // not asked again (a second ask made a second option set).
   const askRetries = (res) =>
-    (res.status === 0 && (res.body || {}).error === "network") || res.status === 503;
+    (res.status === 0 && ["network", "timeout"].includes((res.body || {}).error)) ||
+    res.status === 503 ||
+    res.status === 502;
+
+  // A fresh key per ask (crypto.randomUUID needs a secure context: https or
+  // localhost; elsewhere 16 random bytes in hex)
+  const newAskKey = () =>
+    crypto.randomUUID
+      ? crypto.randomUUID()
+      : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 
   function stopAskRetry() {
     clearTimeout(state.askRetry);
@@ -929,8 +939,9 @@
   // `keepPick`: the shopper's own pick stays while offered (new options for
   // expired ones, asked with Show new delivery options). `attempt`, `asked`:
   // a try again (1, 2, …) of the ask of `asked` that did not reach the
-  // store; it sends what was asked, not fields being typed in meanwhile
-  async function getOptions(keepPick = false, attempt = 0, asked = null) {
+  // store; it sends what was asked, not fields being typed in meanwhile,
+  // under the ask's key (`key`: null, a new ask, a new key)
+  async function getOptions(keepPick = false, attempt = 0, asked = null, key = null) {
     if (state.busy) return;
     stopAskRetry();
     const pick = keepPick && state.picked && !edited() ? state.chosen : null;
@@ -948,7 +959,8 @@
     state.placed = false;
     closeStream();
     const body = asked || formOrder();
-    const res = await api("POST", "/v1/options", body);
+    const askKey = key || newAskKey();
+    const res = await api("POST", "/v1/options", body, { "Idempotency-Key": askKey });
     learnClock(res);
     state.busy = false;
     loading(false);
@@ -979,7 +991,7 @@
       else {
         // "The store could not be reached: trying again in 2 s."
         showError(`${errorText(res, body).replace(/:[^:]*$/, "")}: trying again in ${wait} s.`);
-        state.retryAsk = () => getOptions(keepPick, attempt + 1, body);
+        state.retryAsk = () => getOptions(keepPick, attempt + 1, body, askKey);
         state.askRetry = setTimeout(state.retryAsk, wait * 1000);
       }
       if (!attempt || focusIsFree()) $("error").focus();

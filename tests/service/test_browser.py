@@ -1395,14 +1395,14 @@ def test_a_long_sku_in_an_error_stays_within_a_phones_width(
 def test_a_server_error_is_not_shown_as_it_came(
     browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
 ) -> None:
-    """A failing server or proxy (a 502 page of HTML) read "unexpected
-    response (502)"."""
+    """A failing server or proxy (a 500 page of HTML) read "unexpected
+    response (500)". (A 502 is asked again: ``test_an_ask_a_gateway_turned_away_is_asked_again``.)"""
     server, _ = refusing_site
     errors: list[str] = []
     page = _page(browser, server.url + "/", errors)
     page.route(
         "**/v1/options",
-        lambda route: route.fulfill(status=502, body="<h1>Bad gateway</h1>"),
+        lambda route: route.fulfill(status=500, body="<h1>Server error</h1>"),
     )
     page.click("#get-options")
     page.wait_for_selector("#error:not([hidden])")
@@ -1980,7 +1980,8 @@ def test_a_hung_server_is_given_up_on_and_the_buttons_come_back(
     ``api()`` set no timeout, so "Finding delivery options…" and "Placing
     your order…" stayed on screen for ever. Past the page's 15 s (its clock
     run forward) the call is given up on, the shopper is told, and both
-    buttons are back."""
+    buttons are back (an ask for options is asked again under its key,
+    ``test_an_ask_that_timed_out_is_asked_again_under_its_key``)."""
     server, _ = site
     errors: list[str] = []
     page = _new_page(browser, errors)
@@ -1993,10 +1994,10 @@ def test_a_hung_server_is_given_up_on_and_the_buttons_come_back(
     page.wait_for_function("() => document.getElementById('get-options').disabled")
     page.clock.run_for(14_000)
     assert page.locator("#get-options").inner_text() == "Finding delivery options…"
-    page.clock.run_for(2_000)
+    page.clock.run_for(1_100)  # past 15 s, not the 0.5 s before the next try
     page.wait_for_selector("#error:not([hidden])")
     assert page.locator("#error").inner_text() == (
-        "The store is not responding: please try again."
+        "The store is not responding: trying again in 0.5 s."
     )
     assert page.locator("#get-options").is_enabled()
     assert page.locator("#get-options").inner_text() == "Show delivery options"
@@ -2156,9 +2157,7 @@ def test_options_are_asked_again_a_bounded_number_of_times(
 ) -> None:
     """A server that stays down is asked 8 times more, further apart each
     time up to 10 s (its clock run forward here), then the page stops and
-    says so as it did, for the shopper to try again; a timeout is never
-    asked again (the server may have answered it: /v1/options takes no id
-    that would make a second ask the first's option set)."""
+    says so as it did, for the shopper to try again."""
     port = free_port()
     errors: list[str] = []
     with (
@@ -2197,15 +2196,33 @@ def test_options_are_asked_again_a_bounded_number_of_times(
     assert errors == []
 
 
+def _keys(page: Any) -> list[str | None]:
+    """The ``Idempotency-Key`` of each ``/v1/options`` the page sends, as
+    it sends them."""
+    keys: list[str | None] = []
+    page.on(
+        "request",
+        lambda r: (
+            keys.append(r.headers.get("idempotency-key"))
+            if r.url.endswith("/v1/options")
+            else None
+        ),
+    )
+    return keys
+
+
 def test_an_ask_a_gateway_turned_away_is_asked_again(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
     """A 503 (a gateway with no server up: /v1/options itself never answers
-    503) is asked again; a 502 (the server may have answered it) is not."""
+    503) or a 502 is asked again, under the ask's one key; the next ask has
+    a new key. (Until 2026-12-07 a 502 was not asked again: the server may
+    have made the option set, and a second ask made another.)"""
     server, _ = site
     errors: list[str] = []
     page = _page(browser, server.url + "/", errors)
-    statuses = [503, 503]
+    keys = _keys(page)
+    statuses = [503, 502]
 
     def gateway(route: Any) -> None:
         if statuses:
@@ -2218,37 +2235,60 @@ def test_an_ask_a_gateway_turned_away_is_asked_again(
     page.wait_for_selector("#options .option-card")
     assert statuses == []
     assert page.locator("#error").is_hidden()
-    statuses.append(502)
+    assert len(keys) == 3 and keys[0] and len(set(keys)) == 1, keys
+    assert re.fullmatch(r"[0-9a-f-]{36}", keys[0] or "")
     page.click("#get-options")
-    page.wait_for_selector("#error:not([hidden])")
-    assert page.inner_text("#error") == (
-        "Something went wrong on our side: please try again in a moment."
-    )
-    assert not page.evaluate("document.body.dataset.askRetry")
+    page.wait_for_function("() => document.body.dataset.askRetry === ''")
+    page.wait_for_selector("#options .option-card")
+    assert len(keys) == 4 and keys[3] not in keys[:3], keys
     assert errors == []
 
 
-def test_an_ask_that_timed_out_is_not_asked_again(
+def test_an_ask_that_timed_out_is_asked_again_under_its_key(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
-    """A timed-out ask may have made an option set on the server: it is
-    not sent again by the page (the shopper asks again)."""
+    """A timed-out ask may have made an option set on the server: the page
+    asks again under the same key, and the server answers the set the lost
+    answer carried (same request id). Until 2026-12-07 it was not asked
+    again (the shopper asked, and a second option set was made)."""
     server, _ = site
     errors: list[str] = []
     page = _new_page(browser, errors)
     page.clock.install()
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-ready='1']")
-    held: list[Any] = []
-    page.route("**/v1/options", lambda route: held.append(route))  # never answered
+    keys = _keys(page)
+    lost: list[dict[str, Any]] = []
+
+    def lose_the_first(route: Any) -> None:
+        if lost:
+            route.continue_()
+        else:  # the server answers; the answer never reaches the page (a
+            # request of the test's: a route.fetch() left the next ask unrouted)
+            sent = route.request
+            made = httpx.post(
+                sent.url,
+                content=sent.post_data_buffer,
+                headers={
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": sent.headers["idempotency-key"],
+                },
+            )
+            lost.append(made.json())
+
+    page.route("**/v1/options", lose_the_first)
     page.click("#get-options")
     page.wait_for_function("() => document.getElementById('get-options').disabled")
-    page.clock.run_for(16_000)
+    page.clock.run_for(15_100)  # API_TIMEOUT_MS, not the 0.5 s after it
     page.wait_for_selector("#error:not([hidden])")
-    assert page.inner_text("#error") == "The store is not responding: please try again."
-    page.clock.run_for(60_000)
-    assert len(held) == 1
-    assert not page.evaluate("document.body.dataset.askRetry")
+    assert page.inner_text("#error") == (
+        "The store is not responding: trying again in 0.5 s."
+    )
+    answer = lost[0]
+    page.clock.run_for(600)
+    page.wait_for_selector("#options .option-card")
+    assert page.evaluate("document.body.dataset.requestId") == answer["request_id"]
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1], keys
     assert errors == []
 
 
