@@ -125,6 +125,12 @@ KeyHeader = Annotated[
         "made for it, on any server, until it is pruned (a day after it "
         "expires); another request under it is refused (422). 1-255 "
         'printable ASCII characters, bare or as a structured-field string ("…").',
+        # said in the document, checked by idempotency_key (in its words)
+        json_schema_extra={
+            "minLength": 1,
+            "maxLength": MAX_KEY_CHARS,
+            "pattern": r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$",
+        },
     ),
 ]
 KEY_HEADER_ONCE = Depends(header_given_once(KEY_HEADER))

@@ -60,6 +60,11 @@ AHEAD = {
 }
 EVENTS = ("POST", "/v1/capacity/events")
 OPTIONS = ("POST", "/v1/options")
+KEY_REUSED = {
+    "field": "Idempotency-Key",
+    "message": "field 'Idempotency-Key': was used with another request (customer, "
+    "items, destination or preferences): a new ask takes a new key",
+}
 MERGED = {
     "field": "items[2].quantity",
     "message": "field 'items[2].quantity': value 5000: lines of SKU 'TEE' add "
@@ -73,11 +78,13 @@ def test_a_valid_request_may_be_refused_only_by_the_rules_the_document_cannot_sa
     """The document's event dates run to the clock's date at the widest offset
     (so today's events are valid by it): a schema-valid event later that day
     is a 422 on its ``ts``, allowed; so is a cart whose lines of one SKU add
-    up past one order line (a sum JSON Schema cannot state); any other 422
+    up past one order line (a sum JSON Schema cannot state), and an ask
+    under an ``Idempotency-Key`` another cart used; any other 422
     of valid data fails, as a 409 other than a reused event id does;
     invalid data may get either."""
     check_refusal(*EVENTS, "positive", 422, lambda: AHEAD)
     check_refusal(*OPTIONS, "positive", 422, lambda: MERGED)
+    check_refusal(*OPTIONS, "positive", 422, lambda: KEY_REUSED)
     check_refusal(*EVENTS, "negative", 422, lambda: {"field": "events[0].value"})
     check_refusal(*EVENTS, "positive", 409, lambda: {"field": "events[0].event_id"})
     refused = [
@@ -88,6 +95,7 @@ def test_a_valid_request_may_be_refused_only_by_the_rules_the_document_cannot_sa
         (OPTIONS, 422, {**MERGED, "field": "items[2].sku"}),
         (OPTIONS, 422, {**MERGED, "message": "field 'items[2].quantity': bad"}),
         (EVENTS, 409, {"field": "events[0].ts"}),
+        (EVENTS, 422, KEY_REUSED),
     ]
     for (method, path), status, body in refused:
         with pytest.raises(AssertionError):
