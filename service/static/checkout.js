@@ -40,6 +40,7 @@
     serverOffset: 0, // the server's clock less this page's (ms), from its last Date header
     askRetry: null, // the timer that asks again for options the store did not answer
     retryAsk: null, // what that timer does (the `online` event does it at once)
+    toCancel: new Set(), // checkouts this page left whose cancel the store has not answered
   };
 
   // The API's longest customer id (`_Id` in service/schemas.py).
@@ -64,6 +65,14 @@
   // server was down (a replica restarting) said "could not be reached" and
   // waited for a click once the store was back.
   const ASK_RETRY_S = [0.5, 1, 2, 4, 8, 10, 10, 10];
+  // The tries stop this long after the ask's first failure, tries left or
+  // not: each try could wait the page's 15 s (API_TIMEOUT_MS) for an answer
+  // that never came (a hung server), and "trying again" stood about
+  // 3 minutes. A try's timeout is cut to what is left; a wait is cut to
+  // leave the try after it ASK_LAST_TRY_MS at least, and with less left
+  // the page gives up at once.
+  const ASK_RETRY_DEADLINE_MS = 60000;
+  const ASK_LAST_TRY_MS = 1000;
   // Where the tab keeps its checkout across a reload or the back button
   // (sessionStorage: this tab's alone, gone with it).
   const SAVED = "tierflow.checkout";
@@ -936,12 +945,31 @@
   // it), not from a field the shopper is typing in.
   const focusIsFree = () => [document.body, null, $("error"), $("get-options")].includes(document.activeElement);
 
+  // Cancel the checkouts this page left (the one shown when options were
+  // asked again). The cancel went once, after the ask: with the server down
+  // it failed like the ask, and the old checkout stayed open until its
+  // options expired, a hold taken on it (an option selected) keeping its
+  // stock from other shoppers. One that got no answer (unreachable, timed
+  // out, a 502 or 503) is sent again after the ask's next try, and after
+  // the next ask (the server cancels a checkout once; a cancel again of it
+  // is answered as the first).
+  function cancelLeft() {
+    for (const id of state.toCancel) {
+      state.toCancel.delete(id);
+      api("POST", `/v1/checkouts/${id}/cancel`).then((res) => {
+        if (askRetries(res)) state.toCancel.add(id);
+      });
+    }
+  }
+
   // `keepPick`: the shopper's own pick stays while offered (new options for
   // expired ones, asked with Show new delivery options). `attempt`, `asked`:
   // a try again (1, 2, …) of the ask of `asked` that did not reach the
   // store; it sends what was asked, not fields being typed in meanwhile,
-  // under the ask's key (`key`: null, a new ask, a new key)
-  async function getOptions(keepPick = false, attempt = 0, asked = null, key = null) {
+  // under the ask's key (`key`: null, a new ask, a new key), until
+  // `deadline` (this page's clock, ms: ASK_RETRY_DEADLINE_MS after the
+  // ask's first failure)
+  async function getOptions(keepPick = false, attempt = 0, asked = null, key = null, deadline = NaN) {
     if (state.busy) return;
     stopAskRetry();
     const pick = keepPick && state.picked && !edited() ? state.chosen : null;
@@ -954,17 +982,23 @@
     $("confirmation").hidden = true;
     $("updates").replaceChildren();
     const previous = (state.answer && !state.done ? state.answer.request_id : null) || state.unrefreshed;
+    if (previous) state.toCancel.add(previous); // the old quote is dropped
     state.unrefreshed = null;
     state.done = false;
     state.placed = false;
     closeStream();
     const body = asked || formOrder();
     const askKey = key || newAskKey();
-    const res = await api("POST", "/v1/options", body, { "Idempotency-Key": askKey });
+    // a try again has what is left before the deadline (a late timer, a
+    // laptop asleep: ASK_LAST_TRY_MS)
+    const timeout = attempt
+      ? Math.max(ASK_LAST_TRY_MS, Math.min(tf.API_TIMEOUT_MS, deadline - Date.now()))
+      : tf.API_TIMEOUT_MS;
+    const res = await api("POST", "/v1/options", body, { "Idempotency-Key": askKey }, timeout);
     learnClock(res);
     state.busy = false;
     loading(false);
-    if (previous) api("POST", `/v1/checkouts/${previous}/cancel`); // drop the old quote
+    cancelLeft();
     for (const id of Object.values(FIELD_INPUTS)) $(id).removeAttribute("aria-invalid");
     // the button was disabled meanwhile and the focus fell to the page's
     // body: it goes to the error (its field marked invalid), else to the
@@ -985,14 +1019,19 @@
       document.body.dataset.edited = "";
       const field = ((res.body && res.body.field) || "").replace(/\[.*$/, "");
       if (FIELD_INPUTS[field]) $(FIELD_INPUTS[field]).setAttribute("aria-invalid", "true");
-      const wait = askRetries(res) ? ASK_RETRY_S[attempt] : undefined;
+      const until = attempt ? deadline : Date.now() + ASK_RETRY_DEADLINE_MS;
+      const left = until - Date.now() - ASK_LAST_TRY_MS;
+      const next = askRetries(res) ? ASK_RETRY_S[attempt] : undefined;
+      const wait = next === undefined || left < 0 ? undefined : Math.min(next * 1000, left);
       document.body.dataset.askRetry = wait === undefined ? "" : String(attempt + 1);
       if (wait === undefined) showError(errorText(res, body));
       else {
-        // "The store could not be reached: trying again in 2 s."
-        showError(`${errorText(res, body).replace(/:[^:]*$/, "")}: trying again in ${wait} s.`);
-        state.retryAsk = () => getOptions(keepPick, attempt + 1, body, askKey);
-        state.askRetry = setTimeout(state.retryAsk, wait * 1000);
+        // "The store could not be reached: trying again in 2 s." (a wait
+        // cut to the deadline: to the half second above)
+        const said = Math.ceil(wait / 500) / 2;
+        showError(`${errorText(res, body).replace(/:[^:]*$/, "")}: trying again in ${said} s.`);
+        state.retryAsk = () => getOptions(keepPick, attempt + 1, body, askKey, until);
+        state.askRetry = setTimeout(state.retryAsk, wait);
       }
       if (!attempt || focusIsFree()) $("error").focus();
       return;

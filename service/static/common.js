@@ -42,11 +42,12 @@ const tf = (() => {
   // JSON request; resolves {ok, status, body, date}; never throws on HTTP
   // errors. No answer at all is status 0, its body's `error` saying which:
   // "network" (the server could not be reached) or "timeout" (no answer
-  // within API_TIMEOUT_MS; the call is aborted). `date` is the answer's
-  // Date header (the server's clock, to the second; null without one).
-  async function api(method, url, body, headers) {
+  // within `timeoutMs`, API_TIMEOUT_MS unless the caller has less time
+  // left; the call is aborted). `date` is the answer's Date header (the
+  // server's clock, to the second; null without one).
+  async function api(method, url, body, headers, timeoutMs = API_TIMEOUT_MS) {
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), API_TIMEOUT_MS);
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
     const init = {
       method,
       headers: { Accept: "application/json", ...(headers || {}) },
@@ -61,14 +62,14 @@ const tf = (() => {
       try {
         resp = await fetch(url, init);
       } catch (err) {
-        if (abort.signal.aborted) return timedOut();
+        if (abort.signal.aborted) return timedOut(timeoutMs);
         return { ok: false, status: 0, body: { error: "network", message: "network error: " + err } };
       }
       let data = null;
       try {
         data = await resp.json(); // the body too may never come
       } catch (err) {
-        if (abort.signal.aborted) return timedOut();
+        if (abort.signal.aborted) return timedOut(timeoutMs);
         data = { message: "unexpected response (" + resp.status + ")" };
       }
       return { ok: resp.ok, status: resp.status, body: data, date: resp.headers.get("Date") };
@@ -77,8 +78,8 @@ const tf = (() => {
     }
   }
 
-  function timedOut() {
-    const message = `no answer within ${API_TIMEOUT_MS / 1000} s`;
+  function timedOut(timeoutMs) {
+    const message = `no answer within ${timeoutMs / 1000} s`;
     return { ok: false, status: 0, body: { error: "timeout", message } };
   }
 

@@ -20,10 +20,14 @@ import itertools
 import json
 import os
 import re
+import selectors
 import signal
+import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -2193,6 +2197,137 @@ def test_options_are_asked_again_a_bounded_number_of_times(
     assert len(sent) == 9
     assert page.evaluate("document.body.dataset.askRetry") == ""
     assert page.locator("#get-options").is_enabled()
+    assert errors == []
+
+
+@contextmanager
+def _silent_listener(port: int) -> Iterator[None]:
+    """A server on ``port`` that takes every connection and reads what it is
+    sent, and never answers (a hung process keeps its socket open so)."""
+    listener = socket.create_server(("127.0.0.1", port), backlog=64)
+    stop = threading.Event()
+
+    def run() -> None:
+        with selectors.DefaultSelector() as sel:
+            sel.register(listener, selectors.EVENT_READ)
+            while not stop.is_set():
+                for key, _ in sel.select(timeout=0.05):
+                    sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                    if sock is listener:
+                        conn, _ = listener.accept()
+                        sel.register(conn, selectors.EVENT_READ)
+                    elif not sock.recv(65536):  # the page closed it (aborted)
+                        sel.unregister(sock)
+                        sock.close()
+            for key in list(sel.get_map().values()):
+                if key.fileobj is not listener:
+                    key.fileobj.close()  # type: ignore[union-attr]
+
+    thread = threading.Thread(target=run, name="silent-listener", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_asks_to_a_hung_server_are_given_up_within_the_retry_deadline(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A server that takes the connection and never answers: each try of the
+    ask waited the page's 15 s before it counted as failed, so "trying
+    again" stood about 3 minutes (8 tries of 15 s and the 45 s of waits),
+    not the ~45 s the schedule says. The tries stop 60 s after the first
+    failure (``ASK_RETRY_DEADLINE_MS``; the last try's timeout cut to what
+    is left), with the give-up message (the page's clock run forward)."""
+    port = free_port()
+    errors: list[str] = []
+    with (
+        tiny_router(tmp_path) as router,
+        serve_in_thread(
+            create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10), port=port
+        ) as server,
+    ):
+        page = _new_page(browser, errors)
+        page.clock.install()
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+    with _silent_listener(port):
+        page.click("#get-options")
+        page.wait_for_function("() => document.getElementById('get-options').disabled")
+        page.clock.run_for(15_100)  # the first ask's own API_TIMEOUT_MS
+        page.wait_for_function("() => document.body.dataset.askRetry === '1'")
+        assert page.inner_text("#error") == (
+            "The store is not responding: trying again in 0.5 s."
+        )
+        first: int = page.evaluate("Date.now()")
+        tries = "1"
+        elapsed = 0
+        while tries and elapsed < 90_000:
+            page.clock.run_for(250)
+            tries, now = page.evaluate("[document.body.dataset.askRetry, Date.now()]")
+            elapsed = now - first
+        assert tries == "", f"still trying {elapsed} ms after the first failure"
+        assert 59_000 <= elapsed <= 62_000, elapsed
+        assert page.inner_text("#error") == (
+            "The store is not responding: please try again."
+        )
+        assert page.locator("#get-options").is_enabled()
+    assert errors == []
+
+
+def _checkout_in_store(folder: Path, request_id: str) -> tuple[str, int]:
+    """The checkout's status in the store at ``folder / "state.db"`` and the
+    units held in it all (open checkouts' holds)."""
+    with sqlite3.connect(folder / "state.db") as db:
+        (status,) = db.execute(
+            "SELECT status FROM checkouts WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        (held,) = db.execute(
+            "SELECT COALESCE(SUM(reserved), 0) FROM inventory"
+        ).fetchone()
+    return str(status), int(held)
+
+
+def test_the_checkout_an_ask_left_behind_is_cancelled_when_the_server_is_back(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The shopper's option is held; the server goes down, the cart is
+    changed and options asked again: the page cancels the checkout shown,
+    and with the server down the cancel failed and was never sent again,
+    the hold kept until it expired (30 minutes). It goes with the ask's
+    tries: the old checkout is cancelled and its stock given back within
+    seconds of the server's return."""
+    port = free_port()
+    errors: list[str] = []
+
+    def serve(router: OnlineRouter) -> Any:
+        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+        return serve_in_thread(app, port=port)
+
+    with tiny_router(tmp_path) as first, serve(first) as server:
+        page = _page(browser, server.url + "/", errors)
+        _ask(page, "C4")
+        old = page.evaluate("document.body.dataset.requestId")
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            held = client.post(
+                f"/v1/checkouts/{old}/select",
+                json={"option_id": page.evaluate("document.body.dataset.selected")},
+            )
+        assert held.status_code == 200, held.text
+        assert _checkout_in_store(tmp_path, old) == ("held", 1)
+    page.fill("#items", "TEE:2")  # the cart changed while the server is down
+    page.click("#get-options")
+    page.wait_for_function("() => document.body.dataset.askRetry === '1'")
+    with tiny_router(tmp_path, scores=False) as second, serve(second):
+        back = time.monotonic()
+        while _checkout_in_store(tmp_path, old) != ("cancelled", 0):
+            assert time.monotonic() - back < 8, _checkout_in_store(tmp_path, old)
+            time.sleep(0.1)
+        page.wait_for_selector("#options .option-card")
+        assert page.evaluate("document.body.dataset.requestId") != old
     assert errors == []
 
 
