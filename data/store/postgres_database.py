@@ -19,6 +19,7 @@ import pandas as pd
 
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.extras import MissingExtraError
+from tierflow.data.stop_signals import STOP_NOW
 
 try:  # the one line naming the extra, as `open_store` gives, on a direct import
     import psycopg
@@ -106,6 +107,10 @@ PROBE_WAIT_S = 0.5
 #: (``cancel_safe``: a live server stops it and lets its locks go) before
 #: the connection is closed regardless.
 CANCEL_WAIT_S = 0.5
+#: How often psycopg's wait for the server's answer wakes without one
+#: (psycopg's own interval): a stopping process cancels a statement
+#: silent that long (:class:`_AnswerWaitConnection`).
+_WAIT_TICK_S = 0.1
 #: The longest single wait for one of the pool's connections: between two,
 #: a call sees that another call found the server hung, and stops waiting.
 _POOL_SLICE_S = 0.1
@@ -367,6 +372,19 @@ class AnswerTimeout(psycopg.OperationalError):
     is unknown, and the caller's retry with its request id resolves it."""
 
 
+class StoppedWaiting(psycopg.OperationalError):
+    """A statement cancelled because its process is stopping at once
+    (:data:`~tierflow.data.stop_signals.STOP_NOW`) while it waited for the
+    server's answer: nothing it did was kept."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "stopped waiting for the database's answer (a lock another "
+            "session holds, or a long statement); the statement was "
+            "cancelled and nothing of it kept (this process is stopping)"
+        )
+
+
 class _AnswerWaitConnection(psycopg.Connection[Any]):
     """A psycopg connection whose waits for the server's answer check, after
     :attr:`answer_wait_s` without a byte from it (None: never), that the
@@ -374,6 +392,14 @@ class _AnswerWaitConnection(psycopg.Connection[Any]):
     one is waited for on, however long its statement or lock wait takes; a
     hung one is given up on (:class:`AnswerTimeout`) and the connection
     closed, so that the pool opens another once the server answers again.
+
+    Once the process is stopping at once (:data:`STOP_NOW`, a server's
+    second stop signal), a wait that has gone :data:`_WAIT_TICK_S` without
+    a byte cancels its statement (:attr:`stop_cancelled`; the caller's
+    ``QueryCanceled`` is :class:`StoppedWaiting`): a call blocked on a lock
+    another session held (``SELECT ... FOR UPDATE`` left open in ``psql``)
+    waited until the supervisor killed the worker, 15 s. A call the server
+    answers within the tick finishes, as every call under way did.
 
     The wait is psycopg's own (``Connection.wait``), around the operation's
     generator, which psycopg resumes when the socket is ready and every
@@ -383,19 +409,25 @@ class _AnswerWaitConnection(psycopg.Connection[Any]):
     answer_wait_s: float | None = None
     #: The URL the probe connects to (the pool's ``configure``).
     probe_url: str = ""
+    #: Whether a statement of the call holding this connection was cancelled
+    #: for :data:`STOP_NOW` (cleared as a call takes it from the pool).
+    stop_cancelled = False
 
     def wait(
-        self, gen: Any, interval: float = 0.1, timeout: float | None = None
+        self, gen: Any, interval: float = _WAIT_TICK_S, timeout: float | None = None
     ) -> Any:
-        limit = self.answer_wait_s
-        if limit is None or timeout is not None or not self.probe_url:
+        if timeout is not None:
             return super().wait(gen, interval, timeout)  # (a caller's own deadline)
+        limit = self.answer_wait_s if self.probe_url else None
         return super().wait(self._watched(gen, limit), interval)
 
-    def _watched(self, gen: Any, limit: float) -> Any:
+    def _watched(self, gen: Any, limit: float | None) -> Any:
         """``gen``, passed through, given up on after ``limit`` seconds
-        without a byte from the server if a probe then finds it hung."""
+        (None: never) without a byte from the server if a probe then finds
+        it hung; its statement cancelled at a silent tick once
+        :data:`STOP_NOW` is set."""
         quiet = time.monotonic()
+        cancelled = False
         try:
             waits = next(gen)
             while True:
@@ -403,7 +435,11 @@ class _AnswerWaitConnection(psycopg.Connection[Any]):
                 now = time.monotonic()
                 if ready and ready & waiting.Ready.R:
                     quiet = now
-                elif now - quiet >= limit:
+                elif not ready and STOP_NOW.is_set() and not cancelled:
+                    cancelled = self.stop_cancelled = True
+                    with contextlib.suppress(psycopg.Error):  # the kill remains
+                        self.cancel_safe(timeout=CANCEL_WAIT_S)
+                elif limit is not None and now - quiet >= limit:
                     self._answered_or_give_up(limit)
                     quiet = time.monotonic()  # alive: another ``limit``
                 waits = gen.send(ready)
@@ -783,11 +819,17 @@ class PostgresDatabase:
                     f"{down}; still none after another {wait:.2f} sec"
                 ) from exc
             self._unreachable = None
+            if isinstance(conn, _AnswerWaitConnection):
+                conn.stop_cancelled = False
             try:
                 with conn:  # an error rolls back (as the pool's own block does)
                     yield conn
             except AnswerTimeout as exc:  # the others wait on the same server
                 self._hung.found(str(exc))
+                raise
+            except psycopg.errors.QueryCanceled as exc:
+                if getattr(conn, "stop_cancelled", False):
+                    raise StoppedWaiting from exc
                 raise
             finally:
                 self._pool.putconn(conn)

@@ -651,16 +651,18 @@ def test_stopped_workers_close_their_store(tmp_path: Path) -> None:
         assert store.check_consistency() == []
 
 
-def test_a_second_stop_signal_lets_store_calls_under_way_finish(
+def test_a_second_stop_signal_answers_store_calls_under_way(
     tmp_path: Path, postgres_server: LocalPostgres
 ) -> None:
     """Ctrl-C twice (or a supervisor sending SIGINT again) while selects wait
     in their transactions for rows another session holds: the workers stop
-    without waiting for their connections, but each store call under way
-    finishes and is answered, and each worker closes its sessions. The
-    second signal made uvicorn skip the app's shutdown and the worker die
-    with its calls running: PostgreSQL dropped the sessions mid-transaction
-    (rolled back) and the clients got no answer (QA, 2026-12-07)."""
+    without waiting for their connections, but each store call under way is
+    answered (its wait for the rows cancelled: 503, stopped waiting), and
+    each worker closes its sessions. The second signal made uvicorn skip the
+    app's shutdown and the worker die with its calls running: PostgreSQL
+    dropped the sessions mid-transaction (rolled back) and the clients got
+    no answer (QA, 2026-12-07); then the selects waited for the rows and
+    answered 200 once the holder let them go."""
     import psycopg
 
     state = new_database(postgres_server)
@@ -691,7 +693,8 @@ def test_a_second_stop_signal_lets_store_calls_under_way_finish(
             proc.kill()
             proc.wait(10)
     output = log.read_text()
-    assert (code, answers) == (0, ["200"] * len(quotes)), output[-3000:]
+    assert (code, answers) == (0, ["503"] * len(quotes)), output[-3000:]
+    assert "stopped waiting for the database's answer" in output
     assert "WARNING tierflow.service: SIGINT again: the workers stop now" in output
     assert output.count("Application shutdown complete.") == 2, output[-3000:]
     assert "while stopping" not in output and ") killed, " not in output

@@ -13,9 +13,12 @@ import time
 from pathlib import Path
 
 import httpx
+import psycopg
 
+from tests.postgres import new_database, run_sql
 from tests.service.replicas import serve_process, stock_up
 from tierflow.data.store import open_store
+from tierflow.data.store.local_postgres import LocalPostgres
 
 #: The server's ``STORE_WAIT_S`` here (5 s by default): waited out in full
 WAIT_S = 1.0
@@ -130,3 +133,61 @@ def _select(url: str, rid: str, answers: list[str]) -> None:
         answers.append(f"{answer.status_code} {answer.text}")
     except httpx.TransportError as exc:
         answers.append(f"dropped ({type(exc).__name__})")
+
+
+def test_a_second_stop_signal_ends_a_workers_wait_for_a_postgres_lock(
+    tmp_path: Path, postgres_server: LocalPostgres
+) -> None:
+    """As above on PostgreSQL: selects wait for inventory rows another
+    session holds (``SELECT ... FOR UPDATE``, a ``psql`` left open); the
+    second SIGTERM cancels each waiting statement (503) and the server stops
+    within seconds. It waited for the rows (no ``lock_timeout`` is set)
+    until the supervisor killed the workers 15 s after the stop."""
+    state = new_database(postgres_server)
+    stock_up(state, 10)
+    log_file = tmp_path / "serve.log"
+    answers: list[str] = []
+    with serve_process(state, log_file, "--workers", "2") as (url, proc):
+        rids = [_options(url) for _ in range(6)]
+        other = psycopg.connect(state)
+        other.execute("SELECT * FROM inventory FOR UPDATE")
+        clients = [
+            threading.Thread(target=_select, args=(url, rid, answers)) for rid in rids
+        ]
+        try:
+            for thread in clients:
+                thread.start()
+            _wait_for_lock_waits(state)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            again = time.monotonic()
+            code = proc.wait(30)
+            took = time.monotonic() - again
+        finally:
+            other.rollback()
+            other.close()
+            for thread in clients:
+                thread.join(60)
+    output = log_file.read_text()
+    assert (code, took < 3.0) == (0, True), (took, output[-3000:])
+    assert ") killed, " not in output
+    stopped = [a for a in answers if a.startswith("503 ")]
+    assert stopped, answers
+    for answer in stopped:
+        assert "stopped waiting" in answer and "(this process is stopping)" in answer
+    assert all(a.startswith("dropped ") for a in answers if a not in stopped)
+    with open_store(state) as store:
+        assert store.check_consistency() == []
+
+
+def _wait_for_lock_waits(url: str) -> None:
+    """Return once a session of the database at ``url`` waits for a lock."""
+    deadline = time.monotonic() + 30
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    while run_sql(url, query) == [(0,)]:
+        assert time.monotonic() < deadline, "no session waits for a lock"
+        time.sleep(0.05)
