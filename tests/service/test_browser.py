@@ -26,7 +26,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -2022,6 +2022,32 @@ def test_a_hung_server_is_given_up_on_and_the_buttons_come_back(
     assert errors == []
 
 
+def _server_on(port: int) -> Callable[[OnlineRouter], Any]:
+    """A server of a router on ``port``, its clock pinned and its live hub
+    polling fast: the tests of a server that goes away and comes back on
+    the same port."""
+
+    def serve(router: OnlineRouter) -> Any:
+        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+        return serve_in_thread(app, port=port)
+
+    return serve
+
+
+def _clocked_page_of_a_server_gone(
+    browser: Any, tmp_path: Path, errors: list[str]
+) -> tuple[Any, int]:
+    """A page loaded from a server on a free port with its clock installed
+    (the test runs it forward), and the port, the server stopped."""
+    port = free_port()
+    with tiny_router(tmp_path) as router, _server_on(port)(router) as server:
+        page = _new_page(browser, errors)
+        page.clock.install()
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+    return page, port
+
+
 def test_what_changed_while_the_server_was_down_is_announced(
     browser: Any, tmp_path: Path
 ) -> None:
@@ -2033,10 +2059,7 @@ def test_what_changed_while_the_server_was_down_is_announced(
     says a live change."""
     port = free_port()
     errors: list[str] = []
-
-    def serve(router: OnlineRouter) -> Any:
-        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
-        return serve_in_thread(app, port=port)
+    serve = _server_on(port)
 
     with tiny_router(tmp_path) as first, serve(first) as server:
         page = _page(browser, server.url + "/", errors)
@@ -2075,10 +2098,7 @@ def test_the_server_back_takes_away_the_line_that_it_could_not_be_reached(
     order, and the order is placed."""
     port = free_port()
     errors: list[str] = []
-
-    def serve(router: OnlineRouter) -> Any:
-        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
-        return serve_in_thread(app, port=port)
+    serve = _server_on(port)
 
     with tiny_router(tmp_path) as first, serve(first) as server:
         page = _page(browser, server.url + "/", errors)
@@ -2118,10 +2138,7 @@ def test_options_asked_while_the_server_is_down_come_when_it_is_back(
     made no option set."""
     port = free_port()
     errors: list[str] = []
-
-    def serve(router: OnlineRouter) -> Any:
-        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
-        return serve_in_thread(app, port=port)
+    serve = _server_on(port)
 
     with tiny_router(tmp_path) as first, serve(first) as server:
         page = _page(browser, server.url + "/", errors)
@@ -2162,18 +2179,8 @@ def test_options_are_asked_again_a_bounded_number_of_times(
     """A server that stays down is asked 8 times more, further apart each
     time up to 10 s (its clock run forward here), then the page stops and
     says so as it did, for the shopper to try again."""
-    port = free_port()
     errors: list[str] = []
-    with (
-        tiny_router(tmp_path) as router,
-        serve_in_thread(
-            create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10), port=port
-        ) as server,
-    ):
-        page = _new_page(browser, errors)
-        page.clock.install()
-        page.goto(server.url + "/")
-        page.wait_for_selector("body[data-ready='1']")
+    page, _ = _clocked_page_of_a_server_gone(browser, tmp_path, errors)
     sent: list[str] = []
     page.on(
         "request",
@@ -2242,18 +2249,8 @@ def test_asks_to_a_hung_server_are_given_up_within_the_retry_deadline(
     not the ~45 s the schedule says. The tries stop 60 s after the first
     failure (``ASK_RETRY_DEADLINE_MS``; the last try's timeout cut to what
     is left), with the give-up message (the page's clock run forward)."""
-    port = free_port()
     errors: list[str] = []
-    with (
-        tiny_router(tmp_path) as router,
-        serve_in_thread(
-            create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10), port=port
-        ) as server,
-    ):
-        page = _new_page(browser, errors)
-        page.clock.install()
-        page.goto(server.url + "/")
-        page.wait_for_selector("body[data-ready='1']")
+    page, port = _clocked_page_of_a_server_gone(browser, tmp_path, errors)
     with _silent_listener(port):
         page.click("#get-options")
         page.wait_for_function("() => document.getElementById('get-options').disabled")
@@ -2302,10 +2299,7 @@ def test_the_checkout_an_ask_left_behind_is_cancelled_when_the_server_is_back(
     seconds of the server's return."""
     port = free_port()
     errors: list[str] = []
-
-    def serve(router: OnlineRouter) -> Any:
-        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
-        return serve_in_thread(app, port=port)
+    serve = _server_on(port)
 
     with tiny_router(tmp_path) as first, serve(first) as server:
         page = _page(browser, server.url + "/", errors)
