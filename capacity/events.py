@@ -151,6 +151,12 @@ class CapacityEvent:
         return out
 
 
+def logged_instant(text: str) -> float | None:
+    """A logged event's ``ts`` in epoch seconds as :func:`parse_event` reads
+    it (None: not an instant it takes)."""
+    return _timestamp(_stripped(text))
+
+
 def _timestamp(text: Any) -> float | None:
     if not isinstance(text, str) or len(text) > 64 or not EVENT_TS.fullmatch(text):
         return None

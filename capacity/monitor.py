@@ -23,6 +23,7 @@ from tierflow.capacity.events import (
     EventIdConflict,
     check_repeated_ids,
     event_row,
+    logged_instant,
     parse_event,
 )
 from tierflow.capacity.score import capacity_scores, lane_congestion
@@ -243,8 +244,16 @@ class CapacityMonitor:
         logged = store.events_after(0)
         mon = cls(network)
         mon.rebuilds += 1
-        # ``ts`` as the event parser reads it: ISO 8601 with an offset
-        mon.apply_logged([ev for ev in logged if _epoch(ev.ts) <= cut])
+        # ``ts`` as the event parser reads it (an unreadable one is skipped
+        # by the replay as well)
+        dated = [logged_instant(ev.ts) for ev in logged]
+        mon.apply_logged(
+            [
+                ev
+                for ev, t in zip(logged, dated, strict=True)
+                if t is not None and t <= cut
+            ]
+        )
         foreign = {ev.node_id for ev in mon._foreign_events}
         if foreign:
             _warn_foreign_nodes(foreign)
@@ -1004,11 +1013,6 @@ def stamp_instant(ts: float) -> str | None:
     if not np.isfinite(ts):
         return None
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
-
-
-def _epoch(ts: str) -> float:
-    """A logged event's ``ts`` (ISO 8601 with an offset) in epoch seconds."""
-    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
 def _holds_news(entry: Mapping[str, Any]) -> bool:
