@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -166,15 +167,25 @@ def refuse_input_as_output(
     input files (``--transactions`` given as ``--out`` replaced the
     purchase log by its scores, exit 0). ``inputs``: option name (without
     ``--``) to path, None when not given; a URL ``out`` is no file."""
-    if not isinstance(out, Path) or not out.exists():
+    if not isinstance(out, Path):
         return
-    for name, path in inputs.items():
+    name = _input_at(out, inputs.items())
+    if name is not None:
+        raise click.BadParameter(
+            f"{str(out)!r} is the --{name} file: an output never replaces an input.",
+            param_hint=f"'{flag}'",
+        )
+
+
+def _input_at(out: Path, inputs: Iterable[tuple[str, Path | None]]) -> str | None:
+    """The name of the input (name, path) ``out`` is (the same file, however
+    named), None when it is none of them or does not exist."""
+    if not out.exists():
+        return None
+    for name, path in inputs:
         if path is not None and path.exists() and os.path.samefile(out, path):
-            raise click.BadParameter(
-                f"{str(out)!r} is the --{name} file: an output never replaces "
-                "an input.",
-                param_hint=f"'{flag}'",
-            )
+            return name
+    return None
 
 
 def refuse_network_table_as_output(out: Path, network_dir: Path) -> None:
@@ -183,13 +194,15 @@ def refuse_network_table_as_output(out: Path, network_dir: Path) -> None:
     network's nodes by the orders drawn from them, exit 0)."""
     from tierflow.data.sample_network import NETWORK_TABLES
 
-    if not out.exists():
-        return
-    for name in NETWORK_TABLES:
-        for path in (network_dir / f"{name}.csv", network_dir / f"{name}.parquet"):
-            if path.exists() and os.path.samefile(out, path):
-                raise click.BadParameter(
-                    f"{str(out)!r} is the network's {name} table (--network): an "
-                    "output never replaces an input.",
-                    param_hint="'--out'",
-                )
+    tables = (
+        (name, network_dir / f"{name}.{ext}")
+        for name in NETWORK_TABLES
+        for ext in ("csv", "parquet")
+    )
+    table = _input_at(out, tables)
+    if table is not None:
+        raise click.BadParameter(
+            f"{str(out)!r} is the network's {table} table "
+            "(--network): an output never replaces an input.",
+            param_hint="'--out'",
+        )
