@@ -748,17 +748,41 @@ def _guard(
                 "the next model promoted records one"
             ),
         )
-    stored = plan.champion_history
-    today = summarize_history(data.transactions, day_number(stored.as_of))
+    return _judge_history(
+        plan.champion_history,
+        data.transactions,
+        plan.recipe.as_of_day,
+        max_loss,
+        accept,
+    )
+
+
+def _judge_history(
+    stored: HistorySummary,
+    log: TransactionLog,
+    unit_day: int,
+    max_loss: float,
+    accept: bool,
+    sides: tuple[str, str] = ("the champion's", "today's"),
+) -> HistoryGuard:
+    """``log`` up to ``stored``'s as-of date against ``stored`` (a model's
+    history summary), for :func:`_guard` and :func:`_rollback_guard`:
+    refused for another unit of its amounts up to ``unit_day``
+    (:func:`unit_change`, never accepted) or a loss beyond ``max_loss``
+    (accepted with ``accept``), else passed. ``sides``: whose figures the
+    check's message names, the model's then the log's."""
+    today = summarize_history(log, day_number(stored.as_of))
     check = compare_history(stored, today, max_loss)
-    unit = unit_change(stored, data.transactions, plan.recipe.as_of_day)
+    unit = unit_change(stored, log, unit_day)
     if unit is not None:
         return HistoryGuard(GuardStatus.REFUSED, check, unit=unit)
     if not check.exceeded:
         return HistoryGuard(GuardStatus.PASSED, check)
     if accept:
         return HistoryGuard(
-            GuardStatus.ACCEPTED, check, note="going on as asked: " + check.message()
+            GuardStatus.ACCEPTED,
+            check,
+            note="going on as asked: " + check.message(*sides),
         )
     return HistoryGuard(GuardStatus.REFUSED, check)
 
@@ -1218,25 +1242,25 @@ def _rollback_guard(
                 "history guard): the log not checked against it"
             ),
         )
-    unit = unit_change(history, data.transactions, as_of_day)
-    if unit is not None:
-        raise InputError(
-            f"cannot roll back to {target}: {unit.describe(target)} Its spend "
-            "features are in that log's unit; roll back with a log in it",
-            file=data.transactions.source or None,
+    sides = ("the version's", "the log's")
+    guard = _judge_history(
+        history, data.transactions, as_of_day, max_loss, accept, sides
+    )
+    if guard.status is not GuardStatus.REFUSED:
+        return guard
+    assert guard.check is not None
+    if guard.unit is not None:
+        why = (
+            f"{guard.unit.describe(target)} Its spend features are in that "
+            "log's unit; roll back with a log in it"
         )
-    today = summarize_history(data.transactions, day_number(history.as_of))
-    check = compare_history(history, today, max_loss)
-    why = check.message("the version's", "the log's")
-    if not check.exceeded:
-        return HistoryGuard(GuardStatus.PASSED, check)
-    if accept:
-        return HistoryGuard(
-            GuardStatus.ACCEPTED, check, note="going on as asked: " + why
+    else:
+        why = (
+            f"{guard.check.message(*sides)}: the log is not the history it was "
+            "trained on (--accept-history-loss goes on)"
         )
     raise InputError(
-        f"cannot roll back to {target}: {why}: the log is not the history it "
-        "was trained on (--accept-history-loss goes on)",
+        f"cannot roll back to {target}: {why}",
         file=data.transactions.source or None,
     )
 
