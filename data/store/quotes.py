@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tierflow.data.errors import InputError
 from tierflow.data.store.database import StorePart, clock
@@ -39,6 +40,25 @@ class QuoteState:
 
     revision: int
     closed: HoldStatus | None
+
+
+#: A :class:`StoredQuote`'s columns, in its fields' order (:func:`_stored_quote`).
+_QUOTE_COLUMNS = (
+    "request_id, customer_id, revision, body, created_at, expires_at, closed"
+)
+
+
+def _stored_quote(row: Sequence[Any]) -> StoredQuote:
+    """A quote read as :data:`_QUOTE_COLUMNS` (and what follows them)."""
+    return StoredQuote(
+        str(row[0]),
+        str(row[1]),
+        int(row[2]),
+        str(row[3]),
+        float(row[4]),
+        float(row[5]),
+        None if row[6] is None else HoldStatus(row[6]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,43 +150,19 @@ class Quotes(StorePart):
         """The quote first answered under an ``Idempotency-Key`` (as stored
         now: requoted, closed or expired) and its request's digest, or None."""
         row = self._db.execute(
-            "SELECT request_id, customer_id, revision, body, created_at, "
-            "expires_at, closed, request_digest FROM quotes "
+            f"SELECT {_QUOTE_COLUMNS}, request_digest FROM quotes "
             "WHERE idempotency_key = ?",
             (key,),
         ).fetchone()
-        if row is None:
-            return None
-        quote = StoredQuote(
-            str(row[0]),
-            str(row[1]),
-            int(row[2]),
-            str(row[3]),
-            float(row[4]),
-            float(row[5]),
-            None if row[6] is None else HoldStatus(row[6]),
-        )
-        return KeyedQuote(str(row[7]), quote)
+        return None if row is None else KeyedQuote(str(row[7]), _stored_quote(row))
 
     def get_quote(self, request_id: str) -> StoredQuote | None:
         """The stored quote (also an expired or closed one), or None."""
         row = self._db.execute(
-            "SELECT customer_id, revision, body, created_at, expires_at, closed "
-            "FROM quotes WHERE request_id = ?",
+            f"SELECT {_QUOTE_COLUMNS} FROM quotes WHERE request_id = ?",
             (request_id,),
         ).fetchone()
-        if row is None:
-            return None
-        closed = None if row[5] is None else HoldStatus(row[5])
-        return StoredQuote(
-            request_id,
-            str(row[0]),
-            int(row[1]),
-            str(row[2]),
-            float(row[3]),
-            float(row[4]),
-            closed,
-        )
+        return None if row is None else _stored_quote(row)
 
     def quote_states(self, request_ids: Sequence[str]) -> dict[str, QuoteState]:
         """The revision and ending of each stored one of ``request_ids`` (by
