@@ -153,15 +153,20 @@ def _committed_to(
     added = np.zeros(positions.shape, dtype=np.int64)
     if lines.empty:
         return added
-    ordered = {
-        (orders.order_ids[o], s)
-        for o, s in zip(orders.line_order.tolist(), orders.line_sku_id, strict=True)
-    }
-    for order_id, sku, node_id, qty in lines.itertuples(index=False):
-        i = network.node_index.get(str(node_id))
-        k = network.sku_index.get(str(sku))
-        if i is None or k is None or (str(order_id), str(sku)) not in ordered:
-            continue
-        if positions[i, k]:
-            added[i, k] += int(qty)
+    ordered = pd.DataFrame(
+        {
+            "order_id": np.asarray(orders.order_ids, dtype=object)[orders.line_order],
+            "sku": orders.line_sku_id,
+        }
+    )
+    confirmed = lines.astype({"order_id": str, "sku": str, "node_id": str})
+    mine = confirmed.merge(ordered, on=["order_id", "sku"])  # the file's lines only
+    node = mine["node_id"].map(network.node_index)
+    sku = mine["sku"].map(network.sku_index)
+    known = (node.notna() & sku.notna()).to_numpy()
+    i = node[known].to_numpy(dtype=np.intp)
+    k = sku[known].to_numpy(dtype=np.intp)
+    units = mine["quantity"].to_numpy(dtype=np.int64)[known]
+    at = positions[i, k]
+    np.add.at(added, (i[at], k[at]), units[at])
     return added
