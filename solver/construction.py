@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from numpy.typing import NDArray
@@ -165,13 +165,14 @@ def _regret_heap(
 ) -> _Heap | None:
     """Max-heap (negated keys) of every item's regret from the initial
     residuals, scored by blocks; ``None`` when ``deadline`` passed first."""
-    keys = np.empty(items.size)
-    rows = _block_rows(problem)
-    for first in range(0, items.size, rows):
-        if time.perf_counter() > deadline:
-            return None
-        block = slice(first, first + rows)
-        keys[block] = _regret_keys(problem, state, items[block], desir, defer, weight)
+    keys = _filled_by_blocks(
+        np.empty(items.size),
+        problem,
+        deadline,
+        lambda block: _regret_keys(problem, state, items[block], desir, defer, weight),
+    )
+    if keys is None:
+        return None
     heap = list(zip((-keys).tolist(), items.tolist(), strict=True))
     heapq.heapify(heap)
     return heap
@@ -184,15 +185,30 @@ def _desirability_by_blocks(
     ``deadline`` passed first (a blend took 1.5-2 s at 100 x 500,000)."""
     if measure == "cost":
         return desirability_of(problem, measure)  # the costs themselves
-    desir = np.empty((problem.n_items, problem.n_agents))
     scale = _cost_scale(problem) if measure.startswith("blend:") else 1.0
+    return _filled_by_blocks(
+        np.empty((problem.n_items, problem.n_agents)),
+        problem,
+        deadline,
+        lambda block: desirability_of(problem, measure, block, scale=scale),
+    )
+
+
+def _filled_by_blocks(
+    out: NDArray[np.float64],
+    problem: AssignmentProblem,
+    deadline: float,
+    block_of: Callable[[slice], NDArray[np.float64]],
+) -> NDArray[np.float64] | None:
+    """``out`` filled by rows, :func:`_block_rows` at a time, each block
+    ``block_of(rows)``; ``None`` when ``deadline`` passed first."""
     rows = _block_rows(problem)
-    for first in range(0, problem.n_items, rows):
+    for first in range(0, out.shape[0], rows):
         if time.perf_counter() > deadline:
             return None
         block = slice(first, first + rows)
-        desir[block] = desirability_of(problem, measure, block, scale=scale)
-    return desir
+        out[block] = block_of(block)
+    return out
 
 
 def _place_in_regret_order(
