@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -81,24 +83,15 @@ def test_a_second_stop_signal_ends_a_workers_wait_for_another_programs_lock(
         rids = [_options(url) for _ in range(6)]
         other = sqlite3.connect(state, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
-        clients = [
-            threading.Thread(target=_select, args=(url, rid, answers)) for rid in rids
-        ]
-        try:
-            for thread in clients:
-                thread.start()
-            time.sleep(1.0)  # the selects sent: a worker waits on each
-            proc.send_signal(signal.SIGTERM)
-            time.sleep(0.2)
-            proc.send_signal(signal.SIGTERM)
-            again = time.monotonic()
-            code = proc.wait(30)
-            took = time.monotonic() - again
-        finally:
+
+        def release() -> None:
             other.execute("ROLLBACK")
             other.close()
-            for thread in clients:
-                thread.join(60)
+
+        # the selects sent: a worker waits on each a second later
+        code, took = _stopped_twice_while_selects_wait(
+            url, proc, rids, answers, lambda: time.sleep(1.0), release
+        )
     output = log_file.read_text()
     assert (code, took < 3.0) == (0, True), (took, output[-3000:])
     assert ") killed, " not in output
@@ -115,6 +108,38 @@ def test_a_second_stop_signal_ends_a_workers_wait_for_another_programs_lock(
     assert all(a.startswith("dropped ") for a in answers if a not in stopped)
     with open_store(state) as store:
         assert store.check_consistency() == []
+
+
+def _stopped_twice_while_selects_wait(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    rids: list[str],
+    answers: list[str],
+    waiting: Callable[[], None],
+    release: Callable[[], None],
+) -> tuple[int, float]:
+    """Gold selected for each of ``rids`` (:func:`_select`, one thread each),
+    ``waiting()`` until they wait for the lock, then SIGTERM twice, 0.2 s
+    apart; the server's exit status and the seconds from the second signal
+    to its exit. ``release()`` lets the lock go before the threads are
+    joined (a server that did not stop leaves them waiting on it)."""
+    clients = [
+        threading.Thread(target=_select, args=(url, rid, answers)) for rid in rids
+    ]
+    try:
+        for thread in clients:
+            thread.start()
+        waiting()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        again = time.monotonic()
+        code = proc.wait(30)
+        return code, time.monotonic() - again
+    finally:
+        release()
+        for thread in clients:
+            thread.join(60)
 
 
 def _options(url: str) -> str:
@@ -151,24 +176,14 @@ def test_a_second_stop_signal_ends_a_workers_wait_for_a_postgres_lock(
         rids = [_options(url) for _ in range(6)]
         other = psycopg.connect(state)
         other.execute("SELECT * FROM inventory FOR UPDATE")
-        clients = [
-            threading.Thread(target=_select, args=(url, rid, answers)) for rid in rids
-        ]
-        try:
-            for thread in clients:
-                thread.start()
-            _wait_for_lock_waits(state)
-            proc.send_signal(signal.SIGTERM)
-            time.sleep(0.2)
-            proc.send_signal(signal.SIGTERM)
-            again = time.monotonic()
-            code = proc.wait(30)
-            took = time.monotonic() - again
-        finally:
+
+        def release() -> None:
             other.rollback()
             other.close()
-            for thread in clients:
-                thread.join(60)
+
+        code, took = _stopped_twice_while_selects_wait(
+            url, proc, rids, answers, lambda: _wait_for_lock_waits(state), release
+        )
     output = log_file.read_text()
     assert (code, took < 3.0) == (0, True), (took, output[-3000:])
     assert ") killed, " not in output
