@@ -26,13 +26,14 @@ from click.testing import CliRunner, Result
 from tests.allocation_checks import assert_rows_verify
 from tests.conftest import DATA_DIR, ROOT
 from tests.dask_local import local_cluster
-from tests.postgres import set_schema_version
+from tests.postgres import run_sql, set_schema_version
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.cli.main import cli
 from tierflow.data.network import load_network
 from tierflow.data.orders import read_orders, write_orders
 from tierflow.data.store import SCHEMA_VERSION, StateStore, open_store
+from tierflow.data.store_location import is_postgres_url
 from tierflow.data.wording import counted
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.day_allocator import (
@@ -435,7 +436,15 @@ def test_bad_inputs_leave_a_fresh_folder_empty_and_an_old_one_as_it_was(
     assert _tree(existing) == before
 
 
-def _committed(db: Path) -> int:
+def _committed(db: Path | str) -> int:
+    """Batches committed in the store ``db`` (0 before its tables exist)."""
+    if is_postgres_url(db):
+        try:
+            ((n,),) = run_sql(db, "SELECT COUNT(*) FROM allocation_batches")
+        except Exception:  # not made yet
+            return 0
+        return int(str(n))
+    assert isinstance(db, Path)
     if not db.exists():
         return 0
     try:
@@ -487,7 +496,7 @@ def outage_day(
     return args, whole, folder
 
 
-def _kill_once_committed(args: list[str], state: Path, batches: int) -> None:
+def _kill_once_committed(args: list[str], state: Path | str, batches: int) -> None:
     """Run ``tierflow *args`` in a process and SIGKILL it once ``state``
     holds ``batches`` committed batches."""
     proc = _running_until_committed(args, state, batches)
@@ -496,7 +505,7 @@ def _kill_once_committed(args: list[str], state: Path, batches: int) -> None:
 
 
 def _running_until_committed(
-    args: list[str], state: Path, batches: int
+    args: list[str], state: Path | str, batches: int
 ) -> subprocess.Popen[bytes]:
     """``tierflow *args`` started in a process, still running once ``state``
     holds ``batches`` committed batches (within 120 s)."""

@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from click.testing import CliRunner, Result
 
-from tests.conftest import ROOT, TINY_NETWORK
-from tests.postgres import NewState, run_sql
+from tests.cli.test_allocate import _committed, _kill_once_committed
+from tests.conftest import TINY_NETWORK
+from tests.postgres import NewState
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.cli.main import cli
 from tierflow.data.orders import write_orders
@@ -178,33 +174,6 @@ def test_confirmed_orders_units_are_counted_back_once(
     )
 
 
-def _batches(state: Path | str) -> int:
-    """Batches committed in ``state`` (0 before its tables exist)."""
-    try:
-        ((n,),) = run_sql(state, "SELECT COUNT(*) FROM allocation_batches")
-    except Exception:  # not made yet, or locked a moment
-        return 0
-    return int(str(n))
-
-
-def _kill_after(args: list[str], state: Path | str, batches: int) -> None:
-    """``tierflow *args`` in a process, SIGKILLed once ``state`` holds
-    ``batches`` committed batches (within 120 s)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tierflow.cli.main", *args],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while _batches(state) < batches:
-        assert proc.poll() is None, "the run finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-
-
 def test_a_run_from_the_stores_stock_killed_mid_way_resumes_to_the_same_bytes(
     tmp_path: Path, new_state: NewState
 ) -> None:
@@ -224,7 +193,7 @@ def test_a_run_from_the_stores_stock_killed_mid_way_resumes_to_the_same_bytes(
     assert clean["stock"]["differs_from_network"] and clean["n_batches"] == 50
     args = ["allocate", "--network", str(TINY_NETWORK), "--orders", str(orders)]
     args += [*base, "--state", str(crashed_state), "--out", str(tmp_path / "crashed")]
-    _kill_after(args, crashed_state, 5)
+    _kill_once_committed(args, crashed_state, 5)
     resumed, result = _allocate(
         orders, tmp_path / "crashed", *base[2:], "--state", str(crashed_state)
     )
@@ -244,10 +213,10 @@ def test_a_run_not_resumed_after_a_count_says_so(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     base = ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
     args = ["allocate", "--network", str(TINY_NETWORK), "--orders", str(orders)]
-    _kill_after(
+    _kill_once_committed(
         [*args, *base, "--state", str(state), "--out", str(tmp_path / "o")], state, 5
     )
-    kept = _batches(state)
+    kept = _committed(state)
     _count(state, tmp_path, "node_id,sku,on_hand\nWH-EAST,TEE,30\n")
     summary, result = _allocate(
         orders, tmp_path / "o", *base[2:], "--state", str(state)
