@@ -5,35 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 
+from tests.data.order_lines import order_line
 from tierflow.data.store import StateStore, open_store
 from tierflow.data.store import checkouts as checkouts_module
 from tierflow.data.store.database import Connection
 
 
-def _line(order_id: str, node: str, sku: str, qty: int) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "created_at": "2026-01-05T15:00:00Z",
-        "customer_id": "C1",
-        "dest": "100",
-        "tier": "gold",
-        "sku": sku,
-        "quantity": qty,
-        "node_id": node,
-        "service": "ground",
-        "ship_date": "2026-01-05",
-        "delivery_date": "2026-01-07",
-    }
-
-
 def _hold(store: StateStore, order_id: str, node: str, sku: str, qty: int) -> None:
     """A checkout of one line held at ``now`` 0 for 60 s."""
-    lines = [_line(order_id, node, sku, qty)]
+    lines = [order_line(order_id, node, sku, qty)]
     held = store.hold_checkout(
         order_id, "gold", [(node, [(sku, qty)])], 60, order_lines=lines, now=0
     )

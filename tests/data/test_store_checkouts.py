@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY_NETWORK
+from tests.data.order_lines import order_line
 from tests.postgres import downgrade_store, run_sql, set_schema_version
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network, load_network
@@ -52,22 +53,6 @@ def store(state_location: Path | str) -> Iterator[StateStore]:
     with open_store(state_location) as s:
         _stock(s, [("N1", "TEE", 10), ("N1", "MUG", 3), ("N2", "TEE", 4)])
         yield s
-
-
-def _lines(request_id: str, node: str, sku: str, qty: int) -> dict[str, Any]:
-    return {
-        "order_id": request_id,
-        "created_at": "2026-01-05T15:00:00Z",
-        "customer_id": "C1",
-        "dest": "100",
-        "tier": "gold",
-        "sku": sku,
-        "quantity": qty,
-        "node_id": node,
-        "service": "ground",
-        "ship_date": "2026-01-05",
-        "delivery_date": "2026-01-07",
-    }
 
 
 def _avail(store: StateStore, now: float) -> dict[tuple[str, str], int]:
@@ -227,8 +212,8 @@ def test_a_score_is_read_with_the_scores_version_it_is_of(store: StateStore) -> 
 
 def test_hold_confirm_and_orders(store: StateStore, tmp_path: Path) -> None:
     holds = [("N1", [("TEE", 2), ("MUG", 1)]), ("N2", [("TEE", 1)])]
-    later = {**_lines("q1", "N2", "TEE", 1), "delivery_date": "2026-01-08"}
-    order = [_lines("q1", "N1", "MUG", 1), later]
+    later = {**order_line("q1", "N2", "TEE", 1), "delivery_date": "2026-01-08"}
+    order = [order_line("q1", "N1", "MUG", 1), later]
     held = store.hold_checkout("q1", "gold", holds, 60, order_lines=order, now=0)
     assert (held.status, held.expires_at, held.reservation_ids) == (
         "held",
@@ -272,7 +257,7 @@ def test_a_hold_at_a_closed_node_is_not_confirmed(store: StateStore) -> None:
     the hold standing (a select swaps it, or it lapses). It was confirmed
     there: the order in ``online_orders`` at a node that cannot ship it,
     its work logged on the closed node's backlog."""
-    order = [_lines("q", "N1", "MUG", 1), _lines("q", "N2", "TEE", 1)]
+    order = [order_line("q", "N1", "MUG", 1), order_line("q", "N2", "TEE", 1)]
     holds = [("N1", [("MUG", 1)]), ("N2", [("TEE", 1)])]
     assert store.hold_checkout("q", "gold", holds, 60, order_lines=order, now=0).ok
     seq = store.last_event_seq()
@@ -299,7 +284,7 @@ def test_a_hold_at_a_closed_node_is_not_confirmed(store: StateStore) -> None:
 
 
 def test_swap_reject_cancel_and_expiry(store: StateStore) -> None:
-    order = [_lines("q", "N1", "TEE", 3)]
+    order = [order_line("q", "N1", "TEE", 3)]
     assert store.hold_checkout(
         "q", "gold", [("N1", [("TEE", 3)])], 60, order_lines=order, now=0
     ).ok
@@ -353,7 +338,7 @@ def test_confirm_and_cancel_check_the_customer_before_any_change(
     """The customer is checked in the transaction that would change the
     checkout (no read of its own before it): another customer's confirm or
     cancel changes nothing, the checkout's own goes through."""
-    order = [_lines("q", "N1", "TEE", 3)]
+    order = [order_line("q", "N1", "TEE", 3)]
     assert store.hold_checkout(
         "q", "gold", [("N1", [("TEE", 3)])], 60, order_lines=order, now=0
     ).ok
@@ -385,7 +370,7 @@ def test_a_hold_from_a_stale_or_closed_option_set_writes_nothing(
     """``quote_revision`` is checked in the hold's transaction: another
     revision or a closed option set is ``QuoteChanged`` and nothing is held;
     an option set the store never kept is taken as the caller's."""
-    order = [_lines("q", "N1", "TEE", 3)]
+    order = [order_line("q", "N1", "TEE", 3)]
     store.put_quote("q", "C1", 1, "{}", ttl_s=60, now=0)
     assert store.hold_checkout(
         "q", "gold", [("N1", [("TEE", 3)])], 60, order_lines=order, now=1,
@@ -409,12 +394,12 @@ def test_a_hold_from_a_stale_or_closed_option_set_writes_nothing(
     with pytest.raises(QuoteChanged, match=r"^c: option set at revision 1, cancelled"):
         store.hold_checkout(
             "c", "gold", [("N1", [("TEE", 1)])], 60,
-            order_lines=[_lines("c", "N1", "TEE", 1)], now=6, quote_revision=1,
+            order_lines=[order_line("c", "N1", "TEE", 1)], now=6, quote_revision=1,
         )  # fmt: skip
     assert store.checkout_state("c") is None
     assert store.hold_checkout(  # never stored: the caller's copy stands
         "n", "gold", [("N1", [("MUG", 1)])], 60,
-        order_lines=[_lines("n", "N1", "MUG", 1)], now=6, quote_revision=1,
+        order_lines=[order_line("n", "N1", "MUG", 1)], now=6, quote_revision=1,
     ).ok  # fmt: skip
     assert store.check_consistency() == []
 
@@ -435,7 +420,7 @@ def test_a_confirm_gives_the_capacity_log_as_it_committed(
           "type": "staffing", "value": 40}]
     )  # fmt: skip
     for rid in ("q", "r"):
-        line = {**_lines(rid, "N1", "TEE", 1), "workload": 2.5}
+        line = {**order_line(rid, "N1", "TEE", 1), "workload": 2.5}
         assert store.hold_checkout(
             rid, "gold", [("N1", [("TEE", 1)])], 60, order_lines=[line], now=0
         ).ok
@@ -462,7 +447,7 @@ def test_hold_counts(store: StateStore) -> None:
     assert store.hold_counts(now=0) == {}
     for rid, option, ttl in (("a", "gold", 100), ("b", "gold", 10), ("c", "silver", 10),
                              ("d", "silver", 100), ("e", "overflow", 100)):  # fmt: skip
-        order = [_lines(rid, "N1", "TEE", 1)]
+        order = [order_line(rid, "N1", "TEE", 1)]
         held = store.hold_checkout(
             rid, option, [("N1", [("TEE", 1)])], ttl, order_lines=order, now=0
         )
@@ -487,7 +472,7 @@ def test_prune_checkouts_finds_holds_however_their_reservations_are_named(
     reservations renamed behind the store's back: the prune finds every
     reservation of the ended checkout by what is stored, gives the lapsed
     (unswept) holds' stock back and leaves the live checkout's alone."""
-    order = [_lines("wide", "N1", "TEE", 1)]
+    order = [order_line("wide", "N1", "TEE", 1)]
     three = [("N1", [("TEE", 1)]), ("N1", [("MUG", 1)]), ("N2", [("TEE", 1)])]
     assert store.hold_checkout("wide", "gold", three, 60, order_lines=order, now=0).ok
     columns = "node_id, status, created_at, expires_at, updated_at, checkout_id"
@@ -500,7 +485,7 @@ def test_prune_checkouts_finds_holds_however_their_reservations_are_named(
         "WHERE request_id = 'wide#1.2'",
         "DELETE FROM reservations WHERE request_id = 'wide#1.2'",
     )
-    one = [_lines("live", "N1", "TEE", 1)]
+    one = [order_line("live", "N1", "TEE", 1)]
     assert store.hold_checkout(
         "live", "gold", [("N1", [("TEE", 1)])], 5000, order_lines=one, now=0
     ).ok
@@ -531,7 +516,7 @@ def test_migration_9_links_the_holds_before_it_to_their_checkouts(
     for rid, attempts in (("a", 2), ("a#7", 1)):
         for t in range(attempts):  # a second select swaps the hold
             plan = [("N1", [("TEE", 1)]), ("N2", [("TEE", 1)])][: 2 - t]
-            lines = [_lines(rid, "N1", "TEE", 1)]
+            lines = [order_line(rid, "N1", "TEE", 1)]
             assert store.hold_checkout(
                 rid, "gold", plan, 60, order_lines=lines, now=t
             ).ok
@@ -582,7 +567,7 @@ def test_hold_counts_follow_every_change_of_the_checkouts(
     one = [("N1", [("TEE", 1)])]
     for rid, option, t in (("hop", "gold", 0), ("hop", "silver", 1), ("hop", "overflow", 2),
                            ("late", "gold", 0), ("late", "silver", 70)):  # fmt: skip
-        lines = [_lines(rid, "N1", "TEE", 1)]
+        lines = [order_line(rid, "N1", "TEE", 1)]
         assert store.hold_checkout(rid, option, one, 60, order_lines=lines, now=t).ok
     store.cancel_checkout("late", now=200)  # after its second hold lapsed
     steps = [0.5, 30, 61, 200, 5000]
@@ -642,10 +627,10 @@ def test_migration_12_repairs_the_tally_of_a_store_migrated_to_10_before_its_sha
             assert s.hold_counts(now=now) == _scanned(state_location, now), now
         one = [("N1", [("TEE", 1)])]
         for rid, option in (("a", "gold"), ("b", "gold"), ("c", "silver")):
-            lines = [_lines(rid, "N1", "TEE", 1)]
+            lines = [order_line(rid, "N1", "TEE", 1)]
             assert s.hold_checkout(rid, option, one, 60, order_lines=lines, now=10).ok
         assert s.hold_checkout(  # a swap
-            "c", "gold", one, 60, order_lines=[_lines("c", "N1", "TEE", 1)], now=11
+            "c", "gold", one, 60, order_lines=[order_line("c", "N1", "TEE", 1)], now=11
         ).ok
         assert s.confirm_checkout("a", now=12).status == HoldStatus.CONFIRMED
         assert s.cancel_checkout("b", now=13).status == HoldStatus.CANCELLED
@@ -710,7 +695,7 @@ def test_holds_of_other_checkouts_do_not_wait_on_an_open_tally_row(
         )
         with open_store(impatient) as other:  # waits 2 s on a lock, then fails
             for rid in others[:3]:
-                lines = [_lines(rid, "N1", "TEE", 1)]
+                lines = [order_line(rid, "N1", "TEE", 1)]
                 assert other.hold_checkout(
                     rid, "gold", one, 60, order_lines=lines, now=3.0
                 ).ok
@@ -754,7 +739,7 @@ def _checkouts_of_every_ending(store: StateStore) -> None:
     def hold(
         rid: str, plan: Any, t: float, ttl: float = 60, option: str = "gold", **kw: Any
     ) -> None:
-        lines = [_lines(rid, "N1", "MUG", 1), _lines(rid, "N2", "TEE", 1)]
+        lines = [order_line(rid, "N1", "MUG", 1), order_line(rid, "N2", "TEE", 1)]
         assert store.hold_checkout(
             rid, option, plan, ttl, order_lines=lines, now=t, **kw
         ).ok
@@ -821,7 +806,7 @@ def test_a_sweep_gives_back_every_lapsed_hold_once(store: StateStore) -> None:
         "c2": [("N2", [("TEE", 2)]), ("N1", [("TEE", 3)])],
     }
     for rid, hold in holds.items():
-        lines = [_lines(rid, n, s, q) for n, skus in hold for s, q in skus]
+        lines = [order_line(rid, n, s, q) for n, skus in hold for s, q in skus]
         assert store.hold_checkout(rid, "a", hold, 5, order_lines=lines, now=0).ok
     assert _avail(store, 1) == {("N1", "TEE"): 5, ("N1", "MUG"): 2, ("N2", "TEE"): 1}
     assert store.expire_stale(now=10) == 4  # two reservations each
@@ -840,7 +825,7 @@ def test_a_confirm_finds_holds_stored_without_their_checkout_id(
     store's rows from before migration 9 that it could not attribute) is
     read again by the row's reservation ids, and confirmed as before."""
     hold = [("N1", [("MUG", 2)]), ("N2", [("TEE", 1)])]
-    lines = [_lines("c1", n, s, q) for n, skus in hold for s, q in skus]
+    lines = [order_line("c1", n, s, q) for n, skus in hold for s, q in skus]
     assert store.hold_checkout("c1", "a", hold, 60, order_lines=lines, now=0).ok
     store._db.write("UPDATE reservations SET checkout_id = NULL")  # type: ignore[attr-defined]
     assert store.confirm_checkout("c1", now=1).status == "confirmed"
@@ -958,7 +943,7 @@ def test_migration_14_keeps_every_checkout_with_fewer_indexes_to_write(
         assert s.check_consistency() == []
         assert _kept(s, 960) == before
         one = [("N1", [("TEE", 1)])]
-        lines = [_lines("after", "N1", "TEE", 1)]
+        lines = [order_line("after", "N1", "TEE", 1)]
         assert s.hold_checkout("after", "gold", one, 60, order_lines=lines, now=970).ok
         assert s.confirm_checkout("after", now=971).status == HoldStatus.CONFIRMED
         assert s.cancel_checkout("live", now=972).status == HoldStatus.CANCELLED
