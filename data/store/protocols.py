@@ -277,9 +277,11 @@ class QuoteStore(Protocol):
         digest: str,
         ttl_s: float,
         now: float | None = None,
+        renews: str | None = None,
     ) -> bool:
-        """Keep a first answer under its ``Idempotency-Key``; False when
-        another answer holds the key."""
+        """Keep a first answer under its ``Idempotency-Key`` (taking it from
+        the expired open set ``renews``); False when another answer holds
+        the key."""
         ...
 
     def quote_for_key(self, key: str) -> KeyedQuote | None:

@@ -127,24 +127,43 @@ class Quotes(StorePart):
         digest: str,
         ttl_s: float,
         now: float | None = None,
+        renews: str | None = None,
     ) -> bool:
         """Keep a first answer (revision 1) asked with an ``Idempotency-Key``
         under ``key``, with the ``digest`` of its request; whether it was
         written. False: another answer holds the key (two asks at once, on
         any replica: the unique index keeps the first written), which
         :meth:`quote_for_key` reads. The key goes with its quote when that
-        is pruned."""
+        is pruned.
+
+        ``renews``: the request id of the key's open option set, expired by
+        ``now``, that this answer takes the key from (a retry past its
+        expiry), in one transaction: only while that set still holds the
+        key and is open (compare-and-set, so of two retries at once one
+        rebinds it and the other is told False). The expired set stays as
+        it was, without the key.
+        """
         if not request_id or not customer_id or not key:
             raise InputError("must not be empty", field="request_id")
         t = clock(now)
-        written = self._db.write(
+        insert = (
             "INSERT INTO quotes (request_id, customer_id, revision, body, "
             "created_at, expires_at, closed, updated_at, idempotency_key, "
             "request_digest) VALUES (?, ?, 1, ?, ?, ?, NULL, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            (request_id, customer_id, body, t, t + ttl_s, t, key, digest),
         )
-        return written > 0
+        args = (request_id, customer_id, body, t, t + ttl_s, t, key, digest)
+        if renews is None:
+            return self._db.write(insert + "ON CONFLICT DO NOTHING", args) > 0
+        with self._db.tx() as tx:
+            freed = tx.execute(
+                "UPDATE quotes SET idempotency_key = NULL, request_digest = NULL, "
+                "updated_at = ? WHERE request_id = ? AND idempotency_key = ? "
+                "AND closed IS NULL AND expires_at < ?",
+                (t, renews, key, t),
+            ).rowcount
+            if freed:
+                tx.execute(insert, args)
+        return freed > 0
 
     def quote_for_key(self, key: str) -> KeyedQuote | None:
         """The quote first answered under an ``Idempotency-Key`` (as stored

@@ -86,6 +86,16 @@ class KeyTaken(Exception):
     at once): this one is no one's, answer the kept one."""
 
 
+@dataclass(frozen=True, slots=True)
+class Lapsed:
+    """An ``Idempotency-Key``'s option set that is still open but past its
+    expiry (not yet pruned): its options can no longer be selected, so a
+    retry is answered a new set, which takes the key from this one
+    (``request_id``)."""
+
+    request_id: str
+
+
 def request_digest(
     customer_id: str,
     items: Iterable[tuple[str, int]],
@@ -245,6 +255,10 @@ class QuoteBook:
         self._quotes: OrderedDict[str, Quote] = OrderedDict()
         #: without a store: each ``Idempotency-Key``'s digest and answer
         self._keyed: OrderedDict[str, tuple[str, OptionSet]] = OrderedDict()
+        #: without a store: the request ids of the checkouts ended here
+        #: (the newest ``max_open``), whose keyed set is replayed however
+        #: old (the cache drops a quote once it expired)
+        self._ended: OrderedDict[str, None] = OrderedDict()
         #: the option sets the store could not be given (yet), by id
         self._unsaved: dict[str, _Unsaved] = {}
         #: requotes answered without the store whose write lost, by id
@@ -264,6 +278,7 @@ class QuoteBook:
         replaces: int | None = None,
         now: float | None = None,
         key: tuple[str, str] | None = None,
+        renews: str | None = None,
     ) -> str:
         """Keep (or replace, for a requote) an answer in the store and the
         cache; the request id it is kept under.
@@ -271,7 +286,9 @@ class QuoteBook:
         ``key``: a first answer's ``Idempotency-Key`` and request digest
         (:func:`request_digest`), kept with it (its answer too, for a
         retry); ``KeyTaken`` when another answer holds the key, and this
-        one is not kept. A store that cannot be written keeps the answer
+        one is not kept. ``renews``: the :class:`Lapsed` set's request id
+        the key is taken from (``KeyTaken`` when another retry took it
+        first). A store that cannot be written keeps the answer
         as below, without its key. ``now``: the wall instant it
         was answered at (default ``time.time()``), from which a new answer is
         open for ``ttl_s`` (the answer's own ``expires_at`` says when).
@@ -336,6 +353,7 @@ class QuoteBook:
                         digest=key[1],
                         ttl_s=self.ttl_s,
                         now=now,
+                        renews=renews,
                     )
             except STORE_ERRORS:  # this process still has it: written once it can be
                 pass
@@ -354,31 +372,38 @@ class QuoteBook:
         if answer.revision == 1 and expires_at is None:  # its id says where it is
             rid = kept_id(rid, quote.expires_at)
         if self.store is None and key is not None:
-            self._keep_key(key, dataclasses.replace(answer, request_id=rid))
+            self._keep_key(key, dataclasses.replace(answer, request_id=rid), renews)
         self._cache(rid, quote, now)
         if self.store is not None:
             with self._lock:
                 self._unsaved[rid] = _Unsaved(quote, replaces, wire)
         return rid
 
-    def _keep_key(self, key: tuple[str, str], answer: OptionSet) -> None:
+    def _keep_key(
+        self, key: tuple[str, str], answer: OptionSet, renews: str | None = None
+    ) -> None:
         """Without a store: keep an answer under its ``Idempotency-Key`` in
-        this process (``KeyTaken`` when another holds it), the newest
-        ``max_open`` keys."""
+        this process (``KeyTaken`` when another holds it, other than the
+        lapsed set ``renews``), the newest ``max_open`` keys."""
         with self._lock:
-            if key[0] in self._keyed:
+            kept = self._keyed.get(key[0])
+            if kept is not None and kept[1].request_id != renews:
                 raise KeyTaken(answer.request_id)
             self._keyed[key[0]] = (key[1], answer)
+            self._keyed.move_to_end(key[0])
             while len(self._keyed) > self.max_open:
                 self._keyed.popitem(last=False)
 
-    def for_key(self, key: str, digest: str) -> OptionSet | None:
-        """The option set first answered under the ``Idempotency-Key``
-        ``key``, to answer again: as the store has it now (its latest
-        revision: open, expired or closed), or without a store as first
-        answered; None when the key is new (never asked, or pruned with its
-        quote a day after it expired; without a store, pushed out by
-        ``max_open`` newer keys).
+    def for_key(self, key: str, digest: str) -> OptionSet | Lapsed | None:
+        """The option set answered under the ``Idempotency-Key`` ``key``,
+        to answer again: as the store has it now (its latest revision: open
+        or closed), or without a store as answered; None when the key is
+        new (never asked, or pruned with its quote a day after it expired;
+        without a store, pushed out by ``max_open`` newer keys).
+        :class:`Lapsed` when that set is open but expired: a replay offered
+        options no select takes (409), so the retry gets a new set. A
+        closed one is replayed however old: its checkout is over, and a
+        new set invited a second order under one key.
 
         Raises
         ------
@@ -394,6 +419,11 @@ class QuoteBook:
             if kept is None:
                 return None
             first, answer = kept
+            with self._lock:
+                closed = answer.request_id in self._ended
+            expired = answer.expires_at is not None and (
+                time.time() > answer.expires_at.timestamp()
+            )
         else:
             try:
                 stored = self.store.quote_for_key(key)
@@ -406,12 +436,16 @@ class QuoteBook:
             if wire is None:  # written keyed, always with its answer
                 return None
             answer = from_wire(OptionSet, wire)
+            closed = stored.quote.closed is not None
+            expired = time.time() > stored.quote.expires_at
         if first != digest:
             raise InputError(
                 "was used with another request (customer, items, destination "
                 "or preferences): a new ask takes a new key",
                 field=KEY_FIELD,
             )
+        if expired and not closed:
+            return Lapsed(answer.request_id)
         return dataclasses.replace(answer, replayed=True)
 
     def _prune(self, now: float) -> None:
@@ -712,7 +746,12 @@ class QuoteBook:
             self._dropped.pop(request_id, None)
         if stored:
             return
-        if self.store is not None:
+        if self.store is None:
+            with self._lock:
+                self._ended[request_id] = None
+                while len(self._ended) > self.max_open:
+                    self._ended.popitem(last=False)
+        else:
             try:
                 self.store.close_quote(request_id, ending)
                 return

@@ -459,7 +459,8 @@ class OnlineRouter:
             with the same request, on any router of the store, the option
             set first made for it is answered again (``replayed``), as it
             stands, and nothing is made; of two asks at once the store keeps
-            one and both answer it. Kept with its quote, and pruned with it.
+            one and both answer it. Kept with its quote, and pruned with it;
+            past the expiry of a set still open a new set takes the key.
 
         Raises
         ------
@@ -489,19 +490,25 @@ class OnlineRouter:
     ) -> OptionSet:
         """The option set of an ask with an ``Idempotency-Key``: the one
         kept for the key, else a new one kept under it (the one another
-        ask kept first, when two raced). A store that cannot be read or
-        written answers as without the key."""
+        ask kept first, when two raced). A set kept open past its expiry
+        is not answered again (no select takes its options): a new one
+        takes the key from it, and of retries at once one does and all
+        answer it. A store that cannot be read or written answers as
+        without the key."""
         try:
             first = self._quotes.for_key(*key)
         except StoreUnavailable:
             return self._answer(req, self._new_request_id(), 1, watch)
-        if first is not None:
+        if isinstance(first, OptionSet):
             return first
+        renews = None if first is None else first.request_id
         try:
-            return self._answer(req, self._new_request_id(), 1, watch, key=key)
+            return self._answer(
+                req, self._new_request_id(), 1, watch, key=key, renews=renews
+            )
         except KeyTaken:  # another ask's answer holds the key: answer it
             first = self._quotes.for_key(*key)
-        if first is None:  # pruned the instant it was written: not in this life
+        if not isinstance(first, OptionSet):  # pruned, or expired, at once
             raise StoreUnavailable("the option set of this key could not be read")
         return first
 
@@ -566,6 +573,7 @@ class OnlineRouter:
         *,
         replaces: int | None = None,
         key: tuple[str, str] | None = None,
+        renews: str | None = None,
     ) -> OptionSet:
         """Read the live context (the capacity map under the lock, the store
         without it), plan every tier and build the answer (under the lock),
@@ -575,7 +583,8 @@ class OnlineRouter:
         store holds another since: this answer was not kept); a requote
         counts the checkout's own hold as its stock. ``key``: a first
         answer's ``Idempotency-Key`` and digest (``KeyTaken``: another
-        answer holds it)."""
+        answer holds it); ``renews``: the expired set it takes the key
+        from."""
         held_by = None if replaces is None else request_id
         ctx = self._live.read(req, watch, held_by=held_by)
         with self._lock:
@@ -596,6 +605,7 @@ class OnlineRouter:
             replaces=replaces,
             now=answered,
             key=key,
+            renews=renews,
         )
         watch.lap("remember")
         if kept != answer.request_id:  # answered without the store: marked

@@ -121,9 +121,11 @@ KeyHeader = Annotated[
     Header(
         alias=KEY_HEADER,
         description="A fresh key per ask (a UUID), sent again with a retry: "
-        "the same request under the same key answers the option set first "
-        "made for it, on any server, until it is pruned (a day after it "
-        "expires); another request under it is refused (422). 1-255 "
+        "the same request under the same key answers the option set made "
+        "for it, on any server, while its options can be selected (once "
+        "confirmed or cancelled, until it is pruned a day after it "
+        "expires); past its expiry a retry is answered a new set, which "
+        "the key then names. Another request under it is refused (422). 1-255 "
         'printable ASCII characters, bare or as a structured-field string ("…").',
         # said in the document, checked by idempotency_key (in its words)
         json_schema_extra={
@@ -354,7 +356,8 @@ async def post_options(
     """Options best first (``recommended`` is the first); ``missing``
     says why a tier is not offered. Unknown customers get the
     new-customer prior. With an ``Idempotency-Key``, a retry answers the
-    option set first made for it."""
+    option set made for it (a new one, which the key then names, once an
+    open one expired)."""
     given = None if key is None else idempotency_key(key)
     return await _options(state, body, full, given)
 

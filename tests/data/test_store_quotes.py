@@ -207,6 +207,49 @@ def test_a_key_holds_one_quote_until_it_is_pruned(
     )
 
 
+def _renew(s: StateStore, rid: str, renews: str, key: str, now: float) -> bool:
+    """A new answer ``rid`` under ``key`` (digest ``d``, 60 s) taking the
+    key from ``renews``."""
+    return s.put_keyed_quote(
+        rid, "C1", f'{{"id": "{rid}"}}', key=key, digest="d", ttl_s=60, now=now,
+        renews=renews,
+    )  # fmt: skip
+
+
+def test_a_key_moves_from_its_expired_open_quote_once(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """``renews``: a new answer takes the key from its open quote once that
+    expired, in one transaction; only one of two retries does (the second
+    finds the key gone), nothing before the expiry, nothing from a closed
+    quote. The expired quote stays, body and all."""
+    assert store.put_keyed_quote(
+        "q1", "C1", '{"a": 1}', key="k1", digest="d", ttl_s=60, now=1000.0
+    )
+    assert not _renew(store, "q2", "q1", "k1", now=1059.0)  # not expired yet
+    assert store.get_quote("q2") is None
+    assert _renew(store, "q2", "q1", "k1", now=1061.0)
+    with open_store(state_location) as other:  # another replica, a moment later
+        assert not _renew(other, "q3", "q1", "k1", now=1061.5)
+    kept = store.quote_for_key("k1")
+    assert kept is not None
+    assert (kept.digest, kept.quote.request_id, kept.quote.expires_at) == (
+        "d",
+        "q2",
+        1121.0,
+    )
+    old = store.get_quote("q1")
+    assert old is not None and (old.body, old.expires_at) == ('{"a": 1}', 1060.0)
+    assert store.get_quote("q3") is None
+    assert store.put_keyed_quote(
+        "q4", "C1", "{}", key="k2", digest="d", ttl_s=60, now=1000.0
+    )
+    store.close_quote("q4", HoldStatus.CONFIRMED, now=1010.0)
+    assert not _renew(store, "q5", "q4", "k2", now=1061.0)
+    kept = store.quote_for_key("k2")
+    assert kept is not None and kept.quote.request_id == "q4"
+
+
 def test_migration_20_adds_the_key_to_a_version_19_store(
     state_location: Path | str,
 ) -> None:

@@ -6,7 +6,9 @@ store backends."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import httpx
 import pytest
 
 from tests.postgres import run_sql
-from tests.service.replicas import replicas
+from tests.service.replicas import replicas, stock_up
 from tests.service_fixtures import TEE_TO_CHICAGO
 
 BODY: dict[str, Any] = {"customer_id": "C5", **TEE_TO_CHICAGO}
@@ -94,6 +96,115 @@ def test_asks_at_once_with_one_key_make_one_option_set(
     assert [r.status_code for r in answers] == [200] * 8
     assert len({r.json()["request_id"] for r in answers}) == 1
     assert _quotes(state_location) == 1
+
+
+#: The option sets' lifetime in the expiry tests (seconds).
+SHORT_TTL_S = 1.0
+
+
+def _past_expiry(answer: httpx.Response) -> None:
+    """Sleep until just past the answer's ``expires_at``."""
+    expires = dt.datetime.fromisoformat(answer.json()["expires_at"]).timestamp()
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+
+
+def test_a_retry_past_the_expiry_answers_a_fresh_set_bound_to_the_key(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A retry that comes after the first set expired (not yet pruned) is
+    answered a new set, with a new request id and expiry, whose options
+    can be selected; the key is bound to it, so a retry after that replays
+    it byte for byte on either replica. The expired set stays as it was
+    (select 409 "options expired"), the key's request stays bound (another
+    body is still a 422). It answered the expired set, which no select
+    takes."""
+    with (
+        replicas(tmp_path, state_location, quote_ttl_s=SHORT_TTL_S) as [
+            (sa, _),
+            (sb, _),
+        ],
+        httpx.Client(base_url=sa.url, timeout=10) as a,
+        httpx.Client(base_url=sb.url, timeout=10) as b,
+    ):
+        first = _ask(a)
+        assert first.status_code == 200, first.text
+        _past_expiry(first)
+        fresh = _ask(b)
+        assert fresh.status_code == 200, fresh.text
+        old_id, new_id = first.json()["request_id"], fresh.json()["request_id"]
+        assert new_id != old_id
+        assert fresh.json()["expires_at"] > first.json()["expires_at"]
+        assert _quotes(state_location) == 2
+        for client in (a, b):
+            again = _ask(client)
+            assert (again.status_code, again.content) == (200, fresh.content)
+        other = _ask(a, dest="10001")
+        assert (other.status_code, other.json()["field"]) == (422, "Idempotency-Key")
+        late = a.post(f"/v1/checkouts/{old_id}/select", json={"option_id": "gold"})
+        assert late.status_code == 409, late.text
+        assert "options expired" in late.json()["message"]
+        held = b.post(f"/v1/checkouts/{new_id}/select", json={"option_id": "gold"})
+        assert (held.status_code, held.json()["status"]) == (200, "held"), held.text
+        assert _quotes(state_location) == 2
+
+
+def test_retries_at_once_past_the_expiry_answer_one_fresh_set(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Eight retries under one key at once, on two replicas, after its set
+    expired: every one is answered the same new set (one rebinding of the
+    key wins, the others answer it), and the store holds the old set and
+    that one."""
+    with replicas(tmp_path, state_location, quote_ttl_s=SHORT_TTL_S) as [
+        (sa, _),
+        (sb, _),
+    ]:
+        with httpx.Client(base_url=sa.url, timeout=10) as a:
+            first = _ask(a)
+        assert first.status_code == 200, first.text
+        _past_expiry(first)
+        answers: list[httpx.Response] = []
+        start = threading.Barrier(8)
+
+        def ask(url: str) -> None:
+            with httpx.Client(base_url=url, timeout=30) as client:
+                start.wait()
+                answers.append(_ask(client))
+
+        threads = [
+            threading.Thread(target=ask, args=(url,)) for url in [sa.url, sb.url] * 4
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert [r.status_code for r in answers] == [200] * 8
+    ids = {r.json()["request_id"] for r in answers}
+    assert len(ids) == 1 and first.json()["request_id"] not in ids
+    assert _quotes(state_location) == 2
+
+
+def test_a_confirmed_set_is_replayed_past_its_expiry(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A set that ended (confirmed) is the key's outcome for good: a retry
+    past its expiry answers it as before and makes nothing (a fresh set
+    invited a second order under one key)."""
+    with (
+        replicas(tmp_path, state_location, n=1, quote_ttl_s=SHORT_TTL_S) as [(sa, _)],
+        httpx.Client(base_url=sa.url, timeout=10) as a,
+    ):
+        stock_up(state_location, 5)
+        first = _ask(a)
+        rid = first.json()["request_id"]
+        held = a.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+        assert held.status_code == 200, held.text
+        done = a.post(f"/v1/checkouts/{rid}/confirm")
+        assert (done.status_code, done.json()["status"]) == (200, "confirmed")
+        _past_expiry(first)
+        again = _ask(a)
+        assert (again.status_code, again.json()["request_id"]) == (200, rid)
+        assert _quotes(state_location) == 1
 
 
 @pytest.mark.parametrize(

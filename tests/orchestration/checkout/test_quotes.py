@@ -3,6 +3,8 @@ and cached (at most ``max_open``, oldest first)."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import re
 import time
 from pathlib import Path
@@ -17,7 +19,7 @@ from tierflow.data.store import open_store
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.tiers import Pricing
 from tierflow.orchestration.checkout.planner import PlannedShipment
-from tierflow.orchestration.checkout.quotes import KeyTaken, QuoteBook
+from tierflow.orchestration.checkout.quotes import KeyTaken, Lapsed, QuoteBook
 from tierflow.orchestration.checkout.request import RequestValidator
 from tierflow.orchestration.checkout.results import (
     CustomerValue,
@@ -165,7 +167,7 @@ def test_without_a_store_a_key_is_kept_in_the_process() -> None:
     book = QuoteBook(60.0, 10)
     rid = book.remember(_REQ, _answer("a"), {}, key=("k", "d1"))
     again = book.for_key("k", "d1")
-    assert again is not None and again.replayed
+    assert isinstance(again, OptionSet) and again.replayed
     assert (again.request_id, again.options) == (rid, _answer("a").options)
     assert book.for_key("other", "d1") is None
     with pytest.raises(InputError, match=r"^field 'Idempotency-Key': was used with"):
@@ -173,3 +175,32 @@ def test_without_a_store_a_key_is_kept_in_the_process() -> None:
     with pytest.raises(KeyTaken):
         book.remember(_REQ, _answer("b"), {}, key=("k", "d1"))
     assert [r.partition("_")[0] for r in book.ids()] == ["a"]
+
+
+def _expired(request_id: str) -> OptionSet:
+    """An answer whose options expired a second ago."""
+    past = dt.datetime.fromtimestamp(time.time() - 1.0, dt.UTC)
+    return dataclasses.replace(_answer(request_id), expires_at=past)
+
+
+def test_without_a_store_an_expired_open_set_gives_up_its_key() -> None:
+    """No store: the key's set, open past its expiry, is not replayed
+    (``Lapsed``); a new answer takes the key from it, once (a second one
+    naming it is ``KeyTaken``), and is replayed after. A closed set is
+    replayed however old."""
+    book = QuoteBook(60.0, 10)
+    old = book.remember(_REQ, _expired("a"), {}, key=("k", "d1"))
+    assert book.for_key("k", "d1") == Lapsed(old)
+    with pytest.raises(InputError, match=r"^field 'Idempotency-Key': was used with"):
+        book.for_key("k", "d2")
+    new = book.remember(_REQ, _answer("b"), {}, key=("k", "d1"), renews=old)
+    again = book.for_key("k", "d1")
+    assert isinstance(again, OptionSet)
+    assert (again.request_id, again.replayed) == (new, True)
+    with pytest.raises(KeyTaken):
+        book.remember(_REQ, _answer("c"), {}, key=("k", "d1"), renews=old)
+    done = book.remember(_REQ, _expired("e"), {}, key=("k2", "d1"))
+    book.close(done, HoldStatus.CONFIRMED)
+    ended = book.for_key("k2", "d1")
+    assert isinstance(ended, OptionSet)
+    assert (ended.request_id, ended.replayed) == (done, True)
