@@ -209,6 +209,11 @@ class BoundedRequestProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:  # refused: nothing more is read
+            # (a request's receive() ahead, an event stream's wait for the
+            # client's disconnect, turned reading on again: all it sent was
+            # read and dropped, without bound, while a request uvicorn
+            # queues behind one waits unread, as this one now does)
+            self.flow.pause_reading()
             return
         self._read_len = len(data)
         self._since_head += self._read_len

@@ -448,3 +448,65 @@ def test_a_pipelined_request_refused_comes_after_the_answers_before_it(
     ]
     code = int(status_line.split()[1])
     assert sorted(access) == sorted([("/healthz", 200)] * 4 + [(path, code)] * 2)
+
+
+def _taken(raw: socket.socket, limit: int = 64 << 20) -> int:
+    """Bytes of junk the peer of ``raw`` takes until it stops taking any for
+    half a second (or ``limit``, or 10 s, are reached)."""
+    raw.setblocking(False)
+    junk, sent = b"x" * 65536, 0
+    deadline, last = time.monotonic() + 10.0, time.monotonic()
+    while sent < limit and time.monotonic() < deadline:
+        try:
+            sent += raw.send(junk)
+            last = time.monotonic()
+        except BlockingIOError:
+            if time.monotonic() - last > 0.5:
+                break
+            time.sleep(0.01)
+    raw.setblocking(True)
+    return sent
+
+
+@pytest.mark.parametrize("refused", list(_REFUSED_BEHIND))
+def test_a_request_refused_behind_an_event_stream_waits_for_it_unread(
+    tmp_path: Path, refused: str
+) -> None:
+    """A request refused before the app, pipelined behind a checkout's open
+    event stream: HTTP/1.1 answers in order, so its refusal comes once the
+    stream has ended (the checkout cancelled), then the connection closes;
+    meanwhile nothing more is read from the connection, as for a request
+    uvicorn queues behind one (the client's send buffers fill). The stream
+    ahead turned reading on again (its wait for the client's disconnect),
+    and the server read, and threw away, all the client sent: 64 MiB in
+    under 2 s."""
+    then, status_line, error, _ = _REFUSED_BEHIND[refused]
+    with (
+        live_server(tmp_path) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        rid = client.post(
+            "/v1/options", json={"customer_id": "C5", **TEE_TO_CHICAGO}
+        ).json()["request_id"]
+        stream = (
+            f"GET /v1/stream?request_id={rid}&capacity=false HTTP/1.1\r\n"
+            "Host: x\r\n\r\n"
+        ).encode()
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as raw:
+            raw.settimeout(10)
+            raw.sendall(stream + then)
+            got = raw.recv(65536)
+            assert got.startswith(b"HTTP/1.1 200 OK"), got
+            taken = _taken(raw)
+            assert taken < 16 << 20, taken  # the socket buffers: 4.3 MB here
+            gone = client.post(f"/v1/checkouts/{rid}/cancel")
+            assert gone.json()["status"] == "cancelled", gone.text
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := raw.recv(65536):
+                    got += chunk
+    stream_end = got.index(b"\r\n0\r\n\r\n")  # the stream's last chunk
+    assert b"event: closed" in got[:stream_end]
+    after = got[stream_end + 7 :]
+    assert after.startswith(status_line + b"\r\n"), after[:200]
+    assert json.loads(after.partition(b"\r\n\r\n")[2])["error"] == error
