@@ -111,6 +111,20 @@ class HeldAtClosedNode(InputError):
         self.node_id = node_id
 
 
+class HeldAtUnknownNode(InputError):
+    """A confirm's hold ships from a node the caller's network lacks (another
+    server of the store, on another network, answered and held it): the
+    caller cannot judge that node, so it orders nothing; the hold stands."""
+
+    def __init__(self, request_id: str, node_id: str) -> None:
+        super().__init__(
+            f"node {node_id!r} of this checkout is not in this server's network",
+            field="request_id",
+            value=request_id,
+        )
+        self.node_id = node_id
+
+
 class HoldRecounted(InputError):
     """A confirm's hold was cut by a stock count below what open checkouts
     held (``hold_cuts``): nothing was written. :attr:`cut` is the position
@@ -330,6 +344,7 @@ class Checkouts(StorePart):
         customer_id: str | None = None,
         events_after: int | None = None,
         closed_nodes: Collection[str] = (),
+        known_nodes: Collection[str] | None = None,
     ) -> CheckoutState:
         """Turn a held checkout into an order, in one transaction.
 
@@ -349,7 +364,9 @@ class Checkouts(StorePart):
         capacity map (closed, without staff, of no capacity). A hold that
         ships from one is refused under the checkout's lock, before anything
         changes: its order would go to a node that cannot ship it, its work
-        to that node's backlog.
+        to that node's backlog. ``known_nodes`` (None: any): the caller's
+        network's nodes; a hold that ships from another is refused the same
+        way (the caller's map cannot say whether that node ships).
 
         Raises
         ------
@@ -361,6 +378,9 @@ class Checkouts(StorePart):
         HeldAtClosedNode
             The hold ships from one of ``closed_nodes`` (the hold stands: a
             select of a requoted option swaps it, or it lapses).
+        HeldAtUnknownNode
+            The hold ships from a node not in ``known_nodes`` (the hold
+            stands).
         InputError
             A cancelled checkout, or a hold past its TTL (its stock may be
             gone: select again).
@@ -382,7 +402,7 @@ class Checkouts(StorePart):
                 raise InputError(
                     "checkout was cancelled", field="request_id", value=request_id
                 )
-            _refuse_closed(request_id, row.option_id, lines, closed_nodes)
+            _refuse_closed(request_id, row.option_id, lines, closed_nodes, known_nodes)
             if row.expires_at <= t or not ledger.commit_live(
                 row.reservation_ids, live.fetchall()
             ):
@@ -745,10 +765,14 @@ def _refuse_closed(
     option_id: str,
     lines: Sequence[Mapping[str, Any]],
     closed: Collection[str],
+    known: Collection[str] | None = None,
 ) -> None:
     """Raise :class:`HeldAtClosedNode` for the first of the order's lines
-    (shipment order) that ships from a ``closed`` node."""
+    (shipment order) that ships from a ``closed`` node, and
+    :class:`HeldAtUnknownNode` for one from a node not ``known``."""
     for line in lines:
+        if known is not None and line["node_id"] not in known:
+            raise HeldAtUnknownNode(request_id, str(line["node_id"]))
         if line["node_id"] in closed:
             raise HeldAtClosedNode(request_id, option_id, str(line["node_id"]))
 

@@ -198,11 +198,13 @@ class CheckoutStore(Protocol):
         customer_id: str | None = None,
         events_after: int | None = None,
         closed_nodes: Collection[str] = (),
+        known_nodes: Collection[str] | None = None,
     ) -> CheckoutState:
         """Commit a held checkout and record its order lines (only for
         ``customer_id``, when given); with ``events_after``, the capacity
         log after it as committed. ``HeldAtClosedNode`` (nothing written)
-        for a hold that ships from one of ``closed_nodes``."""
+        for a hold that ships from one of ``closed_nodes``,
+        ``HeldAtUnknownNode`` for one from a node not in ``known_nodes``."""
         ...
 
     def cancel_checkout(

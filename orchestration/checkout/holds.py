@@ -25,6 +25,7 @@ from tierflow.data.store import (
     CheckoutState,
     CheckoutStore,
     HeldAtClosedNode,
+    HeldAtUnknownNode,
     HoldRecounted,
     QuoteChanged,
     SchemaMovedOn,
@@ -50,6 +51,7 @@ from tierflow.orchestration.checkout.quotes import (
     QuoteBook,
     clock_text,
     node_clock,
+    other_network,
 )
 from tierflow.orchestration.checkout.request import CheckoutRequest, checkout_instant
 from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
@@ -94,6 +96,9 @@ class Holds:
         #: The live capacity map: a node closed since an option was offered
         #: (an outage) refuses its select.
         self.monitor = monitor
+        #: This network's nodes: a confirm of a hold at another (held on a
+        #: server of another network) is refused, its node not judged here.
+        self._node_set = frozenset(network.node_ids)
         self._next_prune = 0.0
 
     def select(
@@ -372,8 +377,10 @@ class Holds:
         confirmed, its order went to a node that cannot ship it on the date
         the shopper was promised, its work onto the closed node's backlog,
         and nothing moved it after. The hold stands (the select of a
-        requoted option swaps it; else it lapses). A passed cutoff is not
-        judged again: a hold keeps its plan's dates."""
+        requoted option swaps it; else it lapses). So is one from a node
+        this network lacks (:func:`other_network`, 409, as its select here
+        would be): this map cannot say whether it ships. A passed cutoff is
+        not judged again: a hold keeps its plan's dates."""
         if self.store is None:
             return _unavailable(request_id, None, _NO_STORE), None
         t = _timestamp(now)
@@ -386,6 +393,7 @@ class Holds:
                     customer_id=customer_id,
                     events_after=events_after,
                     closed_nodes=frozenset(stopped),
+                    known_nodes=self._node_set,
                 )
             except UnknownCheckout:
                 self._no_checkout(request_id, customer_id)
@@ -398,6 +406,8 @@ class Holds:
                     field="request_id",
                     value=request_id,
                 ) from None
+            except HeldAtUnknownNode as unknown:
+                raise other_network(request_id, f"node {unknown.node_id!r}") from None
             except HoldRecounted as recounted:  # the node to the operator only
                 raise Refusal(
                     hold_recounted(recounted.cut, "; select an option again"),

@@ -916,7 +916,7 @@ def decode_quote(stored: StoredQuote, requests: RequestValidator) -> Quote:
         )
     except InputError as exc:
         what = {"sku": "SKU", "dest": "destination"}.get(exc.field or "", exc.field)
-        raise _other_network(stored.request_id, f"{what} {exc.value!r}") from exc
+        raise other_network(stored.request_id, f"{what} {exc.value!r}") from exc
     node_at = _node_positions(stored.request_id, body, requests.network.node_index)
     options = {
         o[0]: OfferedOption(o[0], Tier(o[1]), tuple(o[2]), Pricing(o[3]), float(o[4]))
@@ -980,7 +980,7 @@ def _node_positions(
     for position, node_id in written.items():
         here = node_index.get(node_id)
         if here is None:
-            raise _other_network(request_id, f"node {node_id!r}")
+            raise other_network(request_id, f"node {node_id!r}")
         node_at[int(position)] = here
     if all(k == v for k, v in node_at.items()):
         return None
@@ -993,7 +993,9 @@ class OtherNetwork(InputError):
     answered it. Not "unknown" (404): the checkout is open, elsewhere."""
 
 
-def _other_network(request_id: str, what: str) -> OtherNetwork:
+def other_network(request_id: str, what: str) -> OtherNetwork:
+    """The refusal of a checkout naming ``what`` (``node 'WH-NYC'``), which
+    this server's network lacks."""
     return OtherNetwork(
         f"{what} of this checkout is not in this server's network: a server "
         "of the store serving another network answered it (every server of "

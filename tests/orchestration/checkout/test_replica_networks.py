@@ -120,6 +120,37 @@ def test_a_replica_lacking_a_node_or_sku_of_the_checkout_refuses_it_by_name(
         assert (held.status, held.nodes) == (HoldStatus.HELD, ("WH-NYC",))
 
 
+def test_a_replica_lacking_the_node_of_a_hold_refuses_its_confirm_by_name(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """SOFA held at WH-NYC on a replica of the grown network, confirmed on
+    one of the old network (a rollout, a load balancer's next pick): it was
+    confirmed there, the order placed at a node that replica's capacity map
+    does not have, so it could not judge it (an outage at WH-NYC, which the
+    grown replica refuses a confirm for, did not stop it: QA, 2026-12-07).
+    It is refused by name as its select is, nothing written; the grown
+    replica confirms it."""
+    with (
+        _router(_grown(tmp_path / "grown"), state_location) as new,
+        _router(TINY_NETWORK, state_location) as old,
+    ):
+        rid = new.generate_fulfillment_options(
+            "C1", [("SOFA", 1)], "100", now=MONDAY_10
+        ).request_id
+        held = new.select(rid, "gold", now=MONDAY_10)
+        assert (held.status, held.nodes) == (HoldStatus.HELD, ("WH-NYC",))
+        with pytest.raises(InputError) as refused:
+            old.confirm(rid, now=MONDAY_10)
+        assert (refused.value.field, refused.value.value) == ("request_id", rid)
+        assert "node 'WH-NYC'" in refused.value.reason
+        assert "not in this server's network" in refused.value.reason
+        assert run_sql(state_location, "SELECT COUNT(*) FROM online_orders") == [(0,)]
+        done = new.confirm(rid, now=MONDAY_10)
+        assert (done.status, done.nodes) == (HoldStatus.CONFIRMED, ("WH-NYC",))
+    orders = run_sql(state_location, "SELECT node_id, sku, quantity FROM online_orders")
+    assert orders == [("WH-NYC", "SOFA", 1)]
+
+
 def _cutoff_moved(folder: Path, cutoff: str) -> Path:
     """The tiny network with ST-CHI's order cutoff at ``cutoff`` (15:00 in
     the tiny network): a ``nodes.csv`` edited on one replica only."""
