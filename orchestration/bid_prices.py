@@ -58,6 +58,11 @@ class DemandSample:
         workload times the congestion of the lane it ships by there, as a
         batch weighs an order (``lane_weight``); ``None``: its workload at
         every node.
+    use, stock
+        ``(k, n_skus)`` units of each SKU of the sample each row takes and
+        ``(n_nodes, n_skus)`` the units of them left: the LP's stock rows, so
+        a node's room serves no more of the demand than its stock can
+        (``None``: no stock rows; ``docs/allocation.md``, bid prices).
     """
 
     cost: NDArray[np.float64]
@@ -66,6 +71,8 @@ class DemandSample:
     multiplicity: NDArray[np.float64]
     guaranteed: GuaranteedDemand | None = None
     weight: NDArray[np.float64] | None = None
+    use: NDArray[np.float64] | None = None
+    stock: NDArray[np.float64] | None = None
 
     @property
     def expected_orders(self) -> float:
@@ -132,11 +139,16 @@ def _lp_duals(
         if demand.weight is None
         else demand.weight
     )
+    # without stock rows a node holding a few units "served" every order
+    # of its SKU to come, and its room priced them at $0
+    use = None if demand.use is None or demand.stock is None else demand.use * mult
     problem = AssignmentProblem(
         cost=np.where(eligible, demand.cost * mult, 0.0),
         weight=take * mult,
         capacity=np.maximum(capacity, 0.0),
         eligible=eligible,
+        use=use,
+        stock=None if use is None else demand.stock,
         defer_cost=demand.defer_cost * multiplicity,
         name="bid-price LP",
     )

@@ -309,6 +309,7 @@ def _stack(batches: list[CompiledBatch], rest: float) -> DemandSample:
     k = cost.shape[0]
     mult = np.full(k, rest / k)
     guaranteed = np.concatenate([b.guaranteed for b in batches])
+    use, stock = _sku_rows(batches)
     return DemandSample(
         cost,
         workload,
@@ -316,7 +317,30 @@ def _stack(batches: list[CompiledBatch], rest: float) -> DemandSample:
         mult,
         _guaranteed(batches, guaranteed, mult, weight),
         weight=weight,
+        use=use,
+        stock=stock,
     )
+
+
+def _sku_rows(
+    batches: list[CompiledBatch],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``(k, n)`` units of each of the sample's ``n`` SKUs every row takes,
+    and ``(n_nodes, n)`` the units of them left (each part was compiled
+    against the same stock): the bid-price LP's stock rows."""
+    skus = np.unique(np.concatenate([b.skus for b in batches]))
+    rows = sum(b.problem.n_items for b in batches)
+    use = np.zeros((rows, skus.size))
+    stock = np.zeros((batches[0].problem.n_agents, skus.size))
+    at = 0
+    for b in batches:
+        col = np.searchsorted(skus, b.skus)
+        n = b.problem.n_items
+        if b.problem.use is not None and b.problem.stock is not None:
+            use[at : at + n, col] = b.problem.use
+            stock[:, col] = b.problem.stock
+        at += n
+    return use, stock
 
 
 def _guaranteed(

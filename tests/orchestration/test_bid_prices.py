@@ -296,3 +296,27 @@ def test_a_randomized_lp_prices_a_store_by_the_chance_its_room_runs_out() -> Non
     below = _gold_demand(9.5)
     assert bid_prices(below, room)[0] == 0.0
     assert bid_prices(below, room, scenarios=64, cv=0.25, seed=3)[0] > 1.0
+
+
+def test_a_node_s_room_serves_no_more_of_the_demand_than_its_stock() -> None:
+    """550 units of one SKU to come, one unit an order: a warehouse ($10 a
+    unit, room for 3,500) holds its last 16, a store ($12, room for 300)
+    500. Without stock rows the LP "served" all 550 from the warehouse's
+    16 units and priced both rooms at $0; with them the warehouse serves
+    16, the store's room its 300 and 234 wait, so the store's room is
+    worth a waiting order's $100 less its $12 ($88 a unit), what keeps it
+    for the orders that lose most by waiting."""
+    room = np.array([3500.0, 300.0])
+    demand = DemandSample(
+        cost=np.array([[10.0, 12.0]]),
+        workload=np.array([1.0]),
+        defer_cost=np.array([100.0]),
+        multiplicity=np.array([550.0]),
+    )
+    np.testing.assert_allclose(bid_prices(demand, room), [0.0, 0.0], atol=1e-9)
+    stocked = dataclasses.replace(
+        demand, use=np.array([[1.0]]), stock=np.array([[16.0], [500.0]])
+    )
+    np.testing.assert_allclose(bid_prices(stocked, room), [0.0, 88.0], atol=1e-9)
+    ample = dataclasses.replace(stocked, stock=np.array([[5000.0], [500.0]]))
+    np.testing.assert_allclose(bid_prices(ample, room), [0.0, 0.0], atol=1e-9)

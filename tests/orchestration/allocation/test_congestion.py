@@ -459,7 +459,10 @@ def _priced_day(
     """The batches' bid prices at 15:00 New York of a 400-order day with a
     week's history, every WH-EAST lane at ``factor`` from 08:00, and the
     rest of the day's expected work counted plain: WH-EAST's room is 0.6
-    of that work, the other nodes' all they could want."""
+    of that work, the other nodes' all they could want, and every node
+    holds a thousand times its stock (the room, not the units, is short:
+    the tiny network's 122 units at WH-EAST ship none of that room's
+    work, and the LP's stock rows know it)."""
     day = dt.date(2026, 1, 14)
     week = generate_orders(
         net, n_orders=2800, days=7, seed=7, start=day - dt.timedelta(days=7)
@@ -474,9 +477,10 @@ def _priced_day(
     at = dt.datetime(2026, 1, 14, 13, 0, tzinfo=dt.UTC).timestamp()
     events = _congested(net, "WH-EAST", factor, at=at)
     wide = np.full(net.n_nodes, 1e9)
+    stock = net.inventory * 1000
     probe = BatchBidPrices(
         net, orders, TierPolicy(), np.ones(orders.n_orders),
-        CapacityLedger(net, orders, capacity=wide), AllocationSettings(),
+        CapacityLedger(net, orders, capacity=wide, stock=stock), AllocationSettings(),
         forecast=forecast,
     )  # fmt: skip
     sample = probe.outlook.sample(
@@ -486,7 +490,7 @@ def _priced_day(
     work = float(sample.workload @ sample.multiplicity)
     capacity = wide.copy()
     capacity[east] = 0.6 * work
-    ledger = CapacityLedger(net, orders, events=events, capacity=capacity)
+    ledger = CapacityLedger(net, orders, events=events, capacity=capacity, stock=stock)
     ledger.apply_events(float(now.astype(np.int64)))
     bids = BatchBidPrices(
         net, orders, TierPolicy(), np.ones(orders.n_orders), ledger,

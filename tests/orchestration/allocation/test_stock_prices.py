@@ -532,3 +532,57 @@ def test_the_poisson_tails_are_scipy_stats_bit_for_bit(
     rates = np.full(ks.size, lam)
     assert np.array_equal(_poisson_cdf(ks, rates), poisson.cdf(ks, rates))
     assert np.array_equal(_poisson_sf(ks, rates), poisson.sf(ks, rates))
+
+
+def test_a_node_s_last_units_do_not_price_the_room_the_rest_of_the_day_needs(
+    tmp_path: Path,
+) -> None:
+    """100 TEE orders evenly from 01:00 to 24:00 (1-10 units, about a
+    quarter Platinum) to New York and Chicago: WH-EAST holds 200 TEEs
+    (room for 1,000), ST-CHI 150 with room for 150 a day (every service),
+    547 units ordered. Without stock rows the bid-price LP let WH-EAST's
+    last units "serve" every order to come, priced ST-CHI's room at $0 and
+    Chicago orders of every tier took it: a 10-unit Platinum order at 10:40
+    waited ($13,973.20). With them the room is priced as soon as WH-EAST's
+    stock cannot serve the rest of the day, and every Platinum order ships
+    ($4,045.60)."""
+    net = _thin_network(tmp_path, "WH-EAST,TEE,200\nST-CHI,TEE,150\n")
+    nodes = pd.read_csv(tmp_path / "net" / "nodes.csv", dtype=str)
+    chi = nodes.node_id == "ST-CHI"
+    nodes.loc[chi, "capacity_units_per_day"] = "150"
+    nodes.loc[chi, "services"] = "next_day;two_day;ground"
+    nodes.loc[chi, "cutoff_local"] = "17:00"
+    nodes.to_csv(tmp_path / "net" / "nodes.csv", index=False)
+    net = load_network(tmp_path / "net")
+    rng = np.random.default_rng(2)
+    n = 100
+    tiers = rng.choice(
+        ["", "gold", "overflow", "platinum", "silver"],
+        size=n,
+        p=[0.18, 0.20, 0.21, 0.24, 0.17],
+    )
+    start = pd.Timestamp("2026-01-14T01:00:00-05:00")
+    rows = [
+        f"O{i:03d},{(start + pd.Timedelta(seconds=i * 23 * 36 * 100 // n)).isoformat()},"
+        f"C{i:03d},{rng.choice(['100', '606'])},{tiers[i]},TEE,{rng.integers(1, 11)}"
+        for i in range(n)
+    ]
+    path = tmp_path / "tee-day.csv"
+    path.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+    orders = read_orders(path, net)
+    out = DayAllocator(
+        net, orders, settings=AllocationSettings(deterministic=True)
+    ).run()
+    summary = out.summary()
+    assert summary["fallback_batches"] == 0
+    assert summary["repricing_problems"] == 0
+    platinum = {f"O{i:03d}" for i in np.flatnonzero(tiers == "platinum")}
+    waiting = out.rows[
+        out.rows.order_id.isin(platinum) & (out.rows.status == "deferred")
+    ]
+    assert waiting.empty, waiting
+    assert summary["total_cost"] == pytest.approx(4045.6, abs=0.01)
