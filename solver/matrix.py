@@ -168,22 +168,33 @@ def _stock_rows(
     if problem.use is None or problem.stock is None:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     n_res = problem.n_resources
-    use_pairs = problem.use[pair_item]  # (n_pairs, K); fulfillment K is small
-    pi, kk = np.nonzero(use_pairs)
-    uval = use_pairs[pi, kk]
-    jj = pair_agent[pi]
-    demand = np.zeros((problem.n_agents, n_res))
-    np.add.at(demand, (jj, kk), uval)
+    # what every item eligible at an agent would take of each resource: a
+    # row is needed only where that can exceed the stock (the bid-price
+    # LP's sample holds hundreds of SKUs: the pairs' uses gathered whole,
+    # (n_pairs, K), took seconds)
+    demand = problem.eligible.T.astype(np.float64) @ problem.use
     binding = demand > problem.stock + 1e-9
+    # each item's nonzero use of a resource binding somewhere, at each agent
+    # where it binds and the item is eligible: the rows' entries, in the
+    # order of the pairs (the LP's columns), then of the resources
+    ui, kk = np.nonzero(problem.use * binding.any(axis=0))
+    at = problem.eligible[ui] & binding[:, kk].T  # (nonzeros, n_agents)
+    nz, jj = np.nonzero(at)
+    pair_of = np.full(problem.eligible.shape, -1, dtype=np.int64)
+    pair_of[pair_item, pair_agent] = np.arange(pair_item.size)
+    pi = pair_of[ui[nz], jj]
+    kk = kk[nz]
+    order = np.lexsort((kk, pi))
+    pi, jj, kk = pi[order], jj[order], kk[order]
+    uval = problem.use[pair_item[pi], kk]
     stock_agent, stock_resource = (v.astype(np.int64) for v in np.nonzero(binding))
     row_id = np.full((problem.n_agents, n_res), -1, dtype=np.int64)
     row_id[stock_agent, stock_resource] = out.n_rows + np.arange(stock_agent.size)
     r = row_id[jj, kk]
-    sel = r >= 0
     upper = problem.stock[stock_agent, stock_resource]
-    scale = _row_scale(r[sel] - out.n_rows, uval[sel], upper)
+    scale = _row_scale(r - out.n_rows, uval, upper)
     out.add(
-        (r[sel], pi[sel].astype(np.int64), uval[sel] / scale[r[sel] - out.n_rows]),
+        (r, pi, uval / scale[r - out.n_rows]),
         np.full(stock_agent.size, -np.inf),
         upper / scale,
         scale,
