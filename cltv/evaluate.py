@@ -151,6 +151,24 @@ def gains_area(predicted: ArrayLike, actual: ArrayLike, share: float) -> float:
     return float(area / n / share)
 
 
+#: Below this largest error, the errors are scaled before they are squared:
+#: squares of errors under 1e-154 fall below the smallest double.
+_SQUARE_SAFE = 1e-150
+
+
+def _rmse(error: FloatArray) -> float:
+    """Root mean square of ``error``, in its own unit at any scale: a log in
+    1e-300 of a unit read RMSE 0 (its MAE 1.9e-299), its squares lost to
+    underflow. Errors of ordinary size are squared as they are, to the
+    last digit as before."""
+    if not len(error):
+        return float("nan")
+    scale = float(np.max(np.abs(error)))
+    if 0.0 < scale < _SQUARE_SAFE:
+        return scale * float(np.sqrt(np.mean((error / scale) ** 2)))
+    return float(np.sqrt(np.mean(error**2)))
+
+
 def holdout_metrics(predicted: ArrayLike, actual: ArrayLike) -> dict[str, float]:
     """The contract's metrics for one forecast (see the module docstring)."""
     pred = np.asarray(predicted, dtype=np.float64)
@@ -164,9 +182,7 @@ def holdout_metrics(predicted: ArrayLike, actual: ArrayLike) -> dict[str, float]
         rho = float("nan")
     return {
         "mae": float(np.mean(np.abs(pred - act))) if len(act) else float("nan"),
-        "rmse": float(np.sqrt(np.mean((pred - act) ** 2)))
-        if len(act)
-        else float("nan"),
+        "rmse": _rmse(pred - act),
         "spearman": rho,
         "top10_capture": top_share_capture(pred, act, 0.10),
         "top20_capture": top_share_capture(pred, act, 0.20),

@@ -193,6 +193,20 @@ def test_holdout_metrics_definitions() -> None:
     assert '"n_customers": 5,' in json.dumps(m)
 
 
+@pytest.mark.parametrize("unit", [1e-160, 1e-300])
+def test_holdout_metrics_do_not_depend_on_a_tiny_unit(unit: float) -> None:
+    """Every metric of a log in a tiny unit is the dollars' in that unit:
+    errors under 1e-154 square to nothing, and a log in 1e-300 of a unit
+    read RMSE 0 (its MAE 1.9e-299) before."""
+    dollars = holdout_metrics(PRED, ACTUAL)
+    tiny = holdout_metrics(np.asarray(PRED) * unit, np.asarray(ACTUAL) * unit)
+    for key in ("mae", "rmse"):
+        assert tiny[key] / unit == pytest.approx(dollars[key], rel=1e-12)
+    for key in ("spearman", "top10_capture", "top20_capture", "gains_area_30"):
+        assert tiny[key] == pytest.approx(dollars[key], rel=1e-12)
+    assert tiny["bias_pct"] == pytest.approx(dollars["bias_pct"], rel=1e-12)
+
+
 def test_cli_evaluate_cdnow_sample(cdnow_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     result = CliRunner().invoke(
