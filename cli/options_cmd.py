@@ -180,9 +180,13 @@ def options_command(
     as_json: bool,
 ) -> None:
     """Tiered fulfillment options (Platinum/Gold/Silver/Overflow) for one cart."""
-    from tierflow.orchestration.checkout.request import RequestValidator
+    from tierflow.orchestration.checkout.request import (
+        RequestValidator,
+        check_customer_id,
+    )
     from tierflow.orchestration.checkout.router import OnlineRouter, parse_items
 
+    check_customer_id(customer_id)  # as the HTTP API's (it was not applied)
     items = parse_items(items_text)
     now = parse_now(now_text)
     preferences = parse_preferences(prefer_text)

@@ -10,7 +10,6 @@ schema; handlers return ``to_dict()`` as it is.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args
@@ -39,6 +38,11 @@ from tierflow.data.limits import (
 )
 from tierflow.data.store import ORDER_WORK
 from tierflow.formulations.satisfaction import MAX_PREFERENCE
+from tierflow.orchestration.checkout.request import (
+    CUSTOMER_ID_CHARS,
+    CUSTOMER_ID_PATTERN,
+    MAX_CUSTOMER_ID_LENGTH,
+)
 from tierflow.orchestration.checkout.results import (
     CartLine,
     CheckoutResult,
@@ -89,12 +93,13 @@ _SERVICE_SCHEMA: dict[str, Any] = {
     "description": "the lane of a congestion event (ignored on the others)"
 }
 
-#: Customer ids (and the checkout's path ids): letters, digits and ``_.:-``.
-ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+#: Customer ids (and the checkout's path ids): letters, digits and ``_.:-``,
+#: the rule ``tierflow options`` applies too (``checkout.request``).
+ID_PATTERN = CUSTOMER_ID_PATTERN
 #: The characters of :data:`ID_PATTERN`, spelled out (for a store's filter).
-ID_CHARS = string.ascii_letters + string.digits + "_.:-"
+ID_CHARS = CUSTOMER_ID_CHARS
 #: The longest customer id a request takes.
-MAX_REQUEST_ID_LENGTH = 64
+MAX_REQUEST_ID_LENGTH = MAX_CUSTOMER_ID_LENGTH
 #: An event time as the parser takes it (``capacity.events.EVENT_TS``); the
 #: served document also bounds its date.
 TS_PATTERN = f"^{EVENT_TS.pattern}$"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +31,34 @@ from tierflow.data.table_reader import unicode_twin
 from tierflow.data.zip_codes import is_zip_code, zip_code_error
 from tierflow.formulations.online_pricing import epoch_seconds
 from tierflow.formulations.satisfaction import check_preferences
+
+#: The characters of a customer id a checkout call takes (the HTTP API's
+#: ``customer_id`` and ``tierflow options --customer``, one rule for both).
+CUSTOMER_ID_CHARS = string.ascii_letters + string.digits + "_.:-"
+#: :data:`CUSTOMER_ID_CHARS` as a regular expression (the served schema's).
+CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+#: The longest customer id a checkout call takes.
+MAX_CUSTOMER_ID_LENGTH = 64
+#: Why an id is refused, in the checkout page's words.
+CUSTOMER_ID_RULE = (
+    f"must be letters, digits and _.:- only, up to {MAX_CUSTOMER_ID_LENGTH} characters"
+)
+_CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)
+
+
+def check_customer_id(customer_id: str) -> str:
+    """``customer_id`` as a checkout call takes it, else ``InputError``.
+
+    A log's ids may hold more (a space, a slash, any letter): they are
+    scored and simulated as they are, but a checkout call, over HTTP or
+    from the CLI, takes these only: the CLI quoted ids the API refused 422.
+    """
+    if not (
+        0 < len(customer_id) <= MAX_CUSTOMER_ID_LENGTH
+        and _CUSTOMER_ID.fullmatch(customer_id)
+    ):
+        raise InputError(CUSTOMER_ID_RULE, field="customer_id", value=customer_id)
+    return customer_id
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -165,6 +165,34 @@ def test_options_bad_input_exit_1(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("customer", ["Ünï", "C 12", "C/12", " C9", "", "C" * 65])
+def test_options_takes_the_customer_ids_the_api_takes(
+    tmp_path: Path, customer: str
+) -> None:
+    """One rule for a checkout's customer id, the HTTP API's (422 there):
+    the CLI quoted 'Ünï' and 'C 12' and stored their checkouts (2026-12-07)."""
+    result = CliRunner().invoke(
+        cli,
+        ["options", "--network", str(TINY_NETWORK), "--state", str(tmp_path / "s.db"),
+         "--customer", customer, "--items", "TEE:1", "--dest", "100"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: field 'customer_id': value {customer!r}: must be letters, digits "
+        "and _.:- only, up to 64 characters\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_options_takes_every_character_of_the_rule(tmp_path: Path) -> None:
+    """The rule's every character, 64 of them, is taken."""
+    code, out = _run(
+        tmp_path, "--customer", "aZ09_.:-" * 8, "--items", "TEE:1", "--dest", "100"
+    )
+    assert code == 0, out
+    assert "customer aZ09_.:-aZ09" in out
+
+
 @pytest.mark.parametrize(("now", "gold_ships", "overflow_ships"), WH_EAST_SHIP_DAYS)
 def test_options_ship_later_ships_later_on_any_day(
     tmp_path: Path, now: dt.datetime, gold_ships: str, overflow_ships: str
