@@ -783,6 +783,35 @@ def test_a_node_with_every_lane_congested_fits_its_panel(
     assert errors == []
 
 
+def test_a_closed_node_with_a_feeds_event_id_fits_its_panel(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """QA's case (2026-12-07): a closed node's status, "closed since
+    1/5/2026, 10:00:00 AM EST by event …" with a feed's event id, and the
+    nodes' names did not wrap: the table scrolled sideways at a 1280-px
+    window, the Status column out of view (on the sample network, 1213 px
+    in the 1182-px panel with no node closed, 1640 px with one)."""
+    server, _ = site
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    event_id = "maintenance-window-2026-01-05-wh-east-dock-doors"
+    post_events(server.url, {**OUTAGE, "node_id": "WH-EAST", "event_id": event_id})
+    status = "#nodes tr[data-node-id='WH-EAST'] td[data-field='status']"
+    ops.wait_for_function(
+        "([sel, id]) => (document.querySelector(sel)?.textContent || '').includes(id)",
+        arg=[status, event_id],
+    )
+    table, panel, scrolled, page = ops.evaluate(
+        "(() => { const w = document.querySelector('#nodes-panel .table-wrap');"
+        " return [w.querySelector('table').getBoundingClientRect().width,"
+        " w.clientWidth, w.scrollWidth,"
+        " document.documentElement.scrollWidth]; })()"
+    )
+    assert table <= panel and scrolled <= panel, (table, panel, scrolled)
+    assert page == 1280
+    assert errors == []
+
+
 @pytest.mark.parametrize("typed", ["0.5", "0.07", "0.005", "0.00001"])
 def test_a_staffing_fraction_is_refused_on_the_page_in_the_apis_words(
     browser: Any, refusing_site: tuple[RunningServer, OnlineRouter], typed: str
