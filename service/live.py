@@ -654,8 +654,8 @@ class LiveHub:
         self, request_id: str, *, moved: bool = False
     ) -> list[LiveEvent] | None:
         """The checkout answered again: its ``options`` event (with ``moved``,
-        none when no option moved from the answer the hub keeps: not built,
-        its option set not encoded), or ``closed`` when it ended; None when
+        none when no option and not ``degraded`` moved from the answer the
+        hub keeps: not built, its option set not encoded), or ``closed`` when it ended; None when
         the store could not answer it (nothing to send: it is not closed)."""
         version = map_version(self.router)
         try:
@@ -670,7 +670,10 @@ class LiveHub:
             known = self._answers.get(request_id)
         changes = [] if known is None else option_changes(known[0], after)
         self.remember(after, version)
-        if moved and known is not None and not changes:
+        # the map gone stale or fresh again moves no option, but the answer's
+        # `degraded`: unsent, an open page kept saying stale after the event
+        unmoved = known is not None and after.degraded == known[0].degraded
+        if moved and unmoved and not changes:
             return []
         # an answer the hub no longer keeps (pushed out by newer ones: on a
         # busy replica a page open for a minute) is sent whole, no changes

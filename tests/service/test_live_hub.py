@@ -1079,3 +1079,44 @@ def test_what_a_checkouts_streams_were_sent_goes_with_them_or_with_the_checkout(
         return [kept, after_update, sorted(hub._sent)]
 
     assert _run_closed(router, hub, run) == [sorted([left, confirmed]), [confirmed], []]
+
+
+def test_an_open_checkout_is_told_when_its_map_goes_stale_and_fresh_again(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """QA's case (2026-12-07): the map going stale (no event in the 60 s
+    allowed) and fresh again (an event) moves no date or price, and a
+    re-answer that moved no option was not sent: an open checkout page kept
+    "Degraded: capacity map is stale" in its Details after the event, and
+    never learnt its answer had become degraded. The flag's change is sent."""
+    now = [MONDAY_10]
+    router = tiny_router(tmp_path, state=state_location, capacity_max_age_s=60)
+    hub = LiveHub(router, lambda: now[0])
+    made = router.generate_fulfillment_options("C4", [("TEE", 1)], "606", now=now[0])
+    hub.remember(made, map_version(router))
+    assert not made.degraded
+
+    async def run() -> list[list[LiveEvent]]:
+        sub = await hub.subscribe(made.request_id)
+        _drain(sub)
+        now[0] += dt.timedelta(minutes=2)
+        await _updates_until_none_due(hub)
+        stale = _drain(sub)
+        ts = now[0].astimezone(dt.UTC).isoformat()
+        staffing = {"event_id": "s-1", "ts": ts, "node_id": "WH-WEST",
+                    "type": "staffing", "value": 90}  # fmt: skip
+        router.apply_capacity_events([staffing])
+        await _updates_until_none_due(hub)
+        return [stale, _drain(sub)]
+
+    stale, fresh = _run_closed(router, hub, run)
+    answers = [
+        [ev.data["option_set"] for ev in events if ev.event == "options"]
+        for events in (stale, fresh)
+    ]
+    assert [[a["degraded"] for a in sent] for sent in answers] == [[True], [False]]
+    assert answers[0][0]["notes"] == [
+        "capacity map is stale: no capacity event in the 2 min since the "
+        "server started, over the 60 s allowed"
+    ]
+    assert [a["revision"] for sent in answers for a in sent] == [2, 3]
