@@ -12,9 +12,11 @@ server process's CPU time (``/proc``, user + system) around each step;
 every round starts with its share of the ``/healthz`` requests.
 
 ``python -m tierflow.benchmarks.service_cpu [--checkouts N] [--clients C]
-[--state postgresql://...] [--profile FILE]``; ``--profile`` runs the
-server under cProfile and writes its stats to FILE. Protocol:
-``docs/benchmarks.md``.
+[--state postgresql://...] [--operator-reads key] [--profile FILE]``;
+``--operator-reads key`` serves as ``docs/service.md`` ("Security") advises
+on the internet (the clients send no key: every checkout answer is the
+shopper's view); ``--profile`` runs the server under cProfile and writes
+its stats to FILE. Protocol: ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -44,9 +46,14 @@ Cart = tuple[str, list[tuple[str, int]], str]
 
 @contextmanager
 def server(
-    network_dir: Path, state: str, log: Path, profile: Path | None
+    network_dir: Path,
+    state: str,
+    log: Path,
+    profile: Path | None,
+    operator_reads: str = "public",
 ) -> Iterator[tuple[int, int]]:
-    """``tierflow serve`` (one worker, defaults) in a child process."""
+    """``tierflow serve`` (one worker, defaults but ``operator_reads``) in a
+    child process."""
     port = free_port(HOST)
     head = [sys.executable, "-m"] + (
         ["tierflow.benchmarks.service_cpu", "--serve-profiled", str(profile), "--"]
@@ -54,7 +61,8 @@ def server(
         else ["tierflow.cli.main"]
     )
     command = [*head, "serve", "--host", HOST, "--port", str(port),
-               "--network", str(network_dir), "--state", state]  # fmt: skip
+               "--network", str(network_dir), "--state", state,
+               "--operator-reads", operator_reads]  # fmt: skip
     url = f"http://{HOST}:{port}"
     with child_server(command, log, secrets.token_urlsafe(24), url=url) as proc:
         yield port, proc.pid
@@ -190,7 +198,7 @@ def _post(path: str) -> Callable[[RawClient], Awaitable[int]]:
 
 def run(
     *, n_checkouts: int, clients: int, healthz: int, rounds: int, seed: int,
-    state: str | None, profile: Path | None,
+    state: str | None, profile: Path | None, operator_reads: str = "public",
 ) -> dict[str, Any]:  # fmt: skip
     """Per-request server CPU of each kind, and the mix's ratio to ``/healthz``."""
     folder = sample_network_dir()
@@ -200,7 +208,8 @@ def run(
         where = state or str(Path(tmp) / "state.db")
         if state is None:
             scarce_store(Path(where), network, stand_in_scores(network))
-        with server(folder, where, Path(tmp) / "server.log", profile) as (port, pid):
+        log = Path(tmp) / "server.log"
+        with server(folder, where, log, profile, operator_reads) as (port, pid):
             meter = asyncio.run(
                 measure(
                     port,
@@ -259,10 +268,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=whole, default=1)
     parser.add_argument("--state", default=None, help="store (default: fresh SQLite)")
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument(
+        "--operator-reads", choices=("public", "key"), default="public",
+        help="serve --operator-reads (key: the shopper's view of every answer)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     r = run(
         n_checkouts=args.checkouts, clients=args.clients, healthz=args.healthz,
         rounds=args.rounds, seed=args.seed, state=args.state, profile=args.profile,
+        operator_reads=args.operator_reads,
     )  # fmt: skip
     print("server CPU per request (ms):")
     for kind, row in r["per_request"].items():

@@ -9,10 +9,13 @@ from tierflow.benchmarks.service_cpu import run
 
 
 @pytest.mark.slow
-def test_a_small_run() -> None:
+@pytest.mark.parametrize("operator_reads", ["public", "key"])
+def test_a_small_run(operator_reads: str) -> None:
+    """Either mode of the server (``key``: the shopper's view of every
+    answer, the clients sending no key) answers every call."""
     r = run(
         n_checkouts=120, clients=4, healthz=400, rounds=2, seed=1, state=None,
-        profile=None,
+        profile=None, operator_reads=operator_reads,
     )  # fmt: skip
     table = r["per_request"]
     assert table["healthz"]["requests"] == 400
