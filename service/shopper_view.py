@@ -153,20 +153,51 @@ def shopper_changes(
 
 
 def _withhold(cls: type[Any], wire: dict[str, Any]) -> dict[str, Any]:
-    gone = WITHHELD.get(cls, {})
     out = dict(wire)
-    for name, hint in wire_fields(cls):
+    for name, gone, record, many in _withholding(cls):
         value = wire[name]
+        if gone is not None:
+            out[name] = gone(value)
+        elif value is not None:
+            out[name] = (
+                [_withhold(record, v) for v in value]
+                if many
+                else _withhold(record, value)
+            )
+    return out
+
+
+#: ``(field, what stands in for it, nested record, a tuple of them)``
+_Step = tuple[str, Callable[[Any], Any] | None, type[Any], bool]
+
+
+#: :func:`_withholding` of each record type so far.
+_STEPS: dict[type[Any], tuple[_Step, ...]] = {}
+
+
+def _withholding(cls: type[Any]) -> tuple[_Step, ...]:
+    """What :func:`_withhold` does to each field of ``cls`` that it changes,
+    in field order: withheld (:data:`WITHHELD`), or a nested record's own
+    fields withheld. Kept per type (the fields and the table are fixed):
+    reading the fields' hints per answer cost a shopper's option set more
+    than the router's decision."""
+    found = _STEPS.get(cls)
+    if found is None:
+        found = _STEPS[cls] = _steps(cls)
+    return found
+
+
+def _steps(cls: type[Any]) -> tuple[_Step, ...]:
+    gone = WITHHELD.get(cls, {})
+    steps: list[_Step] = []
+    for name, hint in wire_fields(cls):
         if name in gone:
-            out[name] = gone[name](value)
+            steps.append((name, gone[name], cls, False))
             continue
         record, many = _nested(hint)
-        if record is None or value is None:
-            continue
-        out[name] = (
-            [_withhold(record, v) for v in value] if many else _withhold(record, value)
-        )
-    return out
+        if record is not None:
+            steps.append((name, None, record, many))
+    return tuple(steps)
 
 
 def _nested(hint: Any) -> tuple[type[Any] | None, bool]:

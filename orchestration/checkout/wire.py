@@ -105,9 +105,22 @@ def _decoded(hint: Any, value: Any) -> Any:
 LOCAL: Mapping[str, bool] = types.MappingProxyType({"wire": False})
 
 
+#: :func:`wire_fields` of each record type read so far.
+_WIRE_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
 def wire_fields(cls: type) -> tuple[tuple[str, Any], ...]:
     """``(name, hint)`` of a dataclass's or NamedTuple's fields, in order
-    (without the :data:`LOCAL` ones)."""
+    (without the :data:`LOCAL` ones); kept per type, as a record type's
+    fields do not change (``typing.get_type_hints`` costs tens of µs a
+    record, and a shopper's answer and an adopted one read them per call)."""
+    found = _WIRE_FIELDS.get(cls)
+    if found is None:
+        found = _WIRE_FIELDS[cls] = _read_wire_fields(cls)
+    return found
+
+
+def _read_wire_fields(cls: type) -> tuple[tuple[str, Any], ...]:
     hints = typing.get_type_hints(cls, include_extras=True)
     if dataclasses.is_dataclass(cls):
         names = [
