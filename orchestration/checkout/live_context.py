@@ -234,24 +234,25 @@ class LiveContext:
             age = (now - self._unheard_since).total_seconds()
             if age <= limit:
                 return ""
+            shown, allowed = _over(age, limit)
             return (
                 f"capacity map is stale: no capacity event in the "
-                f"{_age_text(age)} since the server started, over the "
-                f"{_age_text(limit)} allowed"
+                f"{shown} since the server started, over the {allowed} allowed"
             )
         age = (now - heard).total_seconds()
         if age <= limit:
             return ""
         as_of = self.monitor.feed_as_of()
+        shown, allowed = _over(age, limit)
         if as_of is not None and as_of > heard:  # dated ahead of its receipt
             return (
                 f"capacity map is stale: its newest event ({as_of.isoformat()}) "
-                f"was received {_age_text(age)} ago ({heard.isoformat()}), over "
-                f"the {_age_text(limit)} allowed"
+                f"was received {shown} ago ({heard.isoformat()}), over "
+                f"the {allowed} allowed"
             )
         return (
             f"capacity map is stale: its newest event ({heard.isoformat()}) is "
-            f"{_age_text(age)} old, over the {_age_text(limit)} allowed"
+            f"{shown} old, over the {allowed} allowed"
         )
 
     def pull_capacity(self) -> bool:
@@ -359,12 +360,28 @@ class LiveContext:
         return np.array(flat, dtype=np.int64).reshape(-1, width)
 
 
-def _age_text(seconds: float) -> str:
-    """``45 s``, ``12 min``, ``3.5 h``, ``210 days``."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172_800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86_400:.0f} days"
+def _age_text(seconds: float, finer: bool = False) -> str:
+    """``45 s``, ``12 min``, ``3.5 h``, ``210 days``; ``finer``: one
+    decimal more, rounded up (``20.1 s`` for 20.04 s)."""
+    scale, unit, digits = (
+        (1.0, "s", 0)
+        if seconds < 120
+        else (60.0, "min", 0)
+        if seconds < 7200
+        else (3600.0, "h", 1)
+        if seconds < 172_800
+        else (86_400.0, "days", 0)
+    )
+    value = seconds / scale
+    if finer:
+        digits += 1
+        value = math.ceil(value * 10**digits) / 10**digits
+    return f"{value:.{digits}f} {unit}"
+
+
+def _over(age: float, limit: float) -> tuple[str, str]:
+    """``age`` and ``limit`` in words, the age one decimal finer where
+    rounding would print it equal to the limit it is over (a map 20.3 s old
+    read "20 s old, over the 20 s allowed")."""
+    shown, allowed = _age_text(age), _age_text(limit)
+    return (_age_text(age, finer=True) if shown == allowed else shown), allowed

@@ -532,6 +532,28 @@ def test_a_stale_maps_first_event_says_its_age_at_each_open(tmp_path: Path) -> N
     ]  # fmt: skip
 
 
+def test_an_age_just_over_the_limit_is_not_printed_as_the_limit(
+    tmp_path: Path,
+) -> None:
+    """QA's note read "is 20 s old, over the 20 s allowed" (20.3 s rounded
+    down): an age that rounds to the limit it is over gets one decimal more,
+    rounded up."""
+    now = [MONDAY_10]
+    router = tiny_router(tmp_path, capacity_max_age_s=60)
+    hub = LiveHub(router, lambda: now[0])
+
+    async def run() -> list[LiveEvent]:
+        first = _drain(await hub.subscribe(None))  # the age counts from here
+        now[0] += dt.timedelta(seconds=60.04)
+        return first + _drain(await hub.subscribe(None))
+
+    _, over = _run_closed(router, hub, run)
+    assert over.data["notes"] == [
+        "capacity map is stale: no capacity event in the 60.1 s since the "
+        "server started, over the 60 s allowed"
+    ]
+
+
 def test_a_map_whose_event_failed_is_sent_at_the_next_update(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
