@@ -1,9 +1,10 @@
 """What a spreadsheet made of a number or a date that a reader refuses, said
-with what to write instead: ``1,234``, ``12,5``, ``$12.50``, ``12/06/2026``,
-an Excel serial day ``46173``. Nothing is guessed into a value (a comma may be
-a thousands separator or a decimal comma, ``12/06`` is June or December); the
-reader still refuses the cell, and its message says how to write it. Plain
-Python, as :mod:`tierflow.data.calendar_days`, so the limits load no pandas."""
+with what to write instead: ``1,234``, ``12,5``, ``1.234,56``, ``1'234``,
+``$12.50``, ``12/06/2026``, an Excel serial day ``46173``. Nothing is
+guessed into a value (a comma may be a thousands separator or a decimal
+comma, ``12/06`` is June or December); the reader still refuses the cell,
+and its message says how to write it. Plain Python, as
+:mod:`tierflow.data.calendar_days`, so the limits load no pandas."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ _DECIMAL_COMMA = re.compile(r"([+-]?\d+),(\d+)")
 _SPACE_GROUPS = re.compile(
     r"([+-]?\d{1,3}(?:[ \u00a0\u202f\u2009'\u2019]\d{3})+)([.,]\d+)?"
 )
+#: The apostrophes among the group marks of :data:`_SPACE_GROUPS` (Swiss).
+_APOSTROPHES = "'\u2019"
+#: ``1.234,56`` or ``1.234.567``: '.' between groups of three digits, with an
+#: optional decimal comma (``1.234`` alone is a number, read as such).
+_POINT_GROUPS = re.compile(r"([+-]?\d{1,3}(?:\.\d{3})+)(,\d+)?")
 #: A currency sign or code before the number (after its sign) or after it.
 _CURRENCY_BEFORE = re.compile(
     r"([+-]?)\s*(?:[$€£¥]|(?:USD|EUR|GBP)\b)\s*(.*)", re.IGNORECASE
@@ -82,13 +88,21 @@ def number_problem(text: str) -> str:
             f"not a number (',' separates thousands or decimals: write {whole} "
             f"or {decimal}; the decimal point is '.', with no separators)"
         )
-    spaced = _SPACE_GROUPS.fullmatch(cell)
-    if spaced:
-        plain = re.sub(r"\D", "", spaced.group(1))
-        if spaced.group(1).startswith("-"):
-            plain = "-" + plain
-        tail = (spaced.group(2) or "").replace(",", ".")
-        return f"not a number (digits grouped with spaces: write {plain}{tail}, with no separators)"
+    grouped = _SPACE_GROUPS.fullmatch(cell) or _POINT_GROUPS.fullmatch(cell)
+    if grouped:
+        groups, tail = grouped.group(1), grouped.group(2) or ""
+        plain = ("-" if groups.startswith("-") else "") + re.sub(r"\D", "", groups)
+        if grouped.re is _POINT_GROUPS:
+            marks = "'.'"
+        elif any(c in groups for c in _APOSTROPHES):
+            marks = "apostrophes"
+        else:
+            marks = "spaces"
+        decimal = " and a decimal comma" if tail.startswith(",") else ""
+        return (
+            f"not a number (digits grouped with {marks}{decimal}: write "
+            f"{plain}{tail.replace(',', '.')}, with no separators)"
+        )
     comma = _DECIMAL_COMMA.fullmatch(cell)
     if comma:
         point = f"{comma.group(1)}.{comma.group(2)}"

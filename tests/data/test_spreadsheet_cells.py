@@ -32,7 +32,18 @@ NUMBERS = [
     ("1,234.5", "not a number (digits grouped with ',': write 1234.5, with no separators)"),
     ("12,5", "not a number (a decimal comma? write 12.5: the decimal point is '.')"),
     ("1 234", "not a number (digits grouped with spaces: write 1234, with no separators)"),
-    ("1\u00a0234,5", "not a number (digits grouped with spaces: write 1234.5, with no separators)"),
+    ("1\u00a0234,5", "not a number (digits grouped with spaces and a decimal comma: "
+     "write 1234.5, with no separators)"),
+    # a decimal comma after '.' groups, and apostrophe groups, are said as
+    # such (QA: "1.234,56" read a bare "not a number", "1'234" "spaces")
+    ("1.234,56", "not a number (digits grouped with '.' and a decimal comma: "
+     "write 1234.56, with no separators)"),
+    ("-12.345.678,9", "not a number (digits grouped with '.' and a decimal comma: "
+     "write -12345678.9, with no separators)"),
+    ("1.234.567", "not a number (digits grouped with '.': write 1234567, with no separators)"),
+    ("1'234", "not a number (digits grouped with apostrophes: write 1234, with no separators)"),
+    ("1\u2019234.50", "not a number (digits grouped with apostrophes: write 1234.50, "
+     "with no separators)"),
     ("$12.50", "not a number (a currency sign: write 12.50, the number alone)"),
     ("-$12.50", "not a number (a currency sign: write -12.50, the number alone)"),
     ("12.50 EUR", "not a number (a currency sign: write 12.50, the number alone)"),
@@ -134,6 +145,11 @@ def test_orders_say_how_to_write_a_number_and_an_instant(
          "(a decimal comma? write 12.5: the decimal point is '.')"),
         ("c1,2026-05-01,$12.50", "field 'amount': value '$12.50': not a number "
          "(a currency sign: write 12.50, the number alone)"),
+        ('c1,2026-05-01,"1.234,56"', "field 'amount': value '1.234,56': not a "
+         "number (digits grouped with '.' and a decimal comma: write 1234.56, "
+         "with no separators)"),
+        ("c1,2026-05-01,1'234", "field 'amount': value \"1'234\": not a number "
+         "(digits grouped with apostrophes: write 1234, with no separators)"),
         ("c1,46173,12.50", "field 'order_date': value '46173': an Excel serial "
          "day number? (46173 is 2026-05-31 in Excel's date system): format the "
          "column as a date and write 2026-05-31 (YYYY-MM-DD)"),
