@@ -203,7 +203,7 @@ def level_row(data: CustomerData, split: Split) -> dict[str, float | str]:
     spend = float(fit.expected_spend(history, h).sum())
     actual = float(window_spend(data.transactions, history, h).sum())
     bought = _purchase_days(data, history.codes, a, a + h)
-    level = seasonal_level(spend, seasonal_windows(known, a, h))
+    level = seasonal_level(spend, seasonal_windows(known, a, h), as_of_day=a)
     return {
         "split": f"{split.as_of} +{h} d",
         "count": bought / purchases,

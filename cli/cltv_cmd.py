@@ -217,7 +217,8 @@ _segment_options = [
         default="seasonal",
         show_default=True,
         help="The published total: BTYD's, corrected by its miss in the same "
-        "window a year earlier where the history holds it (seasonal), BTYD's "
+        "window 1 to 3 years earlier, pooled, where the history holds it "
+        "(seasonal), BTYD's "
         "alone (baseline; where the history a year earlier was too young to "
         "measure a season, docs/cltv.md) or our regressor's own (learned).",
     ),

@@ -4,9 +4,10 @@ Who spends (the shape) and how much in total (the level) are separate
 questions; every calibrated forecast, ours and the baselines', is rescaled to
 the same level. The level starts from the BG/NBD + Gamma-Gamma aggregate. Its
 misses come from the calendar (a holiday quarter the history never showed),
-so where the history holds the same calendar window one year earlier the
-aggregate is corrected by how far off BTYD was then (forecast made a year
-before the as-of date, from the data up to that day, against what happened).
+so where the history holds the same calendar window 1 to 3 years earlier the
+aggregate is corrected by how far off BTYD was then, pooled over those
+windows (forecasts made that many years before the as-of date, from the data
+up to that day, against what happened).
 Only data before the as-of date is read. The evidence is in ``docs/cltv.md``.
 """
 
@@ -106,14 +107,29 @@ def seasonal_windows(
     return tuple(found)
 
 
-def seasonal_level(btyd_total: float, windows: tuple[PastWindow, ...]) -> Level:
-    """The BTYD aggregate times its pooled miss in ``windows`` (none: as is)."""
+def seasonal_level(
+    btyd_total: float, windows: tuple[PastWindow, ...], *, as_of_day: int
+) -> Level:
+    """The BTYD aggregate times its pooled miss in ``windows`` (none: as is),
+    its source naming how many years before ``as_of_day`` each window is:
+    "same window 2 years earlier" was said of two windows pooled."""
     if not windows:
         return Level(btyd_total, btyd_total, "btyd")
     ratio = sum(w.actual for w in windows) / sum(w.forecast for w in windows)
-    years = len(windows)
-    source = f"btyd x same window {years} year{'s' if years > 1 else ''} earlier"
-    return Level(btyd_total * ratio, btyd_total, source, windows)
+    return Level(
+        btyd_total * ratio, btyd_total, _seasonal_source(windows, as_of_day), windows
+    )
+
+
+def _seasonal_source(windows: tuple[PastWindow, ...], as_of_day: int) -> str:
+    """``btyd x same window 1 year earlier``, or ``... 1 and 2 years earlier,
+    pooled``: the years back of each window, latest first."""
+    years = sorted({round((as_of_day - w.as_of_day) / YEAR_DAYS) for w in windows})
+    named = [str(y) for y in years]
+    listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+    plural = "year" if years == [1] else "years"
+    pooled = ", pooled" if len(windows) > 1 else ""
+    return f"btyd x same window {listed} {plural} earlier{pooled}"
 
 
 def young_season_note(level: Level, first_day: int) -> str | None:
@@ -159,4 +175,5 @@ def fit_level(
         return Level(learned_total, btyd_total, "regressor")
     if choice == "baseline":
         return Level(btyd_total, btyd_total, "btyd")
-    return seasonal_level(btyd_total, seasonal_windows(log, as_of_day, horizon_days))
+    windows = seasonal_windows(log, as_of_day, horizon_days)
+    return seasonal_level(btyd_total, windows, as_of_day=as_of_day)

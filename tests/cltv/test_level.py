@@ -51,7 +51,7 @@ def test_the_year_ago_window_corrects_a_holiday_quarter(
     btyd, actual = _btyd_total_and_actual(seasonal_log, as_of, horizon)
     windows = seasonal_windows(seasonal_log.until(as_of), as_of, horizon)
     assert [w.as_of_day for w in windows] == [as_of - YEAR_DAYS]
-    level = seasonal_level(btyd, windows)
+    level = seasonal_level(btyd, windows, as_of_day=as_of)
     assert level.source == "btyd x same window 1 year earlier"
     assert level.ratio > 1.1  # last year's holiday quarter beat BTYD
     # the miss shrinks by at least a third
@@ -101,7 +101,8 @@ def test_a_large_correction_from_a_young_year_ago_fit_is_noted() -> None:
     13 documented splits' corrections are 0.89-1.23)."""
     first = day_number("2023-01-01")
     cutoff = day_number("2023-04-03")
-    young = seasonal_level(1000.0, (PastWindow(cutoff, 1956.5, 4428.8),))
+    a = cutoff + YEAR_DAYS
+    young = seasonal_level(1000.0, (PastWindow(cutoff, 1956.5, 4428.8),), as_of_day=a)
     note = young_season_note(young, first)
     assert note == (
         "the level is BTYD's x 2.26, its miss in the same window as of "
@@ -110,11 +111,36 @@ def test_a_large_correction_from_a_young_year_ago_fit_is_noted() -> None:
         "fit's as much as the season's; try --level baseline (docs/cltv.md, "
         "'The level, honestly')"
     )
-    shrunk = seasonal_level(1000.0, (PastWindow(cutoff, 3000.0, 1500.0),))
+    shrunk = seasonal_level(1000.0, (PastWindow(cutoff, 3000.0, 1500.0),), as_of_day=a)
     assert young_season_note(shrunk, first) is not None  # x 0.50
     for ratio in (0.89, 1.23, 2 / 3, 1.5):
-        level = seasonal_level(1000.0, (PastWindow(cutoff, 1000.0, 1000.0 * ratio),))
+        level = seasonal_level(
+            1000.0, (PastWindow(cutoff, 1000.0, 1000.0 * ratio),), as_of_day=a
+        )
         assert young_season_note(level, first) is None, ratio
-    old = seasonal_level(1000.0, (PastWindow(first + YEAR_DAYS, 1956.5, 4428.8),))
+    past = (PastWindow(first + YEAR_DAYS, 1956.5, 4428.8),)
+    old = seasonal_level(1000.0, past, as_of_day=first + 2 * YEAR_DAYS)
     assert young_season_note(old, first) is None
-    assert young_season_note(seasonal_level(1000.0, ()), first) is None
+    assert young_season_note(seasonal_level(1000.0, (), as_of_day=a), first) is None
+
+
+def test_the_level_names_the_years_its_windows_come_from() -> None:
+    """Two windows pooled read "btyd x same window 2 years earlier", as if
+    the window two years back were the one (QA, issue 16); and a lone window
+    two years back, the year-ago one failing its fit, read "1 year earlier".
+    The source names each window's years back, and says pooled."""
+    as_of = day_number("2025-09-30")
+    one, two = (PastWindow(as_of - k * YEAR_DAYS, 100.0, 110.0) for k in (1, 2))
+    three = PastWindow(as_of - 3 * YEAR_DAYS, 100.0, 120.0)
+    assert seasonal_level(1e3, (one,), as_of_day=as_of).source == (
+        "btyd x same window 1 year earlier"
+    )
+    assert seasonal_level(1e3, (two,), as_of_day=as_of).source == (
+        "btyd x same window 2 years earlier"
+    )
+    pooled = seasonal_level(1e3, (one, two), as_of_day=as_of)
+    assert pooled.source == "btyd x same window 1 and 2 years earlier, pooled"
+    assert pooled.ratio == pytest.approx(1.1)
+    assert seasonal_level(1e3, (one, two, three), as_of_day=as_of).source == (
+        "btyd x same window 1, 2 and 3 years earlier, pooled"
+    )
