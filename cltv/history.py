@@ -456,14 +456,22 @@ class HistoryCheck:
         }
 
 
+#: The most decimals :func:`money_format` writes out; past them, four
+#: significant digits in scientific notation.
+MAX_FIXED_DECIMALS = 12
+
+
 def money_format(*amounts: float) -> str:
     """Two decimals, or as many more as show four digits of the smallest
     amount that is not 0 (spend 0.0123 of a log in thousands read 0.01):
-    the format spec (``".2f"``) of amounts shown side by side."""
-    shown = [abs(a) for a in amounts if a]
+    the format spec (``".2f"``) of amounts shown side by side. Past
+    :data:`MAX_FIXED_DECIMALS` (amounts under 1e-9), ``".3e"``: a log in
+    1e-300 of a unit printed some 300 zeros before each figure's digits."""
+    shown = [abs(a) for a in amounts if a and math.isfinite(a)]
     if not shown:
         return ".2f"
-    return f".{max(2, 3 - math.floor(math.log10(min(shown))))}f"
+    decimals = max(2, 3 - math.floor(math.log10(min(shown))))
+    return ".3e" if decimals > MAX_FIXED_DECIMALS else f".{decimals}f"
 
 
 def error_format(*errors: float, decimals: int = 2) -> str:

@@ -532,6 +532,12 @@ def _table_of(mae: float, rmse: float) -> list[str]:
             "cltv                       0.0007544 0.0028762    0.4000   70.0%   80.0%    -1.0     3000    73.0%",
             "bgnbd_gg                   0.0015088 0.0028762    0.4000   70.0%   80.0%    -1.0     3000    73.0%",
         ]),
+        # a log in 1e-300 of a unit: ~300 zeros in every error cell
+        (1.9e-299, 4.4e-299, [
+            "model                             mae       rmse  spearman   top10   top20   bias%        n  gains30",
+            "cltv                       1.900e-299 4.400e-299    0.4000   70.0%   80.0%    -1.0     3000    73.0%",
+            "bgnbd_gg                   3.800e-299 4.400e-299    0.4000   70.0%   80.0%    -1.0     3000    73.0%",
+        ]),
         # a log in 1e8: the columns were pushed out of line
         (19661864.41, 60248454.01, [
             "model                              mae        rmse  spearman   top10   top20   bias%        n  gains30",
@@ -551,7 +557,10 @@ def test_the_table_shows_errors_in_the_log_s_unit(
 @pytest.mark.parametrize(
     ("errors", "spec"),
     [((7.59, 10.14), ".2f"), ((0.0007917, 0.01), ".7f"), ((0.0, 0.0), ".2f"),
-     ((27365317.75, float("nan")), ".2f")],
+     ((27365317.75, float("nan")), ".2f"), ((3.1e-9, 0.01), ".12f"),
+     # a log in 1e-300 of a unit: 300 zeros before the digits; four
+     # significant digits in scientific notation instead
+     ((1.9e-299, 4.4e-299), ".3e"), ((9.9e-11, 0.01), ".3e")],
 )  # fmt: skip
 def test_error_format_shows_four_digits_of_small_errors(
     errors: tuple[float, ...], spec: str
