@@ -555,8 +555,7 @@ def evaluate_command(
         click.echo(json.dumps(evaluation.to_json()))
     else:
         click.echo(
-            f"as of {as_of}, {holdout_days}-day holdout"
-            + ("" if evaluation.complete else " (log ends before the holdout does)")
+            f"as of {as_of}, {holdout_days}-day holdout" + evaluation.coverage_text()
         )
         click.echo(evaluation.table())
         targets = evaluation.targets_text()

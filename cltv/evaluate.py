@@ -50,7 +50,12 @@ from tierflow.cltv.model import (
 )
 from tierflow.data.errors import InputError
 from tierflow.data.output_folder import StagedOutput
-from tierflow.data.transactions import TransactionLog, as_of_error, day_to_date
+from tierflow.data.transactions import (
+    STRAY_GAP_DAYS,
+    TransactionLog,
+    as_of_error,
+    day_to_date,
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -292,6 +297,57 @@ class Evaluation:
     #: The known customers' purchases (positive amounts) in the holdout;
     #: ``None`` where not measured (then the net is not checked).
     holdout_gross: float | None = None
+    #: The log's latest row's day, and where its data ends (``None``: that
+    #: day; :attr:`TransactionLog.data_last_day`), with the rows of the stray
+    #: tail after it; ``None``: not measured.
+    log_last_day: int | None = None
+    data_last_day: int | None = None
+    stray_rows: int = 0
+
+    @property
+    def data_end(self) -> int | None:
+        """The day the holdout's completeness is judged by (``None``: unknown)."""
+        return self.log_last_day if self.data_last_day is None else self.data_last_day
+
+    @property
+    def days_covered(self) -> int | None:
+        """How many of the holdout's days the log's data reaches."""
+        end = self.data_end
+        if end is None:
+            return None
+        return min(max(end - self.as_of_day, 0), self.holdout_days)
+
+    def _partial(self) -> str:
+        """Why a holdout the data does not reach judges nothing: where the
+        data ends and how much of the holdout it covers."""
+        why = "the log ends before the holdout does, so the actual spend is partial"
+        end = self.data_end
+        if end is None:
+            return why
+        why += (
+            f": its data ends on {day_to_date(end).date()}, {self.days_covered} "
+            f"of the holdout's {self.holdout_days} days"
+        )
+        if self.stray_rows:
+            n = self.stray_rows
+            why += (
+                f" ({n} row{'' if n == 1 else 's'} dated after it, over "
+                f"{STRAY_GAP_DAYS} days past the rest, {'is' if n == 1 else 'are'} "
+                "not counted as the log's end: a typo?)"
+            )
+        return why
+
+    def coverage_text(self) -> str:
+        """The text header's note on a partial holdout ("" when complete)."""
+        if self.complete:
+            return ""
+        end = self.data_end
+        if end is None:
+            return " (log ends before the holdout does)"
+        return (
+            f" (the data ends on {day_to_date(end).date()}: {self.days_covered} "
+            f"of its {self.holdout_days} days)"
+        )
 
     @property
     def holdout_net(self) -> float:
@@ -306,9 +362,7 @@ class Evaluation:
         net spend under :data:`MIN_NET_SHARE` of the purchases (returns
         nearly cancel them, and every capture and the bias divide by it)."""
         if not self.complete:
-            return (
-                "the log ends before the holdout does, so the actual spend is partial"
-            )
+            return self._partial()
         gross, net = self.holdout_gross, self.holdout_net
         if gross is not None and gross > 0 and net < MIN_NET_SHARE * gross:
             return (
@@ -324,8 +378,15 @@ class Evaluation:
             "as_of": str(day_to_date(self.as_of_day).date()),
             "holdout_days": self.holdout_days,
             "holdout_complete": self.complete,
-            "models": {name: metrics_json(row) for name, row in self.metrics.items()},
         }
+        end = self.data_end
+        if end is not None:  # where the data ends, beside the verdict
+            last = end if self.log_last_day is None else self.log_last_day
+            out["log_last_day"] = str(day_to_date(last).date())
+            out["data_last_day"] = str(day_to_date(end).date())
+            out["holdout_days_covered"] = self.days_covered
+            out["stray_rows"] = self.stray_rows
+        out["models"] = {name: metrics_json(row) for name, row in self.metrics.items()}
         if self.holdout_gross is not None:
             out["holdout_net_spend"] = self.holdout_net
             out["holdout_gross_spend"] = self.holdout_gross
@@ -496,10 +557,22 @@ def evaluate_forecasts(
     frame = pd.DataFrame({"customer_id": history.customer_ids, "actual_spend": actual})
     for name, pred in forecasts.items():
         frame[name] = pred
-    complete = as_of_day + holdout_days <= log.last_day
+    # judged by where the data ends: one row dated years on (a typo) made
+    # a holdout the data reached for 5 days complete
+    end = log.data_last_day
+    complete = as_of_day + holdout_days <= end
     gross = _holdout_purchases(log, history, holdout_days)
     return Evaluation(
-        as_of_day, holdout_days, metrics, frame, complete, calibration, gross
+        as_of_day,
+        holdout_days,
+        metrics,
+        frame,
+        complete,
+        calibration,
+        gross,
+        log_last_day=log.last_day,
+        data_last_day=end,
+        stray_rows=int((log.day > end).sum()),
     )
 
 

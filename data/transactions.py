@@ -70,6 +70,15 @@ __all__ = [
 TRANSACTION_COLUMNS = ("customer_id", "order_date", "amount")
 #: ``currency`` is only checked to hold one currency (:func:`_check_one_currency`).
 OPTIONAL_TRANSACTION_COLUMNS = ("quantity", "order_id", "currency")
+#: Rows dated more than this many days after every other row, together
+#: under :data:`STRAY_SHARE` of the log's rows, are a stray tail (a year
+#: typed 2008 for 1998), not where the data ends
+#: (:attr:`TransactionLog.data_last_day`). A judgement: a shop closed for a
+#: season and reopened a few days before the log's end reads so too, and is
+#: then only judged more carefully (a holdout over the gap counts as partial).
+STRAY_GAP_DAYS = 90
+#: The largest share of the rows a stray tail holds (below it, strictly).
+STRAY_SHARE = 0.01
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -135,6 +144,23 @@ class TransactionLog:
     @property
     def last_day(self) -> int:
         return int(self.day.max())
+
+    @property
+    def data_last_day(self) -> int:
+        """The last day of the rows but a stray tail: the latest rows, under
+        :data:`STRAY_SHARE` of the log, dated more than
+        :data:`STRAY_GAP_DAYS` after every earlier row. One row with a typed
+        year ten years on made :attr:`last_day` a decade late, and a holdout
+        the data covered for 5 days was judged complete on it."""
+        first = self.first_day
+        rows = np.bincount(self.day - first)
+        days = np.flatnonzero(rows)
+        later = self.n_rows - np.cumsum(rows[days])  # rows after each day
+        stray = (np.diff(days) > STRAY_GAP_DAYS) & (
+            later[:-1] < STRAY_SHARE * self.n_rows
+        )
+        ends = days[:-1][stray]
+        return first + int(ends[0] if len(ends) else days[-1])
 
     def until(self, day: int) -> TransactionLog:
         """Rows on or before ``day`` (the customer vocabulary is kept)."""
@@ -497,7 +523,41 @@ def read_transactions(
         quantity if everything or quantity is None else quantity[keep],
         file,
     )
-    note = _duplicate_note(frame, keep, checks, log, order, columns.order)
-    if note:
-        report = replace(report, notes=(*report.notes, note))
+    notes = (
+        _duplicate_note(frame, keep, checks, log, order, columns.order),
+        _stray_note(frame, keep, checks, log, order, fmt == "cdnow"),
+    )
+    if any(notes):
+        report = replace(report, notes=(*report.notes, *filter(None, notes)))
     return log, report
+
+
+def _stray_note(
+    frame: pd.DataFrame,
+    keep: NDArray[np.bool_],
+    checks: RowChecks,
+    log: TransactionLog,
+    order: NDArray[np.intp],
+    cdnow: bool,
+) -> str | None:
+    """A warning naming the first row (in the file's order) of a stray tail
+    (:attr:`TransactionLog.data_last_day`), with how far it lies after the
+    rest; ``None`` without one. Kept: the date may be right."""
+    end = log.data_last_day
+    if end == log.last_day:
+        return None
+    kept = np.flatnonzero(keep)[order]  # per log row, its input row
+    at = int(kept[log.day > end].min())
+    day = int(log.day[np.flatnonzero(kept == at)[0]])
+    label = "record" if checks.record_label else "row"
+    n = int((log.day > end).sum())
+    more = "" if n == 1 else f"; {n} rows that far out"
+    cell = frame["order_date"].iloc[at]  # as written; a Parquet date as ISO
+    written = cell.strip() if isinstance(cell, str) else day_to_date(day).date()
+    return (
+        f"{checks.file}: {label} {checks.rows[at]}: field "
+        f"'{'date' if cdnow else 'order_date'}': value '{written}' is "
+        f"{day - end:,} days after the rest of the log, which ends on "
+        f"{day_to_date(end).date()} (a typo?{more}): kept as written; cltv "
+        "evaluate judges a holdout's completeness by where the rest ends"
+    )

@@ -143,19 +143,28 @@ def test_evaluate_compares_the_model_with_the_best_baseline_row_of_each_metric()
     )
     # a log ending before the holdout does: its actual spend is partial
     # (bias +10,468 % as of 1998-06-29 on CDNOW), so no target is judged
-    partial = Evaluation(day_number("1998-06-29"), 90, metrics, frame, False)
+    end = day_number("1998-06-30")
+    partial = Evaluation(
+        day_number("1998-06-29"), 90, metrics, frame, False, log_last_day=end
+    )
     record = partial.to_json()
     assert "targets" not in record and record["holdout_complete"] is False
     # and says why, as the text does: a reader finds ``targets`` or
-    # ``targets_not_judged`` in every record (before, neither here)
-    assert record["targets_not_judged"] == (
-        "the log ends before the holdout does, so the actual spend is partial"
+    # ``targets_not_judged`` in every record (before, neither here), with
+    # where the log ends and how much of the holdout it covers (before: not)
+    why = (
+        "the log ends before the holdout does, so the actual spend is partial: "
+        "its data ends on 1998-06-30, 1 of the holdout's 90 days"
     )
+    assert record["targets_not_judged"] == why
+    assert record["log_last_day"] == record["data_last_day"] == "1998-06-30"
+    assert record["holdout_days_covered"] == 1 and record["stray_rows"] == 0
     assert record["best_baseline"] == evaluation.to_json()["best_baseline"]
-    assert partial.targets_text() == (
-        "targets not judged: the log ends before the holdout does, "
-        "so the actual spend is partial"
-    )
+    assert partial.targets_text() == f"targets not judged: {why}"
+    # a complete holdout gives the same fields
+    whole = Evaluation(day_number("1997-09-30"), 273, metrics, frame, True,
+                       log_last_day=end)  # fmt: skip
+    assert whole.to_json()["holdout_days_covered"] == 273
 
 
 def test_evaluate_targets_show_the_mae_of_a_log_in_small_units() -> None:
@@ -651,3 +660,48 @@ def test_cli_evaluate_a_holdout_returns_nearly_cancel_writes_metrics_not_targets
     )
     assert set(record["models"]) >= {"cltv", "bgnbd_gg", "naive_run_rate"}
     assert (out / "predictions.csv").is_file()
+
+
+def test_cli_evaluate_a_row_far_after_the_rest_does_not_complete_the_holdout(
+    cdnow_dir: Path, tmp_path: Path
+) -> None:
+    """QA: a single row dated years after the rest (a typo) made a holdout
+    that the data covers for 5 of its 90 days count as complete: the five
+    targets were judged on 5 days of spend. The holdout is judged by where
+    the rest of the log ends; the output says where that is, how many of
+    the holdout's days it covers, and the reader names the stray row."""
+    rows = _first_500_to_the_standard_as_of(cdnow_dir)
+    known = list(dict.fromkeys(r[0] for r in rows))[:2]
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "customer_id,order_date,amount\n"
+        + "".join(f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},{r[4]}\n" for r in rows)
+        + f"{known[0]},1997-10-05,40.00\n{known[1]},2008-09-30,20.00\n"
+    )
+    evaluate = ["cltv", "evaluate", "--transactions", str(path),
+                "--as-of", "1997-09-30", "--holdout-days", "90"]  # fmt: skip
+    result = CliRunner().invoke(cli, [*evaluate, "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["holdout_complete"] is False and "targets" not in record
+    assert record["log_last_day"] == "2008-09-30"
+    assert record["data_last_day"] == "1997-10-05"
+    assert record["holdout_days_covered"] == 5 and record["stray_rows"] == 1
+    assert record["targets_not_judged"] == (
+        "the log ends before the holdout does, so the actual spend is partial: "
+        "its data ends on 1997-10-05, 5 of the holdout's 90 days (1 row dated "
+        "after it, over 90 days past the rest, is not counted as the log's end: "
+        "a typo?)"
+    )
+    assert (
+        f"row {len(rows) + 3}: field 'order_date': value '2008-09-30' is 4,013 "
+        "days after the rest of the log" in result.stderr
+    )
+    text = CliRunner().invoke(cli, evaluate)
+    assert text.exit_code == 0, text.output
+    assert text.stdout.startswith(
+        "as of 1997-09-30, 90-day holdout (the data ends on 1997-10-05: 5 of its "
+        "90 days)\n"
+    ), text.stdout
+    assert f"targets not judged: {record['targets_not_judged']}" in text.stdout
+    assert "PASS" not in text.stdout and "FAIL" not in text.stdout

@@ -608,3 +608,34 @@ def test_a_customer_in_other_unicode_code_points_is_an_error(tmp_path: Path) -> 
         read_transactions(tmp_path / "t.parquet")
     one_form = _write(tmp_path, "n.csv", HEADER + "Jos\u00e9,2024-01-01,1\n")
     assert list(read_transactions(one_form)[0].customer_ids) == ["Jos\u00e9"]
+
+
+def test_a_row_dated_far_after_the_rest_is_noted_and_set_aside(
+    tmp_path: Path,
+) -> None:
+    """A stray row (a year typed 2008 for 1998) made the log "end" ten years
+    later: ``cltv evaluate`` judged a short holdout complete on it. The
+    reader names it (file, row, field, value) and the log's data ends where
+    the rest does; a log whose latest rows are many, or close, keeps its end."""
+
+    def body(n: int) -> str:
+        rows = (f"c{i % 40},1998-0{1 + i % 6}-1{i % 10},{i + 1}\n" for i in range(n))
+        return "customer_id,order_date,amount\n" + "".join(rows)
+
+    path = _write(tmp_path, "t.csv", body(200) + "c3,2008-06-30,5\n")
+    log, report = read_transactions(path)
+    assert log.last_day == day_number("2008-06-30")
+    assert log.data_last_day == day_number("1998-06-19")
+    assert report.notes == (
+        f"{path}: row 202: field 'order_date': value '2008-06-30' is 3,664 days "
+        "after the rest of the log, which ends on 1998-06-19 (a typo?): kept as "
+        "written; cltv evaluate judges a holdout's completeness by where the "
+        "rest ends",
+    )
+    # 90 days after the rest or closer, or 1 % of the rows and more: data
+    far = "c3,2008-06-30,5\nc4,2008-06-30,6\n"
+    for text in (body(200) + "c3,1998-09-17,5\n", body(150) + far):
+        path.write_text(text)
+        log, report = read_transactions(path)
+        assert log.data_last_day == log.last_day > day_number("1998-06-19")
+        assert report.notes == ()
