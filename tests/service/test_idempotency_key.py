@@ -72,27 +72,31 @@ def test_a_retry_answers_the_first_option_set_on_any_replica(
         assert later.json() == requoted.json()
 
 
+def _ask_at_once(urls: list[str]) -> list[httpx.Response]:
+    """One ask under the key to each of ``urls``, all released at once."""
+    answers: list[httpx.Response] = []
+    start = threading.Barrier(len(urls))
+
+    def ask(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            start.wait()
+            answers.append(_ask(client))
+
+    threads = [threading.Thread(target=ask, args=(url,)) for url in urls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
 def test_asks_at_once_with_one_key_make_one_option_set(
     tmp_path: Path, state_location: Path | str
 ) -> None:
     """Eight asks under one key, at once, on two replicas: every one is
     answered the same set, and the store holds one."""
-    answers: list[httpx.Response] = []
     with replicas(tmp_path, state_location) as [(sa, _), (sb, _)]:
-        start = threading.Barrier(8)
-
-        def ask(url: str) -> None:
-            with httpx.Client(base_url=url, timeout=30) as client:
-                start.wait()
-                answers.append(_ask(client))
-
-        threads = [
-            threading.Thread(target=ask, args=(url,)) for url in [sa.url, sb.url] * 4
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        answers = _ask_at_once([sa.url, sb.url] * 4)
     assert [r.status_code for r in answers] == [200] * 8
     assert len({r.json()["request_id"] for r in answers}) == 1
     assert _quotes(state_location) == 1
@@ -163,21 +167,7 @@ def test_retries_at_once_past_the_expiry_answer_one_fresh_set(
             first = _ask(a)
         assert first.status_code == 200, first.text
         _past_expiry(first)
-        answers: list[httpx.Response] = []
-        start = threading.Barrier(8)
-
-        def ask(url: str) -> None:
-            with httpx.Client(base_url=url, timeout=30) as client:
-                start.wait()
-                answers.append(_ask(client))
-
-        threads = [
-            threading.Thread(target=ask, args=(url,)) for url in [sa.url, sb.url] * 4
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        answers = _ask_at_once([sa.url, sb.url] * 4)
     assert [r.status_code for r in answers] == [200] * 8
     ids = {r.json()["request_id"] for r in answers}
     assert len(ids) == 1 and first.json()["request_id"] not in ids
