@@ -129,6 +129,9 @@ class CapacityMonitor:
         #: a restored store's map may come back with a :attr:`state_key`
         #: it had before, on other values).
         self.rebuilds = 0
+        #: The making of the store's tables the state was rebuilt from
+        #: (:meth:`attach`; None: not known), to tell a store restored under it.
+        self._made: int | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -194,9 +197,18 @@ class CapacityMonitor:
         database was away gets it back). What was applied without a store is
         dropped: nothing logged it. The store is read first: if it fails,
         this monitor is left as it was."""
+        self._rebuild(store)
+
+    def _rebuild(self, store: CapacityEventLog) -> list[int]:
+        """:meth:`attach`; the ``seq`` of the logged events it found stale.
+        The store's making is read first: one restored during the rebuild
+        is seen at the next :meth:`reload_if_remade`, never taken for the
+        making of a map read before it."""
+        made = store.log_position().made
         snap = store.latest_capacity_snapshot()
         events = store.events_after(0 if snap is None else snap[0])
         self.store = store
+        self._made = made
         self._reset()
         self.rebuilds += 1
         named = {ev.node_id for ev in events}
@@ -208,10 +220,28 @@ class CapacityMonitor:
             self._load_state(snap[1])
             self.last_seq = snap[0]
             self._apply_carried(carried)
-        self.apply_logged(events)
+        _, stale = self._apply_logged(events)
         foreign = named - set(self.network.node_index)
         if foreign:
             _warn_foreign_nodes(foreign)
+        return stale
+
+    def reload_if_remade(self) -> tuple[int, int] | None:
+        """Rebuild the state from the store if it was made again under it
+        (restored from a backup: :meth:`LogPosition.remade_since`, the test
+        a server's follower makes): ``(the log's last seq now, the seq the
+        map held)``, or None when it was not. A long-running writer (``capacity
+        ingest --follow``) calls it before each batch: it applied events on
+        top of the map from before the restore and snapshotted that map
+        into the restored store."""
+        if self.store is None:
+            return None
+        now = self.store.log_position()
+        held = self.last_seq
+        if not now.remade_since(self._made, held):
+            return None
+        self.attach(self.store)
+        return now.seq, held
 
     @classmethod
     def open_at(
@@ -361,7 +391,13 @@ class CapacityMonitor:
         # one every replica and restart replays, or a late absolute backlog
         # is rebased here and found stale there; and events other writers
         # logged in between come in their order
-        _, stale_seqs = self._apply_logged(self.logged_since())
+        if new and min(new) <= self.last_seq:
+            # logged below what the map holds: the log went back under it
+            # (a store restored since :meth:`reload_if_remade`); rebuilt
+            # from the restored store, these events with it
+            stale_seqs = self._rebuild(self.store)
+        else:
+            _, stale_seqs = self._apply_logged(self.logged_since())
         stale = sum(seq in new for seq in stale_seqs)
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self.snapshot()
@@ -881,8 +917,12 @@ class CapacityMonitor:
         if self.store is None:
             raise InputError("no state store attached", field="store")
         counted = self._since_snapshot
-        self.store.save_capacity_snapshot(*self.snapshot_state())
-        self.snapshot_saved(counted)
+        # not into a store restored under the map (it would be every
+        # process's map at its next open): the map is reloaded instead
+        if self.store.save_capacity_snapshot(*self.snapshot_state(), self._made):
+            self.snapshot_saved(counted)
+        else:
+            self.attach(self.store)
 
     # ------------------------------------------------------------ report
     def table(self, profile: OrderProfile | None = None) -> pd.DataFrame:

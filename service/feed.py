@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from tierflow.data.errors import TierflowError
 from tierflow.data.log_repeats import RepeatedLines
-from tierflow.data.store import StateStore
+from tierflow.data.store import LogPosition, StateStore
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.errors import store_failures_said_here
@@ -310,7 +310,7 @@ class CapacityFollower:
         self._read_again()
         if self._made is None:
             self._made = made
-        if made != self._made or last < max(seen, held):
+        if LogPosition(last, made).remade_since(self._made, max(seen, held)):
             return self._remade(last, max(seen, held), made), checkpoint_at
         self._sweep(store)
         # the option sets answered while the store could not be written,
@@ -457,9 +457,13 @@ class CapacityFollower:
             seq, state = monitor.snapshot_state()
         try:
             with store_failures_said_here():
-                store.save_capacity_snapshot(seq, state)
+                # not into a store restored since the map was taken: the
+                # next turn reloads the map from it
+                saved = store.save_capacity_snapshot(seq, state, self._made)
         except STORE_ERRORS as exc:
             self._warn("capacity snapshot not saved", exc)
+            return
+        if not saved:
             return
         with self.router.lock:
             monitor.snapshot_saved(counted)

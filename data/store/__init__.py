@@ -22,6 +22,7 @@ from tierflow.data.store.bid_prices import BidPriceRun
 from tierflow.data.store.capacity_log import (
     CAPACITY_CHANNEL,
     LoggedCheck,
+    LogPosition,
     PrunedEvent,
     StoredEvent,
 )
@@ -134,6 +135,7 @@ __all__ = [
     "HoldCut",
     "HoldRecounted",
     "KeyedQuote",
+    "LogPosition",
     "LoggedCheck",
     "PostgresStore",
     "PruneReport",

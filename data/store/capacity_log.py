@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tierflow.data.errors import InputError
 from tierflow.data.store.database import (
@@ -36,6 +36,13 @@ LoggedCheck = Callable[[dict[str, "StoredEvent"]], None]
 #: Longest wait between two reads of the log (a lost notice costs at most this).
 _RECHECK_S = 1.0
 _KEEP_SNAPSHOTS = 20
+#: The log's last ``seq``, which only a store restored (or made again)
+#: under its readers brings back: a prune that deleted every event leaves
+#: the newest snapshot's ``last_seq`` (it deletes none after it), not 0.
+LAST_SEQ = (
+    "COALESCE((SELECT MAX(seq) FROM capacity_events), (SELECT last_seq FROM "
+    "capacity_snapshots ORDER BY snapshot_id DESC LIMIT 1), 0)"
+)
 _EVENT_FIELDS = ("event_id", "ts", "node_id", "type")
 
 
@@ -69,6 +76,25 @@ class StoredEvent:
     #: When the log received it (epoch seconds; None where not read): a
     #: future-dated event counts as news of the feed only up to this.
     received_at: float | None = None
+
+
+class LogPosition(NamedTuple):
+    """Where the log stands (:data:`LAST_SEQ`) and which making of the
+    store's tables it is of (``Database.tables_made``): what every process
+    that holds a capacity map compares to tell a store restored under it
+    (a server's follower, ``capacity ingest --follow``)."""
+
+    seq: int
+    made: int
+
+    def remade_since(self, made: int | None, held: int) -> bool:
+        """Whether the store was made again under a map built from its
+        making ``made`` (None: not known) that holds the log up to ``held``:
+        another making (PostgreSQL: ``pg_restore --clean``), or a log gone
+        back below what the map holds (SQLite's ``.restore``, whose tables
+        stay). Without it a map from before the restore was answered from
+        and snapshotted into the restored store."""
+        return (made is not None and self.made != made) or self.seq < held
 
 
 def log_events(
@@ -260,20 +286,37 @@ class CapacityLog(StorePart):
         ).fetchone()
         return None if row is None else float(row[0])
 
-    def save_capacity_snapshot(self, last_seq: int, state: Mapping[str, Any]) -> None:
-        """Persist a monitor state covering events up to ``last_seq`` (keeps 20)."""
+    def log_position(self) -> LogPosition:
+        """The log's last ``seq`` and the making of the store's tables (one read)."""
+        row = self._db.execute(f"SELECT {LAST_SEQ}, {self._db.tables_made}").fetchone()
+        return LogPosition(int(row[0] or 0), int(row[1]))
+
+    def save_capacity_snapshot(
+        self, last_seq: int, state: Mapping[str, Any], made: int | None = None
+    ) -> bool:
+        """Persist a monitor state covering events up to ``last_seq`` (keeps
+        20), only into the store it was built from: not when the log went
+        back below ``last_seq`` or the tables are of another making than
+        ``made`` (:meth:`LogPosition.remade_since`: a store restored under
+        the map, which it would have corrupted for every process's next
+        open). Whether it was saved."""
+        same = "" if made is None else f" AND {self._db.tables_made} = ?"
         with self._db.tx() as conn:
-            conn.execute(
+            saved = conn.execute(
                 "INSERT INTO capacity_snapshots (last_seq, created_at, state) "
-                "VALUES (?, ?, ?)",
-                (int(last_seq), clock(), json.dumps(state)),
-            )
+                f"SELECT ?, ?, ? WHERE {LAST_SEQ} >= ?{same}",
+                (int(last_seq), clock(), json.dumps(state), int(last_seq))
+                + (() if made is None else (int(made),)),
+            ).rowcount
+            if not saved:
+                return False
             conn.execute(
                 "DELETE FROM capacity_snapshots WHERE snapshot_id NOT IN ("
                 "SELECT snapshot_id FROM capacity_snapshots "
                 "ORDER BY snapshot_id DESC LIMIT ?)",
                 (_KEEP_SNAPSHOTS,),
             )
+        return True
 
     def latest_capacity_snapshot(self) -> tuple[int, dict[str, Any]] | None:
         """``(last_seq, state)`` of the newest snapshot, or None."""

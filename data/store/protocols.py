@@ -21,7 +21,7 @@ from tierflow.data.network import Network
 from tierflow.data.store.allocation_stock import AllocationStock
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
-from tierflow.data.store.capacity_log import LoggedCheck, StoredEvent
+from tierflow.data.store.capacity_log import LoggedCheck, LogPosition, StoredEvent
 from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import CheckoutState
 from tierflow.data.store.quotes import KeyedQuote, QuoteState, StoredQuote
@@ -341,8 +341,17 @@ class CapacityEventLog(Protocol):
         after ``after_seq``; returns the last sequence number."""
         ...
 
-    def save_capacity_snapshot(self, last_seq: int, state: Mapping[str, Any]) -> None:
-        """Persist the monitor state that includes every event up to ``last_seq``."""
+    def log_position(self) -> LogPosition:
+        """The log's last ``seq`` and the making of the store's tables."""
+        ...
+
+    def save_capacity_snapshot(
+        self, last_seq: int, state: Mapping[str, Any], made: int | None = None
+    ) -> bool:
+        """Persist the monitor state that includes every event up to
+        ``last_seq``, unless the store was made again under it (a log gone
+        back below ``last_seq``, tables of another making than ``made``);
+        whether it was saved."""
         ...
 
     def latest_capacity_snapshot(self) -> tuple[int, dict[str, Any]] | None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from tierflow.data.store.capacity_log import CAPACITY_CHANNEL
+from tierflow.data.store.capacity_log import CAPACITY_CHANNEL, LAST_SEQ
 from tierflow.data.store.database import StorePart, Transaction
 from tierflow.data.store.schema import LIVE_RESERVATION
 
@@ -44,13 +44,6 @@ _VERSION = f"SELECT version FROM table_versions WHERE name = '{STOCK_VERSION}'"
 #: The earliest expiry of the active reservations (``reservations_live``,
 #: the index of the live holds by expiry: its first entry).
 _LAPSE = f"SELECT MIN(expires_at) FROM reservations WHERE {LIVE_RESERVATION}"
-#: The log's last ``seq``, which only a store restored (or made again)
-#: under its readers brings back: a prune that deleted every event leaves
-#: the newest snapshot's ``last_seq`` (it deletes none after it), not 0.
-_LAST_SEQ = (
-    "COALESCE((SELECT MAX(seq) FROM capacity_events), (SELECT last_seq FROM "
-    "capacity_snapshots ORDER BY snapshot_id DESC LIMIT 1), 0)"
-)
 
 
 class Changes(NamedTuple):
@@ -142,7 +135,7 @@ class StockNews(StorePart):
         self._db.listen(STOCK_CHANNEL)
         while True:
             row = self._db.execute(
-                f"SELECT {_LAST_SEQ}, ({_VERSION}), ({_LAPSE}), {self._db.tables_made}"
+                f"SELECT {LAST_SEQ}, ({_VERSION}), ({_LAPSE}), {self._db.tables_made}"
             ).fetchone()
             last, stock = int(row[0] or 0), int(row[1] or 0)
             lapse = None if row[2] is None else float(row[2])

@@ -961,3 +961,35 @@ def test_a_batchs_move_of_an_orders_work_takes_no_standing_forecast_off(
     confirmed["event_id"] = "checkout:r1:WH-EAST"
     monitor.ingest(events_for(tiny_network, [confirmed, moved]))
     assert (monitor.forecast[i], monitor.backlog[i]) == (8.0, 5.0)
+
+
+def test_a_store_restored_under_a_monitor_is_rebuilt_from_not_overwritten(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """A store restored (SQLite's ``.restore``) under a monitor after its
+    last :meth:`reload_if_remade`: its next ingest logs below the map's
+    position, and the map is rebuilt from the restored store with them; a
+    snapshot of the map from before the restore is refused. Before, those
+    events were logged and never applied, and the old map was snapshotted
+    with its old position into the restored store."""
+    from tests.service.test_store_restored import _copy
+
+    path, backup = tmp_path / "state.db", tmp_path / "backup.db"
+    nominal = "nominal_capacity"
+    with SqliteStore(path) as store:
+        mon = CapacityMonitor.open(tiny_network, store)
+        mon.ingest(events_for(tiny_network, [_ev(1, "WH-EAST", nominal, 50)]))
+        _copy(path, backup)
+        lost = [_ev(k, "WH-EAST", nominal, 20 + k) for k in range(2, 7)]
+        mon.ingest(events_for(tiny_network, lost))
+        old = mon.snapshot_state()
+        assert mon.reload_if_remade() is None  # nothing restored yet
+        _copy(backup, path)
+        assert store.save_capacity_snapshot(*old) is False
+        after = mon.ingest(events_for(tiny_network, [_ev(9, "WH-WEST", nominal, 30)]))
+        assert (after.applied, after.last_seq, mon.last_seq) == (1, 2, 2)
+        mon.snapshot()
+        assert store.latest_capacity_snapshot() is not None
+        rows = CapacityMonitor.open(tiny_network, store).table().set_index("node_id")
+    assert rows.loc[["WH-EAST", "WH-WEST"], nominal].tolist() == [50, 30]
+    assert mon.table().set_index("node_id").loc["WH-EAST", nominal] == 50
