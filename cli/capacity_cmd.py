@@ -9,7 +9,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -229,10 +229,8 @@ def _follow(
             name = events_path.name
         store = stack.enter_context(open_state(state_path, answer_wait_s=FEED_ANSWER_S))
         mon = CapacityMonitor.open(net, store)
-
-        def apply(events: Sequence[CapacityEvent]) -> IngestResult:
-            mon.check_event_ids(events, file=name)
-            return mon.ingest(events)
+        where = describe_location(state_path or default_state_location())
+        apply = _batch_applier(mon, name, where)
 
         shield = stack.enter_context(_held_stop())
         try:
@@ -243,6 +241,7 @@ def _follow(
             # an unknown node) saved the map of that network's nodes, and every
             # process of the store's own network warned of them at each open
             if totals.applied:
+                _say_reloaded(where, mon.reload_if_remade())
                 mon.snapshot()
         except StoreUnavailable as exc:
             lost = exc
@@ -254,13 +253,45 @@ def _follow(
             raise
     _print_totals(totals, mon.last_seq, as_json=as_json)
     if lost is not None:
-        where = describe_location(state_path or default_state_location())
         why = "; ".join(
             part.strip() for part in lost.reason.splitlines() if part.strip()
         )
         raise StoreUnavailable(f"state store {where} failed, feed stopped: {why}")
     if totals.bad:  # the feed went on, but a supervisor must see the bad lines
         raise click.exceptions.Exit(1)
+
+
+def _batch_applier(
+    mon: CapacityMonitor, file: str, where: str
+) -> Callable[[Sequence[CapacityEvent]], IngestResult]:
+    """How the feed logs and applies one batch of ``file``'s events into
+    the store at ``where``: into the map of the store as it is, reloaded
+    first if it was restored under the feed (as a server's follower
+    reloads it), and said."""
+
+    def apply(events: Sequence[CapacityEvent]) -> IngestResult:
+        _say_reloaded(where, mon.reload_if_remade())
+        held, rebuilds = mon.last_seq, mon.rebuilds
+        mon.check_event_ids(events, file=file)
+        result = mon.ingest(events)
+        if mon.rebuilds != rebuilds:  # restored between the check and the log
+            _say_reloaded(where, (result.last_seq, held))
+        return result
+
+    return apply
+
+
+def _say_reloaded(where: str, reloaded: tuple[int, int] | None) -> None:
+    """One line on stderr when the feed reloaded its map from a store
+    restored under it (``(the log's seq now, the seq the map held)``;
+    None: not restored), as a server says it."""
+    if reloaded is not None:
+        _log.warning(
+            "state store %s restored under this feed (capacity log at seq %d, "
+            "was %d): capacity map reloaded from it",
+            where,
+            *reloaded,
+        )
 
 
 @contextlib.contextmanager
