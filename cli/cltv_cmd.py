@@ -729,7 +729,7 @@ def protocol_command(
     evaluation protocol"). Tables on stdout, progress on stderr.
     """
     from tierflow.benchmarks.cltv_bench import run_splits, write_protocol
-    from tierflow.cltv.protocol import log_origins
+    from tierflow.cltv.protocol import log_origins, stray_origins_note
 
     config = _protocol_config(level, blend)  # before the data
     if out is not None:
@@ -766,7 +766,7 @@ def protocol_command(
     )
     if out is not None:
         notes += _stale_splits(out, {f"{transactions.stem}-{s.name}" for s in splits})
-    _warn(notes, data, None)
+    _warn([*notes, stray_origins_note(data.transactions) or ""], data, None)
     command = (
         f"tierflow cltv protocol --transactions {transactions}"
         + ("" if fmt == "auto" else f" --format {fmt}")

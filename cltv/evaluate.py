@@ -51,10 +51,10 @@ from tierflow.cltv.model import (
 from tierflow.data.errors import InputError
 from tierflow.data.output_folder import StagedOutput
 from tierflow.data.transactions import (
-    STRAY_GAP_DAYS,
     TransactionLog,
     as_of_error,
     day_to_date,
+    stray_text,
 )
 
 FloatArray = NDArray[np.float64]
@@ -329,12 +329,7 @@ class Evaluation:
             f"of the holdout's {self.holdout_days} days"
         )
         if self.stray_rows:
-            n = self.stray_rows
-            why += (
-                f" ({n} row{'' if n == 1 else 's'} dated after it, over "
-                f"{STRAY_GAP_DAYS} days past the rest, {'is' if n == 1 else 'are'} "
-                "not counted as the log's end: a typo?)"
-            )
+            why += f" ({stray_text(self.stray_rows)})"
         return why
 
     def coverage_text(self) -> str:
@@ -572,7 +567,7 @@ def evaluate_forecasts(
         gross,
         log_last_day=log.last_day,
         data_last_day=end,
-        stray_rows=int((log.day > end).sum()),
+        stray_rows=log.stray_rows,
     )
 
 
@@ -605,9 +600,18 @@ def evaluate_model(
     """
     log = data.transactions
     require_purchases(log, as_of_day)
-    if as_of_day >= log.last_day:
+    if as_of_day >= log.data_last_day:
+        # judged by where the data ends: a holdout reaching one row dated
+        # years on (a typo) was scored on it alone, exit 0
+        stray = log.stray_rows
         raise as_of_error(
-            "no transactions after the as-of date to evaluate against",
+            "no transactions after the as-of date to evaluate against"
+            + (
+                f" (the log's data ends on {day_to_date(log.data_last_day).date()}"
+                f"; {stray_text(stray)})"
+                if stray
+                else ""
+            ),
             log,
             as_of_day,
         )

@@ -47,7 +47,12 @@ from tierflow.cltv.registry import (
     stored_recipe,
 )
 from tierflow.data.errors import InputError
-from tierflow.data.transactions import TransactionLog, day_number, day_to_date
+from tierflow.data.transactions import (
+    TransactionLog,
+    day_number,
+    day_to_date,
+    stray_text,
+)
 
 #: Columns handed to a :class:`ScoreSink`, in this order.
 SCORE_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
@@ -68,6 +73,15 @@ SAME_CONFIG = (
 STALE_LOG_DAYS = 7
 
 
+def log_end_gap(log: TransactionLog, as_of_day: int) -> int:
+    """Days from where the log's data ends
+    (:attr:`~tierflow.data.transactions.TransactionLog.data_last_day`) to
+    ``as_of_day``: what a stale log is judged by. One row dated the day
+    before (a typo) made a log a year stale read as current, in the note
+    and in the backtest's rule alike."""
+    return as_of_day - log.data_last_day
+
+
 def stale_log_note(data: CustomerData, as_of_day: int) -> str | None:
     """A note when the transactions end well before ``as_of_day``: the model
     then reads the gap as every customer being inactive, and publishes
@@ -75,14 +89,18 @@ def stale_log_note(data: CustomerData, as_of_day: int) -> str | None:
     log = data.transactions
     if log.n_rows == 0:
         return None
-    gap = as_of_day - log.last_day
+    gap = log_end_gap(log, as_of_day)
     if gap <= STALE_LOG_DAYS:
         return None
     where = f"{log.source}: " if log.source else ""
+    end = day_to_date(log.data_last_day).date()
+    stray = log.stray_rows
+    ends = f"the log's data ends on {end}" if stray else f"the log ends on {end}"
     return (
-        f"{where}the log ends on {day_to_date(log.last_day).date()}, {gap} days "
-        f"before the as-of date {day_to_date(as_of_day).date()}: every customer "
-        "looks inactive since"
+        f"{where}{ends}, {gap} days before the as-of date "
+        f"{day_to_date(as_of_day).date()}"
+        + (f" ({stray_text(stray)})" if stray else "")
+        + ": every customer looks inactive since"
     )
 
 
@@ -269,8 +287,9 @@ class BacktestSkipped:
       has no spend by the customers known before it to score the refits on:
       a quiet day of a one-day horizon, a day of new customers or returns
       only, or a log a day or two late (``runs_from`` is ``None``: from the
-      next day with spend in its window). A log that ends more than
-      :data:`STALE_LOG_DAYS` before the as-of date still fails it.
+      next day with spend in its window). A log whose data ends more than
+      :data:`STALE_LOG_DAYS` before the as-of date (:func:`log_end_gap`)
+      still fails it.
     """
 
     window_days: int
@@ -320,7 +339,7 @@ def backtest_shortfall(
     if as_of_day - first < needed:
         runs_from = str(day_to_date(first + needed).date())
         return BacktestSkipped(*history, runs_from, "history", *window)
-    stale = as_of_day - log.last_day > STALE_LOG_DAYS
+    stale = log_end_gap(log, as_of_day) > STALE_LOG_DAYS
     if not stale and _window_spend(log, start, as_of_day) <= 0:
         # a log weeks behind is a broken feed: its backtest fails the day
         return BacktestSkipped(*history, None, "empty_window", *window)

@@ -27,7 +27,7 @@ from tierflow.cltv.evaluate import (
 from tierflow.cltv.features import CustomerData, purchasers_by, spend_between
 from tierflow.cltv.model import CLTVConfig
 from tierflow.data.errors import InputError
-from tierflow.data.transactions import TransactionLog, day_to_date
+from tierflow.data.transactions import TransactionLog, day_to_date, stray_text
 
 Metrics = dict[str, float]
 #: History before the first as-of date that the protocol asks of any log,
@@ -99,9 +99,11 @@ def log_origins(
     min_history_days: int = PROTOCOL_MIN_HISTORY_DAYS,
 ) -> list[Split]:
     """``n_origins`` as-of dates one holdout apart, the latest one holdout
-    before the log's last day, oldest first: every holdout is complete and
-    starts the day after its own as-of date, and the first as-of date has at
-    least ``min_history_days`` of history.
+    before where the log's data ends (:attr:`TransactionLog.data_last_day`:
+    a stray row years on put every holdout after the data, empty), oldest
+    first: every holdout is complete and starts the day after its own as-of
+    date, and the first as-of date has at least ``min_history_days`` of
+    history.
 
     Raises
     ------
@@ -115,7 +117,8 @@ def log_origins(
             "n_origins and holdout_days must be >= 1",
             value=(n_origins, holdout_days),
         )
-    have = log.last_day - log.first_day
+    end = log.data_last_day
+    have = end - log.first_day
     need = min_history_days + n_origins * holdout_days
     if have < need:
         fit = max(0, (have - min_history_days) // holdout_days)
@@ -125,9 +128,9 @@ def log_origins(
             if fit
             else "none fits (a shorter --holdout-days)"
         )
-        span = (
-            f"{day_to_date(log.first_day).date()} to {day_to_date(log.last_day).date()}"
-        )
+        span = f"{day_to_date(log.first_day).date()} to {day_to_date(end).date()}"
+        if log.stray_rows:
+            span += f"; {stray_text(log.stray_rows)}"
         raise InputError(
             f"the log spans {have} days ({span}): {n_origins} origin"
             f"{'s' if n_origins > 1 else ''} one {holdout_days}-day holdout apart "
@@ -141,7 +144,7 @@ def log_origins(
         )
     splits = rolling_origins(
         log.first_day,
-        log.last_day,
+        end,
         holdout_days=holdout_days,
         step_days=holdout_days,
         n_origins=n_origins,
@@ -189,6 +192,20 @@ def log_origins(
             value=n_origins,
         )
     return splits
+
+
+def stray_origins_note(log: TransactionLog) -> str | None:
+    """The note that :func:`log_origins` placed the latest holdout where the
+    log's data ends, before its stray tail (said once, not per split);
+    ``None`` without a stray tail."""
+    if not log.stray_rows:
+        return None
+    where = f"{log.source}: " if log.source else ""
+    return (
+        f"{where}the latest holdout ends where the log's data does, on "
+        f"{day_to_date(log.data_last_day).date()}, not on its latest row's "
+        f"{day_to_date(log.last_day).date()} ({stray_text(log.stray_rows)})"
+    )
 
 
 def worst_seed(runs: Sequence[Metrics]) -> Metrics:

@@ -64,6 +64,7 @@ __all__ = [
     "read_browsing",
     "read_profiles",
     "read_transactions",
+    "stray_text",
 ]
 
 #: Columns a transaction file must have, and the ones it may have.
@@ -162,6 +163,11 @@ class TransactionLog:
         ends = days[:-1][stray]
         return first + int(ends[0] if len(ends) else days[-1])
 
+    @property
+    def stray_rows(self) -> int:
+        """The rows of the stray tail, after :attr:`data_last_day` (0: none)."""
+        return int((self.day > self.data_last_day).sum())
+
     def until(self, day: int) -> TransactionLog:
         """Rows on or before ``day`` (the customer vocabulary is kept)."""
         keep = self.day <= day
@@ -250,6 +256,19 @@ def _row_order(
         keys.insert(0, quantity[rows])
     order[tied] = rows[np.lexsort(keys)]
     return order
+
+
+def stray_text(rows: int) -> str:
+    """Why ``rows`` stray rows (:attr:`TransactionLog.stray_rows`) are not the
+    log's end, for a message that names where its data ends ("" for 0):
+    every decision taken on the log's end says it the same way."""
+    if not rows:
+        return ""
+    return (
+        f"{rows} row{'' if rows == 1 else 's'} dated after it, over "
+        f"{STRAY_GAP_DAYS} days past the rest, {'is' if rows == 1 else 'are'} "
+        "not counted as the log's end: a typo?"
+    )
 
 
 def as_of_error(
@@ -559,5 +578,5 @@ def _stray_note(
         f"'{'date' if cdnow else 'order_date'}': value '{written}' is "
         f"{day - end:,} days after the rest of the log, which ends on "
         f"{day_to_date(end).date()} (a typo?{more}): kept as written; cltv "
-        "evaluate judges a holdout's completeness by where the rest ends"
+        "takes the log's end to be where the rest ends"
     )

@@ -360,3 +360,38 @@ def test_a_split_that_fails_leaves_the_out_folder_as_it_was(
     )
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_a_row_far_after_the_rest_does_not_place_the_origins(
+    log: Path, tmp_path: Path, fast: None
+) -> None:
+    """QA: one row dated years after the rest (a typo) put the latest holdout
+    after it, where the log holds nothing but that row, and the protocol
+    refused to run ("holds no transactions"). The origins are placed from
+    where the log's data ends, as without the row, and a note says so once."""
+    tx = pd.read_csv(log, dtype={"customer_id": str})
+    last = pd.Timestamp(tx["order_date"].max())
+    stray = tx.iloc[[0]].assign(order_date="2027-12-30", order_id="O-stray")
+    path = tmp_path / "shop.csv"
+    pd.concat([tx, stray]).to_csv(path, index=False)
+    result = _run("--transactions", str(path), "--origins", "2", "--holdout-days",
+                  "60", "--seeds", "0", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert [(r["split"], r["holdout_end"]) for r in record] == [
+        ("rolling-2", str((last - pd.Timedelta(days=60)).date())),
+        ("rolling-1", str(last.date())),
+    ]
+    assert all(r["holdout_days"] == 60 for r in record)
+    note = (
+        f"{path}: the latest holdout ends where the log's data does, on "
+        f"{last.date()}, not on its latest row's 2027-12-30 (1 row dated after "
+        "it, over 90 days past the rest, is not counted as the log's end: a "
+        "typo?)"
+    )
+    assert result.stderr.count(note) == 1, result.stderr
+    assert result.stderr.count("the latest holdout ends where") == 1
+    # too short a log says where its data ends, not where the stray row is
+    short = _run("--transactions", str(path), "--origins", "12", "--seeds", "0")
+    assert short.exit_code == 1, short.output
+    assert f"(2022-01-01 to {last.date()}; 1 row dated after it," in short.output

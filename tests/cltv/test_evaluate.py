@@ -705,3 +705,35 @@ def test_cli_evaluate_a_row_far_after_the_rest_does_not_complete_the_holdout(
     ), text.stdout
     assert f"targets not judged: {record['targets_not_judged']}" in text.stdout
     assert "PASS" not in text.stdout and "FAIL" not in text.stdout
+
+
+def test_cli_evaluate_after_the_data_ends_is_refused_whatever_a_stray_row_says(
+    cdnow_dir: Path, tmp_path: Path
+) -> None:
+    """QA: as of a day after the log's data ends, a holdout long enough to
+    reach a row dated years on (a typo) was evaluated on that row alone:
+    exit 0, a table and metrics.json of one typo's spend, "0 of its 1200
+    days". It is refused as any as-of date after the log's end is, naming
+    where the data ends and why the row is not its end."""
+    rows = _first_500_to_the_standard_as_of(cdnow_dir)
+    known = list(dict.fromkeys(r[0] for r in rows))[:2]
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "customer_id,order_date,amount\n"
+        + "".join(f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},{r[4]}\n" for r in rows)
+        + f"{known[0]},1997-10-05,40.00\n{known[1]},2000-09-30,20.00\n"
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        ["cltv", "evaluate", "--transactions", str(path), "--as-of", "1997-10-05",
+         "--holdout-days", "1200", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.endswith(
+        f"Error: {path}: field 'as_of': value '1997-10-05': no transactions "
+        "after the as-of date to evaluate against (the log's data ends on "
+        "1997-10-05; 1 row dated after it, over 90 days past the rest, is not "
+        "counted as the log's end: a typo?)\n"
+    )
+    assert not out.exists()

@@ -21,11 +21,14 @@ from tests.conftest import ROOT
 from tierflow.cltv import lifecycle
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.lifecycle import (
+    STALE_LOG_DAYS,
     CsvScoreSink,
     RetrainResult,
     TrainResult,
+    backtest_shortfall,
     compare,
     retrain,
+    stale_log_note,
     train_model,
     unit_note,
 )
@@ -1214,3 +1217,61 @@ def test_a_current_write_cut_short_keeps_the_champion(
     assert caught.value.filename == str(registry.root / CURRENT_FILE)
     assert (registry.root / CURRENT_FILE).read_text() == old + "\n"
     assert registry.current() == old
+
+
+def _with_a_stray_row(data: CustomerData, stray_day: int) -> CustomerData:
+    """``data`` up to :data:`AS_OF` and one row by a new customer on
+    ``stray_day`` (a year typed wrong): the log's data ends near AS_OF."""
+    tx = data.until(AS_OF).transactions
+    return CustomerData(
+        TransactionLog.from_columns(
+            [*tx.customer_ids[tx.customer], "NEW"],
+            [*(day_to_date(d) for d in tx.day), day_to_date(stray_day)],
+            [*tx.amount, 30.0],
+            source="syn.csv",
+        )
+    )
+
+
+def test_a_stray_row_does_not_hide_a_stale_log(data: CustomerData) -> None:
+    """QA: the data ends near 2023-06-30, one row is dated 2024-06-29 (a
+    typo) and the day scored is 2024-06-30: the stale-log note measured
+    the gap from that row (1 day) and said nothing, so a year-old log
+    published normal-looking scores. It measures from where the data ends
+    and says why the row is not its end."""
+    as_of = day_number("2024-06-30")
+    stray = _with_a_stray_row(data, as_of - 1)
+    end = stray.transactions.data_last_day
+    assert end <= AS_OF and stray.transactions.last_day == as_of - 1
+    assert stale_log_note(stray, as_of) == (
+        f"syn.csv: the log's data ends on {day_to_date(end).date()}, "
+        f"{as_of - end} days before the as-of date 2024-06-30 (1 row dated after "
+        "it, over 90 days past the rest, is not counted as the log's end: a "
+        "typo?): every customer looks inactive since"
+    )
+    # without a stray tail, the note is as it was
+    plain = data.until(AS_OF)
+    last = plain.transactions.last_day
+    assert stale_log_note(plain, as_of) == (
+        f"syn.csv: the log ends on {day_to_date(last).date()}, {as_of - last} "
+        "days before the as-of date 2024-06-30: every customer looks inactive "
+        "since"
+    )
+    assert stale_log_note(plain, last + STALE_LOG_DAYS) is None
+
+
+def test_a_stray_row_does_not_make_a_stale_log_a_quiet_day(data: CustomerData) -> None:
+    """QA: a log a year stale but for one new customer's row the day before
+    the as-of date (a typo) read as a quiet day of a daily retrain: its
+    backtest was skipped (``empty_window``) and the challenger promoted. A
+    log that ends weeks before the as-of date is a broken feed whose backtest
+    fails the day; it is judged by where the data ends."""
+    as_of = day_number("2024-06-30")
+    stray = _with_a_stray_row(data, as_of)
+    configs = (FAST,)
+    assert backtest_shortfall(stray, as_of, configs, 1) is None
+    # a log a day late is still a quiet day
+    plain = _with_a_stray_row(data, AS_OF + 1)
+    assert plain.transactions.stray_rows == 0
+    skipped = backtest_shortfall(plain, AS_OF + 2, configs, 1)
+    assert skipped is not None and skipped.cause == "empty_window"

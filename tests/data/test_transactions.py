@@ -629,8 +629,7 @@ def test_a_row_dated_far_after_the_rest_is_noted_and_set_aside(
     assert report.notes == (
         f"{path}: row 202: field 'order_date': value '2008-06-30' is 3,664 days "
         "after the rest of the log, which ends on 1998-06-19 (a typo?): kept as "
-        "written; cltv evaluate judges a holdout's completeness by where the "
-        "rest ends",
+        "written; cltv takes the log's end to be where the rest ends",
     )
     # 90 days after the rest or closer, or 1 % of the rows and more: data
     far = "c3,2008-06-30,5\nc4,2008-06-30,6\n"
