@@ -360,9 +360,12 @@ class Evaluation:
             return self._partial()
         gross, net = self.holdout_gross, self.holdout_net
         if gross is not None and gross > 0 and net < MIN_NET_SHARE * gross:
+            # at the purchases' scale, as the table shows errors: a log in
+            # 1e-300 of a unit read "(0.00) ... (0.00)"
+            money = error_format(gross)
             return (
-                f"the holdout's net spend ({net:.2f}) is under "
-                f"{100 * MIN_NET_SHARE:g} % of its purchases ({gross:.2f}): "
+                f"the holdout's net spend ({net:{money}}) is under "
+                f"{100 * MIN_NET_SHARE:g} % of its purchases ({gross:{money}}): "
                 "returns nearly cancel them, so the captures and the bias, "
                 "ratios to the net, mean nothing"
             )

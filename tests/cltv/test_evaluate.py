@@ -707,6 +707,24 @@ def test_cli_evaluate_a_row_far_after_the_rest_does_not_complete_the_holdout(
     assert "PASS" not in text.stdout and "FAIL" not in text.stdout
 
 
+def test_returns_nearly_cancel_says_the_spend_of_a_log_in_tiny_units() -> None:
+    """QA: a log in 1e-300 of a unit whose holdout returns nearly cancel its
+    purchases read "net spend (0.00) is under 5 % of its purchases (0.00)":
+    both figures as the metrics table shows tiny ones (4 significant
+    digits); normal figures keep their 2 decimals (the test above)."""
+    metrics = {"cltv": _row(0.52, 0.68, 0.57, 30.9, -17.0)}
+    frame = pd.DataFrame(
+        {"customer_id": ["a", "b"], "actual_spend": [1e-297, -9.99e-298]}
+    )
+    day = day_number("1997-09-30")
+    cancelled = Evaluation(day, 30, metrics, frame, True, holdout_gross=1e-297)
+    assert cancelled.unjudged() == (
+        "the holdout's net spend (1.000e-300) is under 5 % of its purchases "
+        "(1.000e-297): returns nearly cancel them, so the captures and the "
+        "bias, ratios to the net, mean nothing"
+    )
+
+
 def test_cli_evaluate_after_the_data_ends_is_refused_whatever_a_stray_row_says(
     cdnow_dir: Path, tmp_path: Path
 ) -> None:
