@@ -482,18 +482,28 @@ def _first_500_to_the_standard_as_of(cdnow_dir: Path) -> list[list[str]]:
     return [r for r in sample if r[0] in customers and r[2] <= "19970930"]
 
 
+def _standard_log(cdnow_dir: Path, tmp_path: Path, *tail: str) -> tuple[Path, int]:
+    """:func:`_first_500_to_the_standard_as_of`'s rows as ``tx.csv``
+    (``customer_id,order_date,amount``), then the ``tail`` lines, ``{0}`` and
+    ``{1}`` standing for two of its customers; the path and the rows written
+    before the tail."""
+    rows = _first_500_to_the_standard_as_of(cdnow_dir)
+    known = list(dict.fromkeys(r[0] for r in rows))[:2]
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "customer_id,order_date,amount\n"
+        + "".join(f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},{r[4]}\n" for r in rows)
+        + "".join(t.format(*known) for t in tail)
+    )
+    return path, len(rows)
+
+
 def test_cli_evaluate_a_holdout_without_spend_by_known_customers_is_an_error(
     cdnow_dir: Path, tmp_path: Path
 ) -> None:
     """The holdout's only purchase is a new customer's: every capture was
     0/0 and the table printed NaN metrics, exit 0."""
-    rows = _first_500_to_the_standard_as_of(cdnow_dir)
-    path = tmp_path / "tx.csv"
-    path.write_text(
-        "customer_id,order_date,amount\n"
-        + "".join(f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},{r[4]}\n" for r in rows)
-        + "NEW1,1997-10-05,20.00\n"
-    )
+    path, _ = _standard_log(cdnow_dir, tmp_path, "NEW1,1997-10-05,20.00\n")
     evaluate = ["cltv", "evaluate", "--transactions", str(path),
                 "--as-of", "1997-09-30", "--holdout-days", "30"]  # fmt: skip
     result = CliRunner().invoke(cli, evaluate)
@@ -505,6 +515,7 @@ def test_cli_evaluate_a_holdout_without_spend_by_known_customers_is_an_error(
     ), result.output
     # a purchase outweighed by returns: a table of NaN captures and a bias
     # of -8,644 % against the net -690, exit 0 (QA)
+    rows = _first_500_to_the_standard_as_of(cdnow_dir)
     known = rows[0][0], rows[1][0], rows[2][0]
     path.write_text(
         path.read_text()
@@ -635,14 +646,11 @@ def test_cli_evaluate_a_holdout_returns_nearly_cancel_writes_metrics_not_targets
 ) -> None:
     """QA: a return of $999.99 against a purchase of $1,000 in the holdout:
     ``cltv evaluate`` judged the five targets on captures of 1.5e6 %."""
-    rows = _first_500_to_the_standard_as_of(cdnow_dir)
-    known = list(dict.fromkeys(r[0] for r in rows))[:2]
-    path = tmp_path / "tx.csv"
-    path.write_text(
-        "customer_id,order_date,amount\n"
-        + "".join(f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},{r[4]}\n" for r in rows)
-        + f"{known[0]},1997-10-05,1000.00\n{known[1]},1997-10-06,-999.99\n"
-        + "NEW1,1997-10-30,20.00\n"  # the log reaches the holdout's end
+    path, _ = _standard_log(
+        cdnow_dir,
+        tmp_path,
+        "{0},1997-10-05,1000.00\n{1},1997-10-06,-999.99\n"
+        "NEW1,1997-10-30,20.00\n",  # the log reaches the holdout's end
     )
     out = tmp_path / "eval"
     evaluate = ["cltv", "evaluate", "--transactions", str(path),
@@ -670,13 +678,10 @@ def test_cli_evaluate_a_row_far_after_the_rest_does_not_complete_the_holdout(
     targets were judged on 5 days of spend. The holdout is judged by where
     the rest of the log ends; the output says where that is, how many of
     the holdout's days it covers, and the reader names the stray row."""
-    rows = _first_500_to_the_standard_as_of(cdnow_dir)
-    known = list(dict.fromkeys(r[0] for r in rows))[:2]
-    path = tmp_path / "tx.csv"
-    path.write_text(
-        "customer_id,order_date,amount\n"
-        + "".join(f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},{r[4]}\n" for r in rows)
-        + f"{known[0]},1997-10-05,40.00\n{known[1]},2008-09-30,20.00\n"
+    path, n_rows = _standard_log(
+        cdnow_dir,
+        tmp_path,
+        "{0},1997-10-05,40.00\n{1},2008-09-30,20.00\n",
     )
     evaluate = ["cltv", "evaluate", "--transactions", str(path),
                 "--as-of", "1997-09-30", "--holdout-days", "90"]  # fmt: skip
@@ -694,7 +699,7 @@ def test_cli_evaluate_a_row_far_after_the_rest_does_not_complete_the_holdout(
         "a typo?)"
     )
     assert (
-        f"row {len(rows) + 3}: field 'order_date': value '2008-09-30' is 4,013 "
+        f"row {n_rows + 3}: field 'order_date': value '2008-09-30' is 4,013 "
         "days after the rest of the log" in result.stderr
     )
     text = CliRunner().invoke(cli, evaluate)
@@ -733,13 +738,10 @@ def test_cli_evaluate_after_the_data_ends_is_refused_whatever_a_stray_row_says(
     exit 0, a table and metrics.json of one typo's spend, "0 of its 1200
     days". It is refused as any as-of date after the log's end is, naming
     where the data ends and why the row is not its end."""
-    rows = _first_500_to_the_standard_as_of(cdnow_dir)
-    known = list(dict.fromkeys(r[0] for r in rows))[:2]
-    path = tmp_path / "tx.csv"
-    path.write_text(
-        "customer_id,order_date,amount\n"
-        + "".join(f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},{r[4]}\n" for r in rows)
-        + f"{known[0]},1997-10-05,40.00\n{known[1]},2000-09-30,20.00\n"
+    path, _ = _standard_log(
+        cdnow_dir,
+        tmp_path,
+        "{0},1997-10-05,40.00\n{1},2000-09-30,20.00\n",
     )
     out = tmp_path / "out"
     result = CliRunner().invoke(
