@@ -113,6 +113,32 @@ class RunConflictError(TierflowError):
     command running twice at once on one state store."""
 
 
+class StoreRestored(TierflowError):
+    """The state store was restored from a backup under a running allocation
+    (``pg_restore --clean``, SQLite's ``.restore``): it lacks batches the
+    run committed, or the run. The run writes nothing more there; the same
+    command run again resumes from what the restored store holds.
+
+    ``held`` and ``found``: the last batch the run had committed and the
+    last the restored store holds (-1: none; -2: not even the run)."""
+
+    def __init__(
+        self, run_id: str, held: int, found: int, *, location: str = ""
+    ) -> None:
+        where = f"state store {location}" if location else "the state store"
+        had = f"batches up to {held}" if held >= 0 else "no batch"
+        holds = f"batches up to {found}" if found >= 0 else "none of its batches"
+        super().__init__(
+            f"{where} was restored under this run ({run_id[:12]}): it had "
+            f"committed {had}, the restored store holds {holds}; nothing more "
+            "is written: run the same command again to resume from batch "
+            f"{max(found + 1, 0)}"
+        )
+        self.run_id = run_id
+        self.held = held
+        self.found = found
+
+
 class BatchError(TierflowError):
     """An error met while a day's allocation decided one of its batches: the
     message names the batch (index and time window) before the original's,

@@ -17,7 +17,7 @@ from tierflow.data.allocation_rows import ALLOCATION_COLUMNS, ALLOCATION_EXTRA_C
 from tierflow.data.lazy_names import lazy_names
 from tierflow.data.store.allocation_stock import AllocationStock
 from tierflow.data.store.allocation_work import is_work_move
-from tierflow.data.store.allocations import AllocationRun
+from tierflow.data.store.allocations import AllocationRun, run_position
 from tierflow.data.store.bid_prices import BidPriceRun
 from tierflow.data.store.capacity_log import (
     CAPACITY_CHANNEL,
@@ -174,4 +174,5 @@ __all__ = [
     "on_store_error",
     "open_store",
     "recount_words",
+    "run_position",
 ]

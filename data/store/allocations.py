@@ -6,6 +6,9 @@ batch writes nothing. Writers of one run take the run's lock, so two
 workers never start a run or write a batch twice. Columns come from :mod:`tierflow.data.allocation_rows`.
 A batch also moves the work of the confirmed orders it decides where it
 decided them, in its transaction (:mod:`~tierflow.data.store.allocation_work`).
+A run's writer holds its position (:func:`run_position`): a store restored
+under it (:meth:`LogPosition.remade_since`) refuses its next write
+(:class:`~tierflow.data.errors.StoreRestored`).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from tierflow.data.allocation_rows import (
     AllocationRow,
     allocation_rows,
 )
-from tierflow.data.errors import InputError
+from tierflow.data.errors import InputError, StoreRestored
 from tierflow.data.store.allocation_work import LineKey, work_moves
-from tierflow.data.store.capacity_log import log_events_later
+from tierflow.data.store.capacity_log import LogPosition, log_events_later
 from tierflow.data.store.database import (
     Connection,
     StorePart,
@@ -41,6 +44,21 @@ _ALLOCATED = AllocationStatus.ALLOCATED
 _DEFERRED = AllocationStatus.DEFERRED
 _REROUTED = AllocationStatus.REROUTED
 _LINE_COLUMNS = (*ALLOCATION_COLUMNS, *ALLOCATION_EXTRA_COLUMNS)
+#: A run's position in the store (parameters: its id twice), what
+#: :func:`run_position` counts: only a store restored under the run brings
+#: it back (batches commit in order, none is ever deleted).
+_RUN_POSITION = (
+    "COALESCE((SELECT MAX(batch) + 2 FROM allocation_batches WHERE run_id = ?), "
+    "(SELECT 1 FROM allocation_runs WHERE run_id = ?), 0)"
+)
+
+
+def run_position(last_batch: int | None, made: int) -> LogPosition:
+    """The position of a run whose last committed batch is ``last_batch``
+    (None: none yet, its row made) in the making ``made`` of the store's
+    tables: 0 without the run's row, 1 with it, the last batch + 2 after
+    one (a restored store that lost the row, or batches, is below it)."""
+    return LogPosition(1 if last_batch is None else last_batch + 2, made)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +73,41 @@ class AllocationRun:
 
 class Allocations(StorePart):
     """Allocation runs, their committed batches and the rows of each."""
+
+    def allocation_run_position(self, run_id: str) -> LogPosition:
+        """Where run ``run_id`` stands in the store (:func:`run_position`)
+        and the making of the store's tables."""
+        return self._run_position(self._db, run_id)
+
+    def refuse_restored_run(self, run_id: str, held: LogPosition) -> None:
+        """Raise :class:`StoreRestored` when the store was restored under
+        run ``run_id``, whose writer holds ``held`` (:func:`run_position`).
+
+        Its test is :meth:`LogPosition.remade_since`, the one every holder
+        of a capacity map makes: another making of the tables, or the run's
+        position gone back (a backup from before some of its batches).
+        """
+        self._refuse_restored(self._db, run_id, held)
+
+    def _run_position(self, db: Connection, run_id: str) -> LogPosition:
+        row = db.execute(
+            f"SELECT {_RUN_POSITION}, {self._db.tables_made}", (run_id, run_id)
+        ).fetchone()
+        return LogPosition(int(row[0]), int(row[1]))
+
+    def _refuse_restored(
+        self, db: Connection, run_id: str, held: LogPosition | None
+    ) -> None:
+        """:meth:`refuse_restored_run` read by ``db`` (inside a write, under
+        the run's lock: nothing of the run goes into a restored store);
+        nothing when ``held`` is None (a writer that holds no position)."""
+        if held is None:
+            return
+        found = self._run_position(db, run_id)
+        if found.remade_since(held.made, held.seq):
+            raise StoreRestored(
+                run_id, held.seq - 2, found.seq - 2, location=self._db.location
+            )
 
     def start_allocation_run(
         self, run_id: str, params: Mapping[str, Any]
@@ -117,6 +170,7 @@ class Allocations(StorePart):
         stats: str | None = None,
         line_work: Mapping[LineKey, float] | None = None,
         now: float | None = None,
+        held: LogPosition | None = None,
     ) -> bool:
         """Write one batch's allocations and its marker in one transaction.
 
@@ -146,6 +200,9 @@ class Allocations(StorePart):
             leaves waiting, moves in the same transaction, as
             ``backlog_delta`` capacity events dated ``now`` (default: the
             clock): :func:`~tierflow.data.store.allocation_work.work_moves`.
+        held
+            The run's position as its writer holds it (:func:`run_position`):
+            a store restored under it is refused (None: not checked).
 
         Returns
         -------
@@ -157,6 +214,9 @@ class Allocations(StorePart):
         InputError
             Missing columns, an order line already allocated in this run, or
             not enough stock; nothing is written.
+        StoreRestored
+            The store was restored under the run (:meth:`refuse_restored_run`);
+            nothing is written.
         """
         missing = [c for c in ALLOCATION_COLUMNS if c not in rows.columns]
         if missing:
@@ -164,6 +224,8 @@ class Allocations(StorePart):
         lines = allocation_rows(rows)
         try:
             with self._db.tx() as conn:
+                conn.lock(f"allocation_run:{run_id}")
+                self._refuse_restored(conn, run_id, held)
                 if not _add_batch_marker(conn, run_id, int(batch), len(lines), stats):
                     return False
                 _reroute(conn, run_id, supersede)
@@ -198,9 +260,15 @@ class Allocations(StorePart):
         ).fetchall()
         return {int(r[0]): str(r[1]) for r in rows}
 
-    def finish_allocation_run(self, run_id: str) -> None:
-        """Mark a run finished."""
+    def finish_allocation_run(
+        self, run_id: str, held: LogPosition | None = None
+    ) -> None:
+        """Mark a run finished, not in a store restored under it since its
+        writer's position ``held`` (:meth:`refuse_restored_run`: it lacks
+        batches of the run, or the run)."""
         with self._db.tx() as conn:
+            conn.lock(f"allocation_run:{run_id}")
+            self._refuse_restored(conn, run_id, held)
             conn.execute(
                 "UPDATE allocation_runs SET finished_at = ? WHERE run_id = ?",
                 (clock(), run_id),

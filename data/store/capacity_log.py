@@ -82,7 +82,8 @@ class LogPosition(NamedTuple):
     """Where the log stands (:data:`LAST_SEQ`) and which making of the
     store's tables it is of (``Database.tables_made``): what every process
     that holds a capacity map compares to tell a store restored under it
-    (a server's follower, ``capacity ingest --follow``)."""
+    (a server's follower, ``capacity ingest --follow``); ``allocate`` holds
+    its run's position so (``allocations.run_position``)."""
 
     seq: int
     made: int

@@ -461,6 +461,15 @@ class AllocationStore(Protocol):
         """Highest committed batch of a run."""
         ...
 
+    def allocation_run_position(self, run_id: str) -> LogPosition:
+        """Where a run stands in the store, and the making of its tables."""
+        ...
+
+    def refuse_restored_run(self, run_id: str, held: LogPosition) -> None:
+        """Raise ``StoreRestored`` when the store was restored under a run
+        whose writer holds ``held``."""
+        ...
+
     def work_placed_after(self, run_id: str) -> str | None:
         """Another run whose batch placed confirmed work after every batch
         of ``run_id`` did (the run the live backlog follows), or None."""
@@ -477,18 +486,21 @@ class AllocationStore(Protocol):
         stats: str | None = None,
         line_work: Mapping[tuple[str, str], float] | None = None,
         now: float | None = None,
+        held: LogPosition | None = None,
     ) -> bool:
         """One batch's allocations and figures in one transaction, the work
         of the confirmed orders it decides moved where it decided them
-        (False if already there)."""
+        (False if already there; not into a store restored under ``held``)."""
         ...
 
     def allocation_batch_stats(self, run_id: str) -> dict[int, str]:
         """The figures committed with each batch of a run, by batch."""
         ...
 
-    def finish_allocation_run(self, run_id: str) -> None:
-        """Mark a run finished."""
+    def finish_allocation_run(
+        self, run_id: str, held: LogPosition | None = None
+    ) -> None:
+        """Mark a run finished (not in a store restored under ``held``)."""
         ...
 
     def allocations(

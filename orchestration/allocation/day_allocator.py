@@ -22,7 +22,7 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.allocation_rows import ALLOCATION_FIELDS
-from tierflow.data.errors import BatchError, TierflowError
+from tierflow.data.errors import BatchError, StoreRestored, TierflowError
 from tierflow.data.limits import MAX_AMOUNT, MAX_UNITS, require_array
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
@@ -342,6 +342,8 @@ class DayAllocator:
         for b in range(first, len(plan)):
             try:
                 self._allocate(plan, b, first)
+            except StoreRestored:  # the store's, not the batch's: said as is
+                raise
             except TierflowError as exc:  # which batch, of a day stopped in it
                 where = plan.describe(b, self.orders.created_at)
                 raise BatchError(f"{where}: {exc}") from exc

@@ -23,7 +23,7 @@ from tierflow.data.errors import InputError, RunConflictError
 from tierflow.data.file_digest import file_digest
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
-from tierflow.data.store import ScoreStore, StateStore
+from tierflow.data.store import ScoreStore, StateStore, run_position
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.batch_plan import epoch_seconds
 from tierflow.orchestration.allocation.day_allocator import (
@@ -147,7 +147,8 @@ class StoreSink:
     ``summary.json``, ``batches.jsonl``) as they were, all of one run.
     ``line_work`` (:func:`line_work`) shares a confirmed order's logged work
     among its lines when a batch moves some of them (the store's
-    ``write_allocation_batch``).
+    ``write_allocation_batch``). A store restored under the run (``held``)
+    refuses its next batch, publish or finish (``StoreRestored``).
     """
 
     def __init__(
@@ -164,8 +165,15 @@ class StoreSink:
         self.store = store
         self.line_work = line_work
         self.run_id = run_id
+        # the making first: a store restored after it is seen at the first
+        # write, never taken for the one the run started in
+        made = store.allocation_run_position(run_id).made
         last = store.start_allocation_run(run_id, params)
         self.resumed_batches = 0 if last is None else last + 1
+        #: Where the run stands in the store as this process committed it:
+        #: a store restored under it refuses the next write (it lacked the
+        #: batches committed since the backup: QA, 2026-12-07).
+        self.held = run_position(last, made)
         self.journal = journal
         self.stats = stats
         self.final_stats = final_stats
@@ -221,6 +229,7 @@ class StoreSink:
             stats=None if line is None else line.rstrip("\n"),
             line_work=self.line_work,
             now=None if decided_at is None else epoch_seconds(decided_at),
+            held=self.held,
         )
         if not written:
             # this process decided the batch on its own ledger; going on
@@ -232,6 +241,7 @@ class StoreSink:
                 "store); this run stops, the batches committed are kept: run "
                 "the command again once the other has ended to read its outputs"
             )
+        self.held = run_position(batch, self.held.made)
         if self.journal is not None:
             header = not self.journal.exists()
             with open(self.journal, "a", encoding="utf-8", newline="") as fh:
@@ -242,7 +252,7 @@ class StoreSink:
                 os.fsync(fh.fileno())
 
     def finish(self) -> None:
-        self.store.finish_allocation_run(self.run_id)
+        self.store.finish_allocation_run(self.run_id, self.held)
 
     def publisher(
         self, node_ids: Sequence[str]
@@ -250,6 +260,9 @@ class StoreSink:
         """A ``publish_bid_prices`` callback storing prices for the checkout."""
 
         def publish(prices: NDArray[np.float64], at: np.datetime64) -> None:
+            # prices of batches a store restored under the run lacks are
+            # not the checkout's (the batch's write would be refused next)
+            self.store.refuse_restored_run(self.run_id, self.held)
             when = dt.datetime.fromtimestamp(
                 float(at.astype("datetime64[s]").astype(np.int64)), dt.UTC
             )

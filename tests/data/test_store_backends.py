@@ -6,6 +6,7 @@ both backends."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import sys
 import textwrap
@@ -17,9 +18,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.cli.test_follow_restored import _backup_and_restore
 from tests.conftest import ROOT
-from tests.postgres import new_database
-from tierflow.data.errors import InputError
+from tests.postgres import NewState, new_database
+from tierflow.data.errors import InputError, StoreRestored
 from tierflow.data.store import (
     PostgresStore,
     SqliteStore,
@@ -29,6 +31,7 @@ from tierflow.data.store import (
     describe_location,
     is_postgres_url,
     open_store,
+    run_position,
 )
 from tierflow.data.store.database_store import DatabaseStore
 from tierflow.data.store.local_postgres import LocalPostgres
@@ -622,3 +625,57 @@ def test_a_url_that_is_not_postgresql_is_refused_not_taken_for_a_file(
     assert list(tmp_path.iterdir()) == []
     with open_store("./" + location.split(":", 1)[0] + ":/x.db") as store:
         assert isinstance(store, SqliteStore)  # a file so named, on purpose
+
+
+def _batch_rows(order: str) -> pd.DataFrame:
+    """One allocated line of ``order``."""
+    return pd.DataFrame({"order_id": [order], "sku": "TEE", "quantity": 1,
+                         "node_id": "N1", "service": "ground",
+                         "ship_date": "2026-01-05", "promised_date": "2026-01-08",
+                         "cost": 1.0, "status": "allocated", "reason": ""})  # fmt: skip
+
+
+def test_a_store_restored_from_before_a_run_refuses_its_batches_and_its_finish(
+    backend: str, new_state: NewState, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A backup taken before a run started, restored under it: the run's
+    next batch went into a store without the run's row or its first batch,
+    and the run was marked finished there. Now the next batch, the finish
+    and a bid price publish are refused by name (``StoreRestored``), nothing
+    written; a writer that holds no position (None) is not checked."""
+    state = new_state()
+    backup, restore = _backup_and_restore(backend, state, tmp_path, request)
+    with open_store(state):  # the tables, made
+        pass
+    backup()
+    with open_store(state) as store:
+        made = store.allocation_run_position("run").made
+        assert store.start_allocation_run("run", {}) is None
+        assert store.allocation_run_position("run") == run_position(None, made)
+        held = run_position(None, made)
+        assert store.write_allocation_batch("run", 0, _batch_rows("A"), held=held)
+        held = run_position(0, made)
+        assert store.allocation_run_position("run") == held
+        store.refuse_restored_run("run", held)  # nothing restored yet
+        restore()
+        said = (
+            "was restored under this run (run): it had committed batches up to "
+            "0, the restored store holds none of its batches; nothing more is "
+            "written: run the same command again to resume from batch 0"
+        )
+        with pytest.raises(StoreRestored, match=re.escape(said)):
+            store.write_allocation_batch("run", 1, _batch_rows("B"), held=held)
+        with pytest.raises(StoreRestored, match=re.escape(said)):
+            store.finish_allocation_run("run", held)
+        with pytest.raises(StoreRestored, match=re.escape(said)):
+            store.refuse_restored_run("run", held)
+        assert store.latest_allocation_run() is None
+        assert store.last_committed_batch("run") is None
+        # the same command run again: its run started anew, batch 0 again
+        made = store.allocation_run_position("run").made
+        assert store.start_allocation_run("run", {}) is None
+        held = run_position(None, made)
+        assert store.write_allocation_batch("run", 0, _batch_rows("A"), held=held)
+        store.finish_allocation_run("run", run_position(0, made))
+        run = store.latest_allocation_run()
+        assert run is not None and run.finished_at is not None

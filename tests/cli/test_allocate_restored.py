@@ -1,0 +1,121 @@
+"""A state store restored from a backup (PostgreSQL's ``pg_restore --clean
+--single-transaction``, SQLite's ``.restore``) under a running ``tierflow
+allocate``: the run stops before its next write and says so, and the same
+command run again resumes from what the restored store holds. It went on
+writing its batches into the restored store, which lacked those committed
+between the backup and the restore, and marked the run finished: a finished
+run with batches missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.cli.test_allocate import OUTAGE, TINY, _committed, _write_orders
+from tests.cli.test_follow_restored import _backup_and_restore
+from tests.conftest import ROOT
+from tests.postgres import NewState, run_sql
+from tierflow.cli.main import cli
+
+#: Batches of :func:`_long_day`: long enough (about 6 s on one core) that a
+#: dump and a restore land while it runs.
+_BATCHES = 300
+
+
+def _long_day(folder: Path) -> tuple[list[str], Path]:
+    """``allocate``'s arguments for 1200 orders in :data:`_BATCHES` greedy
+    batches with :data:`OUTAGE`, and the folder of its uninterrupted run."""
+    orders = _write_orders(folder / "orders.csv", 1200, seed=2)
+    events = folder / "events.jsonl"
+    events.write_text(OUTAGE)
+    args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
+    args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
+    args += ["--events", str(events)]
+    clean = folder / "clean"
+    result = CliRunner().invoke(cli, [*args, "--out", str(clean)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((clean / "summary.json").read_text())["n_batches"] == _BATCHES
+    return args, clean
+
+
+def _batches(state: Path | str) -> list[int]:
+    """The committed batch numbers in ``state``, in order."""
+    rows = run_sql(state, "SELECT batch FROM allocation_batches ORDER BY batch")
+    return [int(str(b)) for (b,) in rows]
+
+
+def _wait_committed(proc: subprocess.Popen[str], state: Path | str, n: int) -> None:
+    """Until ``state`` holds ``n`` committed batches (the run still going)."""
+    deadline = time.monotonic() + 120
+    while _committed(state) < n:
+        assert proc.poll() is None, "the run finished before the restore"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_a_store_restored_under_a_run_stops_it_and_a_rerun_resumes_it(
+    backend: str, new_state: NewState, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    args, clean = _long_day(tmp_path)
+    state = new_state()
+    backup, restore = _backup_and_restore(backend, state, tmp_path, request)
+    out = tmp_path / "run"
+    command = [*args, "--state", str(state), "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.main", *command],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_committed(proc, state, 5)
+        backup()
+        _wait_committed(proc, state, _committed(state) + 10)
+        had = _committed(state)
+        restore()
+        dumped = _batches(state)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # failed before the run ended
+            proc.kill()
+            proc.communicate()
+    assert dumped == list(range(len(dumped))), dumped
+    assert 5 <= len(dumped) < had, (dumped, had)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err, err
+    # nothing written after the restore: the restored store's batches, the
+    # run not finished
+    assert _batches(state) == dumped
+    ((finished,),) = run_sql(state, "SELECT finished_at FROM allocation_runs")
+    assert finished is None
+    assert not (out / "allocations.csv").exists()
+    said = [line for line in err.splitlines() if "restored under this run" in line]
+    assert len(said) == 1, err
+    assert f"the restored store holds batches up to {len(dumped) - 1};" in said[0]
+    assert said[0].endswith(
+        f"nothing more is written: run the same command again to resume from "
+        f"batch {len(dumped)}"
+    ), said
+
+    again = CliRunner().invoke(cli, [*command, "--json"])
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["resumed_batches"] == len(dumped)
+    # the summary counts every batch, as the uninterrupted run's does
+    whole = json.loads((clean / "summary.json").read_text())
+    skip = ("runtime_s", "batch_solve_p95_s", "resumed_batches")
+    assert {k: v for k, v in summary.items() if k not in skip} == {
+        k: v for k, v in whole.items() if k not in skip
+    }
+    assert _batches(state) == list(range(_BATCHES))
+    assert (out / "allocations.csv").read_bytes() == (
+        clean / "allocations.csv"
+    ).read_bytes()
