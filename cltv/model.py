@@ -77,7 +77,12 @@ from tierflow.cltv.training import (
 )
 from tierflow.data.customer_tables import PROFILE_COLUMNS
 from tierflow.data.errors import InputError
-from tierflow.data.transactions import TransactionLog, as_of_error, day_to_date
+from tierflow.data.transactions import (
+    TransactionLog,
+    as_of_error,
+    day_to_date,
+    stray_text,
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -239,9 +244,16 @@ class CLTVModel:
                 as_of_day,
             )
         if not any(float(np.sum(w.target)) > 0 for w in windows):
+            # named where the data ends: a stray row years on is not its end
+            end = day_to_date(log.data_last_day).date()
+            stray = log.stray_rows
+            ends = (
+                f"the transactions' data ends on {end}; {stray_text(stray)}"
+                if stray
+                else f"the transactions end on {end}"
+            )
             raise as_of_error(
-                "no purchases in any training window (the transactions end on "
-                f"{day_to_date(int(log.day.max())).date()}): nothing to learn "
+                f"no purchases in any training window ({ends}): nothing to learn "
                 "spend from",
                 log,
                 as_of_day,

@@ -25,6 +25,7 @@ from tierflow.cltv.model import CLTVConfig, CLTVModel
 from tierflow.data.errors import InputError
 from tierflow.data.synthetic_transactions import generate_transactions
 from tierflow.data.transactions import (
+    STRAY_GAP_DAYS,
     BrowsingLog,
     CustomerProfiles,
     TransactionLog,
@@ -223,6 +224,33 @@ def test_fitting_long_after_the_history_ends_says_so(synthetic: pd.DataFrame) ->
         f"no purchases in any training window (the transactions end on {last})"
         in str(err.value)
     )
+
+
+def test_no_purchases_in_training_names_where_the_data_ends(
+    synthetic: pd.DataFrame,
+) -> None:
+    """A stray row years after the rest (a typed year) is not where the log
+    ends: the error names the data's last day and the stray row, not the
+    stray row's date as the log's end."""
+    last = str(pd.Timestamp(synthetic["order_date"].max()).date())
+    typo = synthetic.iloc[[0]].assign(
+        order_date=pd.Timestamp(last) + pd.Timedelta(days=3000)
+    )
+    rows = pd.concat([synthetic, typo], ignore_index=True)
+    log = TransactionLog.from_columns(
+        rows["customer_id"], rows["order_date"], rows["amount"]
+    )
+    assert log.stray_rows == 1
+    config = CLTVConfig(n_estimators=2, max_iter=20, min_samples_leaf=20)
+    as_of = day_number(str(pd.Timestamp(last) + pd.Timedelta(days=1500)))
+    with pytest.raises(InputError) as err:
+        CLTVModel(config).fit(CustomerData(log), as_of, 120)
+    assert (
+        "no purchases in any training window (the transactions' data ends on "
+        f"{last}; 1 row dated after it, over {STRAY_GAP_DAYS} days past the "
+        "rest, is not counted as the log's end: a typo?): nothing to learn "
+        "spend from"
+    ) in str(err.value)
 
 
 def test_a_degenerate_btyd_fit_is_a_one_line_error() -> None:
