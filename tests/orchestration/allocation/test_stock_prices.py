@@ -316,9 +316,9 @@ def test_stock_prices_do_not_read_the_skus_of_later_orders(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_history: bool
 ) -> None:
     """Two days alike up to ``CUT``, every later order asking for another
-    SKU (TEE <-> MUG, SPRAY <-> SOFA), and fewer of them: every batch up to
-    ``CUT`` is charged the same stock prices, bit for bit, and decides the
-    same, on stock thin enough that the prices are not 0."""
+    SKU (TEE <-> MUG, SPRAY <-> SOFA), and fewer of them: every batch that
+    closes by ``CUT`` is charged the same stock prices, bit for bit, and
+    decides the same, on stock thin enough that the prices are not 0."""
     net = _thin_network(tmp_path, THIN)
     day = generate_orders(net, n_orders=160, days=1, seed=3, start=DAY)
     late = pd.to_datetime(day["created_at"], utc=True) > pd.Timestamp(CUT, tz="UTC")
@@ -338,16 +338,24 @@ def test_stock_prices_do_not_read_the_skus_of_later_orders(
         )
     settings = AllocationSettings(engine="greedy", batch_minutes=30)
 
-    def run(frame: pd.DataFrame, name: str) -> tuple[Priced, Priced, pd.DataFrame]:
+    def run(
+        frame: pd.DataFrame, name: str
+    ) -> tuple[Priced, Priced, pd.DataFrame, tuple[np.datetime64, ...]]:
         inputs: Priced = {}
         seen = _priced(monkeypatch, inputs)
         orders = read_orders(write_orders(frame, tmp_path / name), net)
-        out = DayAllocator(net, orders, settings=settings, forecast=forecast).run()
-        return dict(seen), inputs, out.rows
+        allocator = DayAllocator(net, orders, settings=settings, forecast=forecast)
+        out = allocator.run()
+        return dict(seen), inputs, out.rows, allocator.plan.times
 
-    prices_a, inputs_a, rows_a = run(day, "a.csv")
-    prices_b, inputs_b, rows_b = run(other, "b.csv")
-    early = [t for t in prices_a if t <= CUT]
+    prices_a, inputs_a, rows_a, closes_a = run(day, "a.csv")
+    prices_b, inputs_b, rows_b, closes_b = run(other, "b.csv")
+    # exactly the batches that close by the cut: the one open across it
+    # already holds later orders, so neither its prices nor the decisions
+    # of its orders created before the cut need agree
+    shut = [b for b, t in enumerate(closes_a) if t <= CUT]
+    early = [closes_a[b] for b in shut]
+    assert closes_b[: len(shut)] == tuple(early)
     assert len(early) > 10
     charged = [p for t in early if (p := prices_a[t]) is not None and p.max() > 1]
     assert len(charged) > 5
@@ -357,14 +365,13 @@ def test_stock_prices_do_not_read_the_skus_of_later_orders(
     assert any(
         a is not None and b is not None and not np.array_equal(a, b) for a, b in later
     )
-    created = pd.to_datetime(day.groupby("order_id")["created_at"].first(), utc=True)
-    before = set(created.index[created <= pd.Timestamp(CUT, tz="UTC")])
     cols = ["order_id", "sku", "node_id", "service", "status", "batch"]
 
     def decided(rows: pd.DataFrame) -> pd.DataFrame:
-        keep = rows[rows["order_id"].isin(before)][cols]
+        keep = rows[rows["batch"].isin(shut)][cols]
         return keep.sort_values(["order_id", "sku"]).reset_index(drop=True)
 
+    assert len(decided(rows_a)) > 40
     pd.testing.assert_frame_equal(decided(rows_a), decided(rows_b))
 
 
