@@ -24,14 +24,17 @@ from tests.conftest import ROOT
 from tests.postgres import NewState, run_sql
 from tierflow.cli.main import cli
 
-#: Batches of :func:`_long_day`: long enough (about 6 s on one core) that a
+#: Batches of :func:`long_day`: long enough (about 6 s on one core) that a
 #: dump and a restore land while it runs.
 _BATCHES = 300
 
 
-def _long_day(folder: Path) -> tuple[list[str], Path]:
+@pytest.fixture(scope="module")
+def long_day(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path]:
     """``allocate``'s arguments for 1200 orders in :data:`_BATCHES` greedy
-    batches with :data:`OUTAGE`, and the folder of its uninterrupted run."""
+    batches with :data:`OUTAGE`, and the folder of its uninterrupted run:
+    run once for both backends (about 3 s; no store of the tests')."""
+    folder = tmp_path_factory.mktemp("long_day")
     orders = _write_orders(folder / "orders.csv", 1200, seed=2)
     events = folder / "events.jsonl"
     events.write_text(OUTAGE)
@@ -61,9 +64,13 @@ def _wait_committed(proc: subprocess.Popen[str], state: Path | str, n: int) -> N
 
 
 def test_a_store_restored_under_a_run_stops_it_and_a_rerun_resumes_it(
-    backend: str, new_state: NewState, tmp_path: Path, request: pytest.FixtureRequest
+    backend: str,
+    new_state: NewState,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    long_day: tuple[list[str], Path],
 ) -> None:
-    args, clean = _long_day(tmp_path)
+    args, clean = long_day
     state = new_state()
     backup, restore = _backup_and_restore(backend, state, tmp_path, request)
     out = tmp_path / "run"
