@@ -4,7 +4,8 @@ allocate``: the run stops before its next write and says so, and the same
 command run again resumes from what the restored store holds. It went on
 writing its batches into the restored store, which lacked those committed
 between the backup and the restore, and marked the run finished: a finished
-run with batches missing."""
+run with batches missing. A run with bid prices publishes none into the
+restored store either."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -23,6 +25,15 @@ from tests.cli.test_follow_restored import _backup_and_restore
 from tests.conftest import ROOT
 from tests.postgres import NewState, run_sql
 from tierflow.cli.main import cli
+from tierflow.data.errors import StoreRestored
+from tierflow.data.network import load_network
+from tierflow.data.orders import read_orders
+from tierflow.data.store import BidPriceRun, open_store
+from tierflow.orchestration.allocation.day_allocator import (
+    AllocationSettings,
+    DayAllocator,
+)
+from tierflow.orchestration.allocation.outputs import StoreSink
 
 #: Batches of :func:`long_day`: long enough (about 6 s on one core) that a
 #: dump and a restore land while it runs.
@@ -126,3 +137,43 @@ def test_a_store_restored_under_a_run_stops_it_and_a_rerun_resumes_it(
     assert (out / "allocations.csv").read_bytes() == (
         clean / "allocations.csv"
     ).read_bytes()
+
+
+def test_a_store_restored_under_a_run_gets_none_of_its_later_bid_prices(
+    backend: str, new_state: NewState, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The run with bid prices, as ``allocate`` wires it (a :class:`StoreSink`
+    and its publisher), refreshed every batch: a backup after batch 1, a
+    restore after batch 3. Batch 4's refresh publishes before the batch is
+    written; that publish is refused (``StoreRestored``), so the restored
+    store's newest prices are still the backup's, not batch 4's (they were
+    published there, the batch's write refused only after)."""
+    net = load_network(TINY)
+    orders = read_orders(_write_orders(tmp_path / "orders.csv", 200, seed=2), net)
+    settings = AllocationSettings(engine="greedy", batch_size=20, bid_refresh=1)
+    state = new_state()
+    backup, restore = _backup_and_restore(backend, state, tmp_path, request)
+    with open_store(state) as store:
+        backed_up: list[BidPriceRun | None] = []
+
+        def restore_after_batch_3(done: int, _: int) -> None:
+            if done == 2:
+                backup()
+                backed_up.append(store.latest_bid_price_run())
+            elif done == 4:
+                restore()
+
+        sink = StoreSink(store, "run", {})
+        run = DayAllocator(
+            net, orders, settings=settings, sink=sink,
+            on_batch=restore_after_batch_3,
+            publish_bid_prices=sink.publisher(net.node_ids),
+        )  # fmt: skip
+        with pytest.raises(StoreRestored, match="restored under this run"):
+            run.run()
+        assert len(run.bids.refreshed_at) == 5  # batch 4's prices were made
+        (kept,) = backed_up
+        assert kept is not None
+        assert pd.Timestamp(kept.as_of) == pd.Timestamp(run.plan.times[1], tz="UTC")
+        assert store.latest_bid_price_run() == kept
+        assert store.last_committed_batch("run") == 1
