@@ -501,17 +501,16 @@ def _ingest_behind_a_foreign_lock(
     ):
         env.setenv(STORE_WAIT_ENV, wait_s)
         proc = _console_script(*args)
-        writer = f"{state}-writer"
-        deadline = time.monotonic() + 60
-        while not any(
-            os.path.realpath(fd) == writer for fd in _fds(proc.pid)
-        ):  # the store open: its write comes next
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        time.sleep(0.5)
-        assert proc.poll() is None
         try:
+            writer = f"{state}-writer"
+            deadline = time.monotonic() + 60
+            while writer not in _open_files(proc.pid):
+                # the store open: its write comes next
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            time.sleep(0.5)
+            assert proc.poll() is None
             yield proc, state
         finally:
             if proc.poll() is None:  # a test that failed: no process left
@@ -519,11 +518,21 @@ def _ingest_behind_a_foreign_lock(
                 proc.communicate()
 
 
-def _fds(pid: int) -> list[str]:
+def _open_files(pid: int) -> list[str]:
+    """The files ``pid`` has open. A descriptor closed between the listing
+    and its read is skipped: reading it raised FileNotFoundError, failed the
+    test, and left the process running (a fresh clone's CI, 2026-12-07)."""
     try:
-        return [str(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
     except (FileNotFoundError, ProcessLookupError):
         return []
+    files = []
+    for fd in fds:
+        try:
+            files.append(os.path.realpath(fd, strict=True))
+        except OSError:  # closed since it was listed
+            continue
+    return files
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
