@@ -20,6 +20,7 @@ import pytest
 
 from tests.cli.test_follow_restored import _backup_and_restore
 from tests.conftest import ROOT
+from tests.data.order_lines import order_line
 from tests.postgres import NewState, new_database
 from tierflow.data.errors import InputError, StoreRestored
 from tierflow.data.store import (
@@ -352,10 +353,7 @@ def test_a_wait_reads_when_the_first_live_hold_lapses(
 
 def _select(store: StateStore, node: str, qty: int, now: float) -> str:
     """Checkout ``c``'s select of ``qty`` A from ``node``: its status."""
-    line = {"order_id": "c", "created_at": "2026-01-05T15:00:00Z",
-            "customer_id": "C1", "dest": "100", "tier": "gold", "sku": "A",
-            "quantity": qty, "node_id": node, "service": "ground",
-            "ship_date": "2026-01-05", "delivery_date": "2026-01-07"}  # fmt: skip
+    line = order_line("c", node, "A", qty)
     held = store.hold_checkout(
         "c", f"{node}:{qty}", [(node, [("A", qty)])], 600, order_lines=[line], now=now
     )
@@ -386,10 +384,7 @@ def test_a_swap_that_gives_a_sold_out_position_units_sends_stock_news(
 
 def _hold(store: StateStore, rid: str, holds: list[tuple[str, int, int]]) -> None:
     """Checkout ``rid`` holds ``(node, A, B)`` units at each node (now 100)."""
-    line = {"order_id": rid, "created_at": "2026-01-05T15:00:00Z",
-            "customer_id": "C1", "dest": "100", "tier": "gold", "sku": "A",
-            "quantity": 1, "node_id": holds[0][0], "service": "ground",
-            "ship_date": "2026-01-05", "delivery_date": "2026-01-07"}  # fmt: skip
+    line = order_line(rid, holds[0][0], "A", 1)
     wanted = [
         (node, [(sku, q) for sku, q in (("A", a), ("B", b)) if q])
         for node, a, b in holds
@@ -532,10 +527,7 @@ def _fill(store: StateStore) -> None:
     store.upsert_inventory(
         pd.DataFrame({"node_id": ["N1", "N2"], "sku": "TEE", "on_hand": [5, 7]})
     )
-    line = {"order_id": "q", "created_at": "2026-01-05T15:00:00Z",
-            "customer_id": "C1", "dest": "100", "tier": "gold", "sku": "TEE",
-            "quantity": 2, "node_id": "N1", "service": "ground",
-            "ship_date": "2026-01-05", "delivery_date": "2026-01-07"}  # fmt: skip
+    line = order_line("q", "N1", "TEE", 2)
     store.hold_checkout(
         "q", "gold", [("N1", [("TEE", 2)])], 60, order_lines=[line], now=0
     )

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.data.order_lines import order_line
 from tests.postgres import downgrade_store, run_sql
 from tierflow.data.errors import InputError
 from tierflow.data.store import (
@@ -47,19 +48,8 @@ REFUSED = (
 
 
 def _line(request_id: str, sku: str, qty: int) -> dict[str, Any]:
-    return {
-        "order_id": request_id,
-        "created_at": "2026-01-05T15:00:00Z",
-        "customer_id": "C1",
-        "dest": "100",
-        "tier": "gold",
-        "sku": sku,
-        "quantity": qty,
-        "node_id": "N1",
-        "service": "ground",
-        "ship_date": "2026-01-05",
-        "delivery_date": "2026-01-07",
-    }
+    """A line of ``request_id`` from N1."""
+    return order_line(request_id, "N1", sku, qty)
 
 
 @pytest.fixture

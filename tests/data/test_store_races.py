@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import pytest
 
+from tests.data.order_lines import order_line
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.store import (
@@ -89,12 +90,7 @@ def test_stale_reservations_are_given_back_once(stores: list[StateStore]) -> Non
 
 
 def _order(request_id: str) -> list[dict[str, Any]]:
-    return [
-        {"order_id": request_id, "created_at": "2026-01-05T15:00:00Z",
-         "customer_id": "C1", "dest": "100", "tier": "gold", "sku": "TEE",
-         "quantity": 2, "node_id": "N1", "service": "ground",
-         "ship_date": "2026-01-05", "delivery_date": "2026-01-07"}
-    ]  # fmt: skip
+    return [order_line(request_id, "N1", "TEE", 2)]
 
 
 def test_one_checkout_is_held_once(stores: list[StateStore]) -> None:

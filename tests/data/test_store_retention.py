@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.data.order_lines import order_line
 from tests.postgres import downgrade_store, run_sql
 from tierflow.capacity.events import EventIdConflict, parse_event
 from tierflow.capacity.monitor import CapacityMonitor
@@ -77,22 +78,6 @@ def event(event_id: str, ts: float, value: float = 80.0) -> dict[str, Any]:
     }
 
 
-def _line(order_id: str, sku: str) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "created_at": "2026-01-05T15:00:00Z",
-        "customer_id": "C1",
-        "dest": "100",
-        "tier": "gold",
-        "sku": sku,
-        "quantity": 1,
-        "node_id": "N1",
-        "service": "ground",
-        "ship_date": "2026-01-05",
-        "delivery_date": "2026-01-07",
-    }
-
-
 def order(
     store: StateStore,
     order_id: str,
@@ -104,7 +89,7 @@ def order(
     """A checkout held and confirmed at ``at``: its lines in ``online_orders``
     (``upgrade``: a Platinum upgrade noted, then charged by the confirm)."""
     held = [("N1", [(sku, 1) for sku in skus])]
-    lines = [_line(order_id, sku) for sku in skus]
+    lines = [order_line(order_id, "N1", sku, 1) for sku in skus]
     note = UpgradeNote("gold", "C1", 4.0, 100.0) if upgrade else None
     store.hold_checkout(
         order_id, "gold", held, 60, order_lines=lines, now=at, upgrade=note

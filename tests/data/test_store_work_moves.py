@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.data.order_lines import order_line
 from tests.postgres import downgrade_store, run_sql
 from tests.service_fixtures import tiny_network
 from tierflow.capacity.monitor import CapacityMonitor
@@ -48,11 +49,7 @@ def _confirm(store: StateStore) -> None:
 
 
 def _line(order: str, node: str, sku: str, qty: int, work: float) -> dict[str, object]:
-    return {"order_id": order, "created_at": "2026-01-05T15:00:00Z",
-            "customer_id": "C1", "dest": "606", "tier": "gold", "sku": sku,
-            "quantity": qty, "node_id": node, "service": "ground",
-            "ship_date": "2026-01-05", "delivery_date": "2026-01-07",
-            "workload": work}  # fmt: skip
+    return order_line(order, node, sku, qty) | {"dest": "606", "workload": work}
 
 
 def _rows(*lines: tuple[str, str, str | None]) -> pd.DataFrame:
