@@ -466,17 +466,24 @@ OUTAGE = (
 TIMINGS = ("runtime_s", "batch_solve_p95_s")
 
 
+def _outage_args(folder: Path, n_orders: int) -> list[str]:
+    """``allocate``'s arguments for ``n_orders`` generated orders (seed 2,
+    in ``folder``) in greedy batches of 4 with :data:`OUTAGE`, without bid
+    prices."""
+    orders = _write_orders(folder / "orders.csv", n_orders, seed=2)
+    events = folder / "events.jsonl"
+    events.write_text(OUTAGE)
+    args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
+    args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
+    return [*args, "--events", str(events)]
+
+
 def _outage_day(tmp_path: Path) -> tuple[list[str], dict[str, Any]]:
     """``allocate``'s arguments for 240 orders in 60 greedy batches with
     :data:`OUTAGE`, and the summary of the uninterrupted run (in ``clean``):
     4 orders rerouted, 5 lines pulled back, in batch 2 (400 orders until
     2026-12-06: 6 and 9 in batch 3, the same code path at 1.7x the CPU)."""
-    orders = _write_orders(tmp_path / "orders.csv", 240, seed=2)
-    events = tmp_path / "events.jsonl"
-    events.write_text(OUTAGE)
-    args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
-    args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
-    args += ["--events", str(events)]
+    args = _outage_args(tmp_path, 240)
     clean = tmp_path / "clean"
     result = CliRunner().invoke(cli, [*args, "--out", str(clean), "--json"])
     assert result.exit_code == 0, result.output

@@ -20,7 +20,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tests.cli.test_allocate import OUTAGE, TINY, _committed, _write_orders
+from tests.cli.test_allocate import (
+    TIMINGS,
+    TINY,
+    _committed,
+    _outage_args,
+    _write_orders,
+)
 from tests.cli.test_follow_restored import _backup_and_restore
 from tests.conftest import ROOT
 from tests.postgres import NewState, run_sql
@@ -46,12 +52,7 @@ def long_day(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path]
     batches with :data:`OUTAGE`, and the folder of its uninterrupted run:
     run once for both backends (about 3 s; no store of the tests')."""
     folder = tmp_path_factory.mktemp("long_day")
-    orders = _write_orders(folder / "orders.csv", 1200, seed=2)
-    events = folder / "events.jsonl"
-    events.write_text(OUTAGE)
-    args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
-    args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
-    args += ["--events", str(events)]
+    args = _outage_args(folder, 1200)
     clean = folder / "clean"
     result = CliRunner().invoke(cli, [*args, "--out", str(clean)])
     assert result.exit_code == 0, result.output
@@ -129,7 +130,7 @@ def test_a_store_restored_under_a_run_stops_it_and_a_rerun_resumes_it(
     assert summary["resumed_batches"] == len(dumped)
     # the summary counts every batch, as the uninterrupted run's does
     whole = json.loads((clean / "summary.json").read_text())
-    skip = ("runtime_s", "batch_solve_p95_s", "resumed_batches")
+    skip = (*TIMINGS, "resumed_batches")
     assert {k: v for k, v in summary.items() if k not in skip} == {
         k: v for k, v in whole.items() if k not in skip
     }
