@@ -655,8 +655,9 @@ class LiveHub:
     ) -> list[LiveEvent] | None:
         """The checkout answered again: its ``options`` event (with ``moved``,
         none when no option and not ``degraded`` moved from the answer the
-        hub keeps: not built, its option set not encoded), or ``closed`` when it ended; None when
-        the store could not answer it (nothing to send: it is not closed)."""
+        hub keeps: not built, its option set not encoded), or ``closed`` when
+        it ended; None when the store could not answer it (nothing to send:
+        it is not closed)."""
         version = map_version(self.router)
         try:
             after = self.router.requote(request_id, now=self.clock())
