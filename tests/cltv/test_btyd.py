@@ -357,10 +357,13 @@ def test_a_two_point_fit_whose_share_is_all_or_none_scores_its_limit(
 def test_a_bgnbd_fit_whose_line_search_fails_at_the_optimum_needs_no_nelder_mead(
     cdnow_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """CDNOW's 1/10 sample 100 days in: L-BFGS-B's line search fails
-    (ABNORMAL) with the gradient at 3e-9 (its ftol of 1e-15 is below the
-    objective's rounding) and Newton's steps converge from there; Nelder-Mead
-    (0.1-0.5 s) used to run anyway and reach the same optimum."""
+    """CDNOW's 1/10 sample 100 days in: on an Intel Xeon, L-BFGS-B's line
+    search fails (ABNORMAL) with the gradient at 3e-9 (its ftol of 1e-15 is
+    below the objective's rounding) and Newton's steps converge from there;
+    Nelder-Mead (0.1-0.5 s) used to run anyway and reach the same optimum. On
+    an AMD EPYC the same search ends in success, so the spy reports the
+    Xeon's ending (the result's point is the optimum either way) and the fit
+    must take it from there without another minimize."""
     log, _ = read_transactions(cdnow_dir / "CDNOW_sample.txt", fmt="cdnow")
     history = customer_history(log, log.first_day + 100)
     x, t_x, T = history.x, history.t_x / 7.0, history.T / 7.0
@@ -368,12 +371,14 @@ def test_a_bgnbd_fit_whose_line_search_fails_at_the_optimum_needs_no_nelder_mead
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         result = scipy.optimize.minimize(*args, **kwargs)
-        methods.append(f"{kwargs['method']} {result.success}")
+        methods.append(kwargs["method"])
+        if kwargs["method"] == "L-BFGS-B":
+            result.success = False  # the line search's ABNORMAL on a Xeon
         return result
 
     monkeypatch.setattr(btyd, "minimize", spy)
     fit = fit_bgnbd(x, t_x, T)
-    assert methods == ["L-BFGS-B False"]
+    assert methods == ["L-BFGS-B"]
     assert fit.converged
     # the optimum the Nelder-Mead polish reached, on the grid
     assert (fit.r, fit.alpha, fit.a, fit.b) == pytest.approx(
