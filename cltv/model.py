@@ -635,6 +635,7 @@ class CLTVModel:
             "btyd": {
                 "bgnbd": bg.params(),
                 "bgnbd_dropout": bg.dropout,
+                "bgnbd_rate": bg.rate,
                 "gamma_gamma": gg.params(),
             },
             "regressor": {

@@ -391,3 +391,94 @@ def test_a_bgnbd_fit_whose_line_search_fails_at_the_optimum_needs_no_nelder_mead
         rel=2**-30,
     )
     assert fit.log_likelihood >= -3469.530610459899 * (1 + 1e-9)
+
+
+def _steady_buyers() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """300 customers buying $25 every 7 days from 2024-01-01, as of
+    2024-04-05 (day 95): 14 purchases each, the last on day 91 (weeks)."""
+    return np.full(300, 13.0), np.full(300, 13.0), np.full(300, 95 / 7)
+
+
+def _uniform_buyers(tmp_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """400 customers buying 1-8 times at uniform dates 2025-01-01 ..
+    2026-05-16 (``random.Random(1)``, lognormal(3, 1) amounts), as of
+    2025-12-31 (weeks)."""
+    import datetime
+    import random
+
+    rng = random.Random(1)
+    rows = [
+        (f"C{c:05d}", datetime.date(2025, 1, 1) + datetime.timedelta(
+            days=rng.randint(0, 500)), round(rng.lognormvariate(3, 1), 2))
+        for c in range(400)
+        for _ in range(rng.randint(1, 8))
+    ]  # fmt: skip
+    path = tmp_path / "uniform.csv"
+    columns = ["customer_id", "order_date", "amount"]
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    log, _ = read_transactions(path)
+    history = customer_history(log, day_number(np.datetime64("2025-12-31")))
+    return history.x, history.t_x / 7.0, history.T / 7.0
+
+
+def _noisy(objective: Any, seed: int) -> Any:
+    """``objective`` with its value and gradient moved by up to 1e-15
+    relative, differently at each point (as another CPU's exp, log and
+    gammaln move their last bits), by a hash of the point."""
+
+    def noisy(params: np.ndarray, *args: Any) -> tuple[float, np.ndarray]:
+        value, grad = objective(params, *args)
+        key = np.append(np.asarray(params, dtype=np.float64), float(seed))
+        rng = np.random.default_rng(list(key.view(np.uint64)))
+        u = rng.uniform(-1e-15, 1e-15, 1 + len(grad))
+        return value * (1.0 + u[0]), grad * (1.0 + u[1:])
+
+    return noisy
+
+
+_OBJECTIVES = ("_bgnbd_nll", "_nbd_nll", "_limit_nll", "_poisson_nll")
+
+
+@pytest.mark.parametrize("data", ["steady", "uniform"])
+def test_a_bgnbd_fit_on_a_flat_ridge_has_one_answer_whatever_the_cpu(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data: str
+) -> None:
+    """Where BG/NBD's likelihood rises towards a boundary (r, alpha -> inf
+    with r / alpha fixed: one Poisson rate for all; a -> 0: no dropout; a, b
+    -> 0: two points) an optimizer stops anywhere along the ridge: steady
+    buyers' fit ran a and b to their bounds on an Intel Xeon (refused) and
+    to a = 0, r = 4e7 on an AMD EPYC ($102.62 a customer published); the
+    uniform buyers' to a, b ~ 0 (refused) and to a = 0, r = 8.2e6 (a model).
+    From five starts and five perturbations of the objectives' last bits
+    (this machine's proxy for other CPUs) it went to eight different places
+    and forecasts up to 7e5 times apart. The fit publishes the simplest
+    limit within 1e-6 of the most likely: one answer."""
+    x, t_x, T = _steady_buyers() if data == "steady" else _uniform_buyers(tmp_path)
+    inits = [(1.0, 1.0, 1.0, 1.0), (0.5, 2.0, 0.8, 3.0), (2.0, 5.0, 0.3, 1.5),
+             (0.2, 0.5, 2.0, 2.0), (1.5, 0.7, 1.2, 0.6)]  # fmt: skip
+    fits = [fit_bgnbd(x, t_x, T, init=init) for init in inits]
+    for seed in range(5):
+        with monkeypatch.context() as m:
+            for name in _OBJECTIVES:
+                if hasattr(btyd, name):
+                    m.setattr(btyd, name, _noisy(getattr(btyd, name), seed))
+            fits.append(fit_bgnbd(x, t_x, T))
+    first = fits[0]
+    weeks = 30 / 7
+    want = first.expected_purchases(weeks, x, t_x, T)
+    alive = first.p_alive(x, t_x, T)
+    for fit in fits[1:]:
+        got = fit.expected_purchases(weeks, x, t_x, T)
+        assert got == pytest.approx(want, rel=1e-6)
+        assert fit.p_alive(x, t_x, T) == pytest.approx(alive, rel=1e-6)
+        assert (fit.rate, fit.dropout, fit.no_dropout) == (
+            first.rate,
+            first.dropout,
+            first.no_dropout,
+        )
+    assert np.isfinite(want).all() and (want >= 0.0).all()
+    if data == "steady":
+        # one Poisson rate, no dropout: 13 purchases in 95 days, $25 each
+        assert first.poisson and first.no_dropout
+        assert first.r / first.alpha == pytest.approx(13 / (95 / 7), rel=1e-9)
+        assert 25.0 * want == pytest.approx(np.full(300, 107.14), rel=0.1)
