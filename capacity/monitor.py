@@ -26,6 +26,7 @@ from tierflow.capacity.events import (
     logged_instant,
     parse_event,
 )
+from tierflow.capacity.log_read import DatedEvents, collection_paused, dated_upto
 from tierflow.capacity.score import capacity_scores, lane_congestion
 from tierflow.data.errors import InputError, listed
 from tierflow.data.limits import MAX_UNITS, require_array
@@ -253,7 +254,10 @@ class CapacityMonitor:
         the same figures as a store that logged only those. No snapshot is
         read (one may hold events of after ``at``), so the log must be
         whole: a log ``tierflow state prune`` cut is refused. The monitor
-        is detached (a reader's: it logs and snapshots nothing).
+        is detached (a reader's: it logs and snapshots nothing). The log is
+        read and applied in bulk (:func:`~tierflow.capacity.log_read.
+        dated_upto`, :meth:`_replay`), to the map :meth:`replayed_at`
+        leaves one event at a time (docs/cli.md: the figures).
 
         Raises
         ------
@@ -271,7 +275,23 @@ class CapacityMonitor:
                 value=at.isoformat(),
             )
         cut = at.timestamp()
-        logged = store.events_after(0)
+        mon = cls(network)
+        mon.rebuilds += 1
+        with collection_paused():  # a million rows' tuples, all kept
+            mon._replay(dated_upto(store.events_dated_upto(cut), network, cut))
+        foreign = {ev.node_id for ev in mon._foreign_events}
+        if foreign:
+            _warn_foreign_nodes(foreign)
+        return mon
+
+    @classmethod
+    def replayed_at(
+        cls, network: Network, logged: Sequence[StoredEvent], at: dt.datetime
+    ) -> CapacityMonitor:
+        """:meth:`open_at`'s map replayed one event at a time through
+        :meth:`apply_logged` from ``logged`` (the whole log): the reference
+        its bulk replay (:meth:`_replay`) is tested against."""
+        cut = at.timestamp()
         mon = cls(network)
         mon.rebuilds += 1
         # ``ts`` as the event parser reads it (an unreadable one is skipped
@@ -284,10 +304,107 @@ class CapacityMonitor:
                 if t is not None and t <= cut
             ]
         )
-        foreign = {ev.node_id for ev in mon._foreign_events}
-        if foreign:
-            _warn_foreign_nodes(foreign)
         return mon
+
+    def _replay(self, log: DatedEvents) -> None:
+        """Apply ``log`` to the nominal map (a new monitor no caller
+        refreshes: :meth:`open_at`'s) in bulk, to the state
+        :meth:`apply_logged` leaves one event at a time: a set kind and a
+        lane's congestion are the newest event's (of equal ``ts``, the last
+        logged), the clocks the newest; the backlog is replayed event by
+        event (a late change is placed by time), with the feed's clock each
+        saw (:meth:`_replay_backlog`). ``replayed_at`` is the reference
+        (``tests/capacity/test_log_read.py``)."""
+        if self.n_applied or self.last_seq or self._refreshed:
+            raise RuntimeError("a bulk replay applies to a new monitor only")
+        self._foreign_events.extend(log.foreign)
+        if log.seq.size:
+            self.last_seq = int(log.seq[-1])
+        took = np.flatnonzero(log.parsed)
+        if took.size == 0:
+            return
+        self._cached = None
+        self.n_applied = self._since_snapshot = int(took.size)
+        ts, kind = log.ts[took], log.kind[took]
+        self.last_ts = float(ts.max())
+        feed = ~log.work[took]
+        # a checkout's work is no news of the feed: its own clock stands
+        heard = np.where(feed, np.fmin(ts, log.received[took]), -np.inf)
+        clock = np.maximum.accumulate(heard)
+        if feed.any():
+            self.feed_ts = float(ts[feed].max())
+        backlog = np.flatnonzero(
+            (kind == EVENT_TYPES.index("backlog"))
+            | (kind == EVENT_TYPES.index("backlog_delta"))
+        )
+        self._replay_backlog(log, took[backlog], clock[backlog])
+        self.heard_ts = float(clock[-1])
+        self._replay_latest(log, took)
+
+    def _replay_backlog(
+        self, log: DatedEvents, rows: NDArray[np.intp], clock: NDArray[np.float64]
+    ) -> None:
+        """:meth:`_replay`'s backlog events ``rows``, one at a time as
+        :meth:`_apply_delta` and :meth:`_apply_backlog` apply them, each with
+        the feed's clock it was applied at (``clock``), on lists (a numpy
+        element read or written costs more than the rest of a change). No
+        forecast stands here (no caller refreshes it), so a checkout's work
+        takes none off."""
+        delta = EVENT_TYPES.index("backlog_delta")
+        changes = self._changes
+        backlog, stamp = self.backlog.tolist(), self._stamp[:, _BACKLOG].tolist()
+        by = [ids[_BACKLOG] for ids in self._stamp_id]
+        ids = log.event_id
+        for k, kind, i, ts, v, heard in zip(
+            rows.tolist(),
+            log.kind[rows].tolist(),
+            log.node[rows].tolist(),
+            log.ts[rows].tolist(),
+            log.value[rows].tolist(),
+            clock.tolist(),
+            strict=True,
+        ):
+            if ts < stamp[i]:
+                continue  # stale: counted in a newer absolute backlog
+            if kind == delta:
+                backlog[i] = changes.add(i, ts, v, heard, backlog[i])
+                continue
+            rebased = changes.rebase(i, ts, v, heard)
+            if rebased is not None:
+                stamp[i], by[i], backlog[i] = ts, ids[k], rebased
+        self.backlog[:] = backlog
+        self._stamp[:, _BACKLOG] = stamp
+        for node, ident in zip(self._stamp_id, by, strict=True):
+            node[_BACKLOG] = ident
+
+    def _replay_latest(self, log: DatedEvents, took: NDArray[np.intp]) -> None:
+        """:meth:`_replay`'s set kinds and congestion: per node and kind
+        (lane), the newest event's value and stamp, the last logged of
+        equal ``ts`` (a later one of the same ``ts`` is not stale)."""
+        kind = log.kind[took]
+        for f, name in enumerate(_SET_FIELDS):
+            if name == "backlog":
+                continue
+            rows = took[kind == EVENT_TYPES.index(name)]
+            for k in _newest(log.node[rows], log.ts[rows], rows):
+                i, v = int(log.node[k]), float(log.value[k])
+                self._stamp[i, f] = log.ts[k]
+                self._stamp_id[i][f] = log.event_id[k]
+                if name == "nominal_capacity":
+                    self.nominal[i] = v
+                elif name == "staffing":
+                    self.staffing[i] = v / 100.0
+                elif name == "outage":
+                    self.outage[i] = v > 0
+                else:
+                    self.forecast[i] = self._logged_forecast[i] = v
+                    self._standing[i] = self._refreshed
+        rows = took[kind == EVENT_TYPES.index("congestion")]
+        lanes = log.node[rows] * len(SERVICES) + log.service[rows]
+        for k in _newest(lanes, log.ts[rows], rows):
+            i, lane = int(log.node[k]), int(log.service[k])
+            self._stamp_lane[i, lane] = log.ts[k]
+            self.congestion[i, lane] = log.value[k]
 
     def refresh(self) -> int:
         """Apply events other writers logged since ours; returns how many."""
@@ -463,7 +580,7 @@ class CapacityMonitor:
             self.heard_ts = max(self.heard_ts, heard)
             self.feed_ts = max(self.feed_ts, ev.ts)
         if kind == "backlog_delta":
-            return self._apply_delta(ev)
+            return self._apply_delta(i, ev.ts, v, ev.event_id)
         if kind == "backlog":
             return self._apply_backlog(i, ev.ts, v, ev.event_id)
         if kind == "congestion":
@@ -488,20 +605,19 @@ class CapacityMonitor:
             self._standing[i] = self._refreshed
         return True
 
-    def _apply_delta(self, ev: CapacityEvent) -> bool:
-        """A change of backlog; False when stale (counted in a newer
-        absolute backlog)."""
-        i, v = ev.node, ev.value
-        if ev.ts < self._stamp[i, _BACKLOG]:
+    def _apply_delta(self, i: int, ts: float, v: float, event_id: str) -> bool:
+        """A change of backlog ``v`` at node ``i`` dated ``ts``; False when
+        stale (counted in a newer absolute backlog)."""
+        if ts < self._stamp[i, _BACKLOG]:
             return False
         self.backlog[i] = self._changes.add(
-            i, ev.ts, v, self.heard_ts, float(self.backlog[i])
+            i, ts, v, self.heard_ts, float(self.backlog[i])
         )
         if (
             self._standing[i]
             and v > 0
-            and ev.event_id.startswith(ORDER_WORK)
-            and not is_work_move(ev.event_id)
+            and event_id.startswith(ORDER_WORK)
+            and not is_work_move(event_id)
         ):
             # an order's work where an explicit forecast stands: part of the
             # work it forecast, now in the backlog; the caller's next refresh
@@ -1036,6 +1152,20 @@ CHANGED_KINDS = ("nominal_capacity", "staffing", "outage")
 #: The services a node's rest-of-day forecast is counted on, the first it
 #: offers (:meth:`CapacityMonitor.forecast_congestion`).
 FORECAST_LANES = ("ground", "two_day", "next_day")
+
+
+def _newest(
+    group: NDArray[np.intp], ts: NDArray[np.float64], rows: NDArray[np.intp]
+) -> list[int]:
+    """Of ``rows`` (in log order) grouped by ``group``, each group's newest
+    by ``ts``, of equal ``ts`` the last: the event one at a time leaves
+    standing (an older one is stale, one of equal ``ts`` replaces)."""
+    if rows.size == 0:
+        return []
+    order = np.lexsort((np.arange(rows.size), ts, group))
+    last = np.append(group[order][1:] != group[order][:-1], True)
+    out: list[int] = rows[order[last]].tolist()
+    return out
 
 
 def _forecast_lanes(network: Network) -> NDArray[np.intp]:

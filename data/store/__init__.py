@@ -21,6 +21,7 @@ from tierflow.data.store.allocations import AllocationRun, run_position
 from tierflow.data.store.bid_prices import BidPriceRun
 from tierflow.data.store.capacity_log import (
     CAPACITY_CHANNEL,
+    LogColumns,
     LoggedCheck,
     LogPosition,
     PrunedEvent,
@@ -135,6 +136,7 @@ __all__ = [
     "HoldCut",
     "HoldRecounted",
     "KeyedQuote",
+    "LogColumns",
     "LogPosition",
     "LoggedCheck",
     "PostgresStore",

@@ -9,7 +9,9 @@ event up to its ``last_seq``. A commit that logs events notifies
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -76,6 +78,65 @@ class StoredEvent:
     #: When the log received it (epoch seconds; None where not read): a
     #: future-dated event counts as news of the feed only up to this.
     received_at: float | None = None
+
+
+class LogColumns(NamedTuple):
+    """Logged events as columns, in sequence order (:meth:`CapacityLog.
+    events_dated_upto`): each a tuple of one field of every event, the
+    ``payload`` the logged JSON text, not read."""
+
+    seq: tuple[int, ...]
+    event_id: tuple[str, ...]
+    ts: tuple[str, ...]
+    node_id: tuple[str, ...]
+    type: tuple[str, ...]
+    payload: tuple[str, ...]
+    received_at: tuple[float, ...]
+
+    def stored(self, k: int) -> StoredEvent:
+        """Event ``k`` as :meth:`CapacityLog.events_after` reads it."""
+        return StoredEvent(
+            int(self.seq[k]),
+            str(self.event_id[k]),
+            str(self.ts[k]),
+            str(self.node_id[k]),
+            str(self.type[k]),
+            json.loads(self.payload[k]),
+            float(self.received_at[k]),
+        )
+
+
+#: The ``ts`` text a log's writer gives (``CapacityEvent.record``: UTC's
+#: ``isoformat``), of whole seconds and of microseconds, as ``length``:
+#: the first 19 characters (``YYYY-MM-DDTHH:MM:SS``) of one such that is
+#: an instant compare as the instants (fixed-width digits, read bytewise).
+_UTC_LENGTHS = "(25, 32)"
+
+
+def _dated_after(bound: str | None, byte_order: str) -> tuple[str, tuple[str, ...]]:
+    """SQL condition (and its parameter) of the rows to read: those not of
+    the UTC form (:data:`_UTC_LENGTHS`) whose first 19 characters order
+    after ``bound``'s (None: every row). A row it leaves out is unreadable
+    (the replay skips it) or dated after ``bound``'s second."""
+    if bound is None:
+        return "", ()
+    return (
+        f" AND NOT (length(ts) IN {_UTC_LENGTHS} AND substr(ts, length(ts) - 5)"
+        f" = '+00:00' AND substr(ts, 1, 19){byte_order} > ?)",
+        (bound,),
+    )
+
+
+def second_after(at: float) -> str | None:
+    """``YYYY-MM-DDTHH:MM:SS`` (UTC) of the whole second after the one of
+    ``at`` (epoch seconds): an event of a later second is dated at least a
+    second after ``at``, whatever the rounding of either to a float. None
+    where there is no such date (beyond year 9999)."""
+    try:
+        after = dt.datetime.fromtimestamp(math.floor(at) + 1, dt.UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return after.isoformat()[:19]
 
 
 class LogPosition(NamedTuple):
@@ -266,6 +327,22 @@ class CapacityLog(StorePart):
     def events_after(self, seq: int) -> list[StoredEvent]:
         """Logged events after ``seq``, in sequence order."""
         return stored_events(self._db.execute(_EVENTS_AFTER, (seq,)))
+
+    def events_dated_upto(self, at: float) -> LogColumns:
+        """The logged events, in sequence order, as columns, without those
+        whose ``ts`` is the writers' UTC form dated a second or more after
+        ``at`` (epoch seconds; :func:`second_after`): the others may be
+        after it as well (any other form, or within the second), which the
+        reader tells by parsing them (``CapacityMonitor.open_at``)."""
+        where, bound = _dated_after(second_after(at), self._db.byte_order)
+        rows = self._db.execute(
+            "SELECT seq, event_id, ts, node_id, type, payload, received_at "
+            f"FROM capacity_events WHERE seq > 0{where} ORDER BY seq",
+            bound,
+        ).fetchall()
+        if not rows:
+            return LogColumns((), (), (), (), (), (), ())
+        return LogColumns(*zip(*rows, strict=True))
 
     def logged_events(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
         """The logged events among ``event_ids``, by id (to tell a repeat with

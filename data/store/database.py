@@ -476,6 +476,13 @@ class Database(Connection, Protocol):
         ...
 
     @property
+    def byte_order(self) -> str:
+        """SQL ``COLLATE`` clause that orders text by its bytes (UTF-8's
+        byte order is its code points'), whatever the database's locale: a
+        comparison of fixed-width ISO 8601 text in time order."""
+        ...
+
+    @property
     def tables_made(self) -> str:
         """SQL of one number that changes whenever the store's tables are
         made again under a running process (a restore with ``--clean``, a

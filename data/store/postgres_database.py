@@ -736,6 +736,9 @@ class PostgresDatabase:
     #: (``pg_restore --clean``, a database made again); ``VACUUM FULL`` and
     #: ``TRUNCATE`` keep it.
     tables_made = "'capacity_events'::regclass::oid::bigint"
+    #: The database's collation may be a locale's, which orders punctuation
+    #: apart from the digits ("C" is byte order).
+    byte_order = ' COLLATE "C"'
 
     def __init__(
         self,

@@ -21,7 +21,12 @@ from tierflow.data.network import Network
 from tierflow.data.store.allocation_stock import AllocationStock
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
-from tierflow.data.store.capacity_log import LoggedCheck, LogPosition, StoredEvent
+from tierflow.data.store.capacity_log import (
+    LogColumns,
+    LoggedCheck,
+    LogPosition,
+    StoredEvent,
+)
 from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import CheckoutState
 from tierflow.data.store.quotes import KeyedQuote, QuoteState, StoredQuote
@@ -319,6 +324,12 @@ class CapacityEventLog(Protocol):
 
     def events_after(self, seq: int) -> list[StoredEvent]:
         """Logged events with ``seq`` greater than the given one, in order."""
+        ...
+
+    def events_dated_upto(self, at: float) -> LogColumns:
+        """The logged events as columns, in order, without some of those
+        plainly dated after ``at`` (epoch seconds): the others' ``ts`` are
+        for the caller to read."""
         ...
 
     def logged_events(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]:

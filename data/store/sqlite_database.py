@@ -350,6 +350,8 @@ class SqliteDatabase:
     #: (:meth:`wait_notice`), and one restored in place (``.restore``) is
     #: told by its log going back.
     tables_made = "0"
+    #: SQLite's own default (``memcmp``), said.
+    byte_order = " COLLATE BINARY"
 
     def __init__(
         self,
