@@ -102,7 +102,7 @@ def dated_upto(cols: LogColumns, network: Network, at: float) -> DatedEvents:
     ts = instants(cols.ts)
     rows = np.flatnonzero(ts <= at)  # NaN (unreadable): never
     pick = _picker(rows.tolist(), len(ts))
-    ids = _event_ids(pick(cols.event_id))
+    ids, named = _event_ids(pick(cols.event_id))
     # the node, the type and the payload, parsed once per distinct text
     node_code, node_ids = _codes(pick(cols.node_id))
     nodes = np.array([_node(str(v), network) for v in node_ids], dtype=np.intp)
@@ -111,21 +111,20 @@ def dated_upto(cols: LogColumns, network: Network, at: float) -> DatedEvents:
     )
     node, dated = nodes[node_code], ts[rows]
     for j in np.flatnonzero(alone).tolist():  # a payload naming a row's field
-        got, ids[j] = _parsed_alone(cols.stored(int(rows[j])), network)
-        good[j] = got is not None
+        got, ident = _parsed_alone(cols.stored(int(rows[j])), network)
+        good[j] = named[j] = got is not None
+        ids[j] = ident or ""
         fields[j], node[j], dated[j] = (
             ((-1, 0.0, -1), -1, dated[j]) if got is None else got
         )
-    event_id = [i or "" for i in ids]
-    parsed = good & (node >= 0) & np.array([i is not None for i in ids], dtype=bool)
+    parsed = good & (node >= 0) & named
+    row_nodes = pick(cols.node_id)
     foreign = [
-        cols.stored(k)
-        for k, taken, node_id in zip(
-            rows.tolist(), parsed.tolist(), pick(cols.node_id), strict=True
-        )
-        if not taken and node_id not in network.node_index
+        cols.stored(int(rows[j]))
+        for j in np.flatnonzero(~parsed).tolist()
+        if row_nodes[j] not in network.node_index
     ]
-    work = np.array([i.startswith(ORDER_WORK) for i in event_id], dtype=bool)
+    work = np.array([i.startswith(ORDER_WORK) for i in ids], dtype=bool)
     return DatedEvents(
         seq=np.array(pick(cols.seq), dtype=np.int64),
         parsed=parsed,
@@ -136,7 +135,7 @@ def dated_upto(cols: LogColumns, network: Network, at: float) -> DatedEvents:
         service=np.where(parsed, fields[:, 2], -1).astype(np.intp),
         received=np.array(pick(cols.received_at), dtype=np.float64),
         work=work & parsed,
-        event_id=event_id,
+        event_id=ids,
         foreign=foreign,
     )
 
@@ -247,18 +246,19 @@ def _picker(rows: list[int], total: int) -> Callable[[Sequence[Any]], Sequence[A
     return get
 
 
-def _event_ids(raw: Sequence[str]) -> list[str | None]:
-    """Logged ids as the parser reads string ones (``events._event_id``):
-    None where it refuses one. Most logs have none such, which is found
-    for all at once."""
+def _event_ids(raw: Sequence[str]) -> tuple[list[str], NDArray[np.bool_]]:
+    """Logged ids as the parser reads string ones (``events._event_id``),
+    and whether it takes each ("" where it does not). Most logs have no id
+    it refuses, which is found for all at once."""
     ids = [e.strip() for e in raw]
     if (
         all(ids)
         and max(map(len, raw), default=0) <= MAX_ID_LENGTH
         and UNSTORABLE.search("\n".join(ids)) is None
     ):
-        return list(ids)
-    return [_event_id(e) for e in raw]
+        return ids, np.ones(len(ids), dtype=bool)
+    read = [_event_id(e) for e in raw]
+    return [i or "" for i in read], np.array([i is not None for i in read], dtype=bool)
 
 
 def _event_id(raw: str) -> str | None:
