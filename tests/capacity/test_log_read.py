@@ -60,7 +60,7 @@ _VALUES = (
 )
 
 
-def _assert_same_map(bulk: CapacityMonitor, one: CapacityMonitor) -> None:
+def assert_same_map(bulk: CapacityMonitor, one: CapacityMonitor) -> None:
     """Every field of the two monitors' state alike, bit for bit (a -0.0
     for a 0.0 too), and so the snapshot state and the table shown."""
     for name in _ARRAYS:
@@ -231,7 +231,7 @@ def test_the_bulk_replay_is_the_replay_one_event_at_a_time(
     logged = [cols.stored(k) for k in range(len(rows))]
     for at in _instants(rng, cols):
         one = CapacityMonitor.replayed_at(tiny_network, logged, at)
-        _assert_same_map(_bulk(tiny_network, cols, at), one)
+        assert_same_map(_bulk(tiny_network, cols, at), one)
 
 
 def test_the_random_logs_are_not_vacuous(tiny_network: Network) -> None:
@@ -288,7 +288,7 @@ def test_the_store_read_in_bulk_is_the_replay_one_event_at_a_time(
             logged = store.events_after(0)
             for at in _instants(rng, _columns(rows)):
                 one = CapacityMonitor.replayed_at(tiny_network, logged, at)
-                _assert_same_map(CapacityMonitor.open_at(tiny_network, store, at), one)
+                assert_same_map(CapacityMonitor.open_at(tiny_network, store, at), one)
                 left_out += len(logged) - len(
                     store.events_dated_upto(at.timestamp()).seq
                 )
