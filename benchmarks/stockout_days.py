@@ -23,8 +23,9 @@ trace's failure (``docs/allocation.md`` says how close the figures are).
     The same, the 300 orders evenly from 01:00 to the day's end (one every
     4.6 minutes, the last at 23:55; the QA trace's 92 batches).
 ``gen-1sku``
-    600 orders of ``tierflow generate`` (:func:`generate_orders`, seed
-    ``s``) on the network with SKU-001 alone; each SKU's stock a uniform
+    600 orders of ``tierflow generate orders`` (seed ``s``, an order drawn
+    Platinum that checkout could not have offered Platinum made Gold, as
+    it writes them) on the network with SKU-001 alone; each SKU's stock a uniform
     82-100 % of the units ordered, split in thirds over the nodes; ST-C's
     room 60 % of its stock.
 ``gen-3sku``
@@ -61,11 +62,13 @@ from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import read_orders, write_orders
 from tierflow.data.vocabulary import AllocationStatus, Tier
 from tierflow.data.wording import counted
+from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationOutcome,
     AllocationSettings,
     DayAllocator,
 )
+from tierflow.orchestration.checkout.offerable import checkout_tiers
 
 #: The tiny test network (``tests/data/tiny_network``), which the days copy.
 TINY = Path(__file__).resolve().parent.parent / "tests" / "data" / "tiny_network"
@@ -146,8 +149,9 @@ def build_qa_day(seed: int, folder: Path, hours: int) -> tuple[Path, Path]:
 
 def build_generated_day(seed: int, folder: Path, skus: int) -> tuple[Path, Path]:
     """A generated day's network and orders under ``folder``: the orders
-    first (on the network with ample stock), then the stock drawn from the
-    units they ask for."""
+    first (on the network without stock), then the stock drawn from the
+    units they ask for, then the orders' tiers as checkout could have
+    offered them on that network."""
     empty = pd.DataFrame(columns=["node_id", "sku", "on_hand"])
     net_dir = build_network(folder / "net", skus, empty, QA_ROOM)
     frame = generate_orders(
@@ -164,6 +168,10 @@ def build_generated_day(seed: int, folder: Path, skus: int) -> tuple[Path, Path]
     stock = pd.DataFrame(rows, columns=["node_id", "sku", "on_hand"])
     room = round(GEN_ROOM * float(stock.loc[stock.node_id == "ST-C", "on_hand"].sum()))
     net_dir = build_network(folder / "net", skus, stock, max(room, 1))
+    # as tierflow generate orders writes them: Gold for an order drawn
+    # Platinum that checkout could not have offered Platinum (an evening
+    # past the cutoffs), judged on the day's network
+    frame, _ = checkout_tiers(frame, load_network(net_dir), TierPolicy())
     return net_dir, write_orders(frame, folder / "orders.csv")
 
 
