@@ -205,6 +205,29 @@ def _closed_by_server(s: socket.socket, wait_s: float) -> bool:
     return False
 
 
+class _Counted(RepeatedLines):
+    """The drops' :class:`RepeatedLines`, counting the lines offered to it
+    (said or not): a test waits for the server's drops, not a guess of
+    their time."""
+
+    def __init__(self, every_s: float, **kw: Any) -> None:
+        super().__init__(every_s, **kw)
+        self.offered = 0
+
+    def admit(self, line: str, *, key: str | None = None) -> str | None:
+        self.offered += 1
+        return super().admit(line, key=key)
+
+
+def _until_dropped(said: _Counted, n: int, wait_s: float = 30.0) -> None:
+    """Until ``said`` was offered its ``n``-th drop (the buffers filled, then
+    ``WRITE_IDLE_S`` without a byte taken; a fixed 4 s was a guess of it)."""
+    deadline = time.monotonic() + wait_s
+    while said.offered < n:
+        assert time.monotonic() < deadline, f"{said.offered} of {n} dropped"
+        time.sleep(0.05)
+
+
 def test_a_client_that_takes_no_byte_of_its_answer_is_dropped(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -215,7 +238,8 @@ def test_a_client_that_takes_no_byte_of_its_answer_is_dropped(
     send buffers were full: after ``WRITE_IDLE_S`` (30 s; 1 here) with no
     byte taken the connection is dropped, before the answers all went."""
     monkeypatch.setattr(request_limits, "WRITE_IDLE_S", 1.0)
-    monkeypatch.setattr(request_limits, "_dropped_said", RepeatedLines(30.0))
+    said = _Counted(30.0)
+    monkeypatch.setattr(request_limits, "_dropped_said", said)
     with (
         live_server(tmp_path) as (server, _),
         httpx.Client(base_url=server.url) as client,
@@ -225,7 +249,7 @@ def test_a_client_that_takes_no_byte_of_its_answer_is_dropped(
         port = int(server.url.rsplit(":", 1)[1])
         ask = b"GET /openapi.json HTTP/1.1\r\nHost: t\r\n\r\n" * n
         with _taking_nothing(port, ask) as s:
-            time.sleep(4)  # the buffers fill, then 1 s without a byte taken
+            _until_dropped(said, 1)
             taken = 0
             s.settimeout(5)
             with contextlib.suppress(ConnectionResetError, TimeoutError):
@@ -261,7 +285,7 @@ def test_connections_dropped_for_not_reading_are_one_line_a_while(
     after it."""
     monkeypatch.setattr(request_limits, "WRITE_IDLE_S", 1.0)
     clock = _Clock()
-    said = RepeatedLines(request_limits.DROPPED_LOG_EVERY_S, clock=clock)
+    said = _Counted(request_limits.DROPPED_LOG_EVERY_S, clock=clock)
     monkeypatch.setattr(request_limits, "_dropped_said", said)
     with (
         live_server(tmp_path) as (server, _),
@@ -276,12 +300,12 @@ def test_connections_dropped_for_not_reading_are_one_line_a_while(
         with contextlib.ExitStack() as stack:
             for s in clients:
                 stack.enter_context(s)
-            time.sleep(4)  # the buffers fill, then 1 s without a byte taken
+            _until_dropped(said, 3)
             assert all(_closed_by_server(s, 10) for s in clients)
         first = _dropped_lines(caplog)
         clock.now += 31
         with _taking_nothing(port, ask) as s:
-            time.sleep(4)
+            _until_dropped(said, 4)
             assert _closed_by_server(s, 10)
         assert client.get("/healthz").status_code == 200
     (line,) = first
