@@ -192,7 +192,12 @@ def test_a_store_back_is_read_again_within_a_second(tiny_network: Network) -> No
     restart that every other read had got over within a second."""
     clock = [1_767_600_000.0]  # 2026-01-05T08:00Z
     fallback = FixedBidPrices([0.5, 0.5, 0.5], source="fixed test prices")
-    with own_postgres() as pg, open_store(pg.create_database("bids")) as store:
+    # the pool's connection wait 1 s (5 s by default): the read that fails
+    # waits it out in full, and it is not what this test times
+    with (
+        own_postgres() as pg,
+        open_store(pg.create_database("bids"), timeout_s=1.0) as store,
+    ):
         as_of = dt.datetime.fromtimestamp(clock[0], dt.UTC)
         store.put_bid_prices({"WH-WEST": 2.0}, as_of=as_of, source="lp b3")
         bids = StoreBidPrices(store, tiny_network, fallback, clock=lambda: clock[0])
