@@ -119,34 +119,71 @@ def serve_process(
     with more ``args``; ``store_wait_s``: the server's ``STORE_WAIT_S`` (5 s)
     set to that in the child, for a test that waits it out (its workers are
     forked: they keep it)."""
-    port = free_port()
+    with serve_processes(state, [log], *args, store_wait_s=store_wait_s) as (one,):
+        yield one
+
+
+@contextmanager
+def serve_processes(
+    state: Path | str,
+    logs: list[Path],
+    *args: str,
+    store_wait_s: float | None = None,
+) -> Iterator[list[tuple[str, subprocess.Popen[bytes]]]]:
+    """:func:`serve_process` once per log in ``logs``, all started before
+    any is waited for: replicas start side by side (a start is seconds of
+    a loaded machine's wall time)."""
     waits = None
     if store_wait_s is not None:
         waits = {"tierflow.cli.serve_cmd:STORE_WAIT_S": store_wait_s}
-    command = [*tierflow_program(waits), "serve", "--port", str(port), "--network",
-               str(TINY_NETWORK), "--state", str(state), "--capacity-max-age",
-               "0", *args]  # fmt: skip
     env = {**os.environ, "TIERFLOW_API_KEY": API_KEY}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    started: list[tuple[str, subprocess.Popen[bytes], Path]] = []
     try:
+        for log in logs:
+            port = free_port()
+            while any(url.endswith(f":{port}") for url, _, _ in started):
+                port = free_port()  # none bound yet: the kernel may repeat one
+            command = [*tierflow_program(waits), "serve", "--port", str(port),
+                       "--network", str(TINY_NETWORK), "--state", str(state),
+                       "--capacity-max-age", "0", *args]  # fmt: skip
+            with open(log, "wb") as out:
+                proc = subprocess.Popen(
+                    command, stdout=out, stderr=subprocess.STDOUT, env=env
+                )
+            started.append((f"http://127.0.0.1:{port}", proc, log))
         deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        yield url, proc
+        for url, proc, log in started:
+            _wait_healthy(url, proc, log, deadline)
+        yield [(url, proc) for url, proc, _ in started]
     finally:
+        _stop([proc for _, proc, _ in started])
+
+
+def _wait_healthy(
+    url: str, proc: subprocess.Popen[bytes], log: Path, deadline: float
+) -> None:
+    """Until the server at ``url`` answers ``/healthz`` (failing, with its
+    log, if it ended or ``deadline`` passed)."""
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each of ``procs`` still running, then wait for them all
+    (side by side), killing one that does not end within 20 s."""
+    for proc in procs:
         if proc.poll() is None:
             proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
