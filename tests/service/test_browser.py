@@ -540,7 +540,7 @@ def test_an_event_posted_to_one_replica_reaches_a_page_on_another(
 
 
 def test_ops_shows_the_rest_of_day_forecast_as_orders_flow_in(
-    browser: Any, tmp_path: Path
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """/ops says where the forecast comes from and how many orders it
     expects; confirmed checkouts change it on the open page."""
@@ -548,7 +548,11 @@ def test_ops_shows_the_rest_of_day_forecast_as_orders_flow_in(
     from tests.demand_history import flat_history
     from tests.service.replicas import stock_up
     from tierflow.data.network import load_network
+    from tierflow.service import feed
 
+    # the forecast's refresh cadence (5 s), as test_demand_forecast's
+    # QUICK_S: the confirms' refresh was waited for, up to 5 s
+    monkeypatch.setattr(feed, "DEMAND_MIN_S", 0.5)
     state = tmp_path / "state.db"
     stock_up(state, 1000)
     demand = flat_history(tmp_path, load_network(TINY_NETWORK))
