@@ -2174,7 +2174,10 @@ def test_options_asked_while_the_server_is_down_come_when_it_is_back(
     serve = _server_on(port)
 
     with tiny_router(tmp_path) as first, serve(first) as server:
-        page = _page(browser, server.url + "/", errors)
+        page = _new_page(browser, errors)
+        page.clock.install()  # the tries' waits run forward, not waited out
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
     answered: list[int] = []
     page.on(
         "response",
@@ -2187,12 +2190,17 @@ def test_options_asked_while_the_server_is_down_come_when_it_is_back(
     assert page.inner_text("#error") == (
         "The store could not be reached: trying again in 0.5 s."
     )
-    page.wait_for_function("() => document.body.dataset.askRetry === '3'")
+    for attempt, wait_ms in ((2, 500), (3, 1000)):
+        page.clock.run_for(wait_ms)
+        page.wait_for_function(
+            "n => document.body.dataset.askRetry === String(n)", arg=attempt
+        )
     assert page.inner_text("#error") == (
         "The store could not be reached: trying again in 2 s."
     )
     page.fill("#zip", "10001")  # typed while the page tries again
     with tiny_router(tmp_path, scores=False) as second, serve(second):
+        page.clock.run_for(2000)
         page.wait_for_selector("#options .option-card")
         assert _tiers(page) == ["gold"]
         assert page.locator("#error").is_hidden()
