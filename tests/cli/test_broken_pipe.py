@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,17 +87,27 @@ def test_a_closed_stdout_is_no_error_line() -> None:
     assert proc.returncode == CLOSED_PIPE_EXIT == 141  # as `yes | head -1`
 
 
+@pytest.fixture(scope="module")
+def _sample_stock(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding the sample network's stock (15,345 positions), loaded
+    once for the module by ``tierflow stock load``: a test copies it (a load
+    is 1.5 s of CPU)."""
+    state = tmp_path_factory.mktemp("sample_stock") / "state.db"
+    inventory = sample_dir / "inventory.csv"
+    _tierflow("stock", "load", "--inventory", str(inventory), "--state", str(state))
+    return state
+
+
 @pytest.mark.parametrize("unbuffered", ["1", None], ids=["unbuffered", "buffered"])
 def test_a_long_output_cut_by_its_reader_ends_as_a_closed_pipe(
-    tmp_path: Path, sample_dir: Path, unbuffered: str | None
+    tmp_path: Path, _sample_stock: Path, unbuffered: str | None
 ) -> None:
     """``tierflow stock show | head -c 10``: 15,345 positions (0.7 MB), the
     reader gone after 10 bytes, mid-write. Under ``PYTHONUNBUFFERED`` (as in
     many containers) Python dropped the short write's count: the output was
     cut without an error, exit 0."""
     state = tmp_path / "state.db"
-    inventory = sample_dir / "inventory.csv"
-    _tierflow("stock", "load", "--inventory", str(inventory), "--state", str(state))
+    shutil.copyfile(_sample_stock, state)
     with subprocess.Popen(
         [*_TIERFLOW, "stock", "show", "--state", str(state)],
         cwd=ROOT, env=_env(PYTHONUNBUFFERED=unbuffered),
