@@ -683,7 +683,12 @@ def test_a_second_stop_signal_answers_store_calls_under_way(
             proc.send_signal(signal.SIGINT)
             time.sleep(0.2)
             proc.send_signal(signal.SIGINT)
-            time.sleep(1.0)
+            # until every select was answered (a fixed 1 s before): ten
+            # seconds at most, then the rows go and a select still waiting
+            # goes on (200: the assertion below says so)
+            deadline = time.monotonic() + 10
+            while len(answers) < len(quotes) and time.monotonic() < deadline:
+                time.sleep(0.05)
             holder.rollback()  # the rows go: the selects go on
         code = proc.wait(30)
         for thread in clients:
