@@ -732,10 +732,10 @@ def fit_bgnbd(
     # are candidates; the simplest within LIMIT_GAIN of the most likely
     # is published (:data:`LIMITS`)
     fits = {("gamma", "beta"): (theta, ok)}
-    fits["gamma", "none"] = _maximize(_nbd_nll, start[:2], args)[::2]
+    fits["gamma", "none"] = _optimum(_nbd_nll, start[:2], args)
     for dropout in ("point", "two-point"):
         limit = np.append(start[:2], 0.0)
-        fits["gamma", dropout] = _maximize(_limit_nll, limit, (*args, dropout))[::2]
+        fits["gamma", dropout] = _optimum(_limit_nll, limit, (*args, dropout))
     x_sum, T_sum = _weighted_sums(w, (ux, uT))
     if penalizer == 0.0 and x_sum > 0.0 and T_sum > 0.0:
         # every customer one rate: with no dropout, x_sum / T_sum
@@ -747,9 +747,7 @@ def fit_bgnbd(
             ("beta", start[2:]),
         ):
             lim = np.append(log_rho, mix)
-            fits["poisson", dropout] = _maximize(_poisson_nll, lim, (*args, dropout))[
-                ::2
-            ]
+            fits["poisson", dropout] = _optimum(_poisson_nll, lim, (*args, dropout))
     lls = {
         key: _exact_log_likelihood(*key, params, *args[:4])
         for key, (params, _) in fits.items()
@@ -758,6 +756,16 @@ def fit_bgnbd(
     rate, dropout = next(k for k in LIMITS if k in lls and lls[k] >= best - LIMIT_GAIN)
     params, converged = fits[rate, dropout]
     return _published(rate, dropout, params, lls[rate, dropout], len(xs), converged)
+
+
+def _optimum(
+    objective: object, start: FloatArray, args: tuple[object, ...]
+) -> tuple[FloatArray, bool]:
+    """:func:`_maximize`'s point and whether it converged (a candidate of
+    :func:`fit_bgnbd`'s, judged by its exact log-likelihood, not by the
+    objective's value)."""
+    theta, _, converged = _maximize(objective, start, args)
+    return theta, converged
 
 
 def _inside(theta: FloatArray) -> bool:
