@@ -56,12 +56,11 @@ import numpy as np
 import pandas as pd
 
 from tierflow.benchmarks.arguments import decimal
-from tierflow.benchmarks.thin_stock import parse_seeds
+from tierflow.benchmarks.thin_stock import gap_summary, parse_seeds
 from tierflow.data.network import load_network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import read_orders, write_orders
 from tierflow.data.vocabulary import AllocationStatus, Tier
-from tierflow.data.wording import counted
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationOutcome,
@@ -227,11 +226,8 @@ def run_day(
 
 def summary_line(table: pd.DataFrame) -> str:
     """The gap's median / p90 / worst and the Platinum orders waiting."""
-    gap = table["gap_pct"]
     return (
-        f"gap to the hindsight plan over {counted(len(table), 'day')}: median "
-        f"{gap.median():.1f} %, p90 {gap.quantile(0.9):.1f} %, worst "
-        f"{gap.max():.1f} %; Platinum orders waiting "
+        f"{gap_summary(table['gap_pct'], digits=1)}; Platinum orders waiting "
         f"{int(table['platinum_waiting'].sum())} "
         f"(the plan {int(table['platinum_waiting_plan'].sum())})"
     )

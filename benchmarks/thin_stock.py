@@ -164,10 +164,15 @@ def main(argv: list[str] | None = None) -> None:
     table = pd.DataFrame(rows)
     if args.out:
         table.to_csv(args.out, index=False)
-    gap = table["gap_pct"]
-    print(
-        f"gap to the hindsight plan over {counted(len(table), 'day')}: median "
-        f"{gap.median():.0f} %, p90 {gap.quantile(0.9):.0f} %, worst {gap.max():.0f} %"
+    print(gap_summary(table["gap_pct"], digits=0))
+
+
+def gap_summary(gap: pd.Series, digits: int) -> str:
+    """The days' gaps to the hindsight plan (percent): median, p90, worst."""
+    return (
+        f"gap to the hindsight plan over {counted(len(gap), 'day')}: median "
+        f"{gap.median():.{digits}f} %, p90 {gap.quantile(0.9):.{digits}f} %, "
+        f"worst {gap.max():.{digits}f} %"
     )
 
 
