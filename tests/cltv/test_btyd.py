@@ -334,9 +334,15 @@ def test_a_bgnbd_fit_pickled_before_its_dropout_mixing_was_named_is_beta() -> No
     fit = BetaGeoFit(0.243, 4.414, 0.793, 2.426, -9582.4, 2357, True)
     old = BetaGeoFit.__new__(BetaGeoFit)
     old.__setstate__([0.243, 4.414, 0.793, 2.426, -9582.4, 2357, True])
-    assert old == fit and old.dropout == "beta"
+    assert old == fit and old.dropout == "beta" and old.rate == "gamma"
     limit = BetaGeoFit(0.4, 6.7, 0.097, 0.903, -4754.6, 9412, True, "two-point")
     assert pickle.loads(pickle.dumps(limit)) == limit
+    # pickled with eight fields, before the rate's mixing was named: Gamma
+    older = BetaGeoFit.__new__(BetaGeoFit)
+    older.__setstate__([0.4, 6.7, 0.097, 0.903, -4754.6, 9412, True, "two-point"])
+    assert older == limit and older.rate == "gamma" and not older.poisson
+    poisson = BetaGeoFit(0.96, 1.0, 0.0, 1.0, -4067.8, 300, True, "beta", "poisson")
+    assert pickle.loads(pickle.dumps(poisson)) == poisson
 
 
 @pytest.mark.parametrize(("share", "alive_after_one"), [(1.0, 0.0), (0.0, 1.0)])
