@@ -387,18 +387,13 @@ class CapacityMonitor:
                 continue
             rows = took[kind == EVENT_TYPES.index(name)]
             for k in _newest(log.node[rows], log.ts[rows], rows):
-                i, v = int(log.node[k]), float(log.value[k])
-                self._stamp[i, f] = log.ts[k]
-                self._stamp_id[i][f] = log.event_id[k]
-                if name == "nominal_capacity":
-                    self.nominal[i] = v
-                elif name == "staffing":
-                    self.staffing[i] = v / 100.0
-                elif name == "outage":
-                    self.outage[i] = v > 0
-                else:
-                    self.forecast[i] = self._logged_forecast[i] = v
-                    self._standing[i] = self._refreshed
+                self._set_field(
+                    int(log.node[k]),
+                    f,
+                    float(log.ts[k]),
+                    float(log.value[k]),
+                    log.event_id[k],
+                )
         rows = took[kind == EVENT_TYPES.index("congestion")]
         lanes = log.node[rows] * len(SERVICES) + log.service[rows]
         for k in _newest(lanes, log.ts[rows], rows):
@@ -592,8 +587,16 @@ class CapacityMonitor:
         f = _SET_FIELDS.index(kind)
         if ev.ts < self._stamp[i, f]:
             return False  # stale: a newer value of the same kind is already applied
-        self._stamp[i, f] = ev.ts
-        self._stamp_id[i][f] = ev.event_id
+        self._set_field(i, f, ev.ts, v, ev.event_id)
+        return True
+
+    def _set_field(self, i: int, f: int, ts: float, v: float, event_id: str) -> None:
+        """Node ``i``'s set kind ``f`` (of :data:`_SET_FIELDS`, not the
+        backlog) to ``v`` as of ``ts``, by ``event_id``, the caller having
+        found it not stale (:meth:`_apply`, :meth:`_replay_latest`)."""
+        self._stamp[i, f] = ts
+        self._stamp_id[i][f] = event_id
+        kind = _SET_FIELDS[f]
         if kind == "nominal_capacity":
             self.nominal[i] = v
         elif kind == "staffing":
@@ -603,7 +606,6 @@ class CapacityMonitor:
         else:
             self.forecast[i] = self._logged_forecast[i] = v
             self._standing[i] = self._refreshed
-        return True
 
     def _apply_delta(self, i: int, ts: float, v: float, event_id: str) -> bool:
         """A change of backlog ``v`` at node ``i`` dated ``ts``; False when
