@@ -157,6 +157,15 @@ def logged_instant(text: str) -> float | None:
     return _timestamp(_stripped(text))
 
 
+def logged_event_id(text: str) -> str | None:
+    """A logged event's string ``event_id`` as :func:`parse_event` reads it
+    (None: not an id it takes)."""
+    try:
+        return _event_id(text, InputError)
+    except InputError:
+        return None
+
+
 def _timestamp(text: Any) -> float | None:
     if not isinstance(text, str) or len(text) > 64 or not EVENT_TS.fullmatch(text):
         return None

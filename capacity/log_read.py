@@ -31,6 +31,7 @@ from tierflow.capacity.events import (
     EVENT_BOUNDS,
     EVENT_TYPES,
     UNSTORABLE,
+    logged_event_id,
     logged_instant,
     parse_event,
 )
@@ -247,7 +248,7 @@ def _picker(rows: list[int], total: int) -> Callable[[Sequence[Any]], Sequence[A
 
 
 def _event_ids(raw: Sequence[str]) -> tuple[list[str], NDArray[np.bool_]]:
-    """Logged ids as the parser reads string ones (``events._event_id``),
+    """Logged ids as the parser reads string ones (:func:`logged_event_id`),
     and whether it takes each ("" where it does not). Most logs have no id
     it refuses, which is found for all at once."""
     ids = [e.strip() for e in raw]
@@ -257,19 +258,8 @@ def _event_ids(raw: Sequence[str]) -> tuple[list[str], NDArray[np.bool_]]:
         and UNSTORABLE.search("\n".join(ids)) is None
     ):
         return ids, np.ones(len(ids), dtype=bool)
-    read = [_event_id(e) for e in raw]
+    read = [logged_event_id(e) for e in raw]
     return [i or "" for i in read], np.array([i is not None for i in read], dtype=bool)
-
-
-def _event_id(raw: str) -> str | None:
-    """A logged id as the parser reads a string one (``events._event_id``):
-    None where it refuses it."""
-    if len(raw) > MAX_ID_LENGTH:
-        return None
-    ident = raw.strip()
-    if not ident or UNSTORABLE.search(ident) is not None:
-        return None
-    return ident
 
 
 def _node(node_id: str, network: Network) -> int:
