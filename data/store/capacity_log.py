@@ -95,15 +95,7 @@ class LogColumns(NamedTuple):
 
     def stored(self, k: int) -> StoredEvent:
         """Event ``k`` as :meth:`CapacityLog.events_after` reads it."""
-        return StoredEvent(
-            int(self.seq[k]),
-            str(self.event_id[k]),
-            str(self.ts[k]),
-            str(self.node_id[k]),
-            str(self.type[k]),
-            json.loads(self.payload[k]),
-            float(self.received_at[k]),
-        )
+        return _stored_event(tuple(column[k] for column in self))
 
 
 #: The ``ts`` text a log's writer gives (``CapacityEvent.record``: UTC's
@@ -248,17 +240,21 @@ def logged_events_of(db: Any, event_ids: Sequence[str]) -> dict[str, StoredEvent
 
 def stored_events(rows: Cursor) -> list[StoredEvent]:
     """The events of a read of :data:`_EVENTS_AFTER`."""
-    return [
-        StoredEvent(int(s), str(e), str(t), str(n), str(k), json.loads(p), float(r))
-        for s, e, t, n, k, p, r in rows.fetchall()
-    ]
+    return [_stored_event(row) for row in rows.fetchall()]
 
 
-#: The logged events after a ``seq``, in sequence order.
-_EVENTS_AFTER = (
-    "SELECT seq, event_id, ts, node_id, type, payload, received_at "
-    "FROM capacity_events WHERE seq > ? ORDER BY seq"
+def _stored_event(row: Sequence[Any]) -> StoredEvent:
+    """One row of :data:`_EVENT_COLUMNS` as an event."""
+    s, e, t, n, k, p, r = row
+    return StoredEvent(int(s), str(e), str(t), str(n), str(k), json.loads(p), float(r))
+
+
+#: A logged event's columns, as :func:`_stored_event` reads them.
+_EVENT_COLUMNS = (
+    "SELECT seq, event_id, ts, node_id, type, payload, received_at FROM capacity_events"
 )
+#: The logged events after a ``seq``, in sequence order.
+_EVENTS_AFTER = f"{_EVENT_COLUMNS} WHERE seq > ? ORDER BY seq"
 
 #: One event into the log (a repeated ``event_id`` is left as it was);
 #: parameters from :func:`_event_row`.
@@ -336,9 +332,7 @@ class CapacityLog(StorePart):
         reader tells by parsing them (``CapacityMonitor.open_at``)."""
         where, bound = _dated_after(second_after(at), self._db.byte_order)
         rows = self._db.execute(
-            "SELECT seq, event_id, ts, node_id, type, payload, received_at "
-            f"FROM capacity_events WHERE seq > 0{where} ORDER BY seq",
-            bound,
+            f"{_EVENT_COLUMNS} WHERE seq > 0{where} ORDER BY seq", bound
         ).fetchall()
         if not rows:
             return LogColumns((), (), (), (), (), (), ())
