@@ -470,33 +470,6 @@ def _mixing_limit_terms(
     return stay, d_stay, drop, d_drop
 
 
-def _bgnbd_log_likelihood(
-    params: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray
-) -> float:
-    """BG/NBD's log-likelihood (eq. 6) with its Beta ratio B(a, b + x) /
-    B(a, b) as the product of (b + k) / (a + b + k) over k < x: exact where
-    a and b are far out (betaln's difference of two large or near-singular
-    terms was rounding noise of 1e-6 in all at a + b = 4e6), and b + (x -
-    1) without rounding b away (eq. 6's b + x - 1 at x = 1 is b's value to
-    1e-16 / b: 2e-6 relative at b = 5e-11, a rise of 1e-4 in all that an
-    optimizer climbed). For judging a fit against the limit of its mixing
-    (:func:`fit_bgnbd`), not for fitting."""
-    r, alpha, a, b = np.exp(params)
-    steps = np.arange(max(int(x.max()), 1), dtype=np.float64)
-    ratio = np.concatenate(([0.0], np.cumsum(np.log1p(-a / (a + b + steps)))))
-    a2 = ratio[x.astype(np.int64)]
-    repeat = x > 0
-    a3 = -(r + x) * np.log(alpha + T)
-    a4 = np.full(x.shape, -np.inf)
-    xr = x[repeat]
-    a4[repeat] = (
-        np.log(a) - np.log(b + (xr - 1.0)) - (r + xr) * np.log(alpha + t_x[repeat])
-    )
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    ll = a1 + a2 + np.logaddexp(a3, a4)
-    return float(_weighted_sums(w, (ll,))[0])
-
-
 def _exact_log_likelihood(
     rate: str,
     dropout: str,
@@ -516,8 +489,11 @@ def _exact_log_likelihood(
     differences of terms near 1e11: rounding noise of 1e-2 in all at r =
     5e9, which the optimizers climbed (a fit "more likely" than its limit by
     0.1). Here the Gamma terms are sums of log((r + k) / (alpha + T)), k <
-    x, and r log1p(T / alpha); the Beta ratio is as in
-    :func:`_bgnbd_log_likelihood`."""
+    x, and r log1p(T / alpha); Beta(a, b)'s ratio B(a, b + x) / B(a, b) the
+    product of (b + k) / (a + b + k) over k < x (betaln's difference of two
+    large or near-singular terms was rounding noise of 1e-6 in all at a + b
+    = 4e6), and eq. 6's b + x - 1 at x = 1 is b + (x - 1), b's value not
+    rounded away (2e-6 relative at b = 5e-11, a rise an optimizer climbed)."""
     repeat = x > 0
     if rate == "gamma":
         r, alpha = np.exp(params[:2])
