@@ -830,19 +830,7 @@ def test_another_run_killed_mid_way_leaves_the_finished_outputs_whole(
 
     second_orders = _write_orders(tmp_path / "second.csv", 240, seed=3)
     command = [*args, "--orders", str(second_orders), "--out", str(out)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tierflow.cli.main", *command],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while _committed(out / "state.db") < first_batches + 5:
-        assert proc.poll() is None, "the run finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill_once_committed(command, out / "state.db", first_batches + 5)
     assert {name: (out / name).read_bytes() for name in finished} == before
     assert (out / "batches.partial.jsonl").exists()
     assert (out / "allocations.partial.csv").exists()
