@@ -20,7 +20,8 @@ from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import service_index
 from tierflow.data.vocabulary import TIERS
-from tierflow.formulations.order_pricing import lines_of
+from tierflow.formulations.batch_compiler import deferral_reference
+from tierflow.formulations.order_pricing import lines_of, price_orders
 from tierflow.formulations.tiers import TierPolicy
 
 #: Weight, in orders, of the catalogue's popularity against the orders seen
@@ -50,25 +51,42 @@ def stock_bid_prices(
         ``(n_classes, n_skus)`` units of each SKU each class of demand is
         expected to ask for in the rest of the day.
     value
-        ``(n_classes,)`` what a class loses per unit it cannot have.
+        ``(n_classes,)`` what a class loses per unit it cannot have, or
+        ``(n_classes, n_nodes)`` what it gains per unit served from each
+        node: its loss net of the extra cost of shipping from there
+        (:meth:`StockOutlook.prices`).
     eligible
         ``(n_classes, n_nodes)`` the nodes that may serve each class.
 
     Notes
     -----
-    For one SKU with ``S`` units and integer demands ``N_c`` per class, the
-    day's LP serves the classes by value and the dual of the stock row
-    (the value of the ``S``-th unit, the one used up now) is the value of
-    the class the ``S``-th unit reaches: with the classes sorted by value
-    ``v_1 > ... > v_C`` (``v_{C+1} = 0``) and ``N_{<=c}`` the demand of the
-    first ``c``, it is ``sum_c (v_c - v_{c+1}) [N_{<=c} >= S]``. Its
-    expectation, with Poisson demands, is
-    ``sum_c (v_c - v_{c+1}) P(N_{<=c} >= S_c)``, where ``S_c`` is the stock
-    at the nodes that may serve one of the first ``c`` classes, the term
-    counting only at those nodes. This is the randomized LP of Talluri and
-    van Ryzin (1999), solved in closed form: the LP of the *expected* demand
-    prices a unit that a Platinum order reaches with probability 0.05 at
-    the Gold value, as if 0.05 of a Platinum order could be served.
+    For one SKU with ``S_j`` units at node ``j``, integer demands ``N_c``
+    per class and ``w_cj`` the value of serving a unit of class ``c`` from
+    node ``j`` (its deferral loss ``v_c`` less the extra cost of shipping
+    from ``j`` rather than from its cheapest node, which a waiting order
+    ships from tomorrow), the day's LP is ``max sum_cj w_cj x_cj`` subject
+    to ``sum_j x_cj <= N_c`` and ``sum_c x_cj <= S_j`` (``x_cj = 0`` where
+    ``c`` may not ship from ``j``). The dual of node ``j``'s stock row is
+    the value at ``j`` of the class its last unit reaches. With the
+    classes ranked at ``j`` by ``w_cj``, ``w_(1)j > ... > w_(C)j``
+    (``w_(C+1)j = 0``), ``N_{<=k}`` the demand of the first ``k`` and
+    ``S_k`` the units at the nodes that may serve one of them, that unit
+    reaches the first ``k`` with ``N_{<=k} >= S_k``: the dual is
+    ``sum_k (w_(k)j - w_(k+1)j) [N_{<=k} >= S_k]``, and its expectation
+    under Poisson demands ``sum_k (w_(k)j - w_(k+1)j) P(N_{<=k} >= S_k)``,
+    the term counting only where ``j`` is among the ``S_k``'s nodes. This
+    is the randomized LP of Talluri and van Ryzin (1999), solved in closed
+    form: the LP of the *expected* demand prices a unit that a Platinum
+    order reaches with probability 0.05 at the Gold value, as if 0.05 of a
+    Platinum order could be served. The units of the nodes are pooled as
+    if every node ranked the classes as ``j`` does, which is exact where a
+    class's value is the same at each of its nodes (``value`` of shape
+    ``(n_classes,)``: the gross form, one ranking for every node); a class
+    that may not ship from ``j`` still takes units from the pool, ranked at
+    ``j`` by its value at its best node. A unit is never worth more to a
+    later order than serving it from that node gains it: priced at the
+    gross loss, a node far from the demand kept units that an order
+    shipping from it now gains more from than any later order would.
     """
     return StockPrices.of(stock, rate, value, eligible).unit
 
@@ -78,26 +96,33 @@ class StockPrices:
     """The stock bid prices of one batch: the first unit's price
     (:attr:`unit`) and the price of taking ``q`` units (:meth:`charge`).
 
-    Taking ``q`` units of a SKU at a node holding some of its ``S_c``
-    units (at the nodes of the first ``c`` classes) uses up the
-    ``S_c``-th, ..., ``(S_c - q + 1)``-th: the price is the sum of their
-    marginal expected duals,
-    ``sum_{i<q} sum_c (v_c - v_{c+1}) P(N_{<=c} >= S_c - i)``, which grows
-    faster than ``q`` times the first unit's (the later units are the
+    Taking ``q`` units of a SKU at a node holding some of its ``S_k``
+    units (at the nodes of the first ``k`` classes in that node's ranking)
+    uses up the ``S_k``-th, ..., ``(S_k - q + 1)``-th: the price is the sum
+    of their marginal expected duals,
+    ``sum_{i<q} sum_k (w_(k) - w_(k+1)) P(N_{<=k} >= S_k - i)``, which
+    grows faster than ``q`` times the first unit's (the later units are the
     ones more likely to be needed).
+
+    The nodes that rank the classes alike form a group, which shares the
+    cumulative rates and the nodes reached; each node has its own steps.
 
     Build with :meth:`of`.
     """
 
     #: ``(n_nodes, n_skus)`` units left.
     stock: NDArray[np.int64]
-    #: ``(n_classes, n_skus)`` cumulative Poisson rates ``N_{<=c}``, the
-    #: classes by value, highest first.
+    #: ``(n_groups, n_classes, n_skus)`` cumulative Poisson rates
+    #: ``N_{<=k}``, the classes in the group's ranking, highest first.
     lam: NDArray[np.float64]
-    #: ``(n_classes,)`` ``v_c - v_{c+1}``.
+    #: ``(n_nodes, n_classes)`` ``w_(k) - w_(k+1)`` at each node, in its
+    #: group's ranking (0 where the node is not among the first ``k``'s).
     step: NDArray[np.float64]
-    #: ``(n_classes, n_nodes)`` the nodes of the first ``c`` classes.
+    #: ``(n_groups, n_classes, n_nodes)`` the nodes of the first ``k``
+    #: classes of each group's ranking.
     reach: NDArray[np.bool_]
+    #: ``(n_nodes,)`` each node's group.
+    group: NDArray[np.intp]
     #: ``(n_nodes, n_skus)`` the price of the first unit taken.
     unit: NDArray[np.float64]
 
@@ -111,21 +136,30 @@ class StockPrices:
     ) -> StockPrices:
         """The prices of ``stock`` for the classes' ``rate`` and ``value``
         (arguments as :func:`stock_bid_prices`)."""
-        order = np.argsort(-value, kind="stable")
-        v = value[order]
-        step = v - np.append(v[1:], 0.0)
-        lam = np.cumsum(rate[order], axis=0)
-        reach = np.logical_or.accumulate(eligible[order], axis=0)
+        worth = _ranking_values(np.asarray(value, dtype=np.float64), eligible)
+        n_classes, n_nodes = worth.shape
+        rank = np.argsort(-worth.T, axis=1, kind="stable")  # (n_nodes, C)
+        ranks, group = np.unique(rank, axis=0, return_inverse=True)
+        group = np.asarray(group, dtype=np.intp).reshape(-1)
+        v = np.take_along_axis(worth.T, rank, axis=1)
+        step = v - np.concatenate([v[:, 1:], np.zeros((n_nodes, 1))], axis=1)
+        lam = np.cumsum(rate[ranks], axis=1)  # (G, C, K)
+        reach = np.logical_or.accumulate(eligible[ranks], axis=1)  # (G, C, J)
+        at = reach[group, :, np.arange(n_nodes)]  # (J, C): j among the k's
+        step = np.where(at & (step > 0), step, 0.0)
         left = np.maximum(stock, 0)
         unit = np.zeros(stock.shape)
-        for c in range(step.size):
-            if step[c] <= 0 or not reach[c].any():
-                continue
-            units = left[reach[c]].sum(axis=0)
-            # P(N >= S) = sf(S - 1); none left to take: not priced (unused)
-            p = np.where(units > 0, _poisson_sf(units - 1, lam[c]), 0.0)
-            unit[reach[c]] += step[c] * p[None, :]
-        return cls(left, lam, step, reach, unit)
+        for g in range(ranks.shape[0]):
+            nodes = group == g
+            for c in range(n_classes):
+                s = step[nodes, c]
+                if not (s > 0).any():
+                    continue
+                units = left[reach[g, c]].sum(axis=0)
+                # P(N >= S) = sf(S - 1); none left to take: not priced (unused)
+                p = np.where(units > 0, _poisson_sf(units - 1, lam[g, c]), 0.0)
+                unit[nodes] += s[:, None] * p[None, :]
+        return cls(left, lam, step, reach, group, unit)
 
     def charge(
         self, skus: NDArray[np.intp], use: NDArray[np.float64]
@@ -134,11 +168,11 @@ class StockPrices:
         of ``skus[k]`` pays at each node, the sum of the marginal prices of
         the units it takes (a node without them cannot serve it).
 
-        The sum in closed form, ``sum_c (v_c - v_{c+1}) (E min(N_{<=c}, S_c)
-        - E min(N_{<=c}, max(S_c - q, 0)))`` (:func:`_expected_min`): summed
-        unit by unit, one line of 2,000 units in a batch of 1,000 SKUs took
-        8.5 s and 1.9 GB (every SKU's prices to the largest line's depth),
-        and a cart's 10,000 units past the machine's memory.
+        The sum in closed form, ``sum_k (w_(k) - w_(k+1)) (E min(N_{<=k},
+        S_k) - E min(N_{<=k}, max(S_k - q, 0)))`` (:func:`_expected_min`):
+        summed unit by unit, one line of 2,000 units in a batch of 1,000
+        SKUs took 8.5 s and 1.9 GB (every SKU's prices to the largest
+        line's depth), and a cart's 10,000 units past the machine's memory.
         """
         qty = np.rint(use).astype(np.int64)
         item, col = np.nonzero(qty > 0)
@@ -148,15 +182,36 @@ class StockPrices:
         sku = np.asarray(skus, dtype=np.intp)[col]
         q = qty[item, col]
         uniq, at = np.unique(sku, return_inverse=True)
-        held = (self.reach.astype(np.int64) @ self.stock[:, uniq])[:, at]  # S_c
-        lam = self.lam[:, sku]
-        taken = _expected_min(lam, held) - _expected_min(
-            lam, np.maximum(held - q[None, :], 0)
-        )
-        weight = np.where(self.step > 0, self.step, 0.0)[:, None] * taken
-        per_item = np.zeros((use.shape[0], self.step.size))
-        np.add.at(per_item, item, weight.T)
-        return per_item @ self.reach.astype(np.float64)
+        for g in range(self.lam.shape[0]):
+            nodes = np.flatnonzero(self.group == g)
+            step = self.step[nodes]
+            if not (step > 0).any():
+                continue
+            reach = self.reach[g].astype(np.int64)
+            held = (reach @ self.stock[:, uniq])[:, at]  # S_k
+            lam = self.lam[g][:, sku]
+            taken = _expected_min(lam, held) - _expected_min(
+                lam, np.maximum(held - q[None, :], 0)
+            )
+            per_item = np.zeros((use.shape[0], step.shape[1]))
+            np.add.at(per_item, item, taken.T)
+            out[:, nodes] = per_item @ step.T
+        return out
+
+
+def _ranking_values(
+    value: NDArray[np.float64], eligible: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """``(n_classes, n_nodes)`` the value each node ranks each class by:
+    ``value`` per node (or the same at every node), and where a class may
+    not ship from a node its value at its best node, where it takes units
+    from the pool the node's units are part of (a class no node may serve:
+    its highest value)."""
+    if value.ndim == 1:
+        return np.broadcast_to(value[:, None], eligible.shape)
+    best = np.where(eligible, value, -np.inf).max(axis=1, initial=-np.inf)
+    best = np.where(np.isfinite(best), best, value.max(axis=1, initial=0.0))
+    return np.where(eligible, value, best[:, None])
 
 
 def _expected_min(
@@ -189,9 +244,35 @@ def _poisson_sf(k: NDArray[np.int64], lam: NDArray[np.float64]) -> NDArray[np.fl
     return np.where(k < 0, 1.0, pdtrc(np.maximum(k, 0), lam))
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the stock prices read from a set of known orders (those with
+    units): units per SKU, orders per tier, and summed over them per
+    tier the penalty per unit (``per_unit``) and per node what serving a
+    unit from there gains (``net``, :meth:`StockOutlook._net_per_unit`)."""
+
+    units: NDArray[np.float64]
+    orders: NDArray[np.float64]
+    per_unit: NDArray[np.float64]
+    net: NDArray[np.float64]
+
+    @classmethod
+    def none(cls, n_skus: int, n_nodes: int) -> _Known:
+        n = len(TIERS)
+        return cls(np.zeros(n_skus), np.zeros(n), np.zeros(n), np.zeros((n, n_nodes)))
+
+    def __add__(self, other: _Known) -> _Known:
+        return _Known(
+            self.units + other.units,
+            self.orders + other.orders,
+            self.per_unit + other.per_unit,
+            self.net + other.net,
+        )
+
+
 class StockOutlook:
     """The demand for each SKU still to come today, by tier, and the value
-    of a unit to each tier, from what the allocator has seen.
+    of a unit to each tier at each node, from what the allocator has seen.
 
     What it reads: the day's orders marked seen, the history's orders (the
     forecast's pool, when there is one), the catalogue's popularity (the
@@ -216,16 +297,15 @@ class StockOutlook:
     ) -> None:
         self.network, self.orders, self.policy = network, orders, policy
         self.spend = spend
-        #: Units of each SKU in the known orders, their orders by tier and
-        #: the sum over them of penalty per unit, by tier.
-        self._units = np.zeros(network.n_skus)
-        self._orders = np.zeros(len(TIERS))
-        self._per_unit = np.zeros(len(TIERS))
+        #: What the known orders say (:class:`_Known`).
+        self._known = _Known.none(network.n_skus, network.n_nodes)
+        #: The batch's own orders of the last :meth:`prices` and what they
+        #: say, read again by :meth:`mark_seen` (priced once).
+        self._current: tuple[bytes, _Known] | None = None
         if history is not None and history.n_orders:
             # a past customer's spend is not known: the tier's base penalty
             idx = np.arange(history.n_orders, dtype=np.intp)
-            units, n, per_unit = self._counts(history, idx, np.zeros(idx.size))
-            self._units, self._orders, self._per_unit = units, n, per_unit
+            self._known = self._counts(history, idx, np.zeros(idx.size))
         pop = np.clip(np.nan_to_num(network.sku_popularity), 0.0, None)
         self._prior = (
             pop / pop.sum() if pop.sum() > 0 else np.full(pop.size, 1 / pop.size)
@@ -244,33 +324,64 @@ class StockOutlook:
         orders: Orders,
         idx: NDArray[np.intp],
         spend: NDArray[np.float64],
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-        """Units per SKU, orders per tier and penalty per unit summed per
-        tier, of ``orders[idx]`` (orders without units are left out)."""
-        units = np.zeros(self.network.n_skus)
-        n = np.zeros(len(TIERS))
-        per_unit = np.zeros(len(TIERS))
+    ) -> _Known:
+        """What ``orders[idx]`` say (orders without units are left out)."""
+        known = _Known.none(self.network.n_skus, self.network.n_nodes)
         if idx.size == 0:
-            return units, n, per_unit
+            return known
         lines = lines_of(orders, idx)
-        np.add.at(units, orders.line_sku[lines], orders.line_qty[lines])
+        np.add.at(known.units, orders.line_sku[lines], orders.line_qty[lines])
         owner = np.repeat(np.arange(idx.size), np.diff(orders.line_start)[idx])
         qty = np.zeros(idx.size)
         np.add.at(qty, owner, orders.line_qty[lines])
         tier = self.policy.tier_index(orders.tier[idx])
         pen = self.policy.defer_cost(orders.tier[idx], spend)
         ok = qty > 0
-        np.add.at(n, tier[ok], 1.0)
-        np.add.at(per_unit, tier[ok], pen[ok] / qty[ok])
-        return units, n, per_unit
+        np.add.at(known.orders, tier[ok], 1.0)
+        np.add.at(known.per_unit, tier[ok], pen[ok] / qty[ok])
+        if ok.any():
+            gain = self._net_per_unit(orders, idx[ok], pen[ok], qty[ok])
+            np.add.at(known.net, tier[ok], gain)
+        return known
+
+    def _net_per_unit(
+        self,
+        orders: Orders,
+        idx: NDArray[np.intp],
+        pen: NDArray[np.float64],
+        qty: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
+        """``(len(idx), n_nodes)`` what each order gains per unit when
+        served from each node rather than waiting, as the batch's solver
+        prices it (:func:`~tierflow.formulations.order_pricing.price_orders`
+        at its arrival, :func:`~tierflow.formulations.batch_compiler.deferral_reference`):
+        its penalty ``pen`` less what shipping from the node costs more than
+        the best cost it ships at tomorrow (shipping, lateness, handling),
+        between 0 (it would rather wait) and ``pen`` (0 where it cannot
+        ship)."""
+        o = price_orders(self.network, orders, idx, self.policy)
+        strict = o.shipping + o.penalty
+        relaxed = o.relaxed_shipping + o.relaxed_penalty
+        cost = np.where(np.isnan(strict), relaxed, strict) + o.handling
+        extra = cost - deferral_reference(o)[:, None]
+        gain = np.clip(pen[:, None] - extra, 0.0, pen[:, None])
+        return np.asarray(np.where(np.isnan(gain), 0.0, gain) / qty[:, None])
 
     def mark_seen(self, idx: NDArray[np.intp]) -> None:
         """Today's orders ``idx`` have arrived."""
         idx = np.asarray(idx, dtype=np.intp)
-        units, n, per_unit = self._counts(self.orders, idx, self.spend[idx])
-        self._units += units
-        self._orders += n
-        self._per_unit += per_unit
+        self._known = self._known + self._current_counts(idx)
+        self._current = None
+
+    def _current_counts(self, idx: NDArray[np.intp]) -> _Known:
+        """:meth:`_counts` of today's orders ``idx``, kept for
+        :meth:`mark_seen` of the same orders."""
+        key = idx.tobytes()
+        if self._current is not None and self._current[0] == key:
+            return self._current[1]
+        known = self._counts(self.orders, idx, self.spend[idx])
+        self._current = (key, known)
+        return known
 
     def prices(
         self,
@@ -280,27 +391,34 @@ class StockOutlook:
     ) -> StockPrices | None:
         """The stock bid prices for ``rest`` orders still
         to come, the orders seen and ``current`` (arrived, not yet marked
-        seen) known (``None``: too few orders known, or none to come)."""
+        seen) known (``None``: too few orders known, or none to come).
+
+        A tier's value at a node is the mean over its known orders of what
+        serving a unit from there gains (:meth:`_net_per_unit`): the
+        later order a unit is kept for still pays the shipping from its
+        node, and gains from it only its penalty less what that shipping
+        costs more than waiting does (``docs/allocation.md``, stock bid
+        prices)."""
         idx = np.zeros(0, dtype=np.intp) if current is None else current
-        units, n, per_unit = self._counts(self.orders, idx, self.spend[idx])
-        units = units + self._units
-        n = n + self._orders
-        per_unit = per_unit + self._per_unit
+        k = self._known + self._current_counts(np.asarray(idx, dtype=np.intp))
+        n = k.orders
         known = float(n.sum())
         if known < MIN_KNOWN or rest <= 0:
             return None
         # a tier seen in no order yet is neither absent nor free: its share
         # is smoothed by TIER_PRIOR orders a tier, its value per unit is
-        # the policy's base penalty over the mean units of an order
+        # the policy's base penalty over the mean units of an order, at
+        # every node
         share = (n + TIER_PRIOR) / (known + TIER_PRIOR * n.size)
-        mean_units = float(units.sum()) / known
+        mean_units = float(k.units.sum()) / known
         base = self.policy.table("defer")
+        seen = n > 0
         value = np.where(
-            n > 0,
-            per_unit / np.maximum(n, 1.0),
-            base / max(mean_units, 1.0),
+            seen[:, None],
+            k.net / np.maximum(n, 1.0)[:, None],
+            (base / max(mean_units, 1.0))[:, None],
         )
-        per_order = (units + PRIOR_ORDERS * mean_units * self._prior) / (
+        per_order = (k.units + PRIOR_ORDERS * mean_units * self._prior) / (
             known + PRIOR_ORDERS
         )
         rate = rest * share[:, None] * per_order[None, :]

@@ -32,6 +32,7 @@ from tierflow.orchestration.allocation.day_allocator import (
 )
 from tierflow.orchestration.stock_prices import (
     MIN_KNOWN,
+    StockOutlook,
     StockPrices,
     _poisson_cdf,
     _poisson_sf,
@@ -56,6 +57,91 @@ def test_a_unit_is_priced_at_the_expected_value_of_the_class_it_reaches() -> Non
     assert (
         stock_bid_prices(np.zeros((2, 1), np.int64), rate, value, eligible).max() == 0
     )
+
+
+def test_a_unit_is_priced_at_what_serving_it_from_its_node_gains() -> None:
+    """One TEE left, at WH-WEST (node 1), none at WH-EAST (node 0); Gold
+    demand of 2 TEEs to come. A Gold order to New York loses $60 waiting
+    and ships tomorrow at its cheapest node's $11.50; from WH-WEST it pays
+    $21.60 today, so it gains $49.90 there, and so would the later order
+    the unit is kept for. Priced at the gross $60 the unit cost
+    ``60 P(N >= 1) = $51.88``, above the $49.90 the order now gains: it
+    waited for a later order that gains no more. Net of the shipping, the
+    unit costs ``49.90 P(N >= 1) = $43.15`` and the order ships."""
+    stock = np.array([[0], [1]])
+    rate = np.array([[2.0]])
+    eligible = np.array([[True, True]])
+    reaches = 1 - math.exp(-2.0)  # P(N >= 1), N ~ Poisson(2)
+    gross = stock_bid_prices(stock, rate, np.array([60.0]), eligible)
+    net = StockPrices.of(stock, rate, np.array([[60.0, 49.9]]), eligible)
+    assert gross[1, 0] == pytest.approx(60 * reaches, rel=1e-12)
+    assert gross[1, 0] == pytest.approx(51.8799, abs=1e-4)
+    assert net.unit[1, 0] == pytest.approx(49.9 * reaches, rel=1e-12)
+    assert net.unit[1, 0] == pytest.approx(43.1468, abs=1e-4)
+    one = np.array([[1.0]])
+    assert net.charge(np.array([0], dtype=np.intp), one)[0, 1] == net.unit[1, 0]
+    gain = 60.0 - (21.6 - 11.5)
+    assert gross[1, 0] > gain > net.unit[1, 0]
+
+
+def test_each_node_ranks_the_classes_by_what_they_gain_there() -> None:
+    """One unit at each of two nodes; class 0 gains 100 at node 0 and 10 at
+    node 1 (far from its demand), class 1 gains 50 at both. Node 0 ranks
+    class 0 first: ``50 P(N_0 >= 2) + 50 P(N_0 + N_1 >= 2)``; node 1 ranks
+    class 1 first: ``40 P(N_1 >= 2) + 10 P(N_0 + N_1 >= 2)``, where a
+    ranking shared by both nodes would count class 1's value at node 1
+    only when class 0's demand came too."""
+    stock = np.array([[1], [1]])
+    rate = np.array([[0.5], [3.0]])
+    value = np.array([[100.0, 10.0], [50.0, 50.0]])
+    prices = StockPrices.of(stock, rate, value, np.ones((2, 2), dtype=bool))
+
+    def sf2(lam: float) -> float:  # P(N >= 2), N ~ Poisson(lam)
+        return 1 - math.exp(-lam) * (1 + lam)
+
+    assert prices.unit[0, 0] == pytest.approx(50 * sf2(0.5) + 50 * sf2(3.5))
+    assert prices.unit[1, 0] == pytest.approx(40 * sf2(3.0) + 10 * sf2(3.5))
+    assert prices.group.tolist() == [0, 1]
+    np.testing.assert_array_equal(prices.step, [[50.0, 50.0], [40.0, 10.0]])
+
+
+def test_a_tier_is_valued_at_each_node_net_of_what_shipping_there_costs_more(
+    tmp_path: Path,
+) -> None:
+    """Five Gold one-TEE orders to New York seen (no CLTV: $60 each to
+    wait, then shipped tomorrow at WH-EAST's $10 ground and $1.50
+    handling). From WH-EAST a Gold unit gains the $60; from WH-WEST (zone
+    8, two-day to keep the date: $20, $1.60 handling) $49.90; from ST-CHI
+    (ground $13, $4 handling) $54.50. The steps at each node, Platinum,
+    Silver and Overflow unseen (their base penalty over the 1 unit an
+    order): $10,000, then the Gold value, $20, $5 (ST-CHI offers no
+    next-day: no Platinum step). Until now every node read $60."""
+    net = _thin_network(tmp_path, "WH-EAST,TEE,3\nWH-WEST,TEE,3\nST-CHI,TEE,3\n")
+    rows = [
+        f"T{k},2026-01-05T09:{k:02d}:00-05:00,C{k},100,gold,TEE,1" for k in range(5)
+    ]
+    path = tmp_path / "gold.csv"
+    path.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+    orders = read_orders(path, net)
+    outlook = StockOutlook(net, orders, TierPolicy(), np.zeros(orders.n_orders))
+    outlook.mark_seen(np.arange(3, dtype=np.intp))
+    stock = np.asarray(net.inventory, dtype=np.int64)
+    prices = outlook.prices(stock, 10.0, np.arange(3, 5, dtype=np.intp))
+    assert prices is not None
+    assert net.node_ids == ("WH-EAST", "WH-WEST", "ST-CHI")
+    steps = np.array(
+        [
+            [10_000 - 60, 60 - 20, 15, 5],
+            [10_000 - 49.9, 49.9 - 20, 15, 5],
+            [0, 54.5 - 20, 15, 5],
+        ],
+        dtype=np.float64,
+    )
+    np.testing.assert_allclose(prices.step, steps, rtol=1e-12)
 
 
 def test_q_units_cost_the_sum_of_their_marginal_expected_duals() -> None:
@@ -96,12 +182,17 @@ def test_q_units_cost_the_sum_of_their_marginal_expected_duals() -> None:
 def test_the_closed_form_charge_is_the_sum_of_the_units_prices(seed: int) -> None:
     """charge's closed form equals the unit-by-unit sum of the units' prices
     on random batches: up to 4 classes, 1-6 nodes, lines of 1-12 units
-    against 0-5 units a node (more than a class's nodes hold included)."""
+    against 0-5 units a node (more than a class's nodes hold included),
+    the classes valued alike at every node or per node (ranked otherwise
+    at different nodes)."""
     rng = np.random.default_rng(seed)
     n_classes, n_nodes, n_skus = rng.integers(1, 5), rng.integers(1, 7), 5
     stock = rng.integers(0, 6, (n_nodes, n_skus))
     rate = rng.choice([0.0, 0.01, 0.5, 3.0, 20.0], (n_classes, n_skus))
-    value = rng.choice([0.0, 5.0, 30.0, 400.0, 5000.0], n_classes)
+    levels = [0.0, 5.0, 30.0, 400.0, 5000.0]
+    # the classes' values the same at every node, or each node's own
+    shape = (n_classes,) if rng.random() < 0.5 else (n_classes, n_nodes)
+    value = rng.choice(levels, shape)
     eligible = rng.random((n_classes, n_nodes)) < 0.6
     prices = StockPrices.of(stock, rate, value, eligible)
     skus = rng.permutation(n_skus)[: rng.integers(1, n_skus + 1)].astype(np.intp)
@@ -109,14 +200,16 @@ def test_the_closed_form_charge_is_the_sum_of_the_units_prices(seed: int) -> Non
     # the i-th unit taken (i = 0: the first): sum_c step_c P(N_c >= S_c - i)
     depth = int(use.max(initial=0)) + 1
     marginal = np.zeros((n_nodes, skus.size, depth))
-    for c in range(prices.step.size):
-        if prices.step[c] <= 0:
+    for j, c in np.ndindex(*prices.step.shape):
+        g = prices.group[j]
+        if prices.step[j, c] <= 0:
             continue
-        units = prices.stock[prices.reach[c]][:, skus].sum(axis=0)[:, None]
+        assert prices.reach[g, c, j]
+        units = prices.stock[prices.reach[g, c]][:, skus].sum(axis=0)[:, None]
         units = units - np.arange(depth)[None, :]
-        lam = prices.lam[c, skus][:, None]
+        lam = prices.lam[g, c, skus][:, None]
         p = np.where(units > 0, poisson.sf(units - 1, lam), 0.0)
-        marginal[prices.reach[c]] += prices.step[c] * p[None, :, :]
+        marginal[j] += prices.step[j, c] * p
     summed = np.zeros((7, n_nodes))
     for i, k in np.ndindex(*use.shape):
         summed[i] += marginal[:, k, : use[i, k]].sum(axis=1)
@@ -283,9 +376,10 @@ def _priced(
                 else np.concatenate(
                     [
                         prices.lam.ravel(),
-                        prices.step,
+                        prices.step.ravel(),
                         prices.stock.ravel(),
                         prices.reach.ravel(),
+                        prices.group,
                     ]
                 ).astype(np.float64)
             )
