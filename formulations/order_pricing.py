@@ -24,8 +24,9 @@ from tierflow.formulations.tiers import TierPolicy
 
 #: Orders priced per block (bounds the (orders × nodes × brackets) temporaries).
 BLOCK = 4096
-#: Services a Platinum order may fall back to when no node can make its date.
-_PLATINUM_FALLBACK = (SERVICES.index("next_day"), SERVICES.index("two_day"))
+#: Services a guaranteed order (Platinum, a checkout promise) may fall back to
+#: when no node can make its date (the stock prices count their nodes too).
+GUARANTEE_FALLBACK = (SERVICES.index("next_day"), SERVICES.index("two_day"))
 
 DateArray = NDArray[np.datetime64]
 
@@ -422,7 +423,7 @@ def _price_block(
             continue
         priced = _price_service(network, s, ship, zone, block)
         strict_ok = usable & allowed & ~(rules.kept[:, None] & (priced.late > 0))
-        relaxed_ok = usable & (allowed | (guaranteed & (s in _PLATINUM_FALLBACK)))
+        relaxed_ok = usable & (allowed | (guaranteed & (s in GUARANTEE_FALLBACK)))
         _keep_cheaper(out, "", strict_ok, best, s, priced)
         _keep_cheaper(out, "relaxed_", relaxed_ok, best_relaxed, s, priced)
     out["ship_date"][:] = ship

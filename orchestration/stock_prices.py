@@ -21,7 +21,11 @@ from tierflow.data.orders import Orders
 from tierflow.data.rates import service_index
 from tierflow.data.vocabulary import TIERS
 from tierflow.formulations.batch_compiler import deferral_reference
-from tierflow.formulations.order_pricing import lines_of, price_orders
+from tierflow.formulations.order_pricing import (
+    GUARANTEE_FALLBACK,
+    lines_of,
+    price_orders,
+)
 from tierflow.formulations.tiers import TierPolicy
 
 #: Weight, in orders, of the catalogue's popularity against the orders seen
@@ -310,10 +314,20 @@ class StockOutlook:
         self._prior = (
             pop / pop.sum() if pop.sum() > 0 else np.full(pop.size, 1 / pop.size)
         )
+        #: ``(n_tiers, n_nodes)`` the nodes that may serve each tier: those
+        #: offering one of its services, and for a guaranteed tier those
+        #: offering a service it falls back to where no node keeps its date
+        #: (a store without next-day ships Platinum two-day).
         self.eligible = np.array(
             [
                 np.logical_or.reduce(
                     [network.offers(service_index(s)) for s in policy.rule(t).services]
+                    + [
+                        network.offers(s)
+                        for s in (
+                            GUARANTEE_FALLBACK if policy.rule(t).guaranteed else ()
+                        )
+                    ]
                 )
                 for t in TIERS
             ]

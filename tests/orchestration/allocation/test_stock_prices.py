@@ -114,8 +114,9 @@ def test_a_tier_is_valued_at_each_node_net_of_what_shipping_there_costs_more(
     8, two-day to keep the date: $20, $1.60 handling) $49.90; from ST-CHI
     (ground $13, $4 handling) $54.50. The steps at each node, Platinum,
     Silver and Overflow unseen (their base penalty over the 1 unit an
-    order): $10,000, then the Gold value, $20, $5 (ST-CHI offers no
-    next-day: no Platinum step). Until now every node read $60."""
+    order): $10,000, then the Gold value, $20, $5 (ST-CHI, without
+    next-day, ships Platinum by its two-day fallback). Until now every node
+    read $60."""
     net = _thin_network(tmp_path, "WH-EAST,TEE,3\nWH-WEST,TEE,3\nST-CHI,TEE,3\n")
     rows = [
         f"T{k},2026-01-05T09:{k:02d}:00-05:00,C{k},100,gold,TEE,1" for k in range(5)
@@ -137,7 +138,7 @@ def test_a_tier_is_valued_at_each_node_net_of_what_shipping_there_costs_more(
         [
             [10_000 - 60, 60 - 20, 15, 5],
             [10_000 - 49.9, 49.9 - 20, 15, 5],
-            [0, 54.5 - 20, 15, 5],
+            [10_000 - 54.5, 54.5 - 20, 15, 5],
         ],
         dtype=np.float64,
     )
@@ -326,6 +327,28 @@ def test_the_last_mug_is_kept_for_the_platinum_order(tmp_path: Path) -> None:
     assert before["total_cost"] == pytest.approx(10395.0, abs=1e-6)
     assert after["total_cost"] == pytest.approx(411.0, abs=1e-6)
     assert hindsight["lp_bound"] == pytest.approx(411.0, abs=1e-6)
+
+
+def test_the_last_unit_at_a_platinum_fallback_node_is_kept(tmp_path: Path) -> None:
+    """The day of :func:`test_the_last_mug_is_kept_for_the_platinum_order`
+    with the one MUG at ST-CHI, which offers no next-day: the Platinum
+    order ships it two-day (its fallback where no node keeps its date, a
+    day late). The stock prices counted Platinum's demand only at the
+    nodes offering next-day, so the MUG was priced at the Gold and lower
+    values, the Gold order took it and the Platinum order waited
+    ($10,400.50); counted at its fallback nodes too, the MUG is kept and
+    the day costs its proven lower bound ($448.50)."""
+    net = _thin_network(tmp_path, "WH-EAST,TEE,100\nST-CHI,MUG,1\nWH-WEST,TEE,50\n")
+    orders = _mug_day(tmp_path, net)
+    out = DayAllocator(net, orders, settings=AllocationSettings()).run()
+    mug = out.rows[out.rows.sku == "MUG"]
+    assert {
+        r.order_id: (r.status, r.node_id or "", r.service or "")
+        for r in mug.itertuples()
+    } == {"G1": ("deferred", "", ""), "P1": ("allocated", "ST-CHI", "two_day")}
+    assert out.summary()["total_cost"] == pytest.approx(448.5, abs=1e-6)
+    plan = DayAllocator(net, orders, settings=AllocationSettings(hindsight=True))
+    assert plan.run().summary()["lp_bound"] == pytest.approx(448.5, abs=1e-6)
 
 
 def _thin_network(
