@@ -32,10 +32,12 @@ from tierflow.orchestration.allocation.day_allocator import (
 )
 from tierflow.orchestration.stock_prices import (
     MIN_KNOWN,
+    PRIOR_ORDERS,
     StockOutlook,
     StockPrices,
     _poisson_cdf,
     _poisson_sf,
+    prior_weight,
     stock_bid_prices,
 )
 
@@ -143,6 +145,31 @@ def test_a_tier_is_valued_at_each_node_net_of_what_shipping_there_costs_more(
         dtype=np.float64,
     )
     np.testing.assert_allclose(prices.step, steps, rtol=1e-12)
+
+
+def test_the_prior_weighs_less_only_where_the_lines_reject_the_popularity() -> None:
+    """Pearson's chi-square of the lines per SKU against the popularity,
+    the SKUs expected to have fewer than 5 lines pooled (the pool left out
+    when it expects fewer): 300 orders unless it rejects at 1 %; then
+    ``(n - C) / (C - 1)`` lines, ``C = X^2 / df``, over the lines an order."""
+    alike = np.full(4, 0.25)
+    # every line of one SKU of four alike: C = 120 / 3 = n, weight 0
+    assert prior_weight(np.array([40.0, 0, 0, 0]), alike, 40) == 0.0
+    # X^2 = 10 + 0 + 2.5 + 2.5 (p = 0.0018): C = 5, 35 / 4 lines at 2 an order
+    assert prior_weight(np.array([20.0, 10, 5, 5]), alike, 20) == 4.375
+    # within the popularity's draws: the full weight
+    assert prior_weight(np.array([12.0, 10, 9, 9]), alike, 20) == PRIOR_ORDERS
+    # expected 28, 8, 2, 2: the pool expects 4, left out; X^2 = 36/28 + 36/8
+    # (p = 0.016) does not reject at 1 %
+    skew = np.array([0.7, 0.2, 0.05, 0.05])
+    assert prior_weight(np.array([34.0, 2, 2, 2]), skew, 40) == PRIOR_ORDERS
+    # expected 60, 30 and a pool of 10: X^2 = 400/60 + 0 + 400/10, df 2
+    five = np.array([0.6, 0.3, 0.04, 0.03, 0.03])
+    c = (400 / 60 + 40) / 2
+    weight = prior_weight(np.array([40.0, 30, 10, 10, 10]), five, 50)
+    assert weight == pytest.approx((100 - c) / (c - 1) * 50 / 100, rel=1e-12)
+    assert weight == pytest.approx(1.7164, abs=1e-4)
+    assert prior_weight(np.zeros(4), alike, 0) == PRIOR_ORDERS
 
 
 def test_q_units_cost_the_sum_of_their_marginal_expected_duals() -> None:
@@ -669,7 +696,9 @@ def test_a_node_s_last_units_do_not_price_the_room_the_rest_of_the_day_needs(
     Chicago orders of every tier took it: a 10-unit Platinum order at 10:40
     waited ($13,973.20). With them the room is priced as soon as WH-EAST's
     stock cannot serve the rest of the day, and every Platinum order ships
-    ($4,045.60)."""
+    ($4,045.60; $3,996.20 since the stock prices' prior weighs nothing once
+    the TEE lines reject the catalogue's popularity, :func:`prior_weight`:
+    the TEEs to come are the orders' own units, not a quarter of them)."""
     net = _thin_network(tmp_path, "WH-EAST,TEE,200\nST-CHI,TEE,150\n")
     nodes = pd.read_csv(tmp_path / "net" / "nodes.csv", dtype=str)
     chi = nodes.node_id == "ST-CHI"
@@ -709,4 +738,4 @@ def test_a_node_s_last_units_do_not_price_the_room_the_rest_of_the_day_needs(
         out.rows.order_id.isin(platinum) & (out.rows.status == "deferred")
     ]
     assert waiting.empty, waiting
-    assert summary["total_cost"] == pytest.approx(4045.6, abs=0.01)
+    assert summary["total_cost"] == pytest.approx(3996.2, abs=0.01)
