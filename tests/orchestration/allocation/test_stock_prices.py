@@ -25,6 +25,7 @@ from tierflow.data.network import Network, load_network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import Orders, read_orders, write_orders
 from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration import stock_prices
 from tierflow.orchestration.allocation.batch_bid_prices import BatchBidPrices
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
@@ -739,3 +740,78 @@ def test_a_node_s_last_units_do_not_price_the_room_the_rest_of_the_day_needs(
     ]
     assert waiting.empty, waiting
     assert summary["total_cost"] == pytest.approx(3996.2, abs=0.01)
+
+
+def test_a_long_history_is_valued_in_chunks_to_the_same_prices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tiers' net values of a history priced a few orders at a time
+    (``NET_CHUNK_ENTRIES``: a history of millions of orders at every node
+    at once held gigabytes) are those of the history priced at once, bit
+    for bit: the sums run over the orders in the same order."""
+    net = load_network(TINY_NETWORK)
+    past = generate_orders(
+        net, n_orders=400, days=4, seed=4, start=DAY - dt.timedelta(days=4)
+    )
+    history = read_orders(write_orders(past, tmp_path / "h.csv"), net)
+    day = generate_orders(net, n_orders=60, days=1, seed=3, start=DAY)
+    orders = read_orders(write_orders(day, tmp_path / "day.csv"), net)
+    stock = np.asarray(net.inventory, dtype=np.int64)
+    spend = np.zeros(orders.n_orders)
+
+    def priced() -> StockPrices:
+        outlook = StockOutlook(net, orders, TierPolicy(), spend, history)
+        outlook.mark_seen(np.arange(20, dtype=np.intp))
+        prices = outlook.prices(stock, 40.0, np.arange(20, 30, dtype=np.intp))
+        assert prices is not None
+        return prices
+
+    whole = priced()
+    monkeypatch.setattr(stock_prices, "NET_CHUNK_ENTRIES", 7 * net.n_nodes)
+    chunked = priced()
+    assert history.n_orders > 7 * 10
+    np.testing.assert_array_equal(chunked.step, whole.step)
+    np.testing.assert_array_equal(chunked.unit, whole.unit)
+    assert (whole.step > 0).any()
+
+
+def test_a_tier_is_valued_by_its_newest_orders_of_a_long_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history of more of a tier's orders than ``NET_HISTORY_ORDERS``
+    values the tier at each node by its newest that many: eight Gold TEE
+    orders to Los Angeles on the 4th, then five to New York on the 5th
+    (listed first), the newest five valued as the five of
+    :func:`test_a_tier_is_valued_at_each_node_net_of_what_shipping_there_costs_more`
+    ($60 at WH-EAST, $49.90 at WH-WEST, $54.50 at ST-CHI); with every
+    order counted, Los Angeles' orders, which gain most from WH-WEST, move
+    all three."""
+    net = _thin_network(tmp_path, "WH-EAST,TEE,3\nWH-WEST,TEE,3\nST-CHI,TEE,3\n")
+    newer = [
+        f"N{k},2026-01-05T09:{k:02d}:00-05:00,C{k},100,gold,TEE,1" for k in range(5)
+    ]
+    older = [
+        f"L{k},2026-01-04T09:{k:02d}:00-08:00,D{k},900,gold,TEE,1" for k in range(8)
+    ]
+    path = tmp_path / "history.csv"
+    path.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+        + "\n".join(newer + older)
+        + "\n"
+    )
+    history = read_orders(path, net)
+    day = read_orders(path, net)
+    stock = np.asarray(net.inventory, dtype=np.int64)
+
+    def gold_steps() -> NDArray[np.float64]:
+        outlook = StockOutlook(net, day, TierPolicy(), np.zeros(day.n_orders), history)
+        prices = outlook.prices(stock, 10.0)
+        assert prices is not None
+        return prices.step[:, 1]
+
+    everyone = gold_steps()
+    monkeypatch.setattr(stock_prices, "NET_HISTORY_ORDERS", 5)
+    np.testing.assert_allclose(
+        gold_steps(), [60 - 20, 49.9 - 20, 54.5 - 20], rtol=1e-12
+    )
+    assert not np.allclose(everyone, [60 - 20, 49.9 - 20, 54.5 - 20])
