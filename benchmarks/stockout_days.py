@@ -42,6 +42,10 @@ Run (a few seconds a day)::
 
 ``--network-only`` writes the networks and orders only, for ``tierflow
 allocate --network WORK/FAMILY-S/net --orders WORK/FAMILY-S/orders.csv``.
+``--plans CSV`` reuses the hindsight plans of a CSV this wrote before (its
+rows of the family; a day it lacks is planned): the plan is CP-SAT's within
+a time limit, and its cost moves between runs, so two versions of the code
+are compared on one plan.
 """
 
 from __future__ import annotations
@@ -195,20 +199,34 @@ def platinum_waiting(outcome: AllocationOutcome, platinum: set[str]) -> int:
     return int(rows.loc[late & rows["order_id"].isin(platinum), "order_id"].nunique())
 
 
+#: A day's hindsight plan from an earlier run: its cost and the Platinum
+#: orders it leaves waiting.
+Plan = tuple[float, int]
+
+
 def run_day(
-    family: str, seed: int, work: Path, settings: AllocationSettings
+    family: str,
+    seed: int,
+    work: Path,
+    settings: AllocationSettings,
+    plan: Plan | None = None,
 ) -> dict[str, float | int | str]:
     """The batch policy's and the hindsight plan's cost on the day, and
-    the Platinum orders each leaves waiting."""
+    the Platinum orders each leaves waiting (``plan``: the plan's, from an
+    earlier run, not solved again)."""
     net_dir, path = build_day(family, seed, work)
     net = load_network(net_dir)
     orders = read_orders(path, net)
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     platinum = set(frame.loc[frame["tier"] == Tier.PLATINUM, "order_id"])
     batch = DayAllocator(net, orders, settings=settings).run()
-    plan = DayAllocator(net, orders, settings=AllocationSettings(hindsight=True)).run()
+    if plan is None:
+        best = DayAllocator(
+            net, orders, settings=AllocationSettings(hindsight=True)
+        ).run()
+        plan = float(best.summary()["total_cost"]), platinum_waiting(best, platinum)
     cost = float(batch.summary()["total_cost"])
-    plan_cost = float(plan.summary()["total_cost"])
+    plan_cost, plan_waiting = plan
     return {
         "family": family,
         "seed": seed,
@@ -220,7 +238,23 @@ def run_day(
         "hindsight": plan_cost,
         "gap_pct": 100 * (cost / plan_cost - 1),
         "platinum_waiting": platinum_waiting(batch, platinum),
-        "platinum_waiting_plan": platinum_waiting(plan, platinum),
+        "platinum_waiting_plan": plan_waiting,
+    }
+
+
+def read_plans(path: Path, family: str) -> dict[int, Plan]:
+    """The hindsight plans of ``family``'s days in a CSV :func:`main` wrote,
+    by seed."""
+    known = pd.read_csv(path)
+    known = known[known["family"] == family]
+    return {
+        int(seed): (float(cost), int(waiting))
+        for seed, cost, waiting in zip(
+            known["seed"],
+            known["hindsight"],
+            known["platinum_waiting_plan"],
+            strict=True,
+        )
     }
 
 
@@ -247,7 +281,14 @@ def main(argv: list[str] | None = None) -> None:
         help="CP-SAT on its deterministic time (tierflow allocate --deterministic)",
     )
     parser.add_argument("--network-only", action="store_true")
+    parser.add_argument(
+        "--plans",
+        type=Path,
+        help="a CSV this wrote before: its hindsight plans of the family are "
+        "reused (the plan is time-limited and its cost moves between runs)",
+    )
     args = parser.parse_args(argv)
+    plans = read_plans(args.plans, args.family) if args.plans else {}
     settings = AllocationSettings(
         time_limit_s=args.time_limit, deterministic=args.deterministic
     )
@@ -257,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.network_only:
             print(*build_day(args.family, seed, args.work))
             continue
-        row = run_day(args.family, seed, args.work, settings)
+        row = run_day(args.family, seed, args.work, settings, plans.get(seed))
         print(row, flush=True)
         rows.append(row)
     if not rows:

@@ -103,3 +103,25 @@ def test_a_day_s_row_holds_together(tmp_path: Path) -> None:
     assert row["hindsight"] > 0
     assert row["batch"] >= row["hindsight"]
     assert row["gap_pct"] == pytest.approx(100 * (row["batch"] / row["hindsight"] - 1))
+
+
+def test_plans_of_an_earlier_run_are_reused_for_their_family(tmp_path: Path) -> None:
+    """``--plans``: a day's plan cost and Platinum orders waiting are the
+    CSV's row of its family and seed, not solved again (another family's
+    row of the seed is not its plan)."""
+    plans = tmp_path / "plans.csv"
+    pd.DataFrame(
+        {
+            "family": ["gen-1sku", "qa-21h"],
+            "seed": [2, 2],
+            "hindsight": [5.0, 1000.0],
+            "platinum_waiting_plan": [9, 7],
+        }
+    ).to_csv(plans, index=False)
+    out = tmp_path / "rows.csv"
+    args = ["--family", "qa-21h", "--seeds", "2", "--work", str(tmp_path)]
+    stockout_days.main([*args, "--out", str(out), "--plans", str(plans)])
+    row = pd.read_csv(out).iloc[0]
+    assert row["hindsight"] == 1000.0
+    assert row["platinum_waiting_plan"] == 7
+    assert row["gap_pct"] == pytest.approx(100 * (row["batch"] / 1000.0 - 1))
