@@ -142,8 +142,14 @@ class StockPrices:
     reach: NDArray[np.bool_]
     #: ``(n_nodes,)`` each node's group.
     group: NDArray[np.intp]
-    #: ``(n_nodes, n_skus)`` the price of the first unit taken.
+    #: ``(n_nodes, n_skus)`` the price of the first unit taken (0 where
+    #: the node has none).
     unit: NDArray[np.float64]
+    #: ``(n_nodes, n_skus)`` the units these prices charge for (the others
+    #: are :attr:`others`').
+    priced: NDArray[np.bool_]
+    #: The prices of the units not :attr:`priced` here, or ``None``.
+    others: StockPrices | None = None
 
     @classmethod
     def of(
@@ -152,9 +158,13 @@ class StockPrices:
         rate: NDArray[np.float64],
         value: NDArray[np.float64],
         eligible: NDArray[np.bool_],
+        priced: NDArray[np.bool_] | None = None,
+        others: StockPrices | None = None,
     ) -> StockPrices:
         """The prices of ``stock`` for the classes' ``rate`` and ``value``
-        (arguments as :func:`stock_bid_prices`)."""
+        (arguments as :func:`stock_bid_prices`), charged for the units
+        ``priced`` (``(n_nodes, n_skus)``, default all), the others at
+        ``others``' prices."""
         worth = _ranking_values(np.asarray(value, dtype=np.float64), eligible)
         n_classes, n_nodes = worth.shape
         rank = np.argsort(-worth.T, axis=1, kind="stable")  # (n_nodes, C)
@@ -178,7 +188,16 @@ class StockPrices:
                 # P(N >= S) = sf(S - 1); none left to take: not priced (unused)
                 p = np.where(units > 0, _poisson_sf(units - 1, lam[g, c]), 0.0)
                 unit[nodes] += s[:, None] * p[None, :]
-        return cls(left, lam, step, reach, group, unit)
+        mine = (
+            np.ones(stock.shape, dtype=bool)
+            if priced is None
+            else np.asarray(priced, dtype=bool)
+        )
+        # a node with none of a SKU prices none (it serves no line)
+        unit = np.where(mine & (left > 0), unit, 0.0)
+        if others is not None:
+            unit = unit + others.unit
+        return cls(left, lam, step, reach, group, unit, mine, others)
 
     def charge(
         self, skus: NDArray[np.intp], use: NDArray[np.float64]
@@ -212,10 +231,49 @@ class StockPrices:
             taken = _expected_min(lam, held) - _expected_min(
                 lam, np.maximum(held - q[None, :], 0)
             )
-            per_item = np.zeros((use.shape[0], step.shape[1]))
-            np.add.at(per_item, item, taken.T)
-            out[:, nodes] = per_item @ step.T
+            priced = self.priced[nodes][:, sku]  # (nodes, lines)
+            at_nodes = np.zeros((use.shape[0], nodes.size))
+            if priced.all():
+                per_item = np.zeros((use.shape[0], step.shape[1]))
+                np.add.at(per_item, item, taken.T)
+                at_nodes = per_item @ step.T
+            else:  # per line: a unit :attr:`others` prices is not charged here
+                np.add.at(at_nodes, item, (taken.T @ step.T) * priced.T)
+            out[:, nodes] = at_nodes
+        if self.others is not None:
+            out += self.others.charge(skus, use)
         return out
+
+
+def shippable_stock(
+    stock: NDArray[np.int64],
+    room: NDArray[np.float64],
+    work: NDArray[np.float64],
+) -> NDArray[np.int64]:
+    """``(n_nodes, n_skus)`` the units of each SKU each node can still ship
+    today: its ``stock``, at most the whole units its ``room`` left
+    (capacity units, ``(n_nodes,)``) holds at ``work`` capacity units a
+    unit (``(n_nodes, n_skus)``; 0 or less: the room does not bound it).
+
+    The supply ``S`` the stock prices read: a unit its node has no room to
+    ship today serves no later order (the day's LP bounds what a node
+    ships by its room as well as its units). Counted, units behind a
+    nearly full node made the last units elsewhere look plentiful: a
+    store with 198 units and room for 27 priced a warehouse's 40 as if
+    the day's supply were 238 units, beyond all but the rest of the day's
+    Silver and Overflow demand, at their values (``docs/allocation.md``,
+    net values). Each SKU is bounded by
+    the whole room, as if the node shipped it alone: the relaxation of the
+    room the SKUs share, exact for one SKU. A node with no room left
+    holds no supply, as before."""
+    left = np.maximum(np.asarray(stock, dtype=np.int64), 0)
+    free = np.maximum(np.asarray(room, dtype=np.float64), 0.0)[:, None]
+    per = np.asarray(work, dtype=np.float64)
+    bounded = per > 0
+    # a hair above the quotient: a room of exactly q units' work holds q
+    fits = np.floor(free / np.where(bounded, per, 1.0) * (1 + 1e-12) + 1e-9)
+    cap = np.where(bounded, np.minimum(fits, np.iinfo(np.int64).max // 2), left)
+    return np.minimum(left, cap.astype(np.int64))
 
 
 def _ranking_values(
@@ -510,10 +568,23 @@ class StockOutlook:
         stock: NDArray[np.int64],
         rest: float,
         current: NDArray[np.intp] | None = None,
+        shippable: NDArray[np.int64] | None = None,
     ) -> StockPrices | None:
         """The stock bid prices for ``rest`` orders still
         to come, the orders seen and ``current`` (arrived, not yet marked
         seen) known (``None``: too few orders known, or none to come).
+
+        ``shippable``: the units of ``stock`` each node can ship today
+        (:func:`shippable_stock`, default all). A unit is priced as the
+        expected dual of its stock row where the others' supply is what
+        they can ship: units behind a full node are no supply. Where a
+        node's room bounds it below its units, its own units are priced
+        as before, every node's units counted: its stock row is slack in
+        the day's LP and its room row binds, but the room's price, the
+        capacity bid price, reads the demand of an average SKU and misses
+        a SKU whose units are short (priced at 0 there, a Gold order took
+        the one MUG such a node could ship and a Platinum order waited;
+        ``docs/allocation.md``, net values).
 
         A tier's value at a node is the mean over its known orders of what
         serving a unit from there gains (:meth:`_net_per_unit`): the
@@ -543,4 +614,10 @@ class StockOutlook:
         weight = prior_weight(k.lines, self._prior, known)
         per_order = (k.units + weight * mean_units * self._prior) / (known + weight)
         rate = rest * share[:, None] * per_order[None, :]
-        return StockPrices.of(stock, rate, value, self.eligible)
+        if shippable is None or np.array_equal(shippable, np.maximum(stock, 0)):
+            return StockPrices.of(stock, rate, value, self.eligible)
+        bound = shippable < np.maximum(stock, 0)
+        full = StockPrices.of(stock, rate, value, self.eligible, priced=bound)
+        return StockPrices.of(
+            shippable, rate, value, self.eligible, priced=~bound, others=full
+        )

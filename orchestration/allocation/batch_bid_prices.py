@@ -20,7 +20,11 @@ from tierflow.orchestration.allocation.settings import AllocationSettings
 from tierflow.orchestration.bid_prices import DemandSample, bid_prices
 from tierflow.orchestration.demand import DemandOutlook, Moment
 from tierflow.orchestration.room_prices import GuaranteedDemand, RoomPrices
-from tierflow.orchestration.stock_prices import StockOutlook, StockPrices
+from tierflow.orchestration.stock_prices import (
+    StockOutlook,
+    StockPrices,
+    shippable_stock,
+)
 
 #: Share of the day below which the intraday forecast gives no run rate
 #: (``DemandForecast.remaining``); the stock prices count the orders seen
@@ -138,10 +142,27 @@ class BatchBidPrices:
             rest = self._early_rest(at.day, at.offset_s, at.observed)
         new = current[~self.seen[current]]
         # a node with no room left today (closed, or full) ships none of
-        # its units to the rest of the day: they are no supply for it
-        room = self.ledger.remaining() > 0
-        stock = np.where(room[:, None], self.ledger.stock, 0)
-        self.stock_prices = self.stock_outlook.prices(stock, rest, new)
+        # its units to the rest of the day: they are no supply for it; one
+        # with some room no more units than it holds (the others are no
+        # supply to the other nodes' prices)
+        room = self.ledger.remaining()
+        stock = np.where(room[:, None] > 0, self.ledger.stock, 0)
+        ships = shippable_stock(stock, room, self._unit_work())
+        self.stock_prices = self.stock_outlook.prices(stock, rest, new, ships)
+
+    def _unit_work(self) -> NDArray[np.float64]:
+        """``(n_nodes, n_skus)`` the least capacity a unit of each SKU takes
+        at each node: its complexity on the node's least congested lane
+        (of the services it offers; 1 where it offers none)."""
+        net = self.network
+        congestion = self.ledger.monitor.congestion  # (n_nodes, n_services)
+        lanes = np.arange(congestion.shape[1])
+        offered = ((net.services_mask[:, None] >> lanes) & 1).astype(bool)
+        least = np.where(offered, congestion, np.inf).min(axis=1)
+        least = np.where(np.isfinite(least), least, 1.0)
+        return np.asarray(
+            least[:, None] * net.sku_complexity[None, :], dtype=np.float64
+        )
 
     @property
     def room_priced(self) -> bool:

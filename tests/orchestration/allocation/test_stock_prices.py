@@ -39,6 +39,7 @@ from tierflow.orchestration.stock_prices import (
     _poisson_cdf,
     _poisson_sf,
     prior_weight,
+    shippable_stock,
     stock_bid_prices,
 )
 
@@ -667,6 +668,101 @@ def test_a_unit_at_a_node_with_no_room_left_today_does_not_lower_the_price(
         assert (p is None) == (q is None), t
         if p is not None and q is not None:
             np.testing.assert_array_equal(p, q, err_msg=str(t))
+
+
+def test_a_node_supplies_no_more_units_than_its_room_left_holds() -> None:
+    """TEEs (1 capacity unit a unit) and MUGs (1.5): room for 3 TEEs or 2
+    MUGs at node 0, ample room at node 1, none at node 2 (none of its 4+4
+    units ship today); a room of 0.3 holds three units of 0.1 (the
+    quotient 2.9999999999999996), and a work of 0 is not bounded."""
+    stock = np.array([[5, 2], [3, 0], [4, 4], [7, 7]])
+    room = np.array([3.0, 10.0, 0.0, 0.3])
+    work = np.array([[1.0, 1.5], [1.0, 1.5], [1.0, 1.5], [0.1, 0.0]])
+    np.testing.assert_array_equal(
+        shippable_stock(stock, room, work), [[3, 2], [3, 0], [0, 0], [3, 7]]
+    )
+
+
+def test_a_warehouse_s_last_units_are_priced_past_a_full_store_s_units() -> None:
+    """gen-1sku seed 1 at 20:50 New York (``docs/allocation.md``, net
+    values): 40 units at WH-B, 198 at ST-C with room for 27, and Platinum,
+    Gold, Silver and Overflow demand of 11.68, 123.15, 84.40 and 18.58
+    units to come. Counting ST-C's 198, the supply (238) outlasts all but
+    the Overflow and Silver demand: a unit at WH-B cost $1.73 and six
+    $13.17, below the $20.00 a 6-unit Silver order gained there, which
+    took them. ST-C ships 27: Gold reaches the last of the 67 units all
+    but surely, and a unit at WH-B costs Gold's value there, $39.10. ST-C's
+    own units, its room bounding them, are priced as before."""
+    rate = np.array([[11.68], [123.15], [84.40], [18.58]])
+    value = np.array(
+        [
+            [6631.99, 6632.28, 6632.04],
+            [41.02, 39.10, 41.64],
+            [13.02, 12.08, 13.67],
+            [2.68, 1.04, 3.04],
+        ]
+    )
+    eligible = np.ones((4, 3), dtype=bool)
+    held = np.array([[0], [40], [198]])
+    one, six = np.array([[1.0]]), np.array([[6.0]])
+    tee = np.array([0], dtype=np.intp)
+    counted = StockPrices.of(held, rate, value, eligible)
+    assert counted.unit[1, 0] == pytest.approx(1.7342, abs=1e-4)
+    assert counted.charge(tee, six)[0, 1] == pytest.approx(13.1654, abs=1e-4)
+    ships = shippable_stock(held, np.array([3073.0, 3113.0, 27.0]), np.ones((3, 1)))
+    np.testing.assert_array_equal(ships, [[0], [40], [27]])
+    bound = ships < held
+    shipped = StockPrices.of(
+        ships,
+        rate,
+        value,
+        eligible,
+        priced=~bound,
+        others=StockPrices.of(held, rate, value, eligible, priced=bound),
+    )
+    assert shipped.unit[1, 0] == pytest.approx(39.10, abs=1e-4)
+    assert shipped.charge(tee, six)[0, 1] == pytest.approx(234.60, abs=1e-2)
+    assert shipped.unit[2, 0] == counted.unit[2, 0]
+    assert shipped.charge(tee, one)[0, 2] == counted.charge(tee, one)[0, 2]
+    assert shipped.charge(tee, six)[0, 2] == counted.charge(tee, six)[0, 2]
+
+
+def test_units_a_node_has_no_room_to_ship_are_no_supply_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """The MUG day with a second Platinum MUG order at 16:00: one MUG at
+    WH-EAST, three at WH-WEST with room for one today (1.5 capacity units,
+    a MUG's work). Counting WH-WEST's three, WH-EAST's MUG looked one of
+    four: the Gold order took it and the second Platinum order waited
+    ($10,420.60). Two MUGs can ship: both are kept for the Platinum
+    orders and the Gold order waits ($440.60), as where WH-WEST holds
+    one MUG."""
+    base = "WH-EAST,TEE,100\nWH-EAST,MUG,1\n"
+    runs = {}
+    for mugs in (3, 1):
+        folder = tmp_path / str(mugs)
+        net = _thin_network(folder, base + f"WH-WEST,MUG,{mugs}\n")
+        _mug_day(folder, net)
+        day = folder / "day.csv"
+        day.write_text(
+            (folder / "mug-day.csv").read_text()
+            + "P2,2026-01-14T16:00:00-05:00,C902,100,platinum,MUG,1\n"
+        )
+        out = DayAllocator(
+            net,
+            read_orders(day, net),
+            settings=AllocationSettings(),
+            capacity=np.array([1000.0, 1.5, 100.0]),
+        ).run()
+        mug = out.rows[out.rows.sku == "MUG"]
+        runs[mugs] = (
+            {r.order_id: r.status for r in mug.itertuples()},
+            float(out.summary()["total_cost"]),
+        )
+    statuses, cost = runs[3]
+    assert statuses == {"G1": "deferred", "P1": "allocated", "P2": "allocated"}
+    assert cost == pytest.approx(440.60, abs=1e-6)
+    assert runs[1] == runs[3]
 
 
 @settings(max_examples=200, deadline=None)
