@@ -699,7 +699,10 @@ def test_a_second_stop_signal_answers_store_calls_under_way(
             proc.wait(10)
     output = log.read_text()
     assert (code, answers) == (0, ["503"] * len(quotes)), output[-3000:]
-    assert "stopped waiting for the database's answer" in output
+    # why each 503 was answered, when it was not the cancelled wait (once in
+    # a fresh clone's CI run, 2026-12-07; the log was cut in the report)
+    said = [line for line in output.splitlines() if "WARNING" in line]
+    assert "stopped waiting for the database's answer" in output, said
     assert "WARNING tierflow.service: SIGINT again: the workers stop now" in output
     assert output.count("Application shutdown complete.") == 2, output[-3000:]
     assert "while stopping" not in output and ") killed, " not in output
