@@ -1055,7 +1055,7 @@ class CapacityMonitor:
         # a closed node takes nothing: no room (not the backlog's overshoot,
         # "free -247", which `capacity show` listed while the API said 0)
         free = np.where(self.outage, 0.0, self.free(profile))
-        offered = np.stack([net.offers(s) for s in range(len(SERVICES))], axis=1)
+        offered = net.offered_services()
         return pd.DataFrame(
             {
                 "node_id": net.node_ids,

@@ -274,6 +274,12 @@ class Network(ReadOnlyArrays):
         s = service_index(service) if isinstance(service, str) else int(service)
         return np.asarray((self.services_mask >> s) & 1, dtype=bool)
 
+    def offered_services(self) -> NDArray[np.bool_]:
+        """``(n_nodes, n_services)`` which services each node offers, in the
+        order of :data:`~tierflow.data.rates.SERVICES`."""
+        lanes = np.arange(len(SERVICES))
+        return np.asarray((self.services_mask[:, None] >> lanes) & 1, dtype=bool)
+
     # ------------------------------------------------------- per-order helpers
     def order_workload(self, sku_idx: Any, quantity: Any) -> float:
         """Complexity-weighted capacity units of one order's lines."""

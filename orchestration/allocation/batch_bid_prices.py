@@ -156,9 +156,7 @@ class BatchBidPrices:
         (of the services it offers; 1 where it offers none)."""
         net = self.network
         congestion = self.ledger.monitor.congestion  # (n_nodes, n_services)
-        lanes = np.arange(congestion.shape[1])
-        offered = ((net.services_mask[:, None] >> lanes) & 1).astype(bool)
-        least = np.where(offered, congestion, np.inf).min(axis=1)
+        least = np.where(net.offered_services(), congestion, np.inf).min(axis=1)
         least = np.where(np.isfinite(least), least, 1.0)
         return np.asarray(
             least[:, None] * net.sku_complexity[None, :], dtype=np.float64

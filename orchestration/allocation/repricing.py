@@ -93,7 +93,7 @@ class _Pricer:
         self.kept = policy.date_kept(tiers) | self.guaranteed
         self.promised = promised
         self.ordered = _order_dates(network, orders)
-        self.offers = (network.services_mask[:, None] >> np.arange(len(SERVICES))) & 1
+        self.offers = network.offered_services()
         self._ship_dates: dict[np.datetime64, NDArray[np.datetime64]] = {}
         self._deliveries: dict[
             tuple[np.datetime64, int, int, np.datetime64, np.datetime64],
@@ -240,7 +240,7 @@ class _Pricer:
     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         """Nodes where service ``s`` keeps the order's promise (strict), and
         where it may carry it late (relaxed); ``late``: where it misses it."""
-        offered = self.offers[:, s].astype(bool)
+        offered = self.offers[:, s]
         allowed = bool(self.allowed[o, s])
         guaranteed = bool(self.guaranteed[o])
         strict = offered & allowed & ~(bool(self.kept[o]) & late)
