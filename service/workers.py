@@ -241,8 +241,13 @@ class _Supervisor:
         try:
             os.setpgid(0, 0)
             pin_process(worker_cpu(slot, self.cpus))
+            # a stop while the worker starts is kept for when it has a
+            # server: left at the default (or the supervisor's copy), it
+            # killed a worker still opening its store, which was left open
+            # (a CI run's Ctrl-C one second after the first worker answered)
+            early: list[int] = []
             for sig in STOP_SIGNALS:
-                signal.signal(sig, signal.SIG_DFL)
+                signal.signal(sig, lambda signum, frame: early.append(signum))
             # after the parent's handlers are gone (a SIGTERM from the watch
             # would run the supervisor's copy: stopping the other workers)
             _stop_with_parent(parent, slot, self.leftovers)
@@ -251,8 +256,14 @@ class _Supervisor:
                 config = server_config(app, self.host, self.port, **self.config_kw)
                 server = ServiceServer(config, app)
                 _signals_stop(server)
-                tune_gc()
-                server.run(sockets=[self.sock])
+                if early:  # later ones reach the server: it starts and stops
+                    log.info(
+                        "worker %d: %s while it started; it serves nothing",
+                        slot, signal.Signals(early[0]).name,
+                    )  # fmt: skip
+                else:
+                    tune_gc()
+                    server.run(sockets=[self.sock])
                 code = 0
             finally:
                 close()

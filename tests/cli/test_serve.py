@@ -669,7 +669,9 @@ def test_a_second_stop_signal_answers_store_calls_under_way(
     proc, base, log = _serve(tmp_path, state, "--workers", "2")
     answers: list[str] = []  # each select's status code, or its failure
     try:
-        _wait_up(base, log)
+        # both serving (one still opening its store at the stop served nothing:
+        # one shutdown line, a CI run's failure of 2026-12-07)
+        _wait_up(base, log, workers=2)
         quotes = [_start(base, select=False) for _ in range(4)]
         with psycopg.connect(state) as holder:
             holder.execute("SELECT * FROM inventory FOR UPDATE")
@@ -859,12 +861,17 @@ def _wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
     raise AssertionError("timed out")
 
 
-def _wait_up(base: str, log: Path) -> None:
+def _wait_up(base: str, log: Path, workers: int = 1) -> None:
+    """Until the server answers, and ``workers`` of its workers have started
+    (one answering said nothing of the other, still opening its store)."""
+
     def up() -> bool:
+        started = log.read_text().count("Application startup complete.")
         try:
-            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+            answer = httpx.get(f"{base}/healthz", timeout=2)
         except httpx.TransportError:
             return False
+        return answer.status_code == 200 and started >= workers
 
     try:
         _wait_for(up, 60)
