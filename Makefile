@@ -210,22 +210,23 @@ postgres:
 	  echo "or skip them with: TIERFLOW_TEST_POSTGRES=0 make test"; exit 1; \
 	fi
 
-## browser: Debian's chromium for the browser tests (Playwright drives it with
-## executable_path; `playwright install` cannot download here). Installed when
+## browser: Debian's chromium-headless-shell for the browser tests (Playwright
+## drives it with executable_path; `playwright install` cannot download here):
+## the same Blink as `chromium` at less than half its CPU time. Installed when
 ## missing, as root; otherwise a message. `make test BROWSER_TESTS=0` skips them.
-CHROMIUM ?= /usr/bin/chromium
+CHROMIUM ?= /usr/bin/chromium-headless-shell
 BROWSER_TESTS ?= 1
 .PHONY: browser bench-service screenshots
 browser:
 	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian's chromium for the browser tests (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
-	    || { echo "error: apt-get install chromium failed"; exit 1; }; \
+	  echo "installing Debian's chromium-headless-shell for the browser tests (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null \
+	    || { echo "error: apt-get install chromium-headless-shell failed"; exit 1; }; \
 	else \
 	  echo "error: the browser tests need Chromium at $(CHROMIUM): run"; \
-	  echo "  sudo apt-get install -y chromium"; \
-	  echo "or set CHROMIUM=/path/to/chromium (and TIERFLOW_CHROMIUM for pytest),"; \
+	  echo "  sudo apt-get install -y chromium-headless-shell"; \
+	  echo "or set CHROMIUM=/path/to/chromium, e.g. /usr/bin/chromium,"; \
 	  echo "or skip them with: make test BROWSER_TESTS=0"; exit 1; \
 	fi
 

@@ -5,12 +5,11 @@ docs-screenshot``); fails when the page asked for anything elsewhere."""
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tierflow.benchmarks.service_screenshots import CHROMIUM_ARGS
+from tierflow.benchmarks.service_screenshots import CHROMIUM_ARGS, default_chromium
 from tierflow.data.errors import TierflowError
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.app import create_app
@@ -60,9 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/docs-offline.png"))
     parser.add_argument("--work", type=Path, default=Path("out/screenshots"))
-    parser.add_argument(
-        "--chromium", default=os.environ.get("TIERFLOW_CHROMIUM", "/usr/bin/chromium")
-    )
+    parser.add_argument("--chromium", default=default_chromium())
     args = parser.parse_args(argv)
     blocked = run(args.out, args.work, args.chromium)
     if blocked:

@@ -3,15 +3,17 @@ pages, the simulation's report), for any test that takes it."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-#: The Chromium the browser tests drive (Debian's, installed by ``make test``).
-CHROMIUM = os.environ.get("TIERFLOW_CHROMIUM", "/usr/bin/chromium")
+from tierflow.benchmarks.service_screenshots import default_chromium
+
+#: The Chromium the browser tests drive: Debian's headless shell, installed by
+#: ``make test``, or the full browser where only it is installed.
+CHROMIUM = default_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +21,8 @@ def browser() -> Iterator[Any]:
     """A headless Chromium (Playwright), one per test module."""
     if not Path(CHROMIUM).exists():
         pytest.skip(
-            f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium "
-            "(as root), or set TIERFLOW_CHROMIUM"
+            f"no Chromium at {CHROMIUM}: `make test` installs Debian's "
+            "chromium-headless-shell (as root), or set TIERFLOW_CHROMIUM"
         )
     from playwright.sync_api import sync_playwright
 
