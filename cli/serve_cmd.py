@@ -313,6 +313,9 @@ def serve_command(
             source = f"{source}, in {key_path}"
         fresh = _store_to_make(state_path)
         app, close = settings.build()
+        # closed however the run ends from here: a Ctrl-C while the banner
+        # was printed ended it with the store open (a SQLite -wal left)
+        stack.callback(close)
         _warn_of_paths_with_nothing(app, fresh, allocation_dir)
         # said once, by this process: the workers load it again, silently
         log_network_warnings(app.state.router.network)
@@ -576,8 +579,12 @@ class _Settings:
             router.close()
             raise
 
-        def close() -> None:
-            app.state.service.pages.close()
-            router.close()
+        closed: list[bool] = []
+
+        def close() -> None:  # once: the serve's end and its exit stack
+            if not closed:
+                closed.append(True)
+                app.state.service.pages.close()
+                router.close()
 
         return app, close

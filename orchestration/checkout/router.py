@@ -295,10 +295,15 @@ class OnlineRouter:
             answer_s=store_answer_s,
             make=make_store,
         )
-        router = cls(
-            net, store, monitor, policy=policy, bid_prices=bid_prices,
-            profile=profile, demand=demand, request_ids=request_ids, **timing,
-        )  # fmt: skip
+        try:
+            router = cls(
+                net, store, monitor, policy=policy, bid_prices=bid_prices,
+                profile=profile, demand=demand, request_ids=request_ids, **timing,
+            )  # fmt: skip
+        except BaseException:  # the store opened here is closed here
+            if store is not None and store is not state:
+                store.close()
+            raise
         if store is None:  # (given by location: a store object is never None)
             assert failure is not None
             router._still_unavailable(failure)
@@ -921,16 +926,16 @@ def _open_state(
         if monitor is not None:  # (a reconnect attaches under the router's lock)
             monitor.attach(store)
         return store, None
-    except (InputError, SchemaTooNew, StoreBroken, MissingExtraError) as exc:
+    except BaseException as exc:  # a Ctrl-C while it seeds too: not left open
         if store is not None and store is not state:
             store.close()
-        if isinstance(exc, SchemaTooNew | StoreBroken) and not refuse_newer:
+        if isinstance(exc, InputError | SchemaTooNew | StoreBroken | MissingExtraError):
+            if isinstance(exc, SchemaTooNew | StoreBroken) and not refuse_newer:
+                return None, exc
+            raise
+        if isinstance(exc, (*STORE_ERRORS, TierflowError)):
             return None, exc
         raise
-    except (*STORE_ERRORS, TierflowError) as exc:
-        if store is not None and store is not state:
-            store.close()
-        return None, exc
 
 
 def _refuse_a_missing_file(state: StateStore | Path | str | None) -> None:

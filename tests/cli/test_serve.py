@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from tests.cli.in_process import invoke_stopped_after
 from tests.conftest import TINY_NETWORK
 from tests.postgres import new_database, run_sql, set_schema_version
+from tierflow.cli.entry import Interrupted
 from tierflow.cli.main import cli
 from tierflow.cli.serve_cmd import API_KEY_ENV, load_api_key
 from tierflow.data.store import SCHEMA_VERSION, describe_location, open_store
@@ -187,6 +188,43 @@ def test_a_state_that_cannot_be_a_store_is_refused(tmp_path: Path) -> None:
         f"Error: {table}: not a SQLite database (a tierflow state store is one)\n"
     )
     assert table.read_text() == "order_id,sku\nA,TEE\n"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_ctrl_c_before_it_serves_closes_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """Ctrl-C after the store is open and before the server runs (the
+    banner, the network's warnings): the store is closed as the run ends.
+    It was closed only by the serving step's own ``finally``: a Ctrl-C
+    0.8 s into a start ended it with ``state.db-wal`` and ``-shm`` left
+    (QA, 2026-12-07)."""
+    from tierflow.cli import serve_cmd
+    from tierflow.orchestration.checkout.router import OnlineRouter
+
+    closes: list[int] = []
+    close = OnlineRouter.close
+
+    def counted(self: OnlineRouter) -> None:
+        closes.append(1)
+        close(self)
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(OnlineRouter, "close", counted)
+    monkeypatch.setattr(serve_cmd, "_print_banner", interrupted)
+    state = tmp_path / "state.db"
+    args = ["serve", "--network", str(TINY_NETWORK), "--state", str(state)]
+    with pytest.raises(Interrupted):  # the command line's exit 130
+        CliRunner().invoke(
+            cli,
+            [*args, "--port", "0", "--workers", workers],
+            env={API_KEY_ENV: "cli-test-key-0123456789"},
+        )
+    assert closes == [1]
+    with open_store(state) as store:
+        assert store.check_consistency() == []
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

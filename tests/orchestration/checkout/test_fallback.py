@@ -314,3 +314,33 @@ def test_another_replicas_checkout_answered_in_an_outage_is_unavailable_until_wr
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("step", ["seed", "router"])
+def test_a_ctrl_c_while_the_router_opens_closes_its_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """A Ctrl-C while :meth:`OnlineRouter.open` seeds the store it opened,
+    or while it makes the router over it: that store is closed before the
+    interrupt goes on (only the store errors closed it: the process ended
+    with a SQLite ``-wal`` left, QA 2026-12-07)."""
+    from tierflow.data.store.database_store import DatabaseStore
+
+    closes: list[int] = []
+    close = DatabaseStore.close
+
+    def counted(self: DatabaseStore) -> None:
+        closes.append(1)
+        close(self)
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DatabaseStore, "close", counted)
+    if step == "seed":
+        monkeypatch.setattr(DatabaseStore, "seed_network_inventory", interrupted)
+    else:
+        monkeypatch.setattr(OnlineRouter, "__init__", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        OnlineRouter.open(load_network(TINY_NETWORK), tmp_path / "state.db")
+    assert closes == [1]
