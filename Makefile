@@ -213,8 +213,11 @@ postgres:
 ## browser: Debian's chromium-headless-shell for the browser tests (Playwright
 ## drives it with executable_path; `playwright install` cannot download here):
 ## the same Blink as `chromium` at less than half its CPU time. Installed when
-## missing, as root; otherwise a message. `make test BROWSER_TESTS=0` skips them.
-CHROMIUM ?= /usr/bin/chromium-headless-shell
+## missing, as root; not root, Debian's full chromium where only it is there;
+## otherwise a message. `make test BROWSER_TESTS=0` skips them.
+HEADLESS_SHELL := /usr/bin/chromium-headless-shell
+CHROMIUM ?= $(shell if [ ! -x $(HEADLESS_SHELL) ] && [ "$$(id -u)" != 0 ] \
+  && [ -x /usr/bin/chromium ]; then echo /usr/bin/chromium; else echo $(HEADLESS_SHELL); fi)
 BROWSER_TESTS ?= 1
 .PHONY: browser bench-service screenshots
 browser:
