@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tierflow.benchmarks.service_screenshots import CHROMIUM_ARGS, default_chromium
+from tierflow.benchmarks.chromium import CHROMIUM_ARGS, default_chromium
 from tierflow.data.errors import TierflowError
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.app import create_app

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import secrets
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tierflow.benchmarks.allocation_bench import generate_offered
+from tierflow.benchmarks.chromium import CHROMIUM_ARGS, default_chromium
 from tierflow.benchmarks.online_bench import fresh_store, stand_in_scores
 from tierflow.data.network import load_network
 from tierflow.data.orders import write_orders
@@ -33,31 +33,6 @@ ET = dt.timezone(dt.timedelta(hours=-5))
 CLOCK = dt.datetime(2026, 1, 5, 10, 0, tzinfo=ET)
 #: The widths every page is shot at: a laptop and a phone.
 WIDTHS = (1280, 390)
-#: The Chromiums tried, in order, when ``$TIERFLOW_CHROMIUM`` names none:
-#: Debian's headless shell (``chromium-headless-shell``: the same Blink
-#: without the browser's UI; the 93 browser tests of ``test_browser.py``
-#: took 65 CPU-s and 46 s on two cores with it, 150 CPU-s and 81 s with
-#: the full browser, 2026-12-07), then the full ``chromium``.
-CHROMIUMS = ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium")
-
-
-def default_chromium() -> str:
-    """``$TIERFLOW_CHROMIUM``, else the first of :data:`CHROMIUMS`
-    installed (none: the first, which the caller names as missing)."""
-    chosen = os.environ.get("TIERFLOW_CHROMIUM")
-    if chosen:
-        return chosen
-    return next((c for c in CHROMIUMS if Path(c).exists()), CHROMIUMS[0])
-
-
-#: Flags this machine's closed network needs (no background connections).
-CHROMIUM_ARGS = [
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-gpu",
-]
 
 
 def _allocate(work: Path, network_dir: Path) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tierflow.benchmarks.service_screenshots import default_chromium
+from tierflow.benchmarks.chromium import CHROMIUM_ARGS, default_chromium
 
 #: The Chromium the browser tests drive: Debian's headless shell, installed by
 #: ``make test``, or the full browser where only it is installed.
@@ -25,8 +25,6 @@ def browser() -> Iterator[Any]:
             "chromium-headless-shell (as root), or set TIERFLOW_CHROMIUM"
         )
     from playwright.sync_api import sync_playwright
-
-    from tierflow.benchmarks.service_screenshots import CHROMIUM_ARGS
 
     with sync_playwright() as p:
         b = p.chromium.launch(

@@ -111,11 +111,11 @@ def _run(pg: LocalPostgres, program: str, *args: str) -> None:
     writer under it holds, in another order: once in a full run, 2026-12-07)
     was rolled back whole and is run again, as an operator would; the
     store's writers run theirs again the same way."""
+    single = program == "pg_restore" and "--single-transaction" in args
     for _ in range(5):
         done = subprocess.run(
             [str(pg.bin / program), *args], capture_output=True, text=True, timeout=120
         )
-        single = program == "pg_restore" and "--single-transaction" in args
         if not (single and "deadlock detected" in done.stderr):
             break
     assert done.returncode == 0, done.stderr
