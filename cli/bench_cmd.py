@@ -302,7 +302,7 @@ def bench_allocation(
             )
     if deterministic:  # refused before the day is generated
         for name in names[:1] if n_days is not None else names:
-            require_deterministic(name)
+            require_deterministic(name, baselines=False)  # no nearest
     net = open_network(network_dir)
     if n_days is not None:
         _bench_days(

@@ -170,14 +170,21 @@ class AllocationSettings:
         return self.use_bid_prices and not self.hindsight
 
 
-def require_deterministic(engine: str) -> None:
+def require_deterministic(engine: str, *, baselines: bool = True) -> None:
     """Refuse ``engine`` for a deterministic run when it stops on the clock
     (``allocate``, ``simulate`` and ``bench allocation --deterministic``
-    refuse it in the same words)."""
+    refuse it in the same words).
+
+    ``baselines=False`` for a caller whose engines are the solvers alone
+    (``simulate``'s ``--engine``, ``bench allocation``'s ``--engines``):
+    the engines the error suggests are then only those it takes, where it
+    told them to use ``nearest`` and then refused it as an unknown engine.
+    """
     if engine in engine_names(baselines=True) and (
         not get_engine(engine).capabilities.deterministic
     ):
-        able = ", ".join(engines_with(deterministic=True))
+        offered = engine_names(baselines=baselines)
+        able = ", ".join(e for e in engines_with(deterministic=True) if e in offered)
         raise InputError(
             f"stops on the clock, so it cannot solve deterministically (use {able})",
             field="engine",

@@ -95,8 +95,8 @@ class SimulationSettings:
             require_number(getattr(self, name), name, 0, 1)
         if self.engine not in engine_names(baselines=True):
             raise InputError("unknown engine", field="--engine", value=self.engine)
-        if self.deterministic:
-            require_deterministic(self.engine)
+        if self.deterministic:  # --engine takes no baseline (nearest)
+            require_deterministic(self.engine, baselines=False)
         if self.spike is not None:
             Spike.parse(self.spike)
         if self.outage_at is not None and not isinstance(self.outage_at, dt.time):
