@@ -411,6 +411,14 @@ def _convert(path: Path, frame: pd.DataFrame, col: Column) -> Any:
 def _locate(folder_or_path: Path, name: str) -> Path:
     """The file of table ``name``: in a folder, or the path itself."""
     if not folder_or_path.is_dir():
+        if folder_or_path.exists() and not folder_or_path.is_file():
+            # a shell's <(zcat orders.csv.gz), /dev/stdin: read once, and a
+            # table may be read again (allocate digests its orders file)
+            raise InputError(
+                "not a regular file but a pipe or device: "
+                "write it to a file and give that file",
+                file=str(folder_or_path),
+            )
         if not folder_or_path.is_file():
             raise InputError("no such file", file=str(folder_or_path))
         return folder_or_path

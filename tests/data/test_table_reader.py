@@ -5,6 +5,7 @@ ragged rows and repeated column names."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -630,3 +631,25 @@ def test_the_first_bad_row_is_the_error_whatever_its_column(tmp_path: Path) -> N
         InputError, match=r"^t\.csv: row 2: field 'id': value '': missing value$"
     ):
         read_table(_table(tmp_path, text), "t", COLUMNS)
+
+
+def test_a_pipe_given_as_a_table_is_named_a_pipe_not_missing(tmp_path: Path) -> None:
+    """A table given as a pipe (a shell's ``<(zcat orders.csv.gz)``, a
+    FIFO) or a device exists: it was refused as "no such file", sending the
+    user to look for a typo in a path that was there. It is refused saying
+    what it is (a table is read more than once: ``allocate`` digests its
+    orders file for the run id), before anything is opened or written."""
+    fifo = tmp_path / "count.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError) as caught:
+        read_table(fifo, "inventory", COLUMNS)
+    assert str(caught.value) == (
+        f"{fifo}: not a regular file but a pipe or device: "
+        "write it to a file and give that file"
+    )
+    state = tmp_path / "state.db"
+    args = ["stock", "load", "--inventory", str(fifo), "--state", str(state)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert result.output.endswith(f"Error: {caught.value}\n"), result.output
+    assert not state.exists()
