@@ -283,6 +283,7 @@ def _defaults(
     group = command if isinstance(command, click.Group) else None
     subcommands = [] if group is None else group.list_commands(ctx)
     out: dict[str, Any] = {}
+    keys: dict[str, str] = {}  # the key each option was set by
     for key, value in table.items():
         where = f"{prefix}{key}"
         if group is not None and key in subcommands:
@@ -294,6 +295,15 @@ def _defaults(
         elif key.replace("-", "_") in options:
             param = options[key.replace("-", "_")]
             assert param.name is not None
+            if param.name in keys:  # `time-limit` and `time_limit`: the last won
+                name = setting_name(param)
+                raise _error(
+                    path,
+                    f"given twice, as '{keys[param.name]}' and '{key}' (one "
+                    "setting, written two ways): which one was meant?",
+                    f"{prefix}{name}",
+                )
+            keys[param.name] = key
             out[param.name] = _given(param, value, path, where)
         else:
             known = sorted([*options, *subcommands])

@@ -193,6 +193,13 @@ BAD_FILES = [
     ),
     ("[generate.gap]\nseed = 2.5\n", "key 'generate.gap.seed': value '2.5': "),
     ("[generate.gap]\nseed = true\n", "key 'generate.gap.seed': value 'true': "),
+    # one setting under both spellings the page allows: the last was taken
+    # without a word (`time-limit = 3` above, the example's `time_limit = 2`)
+    (
+        "[generate.gap]\nlog-level = 'debug'\nlog_level = 'error'\n",
+        "key 'generate.gap.log_level': given twice, as 'log-level' and 'log_level' "
+        "(one setting, written two ways): which one was meant?\n",
+    ),
 ]
 
 
