@@ -351,7 +351,7 @@ def solve_model(
         # the work done, not the clock, ends the search: one worker, or
         # several interleaved (each batch of tasks waited for); CP-SAT's
         # parallel portfolio shares solutions as they come, and repeats
-        # nothing (docs/solver.md, "Deterministic solves")
+        # nothing (docs/allocation.md, "Deterministic CP-SAT")
         sat.max_deterministic_time = max(params.time_limit_s, 0.01)
         sat.num_workers = params.threads or 1
         sat.interleave_search = sat.num_workers > 1
