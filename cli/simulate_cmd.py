@@ -215,7 +215,11 @@ def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
             "staffs them to a share of the expected work: give one"
         )
     net = open_network(request.network_dir)
-    check_scalable(net)
+    if not request.keep_capacity:
+        # --keep-capacity scales nothing: a network closed everywhere is a
+        # day with nothing to offer, as one without stock (it was refused
+        # for a scaling that flag does not do)
+        check_scalable(net)
     # the carts' shoppers, checked before the CLTV step trains and read once
     shoppers = read_shoppers(net)
     policy = tier_policy()

@@ -386,6 +386,28 @@ def test_networks_validate_only_warns_about(
     assert "Platinum on time n/a" in ran.stdout and "0.0 %" not in ran.stdout
 
 
+def test_keep_capacity_runs_a_day_whose_every_node_has_capacity_0(
+    scores: Path, sample_dir: Path, tmp_path: Path
+) -> None:
+    """``--keep-capacity`` scales nothing: a day on a network whose every
+    node is at capacity 0 (every node closed) is a day where nothing can be
+    offered, as one with no stock. It was refused, saying "the simulated day
+    scales the nodes' capacities to its work", which that flag says it does
+    not."""
+    closed = _network_copy(sample_dir, tmp_path / "closed")
+    nodes = pd.read_csv(closed / "nodes.csv")
+    nodes["capacity_units_per_day"] = 0
+    nodes.to_csv(closed / "nodes.csv", index=False)
+    out = tmp_path / "runs" / "a"
+    args = ["simulate", "--checkouts", "8", "--engine", "greedy", "--keep-capacity"]
+    args += ["--cltv-scores", str(scores), "--network", str(closed), "--out", str(out)]
+    ran = CliRunner().invoke(cli, args)
+    assert ran.exit_code == 0, ran.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["checkouts"], summary["confirmed"]) == (8, 0)
+    assert summary["no_options"] == 8
+
+
 def test_a_header_only_customers_table_is_refused_before_training(
     sample_dir: Path, tmp_path: Path
 ) -> None:
