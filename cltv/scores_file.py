@@ -1,9 +1,9 @@
 """The CLTV scores file (``tierflow cltv score`` output), read and checked once.
 
 ``allocate --cltv-scores`` and ``simulate --cltv-scores`` both take it: one
-reader holds both to the same rules (a spend is a finite number >= 0, a
-customer appears once, a row is complete), so a file one accepts the other
-does not refuse for a different reason.
+reader holds both to the same rules (a spend is a finite number from 0 to
+10⁹, the allocator's bound, a customer appears once, a row is complete), so
+a file one accepts the other does not refuse for a different reason.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from tierflow.cltv.segments import SEGMENTS
+from tierflow.data.limits import MAX_AMOUNT
 from tierflow.data.table_reader import Column, read_table
 
 
@@ -37,7 +38,9 @@ def read_cltv_scores(path: Path, *, complete: bool = True) -> pd.DataFrame:
     """
     columns = [
         Column("customer_id", identifier=True),
-        Column("predicted_spend", "float", min=0.0),
+        # the allocator's bound on a spend (it refused one past it with an
+        # order's index, after its store was made): here, by file and row
+        Column("predicted_spend", "float", min=0.0, max=MAX_AMOUNT),
         Column("p_active", "float", min=0.0, max=1.0, required=complete),
         Column("segment", choices=SEGMENTS, required=complete),
     ]

@@ -358,6 +358,10 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("cltv", _SCORES + "C1,12,0.5,gold\n",
          "scores.csv: row 3: field 'customer_id': value 'C1': duplicate customer_id"),
         ("cltv", _SCORES + "C2,12,,gold\n", "scores.csv: row 3: field 'p_active': value '': missing value"),
+        # past the spend the allocator takes: refused after the store was
+        # made, naming neither file nor row ("index 0", an order) (QA)
+        ("cltv", _SCORES.replace("C1,10,", "C1,5e10,"),
+         "scores.csv: row 2: field 'predicted_spend': value '5e10': must be <= 1e+09"),
         # fields left out, not empty: the row is short (was "missing value" at p_active)
         ("cltv", _SCORES + "C2,12\n", "scores.csv: row 3: value 'C2,12': 2 fields where the header has 4"),
         # a NUL in a customer id: a PostgreSQL store refused the scores
