@@ -42,6 +42,9 @@ from tierflow.data.extras import require
 from tierflow.data.wording import counted
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from tierflow.capacity.demand_forecast import DemandForecast
     from tierflow.capacity.events import CapacityEvent
     from tierflow.data.network import Network
@@ -299,6 +302,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     orders = _read_orders(request.orders_path, net)
     forecast = _forecast(request.history_path, net, orders)
     events = _read_events(request.events_path, net)
+    capacity = _scaled_capacity(net, request.capacity_scale)
     given = (
         None if request.cltv_path is None
         else load_predicted_spend(orders, request.cltv_path, None)
@@ -345,7 +349,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
             allocator = DayAllocator(
                 net, orders, settings=settings, policy=tier_policy(),
                 predicted_spend=spend, events=events,
-                capacity=net.capacity * request.capacity_scale, sink=sink,
+                capacity=capacity, sink=sink,
                 stock=stock.units if stock.from_store else None,
                 on_batch=step, publish_bid_prices=sink.publisher(net.node_ids),
                 forecast=forecast,
@@ -536,6 +540,29 @@ def _forecast(path: Path | None, net: Network, orders: Orders) -> DemandForecast
             np.datetime_as_string(first, unit="s", timezone="UTC"),
         )
     return forecast
+
+
+def _scaled_capacity(net: Network, scale: float) -> NDArray[np.float64]:
+    """The nodes' capacities times ``--capacity-scale``, held to the
+    allocator's bound on a node before the store is made: each is within
+    its own (a capacity up to 10⁹, a scale up to 1,000), their product may
+    not be, and the allocator refused it after making OUT/state.db, naming
+    an array's index."""
+    from tierflow.data.errors import InputError
+    from tierflow.data.limits import MAX_UNITS
+
+    capacity = net.capacity * scale
+    over = capacity > MAX_UNITS
+    if over.any():
+        k = int(over.argmax())
+        raise InputError(
+            f"scales node {net.node_ids[k]}'s capacity_units_per_day of "
+            f"{net.capacity[k]:,.0f} (nodes.csv) to {capacity[k]:,.0f}, past the "
+            f"{MAX_UNITS:,.0f} units a node can have",
+            field="--capacity-scale",
+            value=scale,
+        )
+    return capacity
 
 
 def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:

@@ -1623,3 +1623,30 @@ def test_bench_allocation_refuses_the_days_options_without_days(
     assert result.exit_code == 2, result.output
     assert f"Error: {said} to a run of --days N only" in result.stderr
     assert not out.exists()
+
+
+def test_a_capacity_scale_past_the_allocator_s_bound_names_the_node_first(
+    tmp_path: Path,
+) -> None:
+    """A node's capacity (2,000,000 units: within nodes.csv's 10⁹) times
+    ``--capacity-scale 1000`` (within its range) is past the 10⁹ the
+    allocator takes: the run made OUT/state.db, then stopped with "field
+    'capacity': index 0: value 2000000000.0", an array's index. It is
+    refused before anything is made, naming the option, the node and the
+    file."""
+    network = tmp_path / "network"
+    shutil.copytree(TINY, network)
+    nodes = network / "nodes.csv"
+    nodes.write_text(nodes.read_text().replace(",1000,1.5,", ",2000000,1.5,"))
+    orders = _write_orders(tmp_path / "orders.csv", 5)
+    out = tmp_path / "fresh" / "out"
+    args = ["allocate", "--network", str(network), "--orders", str(orders)]
+    args += ["--engine", "greedy", "--capacity-scale", "1000", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert result.output.endswith(
+        "Error: field '--capacity-scale': value 1000.0: scales node WH-EAST's "
+        "capacity_units_per_day of 2,000,000 (nodes.csv) to 2,000,000,000, "
+        "past the 1,000,000,000 units a node can have\n"
+    ), result.output
+    assert not (tmp_path / "fresh").exists()
