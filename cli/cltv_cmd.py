@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -242,11 +243,67 @@ def _tune(
 
 
 def refuse_score_outputs(
-    state: Path | None, scores_out: Path | None, **inputs: Path | None
+    state: Path | None,
+    scores_out: Path | None,
+    model_dir: Path,
+    **inputs: Path | None,
 ) -> None:
-    """``--state`` or ``--scores-out`` naming one of the files read: refused."""
+    """``--state`` or ``--scores-out`` naming one of the files read, a file
+    of the model registry, or each other: refused.
+
+    ``--scores-out`` naming the ``--state`` file replaced the SQLite store
+    (every table, not only the scores) by the scores CSV, exit 0; the next
+    command read "database disk image is malformed"."""
     for out, flag in ((scores_out, "--scores-out"), (state, "--state")):
         refuse_input_as_output(out, flag, **inputs)
+        refuse_registry_file_as_output(out, flag, model_dir)
+    if (
+        isinstance(state, Path)
+        and isinstance(scores_out, Path)
+        and _same_path(state, scores_out)
+    ):
+        raise click.BadParameter(
+            f"{str(scores_out)!r} is the --state store: the scores CSV would "
+            "replace it.",
+            param_hint="'--scores-out'",
+        )
+
+
+def refuse_registry_file_as_output(
+    out: Path | str | None, flag: str, model_dir: Path
+) -> None:
+    """A usage error when ``out`` (``flag``'s path) is one of the model
+    registry's own files: its ``CURRENT``, ``RETRAIN.json`` or lock, or a
+    file in one of its folders (a version's ``model.joblib``).
+
+    ``cltv score --out models/CURRENT`` replaced the champion's name by the
+    scores, exit 0, and every later score, retrain and rollback of the
+    folder failed; a URL ``out`` is no file."""
+    from tierflow.cltv.registry import CURRENT_FILE, LOCK_FILE, RETRAIN_FILE
+
+    if not isinstance(out, Path):
+        return
+    root = model_dir.resolve()
+    target = out.resolve()
+    if target.parent == root and target.name in (CURRENT_FILE, RETRAIN_FILE, LOCK_FILE):
+        what = f"its {target.name} file"
+    elif root in target.parents and target.parent != root:
+        what = f"a file in its folder {target.relative_to(root).parts[0]}"
+    else:
+        return
+    raise click.BadParameter(
+        f"{str(out)!r} is {what} (--model-dir, the model registry): an output "
+        "never replaces the registry's files.",
+        param_hint=f"'{flag}'",
+    )
+
+
+def _same_path(first: Path, second: Path) -> bool:
+    """Whether two paths name one file, written alike or not (a link, a
+    ``./``), existing or about to be."""
+    if first.resolve() == second.resolve():
+        return True
+    return first.exists() and second.exists() and os.path.samefile(first, second)
 
 
 @contextmanager
@@ -436,6 +493,7 @@ def score_command(
     refuse_input_as_output(
         out, "--out", transactions=transactions, profiles=profiles, browsing=browsing
     )
+    refuse_registry_file_as_output(out, "--out", model_dir)
     day = as_of_day(as_of)
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     registry = ModelRegistry(model_dir)
@@ -900,7 +958,7 @@ def retrain_command(
     from tierflow.cltv.registry import ModelRegistry
 
     inputs = {"transactions": transactions, "profiles": profiles, "browsing": browsing}
-    refuse_score_outputs(state, scores_out, **inputs)
+    refuse_score_outputs(state, scores_out, model_dir, **inputs)
     day = as_of_day(as_of)
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     registry = ModelRegistry(model_dir)
@@ -1060,7 +1118,7 @@ def rollback_command(
             "publishes the version's scores before it makes it current"
         )
     inputs = {"transactions": transactions, "profiles": profiles, "browsing": browsing}
-    refuse_score_outputs(state, scores_out, **inputs)
+    refuse_score_outputs(state, scores_out, model_dir, **inputs)
     day = None if as_of is None else as_of_day(as_of)
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     registry = ModelRegistry(model_dir)

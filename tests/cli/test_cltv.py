@@ -396,6 +396,74 @@ def test_an_output_that_is_an_input_is_refused(
     assert list(models.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["retrain", "rollback"])
+def test_scores_out_that_is_the_state_store_is_refused(
+    transactions: Path, tmp_path: Path, command: str
+) -> None:
+    """``--scores-out`` naming the ``--state`` file replaced the SQLite
+    store, every table of it, by the scores CSV, exit 0 (the next command:
+    "database disk image is malformed"). A PostgreSQL ``--state`` is a URL,
+    no file a CSV could replace: SQLite alone."""
+    state = tmp_path / "state.db"
+    SqliteStore(state).close()
+    before = state.read_bytes()
+    models = tmp_path / "models"
+    models.mkdir()
+    result = _run(
+        command, "--transactions", str(transactions), "--as-of", "2023-06-30",
+        "--model-dir", str(models), "--state", str(state),
+        "--scores-out", str(tmp_path / "." / "state.db"),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        f"Error: Invalid value for '--scores-out': '{tmp_path / 'state.db'}' is "
+        "the --state store: the scores CSV would replace it.\n"
+    )
+    assert state.read_bytes() == before
+    assert list(models.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "name"),
+    [
+        ("score", "--out", "CURRENT"),
+        ("score", "--out", "RETRAIN.json"),
+        ("score", "--out", "{version}/model.joblib"),
+        ("retrain", "--scores-out", "CURRENT"),
+        ("retrain", "--state", "{version}/metadata.json"),
+        ("rollback", "--scores-out", "CURRENT"),
+    ],
+)
+def test_an_output_that_is_a_registry_file_is_refused(
+    trained_90: tuple[Path, Result],
+    transactions: Path,
+    tmp_path: Path,
+    command: str,
+    flag: str,
+    name: str,
+) -> None:
+    """``cltv score --out models/CURRENT`` replaced the champion's name by
+    the scores, exit 0: every later score, retrain and rollback of the
+    folder failed ("names no model in the folder"); a version's own files
+    were as open to it."""
+    models = _copy_of(trained_90, tmp_path)
+    version = (models / "CURRENT").read_text().strip()
+    (models / "RETRAIN.json").write_text("{}\n")
+    files = {p: p.read_bytes() for p in models.rglob("*") if p.is_file()}
+    target = models / name.format(version=version)
+    result = _run(
+        command, "--transactions", str(transactions), "--as-of", "2023-06-30",
+        "--model-dir", str(models), flag, str(target),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    what = f"its {name} file" if "/" not in name else f"a file in its folder {version}"
+    assert result.output.endswith(
+        f"Error: Invalid value for '{flag}': '{target}' is {what} (--model-dir, "
+        "the model registry): an output never replaces the registry's files.\n"
+    )
+    assert {p: p.read_bytes() for p in models.rglob("*") if p.is_file()} == files
+
+
 @pytest.mark.parametrize("name", ["predictions.csv", "metrics.json"])
 def test_evaluate_out_that_holds_an_input_is_refused(
     transactions: Path, tmp_path: Path, name: str
