@@ -19,6 +19,7 @@ from tierflow.data.text_files import (
     missing_column_hint,
     read_csv_records,
     read_utf8,
+    written_otherwise,
 )
 
 TransactionFormat = Literal["auto", "csv", "parquet", "cdnow"]
@@ -45,25 +46,26 @@ def read_log_table(
     is_parquet = fmt == "parquet" or (
         fmt == "auto" and path.suffix.lower() in PARQUET_SUFFIXES
     )
-    wanted = [*columns, *optional]
     with _read_errors(str(path)):
         if is_parquet:
-            frame, rows = _read_parquet(path, columns, wanted)
+            frame, rows = _read_parquet(path, columns, optional)
         else:
-            frame, rows = _read_csv(path, columns, wanted, one_column_hint)
+            frame, rows = _read_csv(path, columns, optional, one_column_hint)
     return frame, rows, is_parquet
 
 
 def _read_parquet(
-    path: Path, columns: Sequence[str], wanted: Sequence[str]
+    path: Path, columns: Sequence[str], optional: Sequence[str]
 ) -> tuple[pd.DataFrame, NDArray[np.int64]]:
     import pyarrow.parquet as pq
 
+    wanted = [*columns, *optional]
     try:
         names = pq.read_schema(path).names
         check_names_once(names, str(path), row=None)
         present = [c for c in wanted if c in names]
         _require(str(path), columns, names)
+        _refuse_optional_otherwise(str(path), optional, names, row=None)
         frame = pq.read_table(path, columns=present).to_pandas(date_as_object=False)
     except (InputError, OSError):
         raise
@@ -74,11 +76,13 @@ def _read_parquet(
 
 
 def _read_csv(
-    path: Path, columns: Sequence[str], wanted: Sequence[str], one_column_hint: str
+    path: Path, columns: Sequence[str], optional: Sequence[str], one_column_hint: str
 ) -> tuple[pd.DataFrame, NDArray[np.int64]]:
+    wanted = [*columns, *optional]
     frame, rows = read_csv_records(path, str(path), skip_initial_space=False)
     names = list(frame.columns)
     _require(str(path), columns, names, row=1, hint=one_column_hint)
+    _refuse_optional_otherwise(str(path), optional, names, row=1)
     frame = frame.loc[:, [c for c in frame.columns if c in wanted]]
     blank_line = np.ones(len(frame), dtype=bool)
     for col in frame.columns:
@@ -129,6 +133,30 @@ def _require(
             have = f"have: {', '.join(map(str, names)) or 'none'}"
             have += missing_column_hint(col, [str(name) for name in names])
         raise InputError(f"missing column ({have})", file=file, row=row, field=col)
+
+
+def _refuse_optional_otherwise(
+    file: str, optional: Sequence[str], names: Sequence[str], *, row: int | None
+) -> None:
+    """An optional column absent but there in other case or punctuation
+    (``Quantity``, ``OrderID``, ``Currency``, a profile's ``Region``) is an
+    error: it was read as an extra column and dropped without a word, so a
+    log's quantities, its order-id checks or its one-currency check, or a
+    profile's feature, were lost and the model trained without them, exit 0.
+    Names are exact, as the required columns' error already says."""
+    header = [str(name) for name in names]
+    for col in optional:
+        if col in header:
+            continue
+        name = written_otherwise(col, header)
+        if name is not None:
+            raise InputError(
+                f"column {name!r} would be ignored: the column is named {col!r} "
+                "(names are exact): name it so, or rename it if it is another column",
+                file=file,
+                row=row,
+                field=name,
+            )
 
 
 #: CDNOW's columns (as the errors name them), by the number on a line.

@@ -8,6 +8,7 @@ import csv
 import io
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -458,6 +459,17 @@ def missing_column_hint(column: str, names: list[str]) -> str:
                 f": {name!r} is written otherwise (names are exact): name it {column!r}"
             )
     return ""
+
+
+def written_otherwise(column: str, names: Sequence[str]) -> str | None:
+    """The name of ``names`` that is ``column`` in other case, spacing or
+    punctuation (``Quantity``, ``OrderID`` for ``order_id``), ``None`` when
+    none is (``column`` itself is not "otherwise")."""
+    want = re.sub(r"[\W_]+", "", column).casefold()
+    for name in names:
+        if name != column and re.sub(r"[\W_]+", "", name).casefold() == want:
+            return name
+    return None
 
 
 def check_names_once(names: list[str], file: str, row: int | None = 1) -> None:

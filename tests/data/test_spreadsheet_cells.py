@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -17,6 +18,7 @@ from tests.conftest import TINY_NETWORK
 from tierflow.capacity.events import read_event_file
 from tierflow.cli.main import cli
 from tierflow.cltv.scores_file import read_cltv_scores
+from tierflow.data.customer_tables import read_profiles
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
@@ -265,6 +267,60 @@ def test_a_transaction_log_in_semicolons_or_other_case_says_so(tmp_path: Path) -
         "missing column (have: Customer ID, order_date, amount: 'Customer ID' "
         "is written otherwise (names are exact): name it 'customer_id')"
     )
+
+
+@pytest.mark.parametrize(
+    ("column", "written"),
+    [("quantity", "Quantity"), ("order_id", "OrderID"), ("currency", "CURRENCY")],
+)
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_an_optional_log_column_in_other_case_is_refused(
+    tmp_path: Path, column: str, written: str, suffix: str
+) -> None:
+    """An optional column of the transaction log written otherwise was read
+    as an extra column and dropped without a word: ``Quantity`` trained the
+    model without the quantities, ``CURRENCY`` skipped the one-currency
+    check (yen summed as dollars), ``OrderID`` the order-id checks; exit 0."""
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c1"],
+            "order_date": ["2026-05-01", "2026-05-02"],
+            "amount": ["3", "4"],
+            written: ["1", "2"] if column != "currency" else ["USD", "JPY"],
+        }
+    )
+    log = tmp_path / f"log.{suffix}"
+    if suffix == "csv":
+        frame.to_csv(log, index=False)
+    else:
+        frame.to_parquet(log)
+    with pytest.raises(InputError) as caught:
+        read_transactions(log)
+    row = "row 1: " if suffix == "csv" else ""
+    assert str(caught.value) == (
+        f"{log}: {row}field '{written}': column '{written}' would be ignored: "
+        f"the column is named '{column}' (names are exact): name it so, or "
+        "rename it if it is another column"
+    )
+    frame.rename(columns={written: column}).to_csv(tmp_path / "right.csv", index=False)
+    if column != "currency":  # named right, it is read (the yen row refused)
+        assert read_transactions(tmp_path / "right.csv")[0].n_rows == 2
+
+
+def test_a_profile_column_in_other_case_is_refused(tmp_path: Path) -> None:
+    """A profile's ``Region`` was dropped without a word: the model trained
+    without the feature, exit 0."""
+    profiles = tmp_path / "profiles.csv"
+    profiles.write_text("customer_id,Region\nc1,north\n")
+    with pytest.raises(InputError) as caught:
+        read_profiles(profiles)
+    assert str(caught.value) == (
+        f"{profiles}: row 1: field 'Region': column 'Region' would be ignored: "
+        "the column is named 'region' (names are exact): name it so, or rename "
+        "it if it is another column"
+    )
+    profiles.write_text("customer_id,region,notes\nc1,north,x\n")
+    assert read_profiles(profiles)[0].columns == ("region",)
 
 
 def test_stock_load_of_a_european_export_stores_nothing(tmp_path: Path) -> None:
