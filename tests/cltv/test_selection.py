@@ -9,6 +9,7 @@ import pytest
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.selection import cv_folds, fold_score, select_config
+from tierflow.data.errors import InputError
 from tierflow.data.synthetic_transactions import generate_transactions
 from tierflow.data.transactions import TransactionLog, day_number, day_to_date
 
@@ -77,3 +78,23 @@ def test_select_config_uses_only_the_training_period() -> None:
     assert [r.score for r in with_future] == [
         r.score for r in results if r.candidate == "tiny"
     ]
+
+
+def test_no_fold_scored_says_why_the_latest_failed() -> None:
+    """A log whose customers bought nothing in the folds' holdouts was
+    refused as "history too short for time-based cross-validation", two
+    years of it: the error now gives the latest fold's own reason."""
+    frame = generate_transactions(300, seed=2)
+    quiet = frame.loc[frame["order_date"] <= "2023-03-31"]
+    log = TransactionLog.from_columns(
+        quiet["customer_id"], quiet["order_date"], quiet["amount"]
+    )
+    small = CLTVConfig(n_estimators=1, min_samples_leaf=20, n_cutoffs=3)
+    with pytest.raises(InputError) as caught:
+        select_config(CustomerData(log), day_number("2023-06-30"), 90, {"s": small})
+    assert caught.value.reason == (
+        "time-based cross-validation could not score any fold (the latest, as "
+        "of 2023-05-31 with a 30-day holdout: no transactions after the as-of "
+        "date to evaluate against); drop --tune to use the default configuration"
+    )
+    assert caught.value.field == "as_of" and caught.value.value == "2023-06-30"
