@@ -66,6 +66,12 @@ UNIT_NOTE_RATIO = 20.0
 #: few new rows judged alone would refuse one big order (or a few small
 #: ones) as another unit.
 UNIT_MIN_ROWS = 100
+#: Share of the largest rows (one at least) left out of the day's own
+#: version of a model's history when a period of the newest rows is judged
+#: against it too (:func:`unit_change`): a unit changes every row, while a
+#: few rows of the history (an amount typed without its decimal point,
+#: refunded since) moved the model's average, not its unit.
+UNIT_TRIM_SHARE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,8 +299,26 @@ def unit_change(
     starts = starts[(rows[starts] >= UNIT_MIN_ROWS) & (spend[starts] > 0)]
     if starts.size == 0:
         return None
-    ratios = spend[starts] / rows[starts] / usual
-    k = int(starts[np.argmax(np.abs(np.log(ratios)))])
+    means = spend[starts] / rows[starts]
+    ratios = means / usual
+    # a period differs from the model's average and from the model's
+    # history as the day's log has it, its largest rows aside: a history
+    # holding one amount typed without its decimal point (refunded, or
+    # not) averaged 1.5e6 a row where its other 3,300 rows averaged 19,
+    # every later day's newest rows read as a unit 1e-5 times the model's,
+    # and the daily retrain was refused every day, after a new cltv train too
+    typical = _typical_row(log, min(day_number(trained.as_of), as_of_day))
+    other = ~_same_unit_all(ratios)
+    apart = np.abs(np.log(ratios))
+    if typical is not None:
+        other &= ~_same_unit_all(means / typical)
+        # named: the period furthest from both (the switched rows, not a
+        # longer period the huge row's model average sets apart further)
+        apart = np.minimum(apart, np.abs(np.log(means / typical)))
+    if not other.any():
+        return None
+    judged = np.where(other, apart, -np.inf)
+    k = int(starts[np.argmax(judged)])
     newest = back <= k
     mean = math.fsum(gross[newest]) / int(rows[k])  # exact, as the summaries
     if _same_unit(mean / usual):
@@ -305,6 +329,25 @@ def unit_change(
 
 def _same_unit(ratio: float) -> bool:
     return 1 / UNIT_NOTE_RATIO <= ratio <= UNIT_NOTE_RATIO
+
+
+def _same_unit_all(ratios: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """:func:`_same_unit` of each ratio."""
+    return (ratios >= 1 / UNIT_NOTE_RATIO) & (ratios <= UNIT_NOTE_RATIO)
+
+
+def _typical_row(log: TransactionLog, day: int) -> float | None:
+    """Gross spend a row of ``log`` up to ``day`` without its largest
+    :data:`UNIT_TRIM_SHARE` of rows (one at least); ``None`` under
+    :data:`UNIT_MIN_ROWS` rows or without spend left."""
+    amount = log.amount[log.day <= day]
+    if amount.size < UNIT_MIN_ROWS:
+        return None
+    gross = np.where(amount > 0, amount, 0.0)
+    trim = max(1, math.ceil(UNIT_TRIM_SHARE * gross.size))
+    kept = np.partition(gross, gross.size - trim)[: gross.size - trim]
+    spend = math.fsum(kept)
+    return spend / kept.size if spend > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -670,6 +670,39 @@ def test_the_newest_rows_are_judged_apart_from_older_new_ones(
     assert change.ratio > 20
 
 
+def _with_typo(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` and an order typed without its decimal point (999,999,999
+    for 9,999,999.99 cents, say) on 2023-02-01, refunded in full on 2023-02-03."""
+    who = frame["customer_id"].iloc[0]
+    typo = pd.DataFrame(
+        {
+            "customer_id": [who, who],
+            "order_date": pd.to_datetime(["2023-02-01", "2023-02-03"]),
+            "amount": [999_999_999.0, -999_999_999.0],
+        }
+    )
+    return pd.concat([frame.loc[:, list(typo.columns)], typo], ignore_index=True)
+
+
+def test_one_huge_row_of_the_history_is_not_a_unit_change(feed: pd.DataFrame) -> None:
+    """One amount typed without its decimal point, refunded since, in the
+    history a model was trained on: its 3,900 other rows average some 20
+    and the model's history 256,000 a row, so every later day's newest rows
+    read as a unit 1e-4 times the model's, and the daily retrain was refused
+    every day ("another currency unit?"), after the cltv train its message
+    advised too. The newest rows are judged against the day's own version of
+    the model's history, its largest rows aside, as well: the same unit."""
+    log = _with_typo(_day(feed, NEXT))
+    trained = summarize_history(_data(log).transactions, day_number(AS_OF))
+    assert trained.spend / trained.rows > 1e4 * _gross_mean(_day(feed, AS_OF))
+    assert unit_change(trained, _data(log).transactions, day_number(NEXT)) is None
+    # a feed switched to cents on its last, busy day is still one
+    busy = _with_typo(_busy_next_day(feed, 100.0))
+    change = unit_change(trained, _data(busy).transactions, day_number(NEXT))
+    assert change is not None
+    assert (change.since, change.rows) == (NEXT, 156)
+
+
 def test_a_clean_day_has_no_unit_change(feed: pd.DataFrame, shop: Shop) -> None:
     result = shop.retrain(_day(feed, NEXT))
     assert result.promoted, result.reason
