@@ -274,21 +274,33 @@ def refuse_registry_file_as_output(
 ) -> None:
     """A usage error when ``out`` (``flag``'s path) is one of the model
     registry's own files: its ``CURRENT``, ``RETRAIN.json`` or lock, or a
-    file in one of its folders (a version's ``model.joblib``).
+    file in a version's folder (its ``model.joblib``) or in a temporary
+    one.
 
     ``cltv score --out models/CURRENT`` replaced the champion's name by the
     scores, exit 0, and every later score, retrain and rollback of the
     folder failed; a URL ``out`` is no file."""
-    from tierflow.cltv.registry import CURRENT_FILE, LOCK_FILE, RETRAIN_FILE
+    from tierflow.cltv.registry import (
+        CURRENT_FILE,
+        LOCK_FILE,
+        RETRAIN_FILE,
+        TMP_PREFIX,
+        VERSION_NAME,
+    )
 
     if not isinstance(out, Path):
         return
     root = model_dir.resolve()
     target = out.resolve()
+    folder = target.relative_to(root).parts[0] if root in target.parents else ""
     if target.parent == root and target.name in (CURRENT_FILE, RETRAIN_FILE, LOCK_FILE):
         what = f"its {target.name} file"
-    elif root in target.parents and target.parent != root:
-        what = f"a file in its folder {target.relative_to(root).parts[0]}"
+    elif target.parent != root and (
+        VERSION_NAME.fullmatch(folder) or folder.startswith(TMP_PREFIX)
+    ):
+        # a version's folder, or one the next writer removes as a leftover;
+        # other folders and files of --model-dir are the user's
+        what = f"a file in its folder {folder}"
     else:
         return
     raise click.BadParameter(

@@ -464,6 +464,21 @@ def test_an_output_that_is_a_registry_file_is_refused(
     assert {p: p.read_bytes() for p in models.rglob("*") if p.is_file()} == files
 
 
+def test_scores_in_a_folder_of_ones_own_in_the_registry_are_written(
+    trained_90: tuple[Path, Result], transactions: Path, tmp_path: Path
+) -> None:
+    """A folder of the user's in ``--model-dir`` (not a version's) is no
+    file of the registry: scores go there as anywhere."""
+    models = _copy_of(trained_90, tmp_path)
+    out = models / "exports" / "scores.csv"
+    result = _run(
+        "score", "--transactions", str(transactions), "--as-of", "2023-06-30",
+        "--model-dir", str(models), "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("customer_id,predicted_spend,p_active,segment\n")
+
+
 @pytest.mark.parametrize("name", ["predictions.csv", "metrics.json"])
 def test_evaluate_out_that_holds_an_input_is_refused(
     transactions: Path, tmp_path: Path, name: str
