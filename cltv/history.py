@@ -300,7 +300,14 @@ def unit_change(
     if starts.size == 0:
         return None
     means = spend[starts] / rows[starts]
-    ratios = means / usual
+    # each period without its largest row as well: one row is no unit (an
+    # amount typed without its decimal point among the newest rows of the
+    # model the cltv train its refusal advised trained on refused the days
+    # after it until some 164 rows had come, months of a small shop)
+    largest = np.zeros(rows.size)
+    np.maximum.at(largest, back, gross)
+    largest = np.maximum.accumulate(largest)
+    rest = (spend[starts] - largest[starts]) / (rows[starts] - 1)
     # a period differs from the model's average and from the model's
     # history as the day's log has it, its largest rows aside: a history
     # holding one amount typed without its decimal point (refunded, or
@@ -308,13 +315,16 @@ def unit_change(
     # every later day's newest rows read as a unit 1e-5 times the model's,
     # and the daily retrain was refused every day, after a new cltv train too
     typical = _typical_row(log, min(day_number(trained.as_of), as_of_day))
-    other = ~_same_unit_all(ratios)
-    apart = np.abs(np.log(ratios))
-    if typical is not None:
-        other &= ~_same_unit_all(means / typical)
-        # named: the period furthest from both (the switched rows, not a
-        # longer period the huge row's model average sets apart further)
-        apart = np.minimum(apart, np.abs(np.log(means / typical)))
+    references = [usual] if typical is None else [usual, typical]
+    other = np.ones(starts.size, dtype=bool)
+    apart = np.full(starts.size, np.inf)
+    with np.errstate(divide="ignore"):  # a period whose one row held its spend
+        for value in (means, rest):
+            for reference in references:
+                other &= ~_same_unit_all(value / reference)
+                # named: the period furthest from every side (the switched
+                # rows, not a longer period a huge row sets apart further)
+                apart = np.minimum(apart, np.abs(np.log(value / reference)))
     if not other.any():
         return None
     judged = np.where(other, apart, -np.inf)

@@ -703,6 +703,33 @@ def test_one_huge_row_of_the_history_is_not_a_unit_change(feed: pd.DataFrame) ->
     assert (change.since, change.rows) == (NEXT, 156)
 
 
+def test_one_huge_row_among_the_newest_is_not_a_unit_change(
+    feed: pd.DataFrame,
+) -> None:
+    """The retrain refused a day whose log gained one amount typed without
+    its decimal point ("another currency unit?"; the whole log's average
+    moved 13,000-fold) and advised a cltv train on it; the model so trained
+    held the row among its newest 100, which averaged 40 times the model's
+    own average, and every following day was refused again until enough
+    rows had come. A period of the newest rows is judged without its
+    largest row too: one row is no unit."""
+    log = _day(feed, NEXT).copy()
+    who = log["customer_id"].iloc[0]
+    typo = pd.DataFrame(
+        {
+            "customer_id": [who],
+            "order_date": [pd.Timestamp("2023-06-28")],
+            "amount": [999_999_999.0],
+        }
+    )
+    log = pd.concat([log.loc[:, list(typo.columns)], typo], ignore_index=True)
+    trained = summarize_history(_data(log).transactions, day_number(AS_OF))
+    newest = log.loc[log["order_date"] >= "2023-06-20"]
+    assert len(newest) >= UNIT_MIN_ROWS
+    assert _gross_mean(newest) > 20 * trained.spend / trained.rows
+    assert unit_change(trained, _data(log).transactions, day_number(NEXT)) is None
+
+
 def test_a_clean_day_has_no_unit_change(feed: pd.DataFrame, shop: Shop) -> None:
     result = shop.retrain(_day(feed, NEXT))
     assert result.promoted, result.reason
