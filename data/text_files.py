@@ -52,12 +52,16 @@ def decode_utf8(
     """``data`` as text, a leading byte-order mark dropped; a byte that is not
     UTF-8 raises an error naming the file line (for a file or a whole stream)."""
     workbook = _workbook(data)
+    what = "CSV text" if csv_columns else "text"
     if workbook:
-        what = "CSV text" if csv_columns else "text"
         raise InputError(
             f"{workbook}, not {what}: save it as CSV UTF-8 (comma delimited)",
             file=file,
         )
+    binary = _binary_format(data)
+    if binary is not None:
+        kind, advice = binary
+        raise InputError(f"{kind}, not {what}: {advice}", file=file)
     data = _lines_of_cr(data)
     start = len(_BOM) if data.startswith(_BOM) else 0
     try:
@@ -78,6 +82,21 @@ def _workbook(data: bytes) -> str:
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return "an Excel 97-2003 workbook (.xls) or another Office file"
     return ""
+
+
+def _binary_format(data: bytes) -> tuple[str, str] | None:
+    """What a compressed or Parquet file is, by its first bytes, and what to
+    do, or ``None``: a ``tx.csv.gz`` or a Parquet file named ``.csv`` was
+    "not UTF-8 text (invalid start byte)" at row 1, which said neither."""
+    if data.startswith(b"\x1f\x8b"):
+        return "a gzip-compressed file", "decompress it first (gunzip)"
+    if data.startswith((b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")):
+        return "a compressed file (bzip2, xz or zstd)", "decompress it first"
+    if data.startswith(b"PAR1") and data.endswith(b"PAR1"):
+        return "a Parquet file", (
+            "name it .parquet (or, where the command has it, give --format parquet)"
+        )
+    return None
 
 
 def _lines_of_cr(data: bytes) -> bytes:

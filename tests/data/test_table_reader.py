@@ -5,6 +5,8 @@ ragged rows and repeated column names."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import os
 import shutil
 import zipfile
@@ -152,6 +154,38 @@ def test_a_workbook_where_a_csv_goes_is_named(
     assert str(caught.value) == (
         f"skus.csv: {what}, not CSV text: save it as CSV UTF-8 (comma delimited)"
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [
+        ("gzip", "a gzip-compressed file, not CSV text: decompress it first (gunzip)"),
+        ("bzip2", "a compressed file (bzip2, xz or zstd), not CSV text: decompress "
+         "it first"),
+        ("parquet", "a Parquet file, not CSV text: name it .parquet (or, where "
+         "the command has it, give --format parquet)"),
+    ],
+)  # fmt: skip
+def test_a_compressed_or_parquet_log_where_a_csv_goes_is_named(
+    tmp_path: Path, kind: str, what: str
+) -> None:
+    """``tx.csv.gz`` (read as CSV: its name does not end in .parquet) or a
+    Parquet file named ``.csv`` was "row 1: value b'\\x8b': not UTF-8 text
+    (invalid start byte)", which said neither what the file was nor what
+    to do."""
+    text = b"customer_id,order_date,amount\nc1,2026-05-01,3\n"
+    path = tmp_path / "tx.csv"
+    if kind == "gzip":
+        path.write_bytes(gzip.compress(text))
+    elif kind == "bzip2":
+        path.write_bytes(bz2.compress(text))
+    else:
+        pd.DataFrame(
+            {"customer_id": ["c1"], "order_date": ["2026-05-01"], "amount": [3.0]}
+        ).to_parquet(path)
+    with pytest.raises(InputError) as caught:
+        read_transactions(path)
+    assert str(caught.value) == f"{path}: {what}"
 
 
 def test_a_workbook_as_a_network_table_exits_1_naming_it(tmp_path: Path) -> None:
