@@ -403,11 +403,24 @@ def _check_order_ids(
     other = (first >= 0) & (customer != customer[np.maximum(first, 0)])
     message = checks.earlier("order_id used for another customer", first, other)
     checks.add("order_id", message, other, values)
-    purchase = (codes >= 0) & ~other & (rows.amount >= 0)
+    purchase = (codes >= 0) & ~other & (rows.amount >= 0) & ~_void_returns(rows)
     bought = first_of_key(codes, among=purchase)
     check_repeats(checks, bought, "order_id", values, "order_id", among=purchase)
     _check_returns(checks, frame["order_date"], rows, first, purchase)
     return codes
+
+
+def _void_returns(rows: _Columns) -> NDArray[np.bool_]:
+    """Returns of nothing: an amount of zero written negative (``-0.00``, as
+    ``-price * quantity`` of a free item prints) or with a negative
+    quantity. Neither spend nor a purchase: they were purchase rows (amount
+    >= 0), so a free gift's return was refused as a second purchase of its
+    order ("duplicate order_id"), and without order ids it made its day a
+    purchase day."""
+    void = (rows.amount == 0) & np.signbit(rows.amount)
+    if rows.quantity is not None:
+        void |= (rows.amount == 0) & (rows.quantity < 0)
+    return np.asarray(void, dtype=bool)
 
 
 def _check_returns(
@@ -423,7 +436,7 @@ def _check_returns(
     bought = np.full(n, n, dtype=np.intp)  # per order (its first row): purchase row
     np.minimum.at(bought, first[purchase], np.flatnonzero(purchase))
     at = np.where(first >= 0, bought[np.maximum(first, 0)], n)
-    has = (at < n) & (rows.amount < 0)
+    has = (at < n) & ((rows.amount < 0) | _void_returns(rows))
     dates = np.append(rows.dates, np.datetime64("NaT", "D"))
     early = has & (rows.dates < dates[at])
     message = checks.earlier("return dated before its purchase", at, early)
@@ -546,6 +559,7 @@ def read_transactions(
     checks = RowChecks(file, rows, record_label=is_parquet)
     columns = (_check_cdnow if fmt == "cdnow" else _check_table)(checks, frame)
     keep, report = checks.resolve(skip_bad_rows)
+    keep = keep & ~_void_returns(columns)  # validated, then left out
     if not keep.any():
         raise InputError("no valid transactions", file=file)
     quantity = columns.quantity

@@ -407,6 +407,31 @@ def test_returns_and_skipped_duplicates(tmp_path: Path) -> None:
     assert log.amount.sum() == 0.0
 
 
+def test_a_return_of_nothing_is_neither_a_purchase_nor_a_row(tmp_path: Path) -> None:
+    """A free item's return, ``-0.00`` (``-price * quantity`` of a price of
+    0) or 0 with a negative quantity, was a purchase row (amount >= 0): of
+    an order with an id, a second purchase of it ("duplicate order_id"),
+    the whole file refused; without ids, a purchase day of its own. It
+    carries no spend and no purchase: validated (not before its purchase),
+    then left out of the log."""
+    header = "customer_id,order_date,amount,quantity,order_id\n"
+    rows = "a,2024-01-01,10,2,o1\na,2024-01-02,5,1,o2\nb,2024-01-03,0,1,o3\n"
+    voids = "a,2024-01-09,-0.00,-1,o1\na,2024-01-10,0,-1,o2\n"
+    plain, _ = read_transactions(_write(tmp_path, "plain.csv", header + rows))
+    log, report = read_transactions(_write(tmp_path, "v.csv", header + rows + voids))
+    assert report.n_bad == 0
+    assert log.fingerprint() == plain.fingerprint()
+    assert log.n_rows == 3  # b's zero with a quantity of 1 is a purchase, as ever
+    # without order ids, the return of nothing on a day of its own
+    unkeyed = "customer_id,order_date,amount\na,2024-01-01,10\na,2024-01-09,-0.0\n"
+    log, _ = read_transactions(_write(tmp_path, "u.csv", unkeyed))
+    assert (log.n_rows, list(log.day)) == (1, [day_number("2024-01-01")])
+    # dated before its purchase, it is an error as any return is
+    early = header + "a,2024-01-05,10,1,o1\na,2024-01-04,-0.00,-1,o1\n"
+    with pytest.raises(InputError, match="return dated before its purchase"):
+        read_transactions(_write(tmp_path, "e.csv", early))
+
+
 def test_dates_keep_the_calendar_day_as_written(tmp_path: Path) -> None:
     """A time and a UTC offset are dropped, not applied: 21:00 at -05:00 on
     Sept 30 is a Sept 30 purchase (in UTC it is Oct 1, inside a holdout
