@@ -371,6 +371,10 @@ def _check_table(checks: RowChecks, frame: pd.DataFrame) -> _Columns:
     ids = _check_customers(checks, frame)
     dates = check_dates(checks, frame["order_date"], "order_date")
     amount = check_numbers(checks, frame["amount"], "amount", maximum=MAX_AMOUNT)
+    # "-0" was read as an integer 0, its sign lost, where "-0.00" kept it: a
+    # zero written negative is a return of nothing either way
+    negative = np.asarray(cell_text(frame["amount"]).str.strip().str.startswith("-"))
+    amount = np.where((amount == 0) & negative, -0.0, amount)
     quantity = None
     if "quantity" in frame.columns:
         quantity = check_numbers(
@@ -411,7 +415,7 @@ def _check_order_ids(
 
 
 def _void_returns(rows: _Columns) -> NDArray[np.bool_]:
-    """Returns of nothing: an amount of zero written negative (``-0.00``, as
+    """Returns of nothing: an amount of zero written negative (``-0.00`` or ``-0``, as
     ``-price * quantity`` of a free item prints) or with a negative
     quantity. Neither spend nor a purchase: they were purchase rows (amount
     >= 0), so a free gift's return was refused as a second purchase of its
