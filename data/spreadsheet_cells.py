@@ -34,6 +34,16 @@ _CURRENCY_BEFORE = re.compile(
 _CURRENCY_AFTER = re.compile(r"(.*?)\s*(?:[$€£¥]|\b(?:USD|EUR|GBP))", re.IGNORECASE)
 #: A number as the readers take it (what a currency sign may leave).
 _PLAIN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+#: A negative written as accountants and some exports do: ``(5.00)``, a
+#: trailing minus ``5.00-``, or Unicode's minus sign ``\u22125.00``.
+_NEGATIVES = (
+    (re.compile(r"\(\s*(\d+\.?\d*|\.\d+)\s*\)"), "in parentheses"),
+    (re.compile(r"(\d+\.?\d*|\.\d+)-"), "with a trailing minus"),
+    (
+        re.compile(r"[\u2212\u2013\u2012\ufe63\uff0d](\d+\.?\d*|\.\d+)"),
+        "with the minus sign {}",
+    ),
+)
 
 #: Excel's day 0 in its 1900 date system (serial 1 is 1900-01-01; the
 #: system counts a 29 February 1900 that never was, so from serial 61 on,
@@ -67,12 +77,9 @@ def number_problem(text: str) -> str:
     spreadsheet's way of writing numbers is recognised: "not a number" alone
     when it is not."""
     cell = text.strip()
-    before, after = _CURRENCY_BEFORE.fullmatch(cell), _CURRENCY_AFTER.fullmatch(cell)
-    if before or after:
-        bare = "".join(before.groups()) if before else after.group(1) if after else ""
-        if _PLAIN.fullmatch(bare):
-            return f"not a number (a currency sign: write {bare}, the number alone)"
-        return "not a number (a currency sign: write the number alone, digits and '.')"
+    written = _negative_problem(cell) or _currency_problem(cell)
+    if written:
+        return written
     points = _COMMA_GROUPS_POINT.fullmatch(cell)
     if points:
         plain = points.group(1).replace(",", "") + points.group(2)
@@ -110,6 +117,33 @@ def number_problem(text: str) -> str:
             f"not a number (a decimal comma? write {point}: the decimal point is '.')"
         )
     return "not a number"
+
+
+def _currency_problem(cell: str) -> str:
+    """ "not a number" with how to write a number with a currency sign or
+    code, or ""."""
+    before, after = _CURRENCY_BEFORE.fullmatch(cell), _CURRENCY_AFTER.fullmatch(cell)
+    if not (before or after):
+        return ""
+    bare = "".join(before.groups()) if before else after.group(1) if after else ""
+    if _PLAIN.fullmatch(bare):
+        return f"not a number (a currency sign: write {bare}, the number alone)"
+    return "not a number (a currency sign: write the number alone, digits and '.')"
+
+
+def _negative_problem(cell: str) -> str:
+    """ "not a number" with how to write a negative that :data:`_NEGATIVES`
+    recognises, or "": an accounting export's ``(5.00)``, a trailing minus
+    or Unicode's minus sign read a bare "not a number"."""
+    for form, how in _NEGATIVES:
+        negative = form.fullmatch(cell)
+        if negative:
+            how = how.format(f"U+{ord(cell[0]):04X}")
+            return (
+                f"not a number (a negative {how}? write -{negative.group(1)}, "
+                "with '-' before it)"
+            )
+    return ""
 
 
 def date_problem(text: str, *, form: str = "YYYY-MM-DD") -> str | None:

@@ -50,6 +50,15 @@ NUMBERS = [
     ("-$12.50", "not a number (a currency sign: write -12.50, the number alone)"),
     ("12.50 EUR", "not a number (a currency sign: write 12.50, the number alone)"),
     ("$1,234.50", "not a number (a currency sign: write the number alone, digits and '.')"),
+    # an accounting export's negatives (QA: a bare "not a number" until
+    # 2026-12-07, the refund's row of a cltv log refused without a hint)
+    ("(5.00)", "not a number (a negative in parentheses? write -5.00, with '-' "
+     "before it)"),
+    ("12.5-", "not a number (a negative with a trailing minus? write -12.5, with "
+     "'-' before it)"),
+    ("\u22125", "not a number (a negative with the minus sign U+2212? write -5, "
+     "with '-' before it)"),
+    ("-5-", "not a number"),
     ("abc", "not a number"),
     ("1.2.3", "not a number"),
 ]  # fmt: skip
