@@ -201,9 +201,32 @@ def _checkout_response(result: CheckoutResult, full: bool) -> JSONResponse:
 # well-formed request without FastAPI's per-request machinery; both run the
 # same code below. ``full``: the answer with the operator data
 # (``sees_operator_data``), else the shopper's view of it.
+def _exact_skus(state: ServiceState, body: OptionsRequest) -> None:
+    """Refuse a cart line whose SKU is a network id with spaces around it.
+
+    The document's ``sku`` is an ``enum`` of the network's ids, and a
+    request it calls invalid gets a 4xx; the router strips a cart's SKUs (as
+    it reads an orders file's), so ``" TEE "`` was answered as TEE, and
+    under an ``Idempotency-Key`` counted as another request than TEE's.
+    ``InputError`` at the line's ``sku`` (422), naming the id meant.
+    """
+    index = state.router.network.sku_index
+    for i, item in enumerate(body.items):
+        meant = item.sku.strip()
+        if item.sku not in index and meant in index:
+            raise InputError(
+                f"unknown SKU; the network has {meant!r}, without the spaces "
+                "around it (ids are exact)",
+                field="sku",
+                index=i,
+                value=item.sku,
+            )
+
+
 async def _options(
     state: ServiceState, body: OptionsRequest, full: bool, key: str | None = None
 ) -> JSONResponse:
+    _exact_skus(state, body)
     version = map_version(state.router)
     prefs = (
         None
