@@ -11,6 +11,7 @@ process. A caller that names its customer must name the checkout's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import time
 from typing import Any
@@ -153,6 +154,11 @@ class Holds:
                 quote = self.quotes.get(request_id, customer_id)
             except STORE_ERRORS as exc:  # another replica's, perhaps: not unknown
                 return _unavailable(request_id, option_id, exc)
+            except InputError:
+                standing = self._standing(request_id, option_id, now, customer_id)
+                if standing is None:
+                    raise
+                return standing
             option = _chosen(request_id, quote, option_id, customer_id)
             if self.store is not None:
                 try:  # a requote dropped here: what its shopper was shown?
@@ -167,6 +173,47 @@ class Holds:
             field="request_id",
             value=request_id,
         )
+
+    def _standing(
+        self,
+        request_id: str,
+        option_id: str,
+        now: dt.datetime | None,
+        customer_id: str | None,
+    ) -> CheckoutResult | None:
+        """The select repeated of a hold that still stands, its option set
+        expired since: answered as the first (replayed, nothing written),
+        since "a repeat answers as the first" while the hold stands, and
+        the hold is confirmed all the same. Else None: the refusal stands
+        (another option, a lapsed hold, another customer, a closed or
+        unknown checkout, a store that cannot be read).
+
+        A client whose select answer was lost, retrying past the expiry,
+        was told "options expired: generate them again" while its hold
+        stood: it held the checkout's stock twice once sent to new options,
+        and of the last unit its new select was refused by its own hold.
+        """
+        if self.store is None:
+            return None
+        try:
+            quote = self.quotes.lookup(request_id)
+            if (
+                quote is None
+                or quote.closed is not None
+                or time.time() <= quote.expires_at  # refused for another reason
+                or customer_id not in (None, quote.request.customer_id)
+            ):
+                return None
+            state = self.store.checkout_state(request_id, now=_timestamp(now))
+        except STORE_ERRORS:
+            return None
+        if (
+            state is None
+            or HoldStatus(state.status) is not HoldStatus.HELD
+            or state.option_id != option_id
+        ):
+            return None
+        return _result(dataclasses.replace(state, replayed=True), state.nodes)
 
     def _prune(self) -> None:
         """At most every :data:`~.quotes.PRUNE_EVERY_S`, delete what checkouts

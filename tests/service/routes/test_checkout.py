@@ -284,6 +284,52 @@ def test_the_options_say_when_their_ids_stop_working(
         )
 
 
+def test_a_repeated_select_of_a_standing_hold_answers_as_the_first_past_the_expiry(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A select repeated (its answer lost, the client retries) after the
+    option set's ``expires_at``, while the hold it took still stands,
+    answers as the first ("a repeat answers as the first"). It was a 409
+    "options expired: generate them again" although the hold stood (and
+    its confirm was taken): a shopper sent to new options held the
+    checkout's stock twice, and of the last unit its new select was refused
+    as taken, by its own hold. Another option, or a select once the hold
+    lapsed, is refused as before; nothing is written by the repeat."""
+    ttl = 1.0
+    router_kw = {"state": state_location, "quote_ttl_s": ttl}
+    with (
+        live_server(tmp_path, router_kw=router_kw) as (server, router),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        first = post_options(client, "C5", **TEE_TO_CHICAGO)
+        rid = first["request_id"]
+        held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+        assert (held.status_code, held.json()["status"]) == (200, "held")
+        expires = dt.datetime.fromisoformat(first["expires_at"])
+        time.sleep(max(0.0, expires.timestamp() - time.time()) + 0.05)
+        assert router.store is not None
+        stock = router.store.available("ST-CHI", ["TEE"])["TEE"]
+        again = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+        assert (again.status_code, again.json()) == (200, held.json())
+        named = client.post(
+            f"/v1/checkouts/{rid}/select",
+            json={"option_id": "gold", "customer_id": "C6"},
+        )
+        assert (named.status_code, named.json()["error"]) == (403, "forbidden")
+        assert router.store.available("ST-CHI", ["TEE"])["TEE"] == stock
+        other = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "silver"})
+        assert (other.status_code, other.json()["message"]) == (
+            409,
+            f"field 'request_id': value '{rid}': options expired (older than "
+            f"{ttl:g} s): generate them again",
+        )
+        done = client.post(f"/v1/checkouts/{rid}/confirm")
+        assert (done.status_code, done.json()["status"]) == (200, "confirmed")
+        late = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+        assert (late.status_code, late.json()["error"]) == (409, "conflict")
+        assert router.store.check_consistency() == []
+
+
 def test_a_server_reads_the_scores_whole_before_its_first_checkout(
     tmp_path: Path, state_location: Path | str
 ) -> None:
