@@ -23,6 +23,7 @@ from tierflow.data.limits import (
     control_character_error,
 )
 from tierflow.data.spreadsheet_cells import date_problem, number_problem
+from tierflow.data.wording import counted
 
 #: What went wrong: one message for every bad cell, or one per row.
 Message = str | NDArray[np.object_]
@@ -44,13 +45,13 @@ class ReadReport:
     notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        """One line for the CLI, e.g. ``x.csv: skipped 2 of 10 rows (amount: 2)``."""
+        """One line for the CLI, e.g. ``x.csv: skipped 2 bad rows of 10 (amount: 2)``."""
         if self.n_bad == 0:
             return f"{self.file}: read {self.n_rows} rows"
         fields = ", ".join(f"{name}: {count}" for name, count in self.by_field)
         first = f"; first: {self.examples[0]}" if self.examples else ""
         return (
-            f"{self.file}: skipped {self.n_bad} of {self.n_rows} bad rows "
+            f"{self.file}: skipped {counted(self.n_bad, 'bad row')} of {self.n_rows:,} "
             f"({fields}){first}"
         )
 

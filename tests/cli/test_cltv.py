@@ -730,7 +730,7 @@ def test_bad_rows_fail_or_are_skipped(tmp_path: Path) -> None:
         "customer_id,order_date,amount\nc1,2024-01-01,5\nc2,2024-01-09,5$\n"
     )
     skipped = _run(*common, "--skip-bad-rows")
-    assert f"{path}: skipped 1 of 2 bad rows (amount: 1)" in skipped.stderr
+    assert f"{path}: skipped 1 bad row of 2 (amount: 1)" in skipped.stderr
     # one customer left cannot train a model: a clean error, not a traceback
     assert skipped.exit_code == 1
     assert "Traceback" not in skipped.output

@@ -331,7 +331,7 @@ def test_skip_bad_rows_counts_and_reports(tmp_path: Path) -> None:
     assert log.n_rows == 1
     assert (report.n_rows, report.n_bad) == (4, 3)
     assert dict(report.by_field) == {"amount": 2, "customer_id": 1, "order_date": 1}
-    assert report.summary().startswith(f"{path}: skipped 3 of 4 bad rows")
+    assert report.summary().startswith(f"{path}: skipped 3 bad rows of 4")
     assert report.examples[0].endswith("row 3: field 'amount': value 'x': not a number")
 
 
