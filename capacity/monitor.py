@@ -1019,11 +1019,44 @@ class CapacityMonitor:
         built or opened): what a restart would replay after that snapshot."""
         return self._since_snapshot
 
-    def snapshot_state(self) -> tuple[int, dict[str, Any]]:
+    @property
+    def carries_foreign(self) -> bool:
+        """Whether the map carries state of nodes this network does not
+        have (for the network that has them): a snapshot of it then needs
+        the store's newest snapshot read first (:meth:`snapshot_state`)."""
+        return bool(self._foreign_nodes or self._foreign_events)
+
+    def snapshot_state(
+        self, newest: tuple[int, Mapping[str, Any]] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         """``(last_seq, state)``: what :meth:`snapshot` persists, for a
         caller that saves it on a connection of its own (then
-        :meth:`snapshot_saved`)."""
+        :meth:`snapshot_saved`). ``newest``: the store's newest snapshot,
+        read just before when the map :attr:`carries_foreign` (the nodes
+        it no longer names are dropped first: :meth:`_drop_forgotten`)."""
+        if newest is not None:
+            self._drop_forgotten(*newest)
         return self.last_seq, self.state()
+
+    def _drop_forgotten(self, seq: int, newest: Mapping[str, Any]) -> None:
+        """Drop the carried state of the nodes this network does not have
+        that the store's newest snapshot (``newest``, covering the log up to
+        ``seq``) no longer names: ``capacity forget`` dropped them since
+        this map was built. The map carried them on, and its next snapshot
+        (a feed's at its end, a server's every few thousand events) wrote
+        them back: the forget was undone without a word, and every open
+        warned of them again. Their events logged after that snapshot are
+        kept, as an open of the store keeps them (a replica of a network
+        with the node sent them since)."""
+        named = set(newest["nodes"])
+        named.update(ev["node_id"] for ev in newest.get("foreign_events", []))
+        carried = set(self._foreign_nodes) | {ev.node_id for ev in self._foreign_events}
+        gone = carried - named
+        for name in gone:
+            self._foreign_nodes.pop(name, None)
+        self._foreign_events = [
+            ev for ev in self._foreign_events if ev.node_id not in gone or ev.seq > seq
+        ]
 
     def snapshot_saved(self, counted: int) -> None:
         """A snapshot taken when :attr:`unsnapshotted` was ``counted`` is
@@ -1035,9 +1068,10 @@ class CapacityMonitor:
         if self.store is None:
             raise InputError("no state store attached", field="store")
         counted = self._since_snapshot
+        newest = self.store.latest_capacity_snapshot() if self.carries_foreign else None
         # not into a store restored under the map (it would be every
         # process's map at its next open): the map is reloaded instead
-        if self.store.save_capacity_snapshot(*self.snapshot_state(), self._made):
+        if self.store.save_capacity_snapshot(*self.snapshot_state(newest), self._made):
             self.snapshot_saved(counted)
         else:
             self.attach(self.store)

@@ -452,11 +452,18 @@ class CapacityFollower:
         monitor = self.router.monitor
         if monitor.unsnapshotted < SNAPSHOT_EVERY:
             return
-        with self.router.lock:
-            counted = monitor.unsnapshotted
-            seq, state = monitor.snapshot_state()
         try:
             with store_failures_said_here():
+                # read outside the router's lock: the nodes a `capacity
+                # forget` dropped since the map was built, not carried back
+                newest = (
+                    store.latest_capacity_snapshot()
+                    if monitor.carries_foreign
+                    else None
+                )
+                with self.router.lock:
+                    counted = monitor.unsnapshotted
+                    seq, state = monitor.snapshot_state(newest)
                 # not into a store restored since the map was taken: the
                 # next turn reloads the map from it
                 saved = store.save_capacity_snapshot(seq, state, self._made)
