@@ -51,6 +51,10 @@ class BacklogChanges:
         ]
         self._base = np.zeros(n_nodes)
         self._floor = np.full(n_nodes, -np.inf)
+        #: Per node, of its newest kept instant: ``(ts, the backlog before
+        #: it, the sum of its deltas so far)``; None where not known (a
+        #: delta placed before it, an absolute, a restart).
+        self._last: list[tuple[float, float, float] | None] = [None] * n_nodes
 
     def add(
         self, node: int, ts: float, value: float, heard: float, backlog: float
@@ -63,7 +67,18 @@ class BacklogChanges:
         kept = self._deltas[node]
         if not kept or ts > kept[-1][0]:
             kept.append((ts, value))
+            self._last[node] = (ts, backlog, value)
             return max(0.0, backlog + value)
+        last = self._last[node]
+        if last is not None and ts == last[0]:
+            # one more of the newest instant (a feed stamping to the
+            # second): that instant's sum on the backlog before it, where
+            # every delta kept was summed again (quadratic: 40,000 deltas
+            # at 5 a second took 60 s)
+            kept.append((ts, value))
+            self._last[node] = (ts, last[1], last[2] + value)
+            return max(0.0, last[1] + last[2] + value)
+        self._last[node] = None
         if ts <= self._floor[node]:
             self._base[node] = max(0.0, self._base[node] + value)
         else:
@@ -81,6 +96,7 @@ class BacklogChanges:
             return None
         later = deque(d for d in self._deltas[node] if d[0] >= ts)
         self._deltas[node] = later
+        self._last[node] = None
         self._base[node] = value
         return _applied(value, later)
 
@@ -113,6 +129,7 @@ class BacklogChanges:
         late deltas were placed), no delta applied up to ``known`` (the
         snapshot's newest event time) can be rebased on, and the node's
         ``backlog`` is the base of the deltas to come."""
+        self._last[node] = None
         if state is None or state.get("base") is None:
             self._deltas[node] = deque()
             self._floor[node] = known
