@@ -935,3 +935,45 @@ def test_holds_lapsing_one_after_another_are_swept_together(
     gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert all(g >= 0.9 * feed.SWEEP_GAP_S for g in gaps), gaps
     assert len(calls) <= 3, calls
+
+
+def test_the_followers_snapshot_keeps_a_forget(
+    router: OnlineRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server's map carries another network's node (WH-NYC, an event of
+    it logged); the operator forgets it (``capacity forget``) while the
+    server runs. The follower's next snapshot wrote WH-NYC back from the
+    map the server had opened: the forget undone, every open warned of it
+    again. It now leaves out what the store's newest snapshot forgot."""
+    monkeypatch.setattr(feed, "SNAPSHOT_EVERY", 5, raising=False)
+    store = router.store
+    assert store is not None
+    node = router.network.node_ids[0]
+    with store.reopen() as other:
+        other.append_events([{"event_id": "nyc", "type": "staffing",
+            "ts": "2026-01-05T10:00:00Z", "node_id": "WH-NYC", "value": 50}])  # fmt: skip
+        router.monitor.refresh()  # the server's map carries WH-NYC
+        assert router.monitor.carries_foreign
+        operator = CapacityMonitor.open(router.network, other)
+        assert operator.forget_nodes(["WH-NYC"]) == ["WH-NYC"]
+        operator.snapshot()
+        forgot = other.latest_capacity_snapshot()
+        assert forgot is not None and "WH-NYC" not in str(forgot[1])
+        follower = CapacityFollower(router, lambda: None)
+        follower.start()
+        try:
+            for k in range(6):
+                other.append_events([{"event_id": f"after-{k}", "type": "backlog_delta",
+                    "ts": "2026-01-05T10:00:00Z", "node_id": node, "value": 1.0}])  # fmt: skip
+            deadline = time.monotonic() + 10
+            snap = other.latest_capacity_snapshot()
+            while (
+                snap is None or snap[0] <= forgot[0]
+            ) and time.monotonic() < deadline:
+                time.sleep(0.02)
+                snap = other.latest_capacity_snapshot()
+        finally:
+            follower.stop()
+        assert snap is not None and snap[0] > forgot[0], "the follower saved none"
+        assert "WH-NYC" not in str(snap[1])
+        assert not router.monitor.carries_foreign
