@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,16 @@ def _first_bad(mask: NDArray[np.bool_]) -> tuple[int, ...] | int:
 
 def _as_array(name: str, value: Any, *, copy: bool) -> NDArray[Any]:
     """``value`` as an array; ragged rows are an ``InputError`` naming
-    ``name`` (numpy's "inhomogeneous shape" error named no field)."""
+    ``name`` (numpy's "inhomogeneous shape" error named no field), and so is
+    a masked array: numpy's cast keeps the hidden values and drops the mask,
+    so a cost masked where a node cannot serve was charged at whatever lay
+    beneath it (one with nothing masked is its values)."""
+    if isinstance(value, np.ma.MaskedArray) and np.ma.getmaskarray(value).any():
+        raise InputError(
+            "a masked array (its mask would be ignored): mark the pairs a node "
+            "cannot serve False in 'eligible', or give them a cost of +inf",
+            field=name,
+        )
     try:
         return np.array(value, copy=True) if copy else np.asarray(value)
     except ValueError as exc:
@@ -58,11 +68,17 @@ def _as_array(name: str, value: Any, *, copy: bool) -> NDArray[Any]:
 
 
 def _as_float(name: str, value: Any, ndim: int) -> FloatArray:
+    given = _as_array(name, value, copy=False)
     # the cast would drop the imaginary part
-    if np.iscomplexobj(_as_array(name, value, copy=False)):
+    if np.iscomplexobj(given):
         raise InputError("not real numbers (complex)", field=name)
     try:
-        arr = np.array(value, dtype=np.float64, copy=True)
+        with np.errstate(over="raise"):
+            arr = np.array(value, dtype=np.float64, copy=True)
+    except (OverflowError, FloatingPointError):
+        # a Python int or long double past float64: numpy's bare "int too
+        # large to convert to float", or a silent inf (a forbidden pair)
+        raise _beyond_float(name, given) from None
     except (TypeError, ValueError) as exc:
         raise InputError(f"not numeric ({exc})", field=name) from None
     if arr.ndim != ndim:
@@ -70,6 +86,31 @@ def _as_float(name: str, value: Any, ndim: int) -> FloatArray:
             f"expected a {ndim}-D array, got shape {arr.shape}", field=name
         )
     return arr
+
+
+def _beyond_float(name: str, given: NDArray[Any]) -> InputError:
+    """The error for ``given``, whose cast to float64 overflowed, naming its
+    first entry beyond +-``MAX_PROBLEM_VALUE`` (compared, not cast)."""
+    flat = given.ravel()
+    for k, entry in enumerate(flat.tolist()):
+        try:
+            too_big = bool(abs(entry) > MAX_PROBLEM_VALUE)
+        except TypeError:
+            continue
+        if too_big:
+            idx = np.unravel_index(k, given.shape)
+            index = int(idx[0]) if given.ndim == 1 else tuple(int(v) for v in idx)
+            # format(int, "g") casts to float, which is what overflowed
+            shown = str(entry)  # a long double's own digits (float() is inf)
+            if isinstance(entry, int | float):
+                shown = format(Decimal(entry), ".6g")
+            return InputError(
+                f"beyond +-{MAX_PROBLEM_VALUE:g}",
+                field=name,
+                index=index if given.ndim else None,
+                value=shown,
+            )
+    return InputError(f"beyond +-{MAX_PROBLEM_VALUE:g}", field=name)
 
 
 def _check_magnitude(name: str, arr: NDArray[Any]) -> None:

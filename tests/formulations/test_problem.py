@@ -129,6 +129,53 @@ BAD = [
         None,
         r"^field 'cost': not real numbers \(complex\)$",
     ),
+    # past float64 altogether: a Python int was numpy's bare OverflowError
+    # ("int too large to convert to float"), a long double a silent inf
+    # (a forbidden pair when it was a cost)
+    (
+        "cost",
+        [[1.0, 2.0], [3.0, 10**400], [5.0, 6.0]],
+        None,
+        r"^field 'cost': index \(1, 1\): value '1\.00000e\+400': beyond \+-1e\+12$",
+    ),
+    (
+        "capacity",
+        [10**309, 4],
+        None,
+        r"^field 'capacity': index 0: value '1\.00000e\+309': beyond \+-1e\+12$",
+    ),
+    (
+        "cost",
+        np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=np.longdouble)
+        * np.array([[1, 1], [1, 1], [1, np.longdouble("1e400")]]),
+        None,
+        r"^field 'cost': index \(2, 1\): value '.*e\+400': beyond \+-1e\+12$",
+    ),
+    (
+        "use",
+        [[1.0], [0.0], [-(10**400)]],
+        [[1.0], [1.0]],
+        r"^field 'use': index \(2, 0\): value '-1\.00000e\+400': beyond",
+    ),
+    # numpy's cast drops a mask and keeps the values beneath it
+    (
+        "cost",
+        np.ma.masked_array(
+            [[1.0, 2.0], [3.0, -100.0], [5.0, 6.0]],
+            mask=[[False, False], [False, True], [False, False]],
+        ),
+        None,
+        r"^field 'cost': a masked array \(its mask would be ignored\)",
+    ),
+    (
+        "eligible",
+        np.ma.masked_array(
+            np.ones((3, 2), dtype=bool),
+            mask=[[False, True], [False, False], [False, False]],
+        ),
+        None,
+        r"^field 'eligible': a masked array \(its mask would be ignored\)",
+    ),
     # ragged rows: numpy's "inhomogeneous shape" ValueError named no field
     (
         "cost",
@@ -166,6 +213,12 @@ def test_bad_input_names_field_and_index(
         changes["stock"] = stock
     with pytest.raises(InputError, match=message):
         AssignmentProblem(**_base(**changes))
+
+
+def test_a_masked_array_with_nothing_masked_is_its_values() -> None:
+    cost = np.ma.masked_array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    problem = AssignmentProblem(**_base(cost=cost))
+    assert problem.cost.tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
 
 
 def test_ineligible_costs_may_be_infinite_and_are_ignored() -> None:
