@@ -66,6 +66,7 @@ def solve(
         Engines that prove a bound but not optimality report the LP bound
         when it is the better bound.
     """
+    _check_problem(problem)
     if params is not None and not isinstance(params, SolveParams):
         raise InputError("must be a SolveParams", field="params", value=params)
     if warm_start is not None:
@@ -120,6 +121,19 @@ def solve(
     if composed:
         result = _proven_within_gap(result, params)
     return dataclasses.replace(result, runtime_s=time.perf_counter() - start)
+
+
+def _check_problem(problem: object) -> None:
+    """An ``AssignmentProblem``, else an ``InputError`` naming it: a
+    ``GapInstance`` (``load_gap_file``'s) was an ``AttributeError`` on
+    ``n_items`` from deep inside the solve."""
+    if isinstance(problem, AssignmentProblem):
+        return
+    hint = " (a GapInstance holds one: .problem)" if hasattr(problem, "problem") else ""
+    raise InputError(
+        f"must be an AssignmentProblem, not {type(problem).__name__}{hint}",
+        field="problem",
+    )
 
 
 def _proven_within_gap(result: SolveResult, params: SolveParams) -> SolveResult:

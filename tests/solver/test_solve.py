@@ -14,7 +14,7 @@ from tests.conftest import GAP_DIR
 from tests.instances import fractional_lp, infeasible
 from tests.solver.suites import FALLBACK
 from tierflow.data.errors import InputError, VerificationError
-from tierflow.formulations.gap import load_gap_file
+from tierflow.formulations.gap import GapInstance, load_gap_file
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import SolveParams, Status, fallback_engine, solve, verify
 from tierflow.solver.engine import BundledEngine, Capabilities, Hint
@@ -302,3 +302,19 @@ def test_params_must_be_solve_params() -> None:
         InputError, match=r"^field 'params': value \{.*\}: must be a SolveParams$"
     ):
         solve(fractional_lp().problem, "greedy", params={"seed": 1})  # type: ignore[arg-type]
+
+
+def test_problem_must_be_an_assignment_problem() -> None:
+    """A GAP file's instance (or anything else) was an AttributeError on
+    ``n_items`` from deep inside ``solve()``."""
+    instance = GapInstance("toy", fractional_lp().problem)
+    with pytest.raises(
+        InputError,
+        match=r"^field 'problem': must be an AssignmentProblem, not GapInstance "
+        r"\(a GapInstance holds one: \.problem\)$",
+    ):
+        solve(instance, "greedy")  # type: ignore[arg-type]
+    with pytest.raises(
+        InputError, match=r"^field 'problem': must be an AssignmentProblem, not dict$"
+    ):
+        solve({"cost": [[1.0]]}, "greedy")  # type: ignore[arg-type]
