@@ -32,6 +32,7 @@ from tierflow.solver.partial_assignment import (
     ItemResources,
     PartialAssignment,
     item_costs,
+    no_option_reasons,
 )
 from tierflow.solver.repair import repair
 from tierflow.solver.result import (
@@ -85,6 +86,17 @@ def _measures(problem: AssignmentProblem) -> list[str]:
 
 def _incomplete(state: PartialAssignment) -> bool:
     return bool((state.assignment < 0).any())
+
+
+def _placeable_nowhere(problem: AssignmentProblem, state: PartialAssignment) -> bool:
+    """Whether an item ``state`` left out fits no node even when every node
+    is empty (no eligible node, none holding its stock, heavier than every
+    eligible capacity): no restart can place it. The restarts ran to the
+    deadline for it, 5 s of 5 s at 2,000 items with one such item, and the
+    answer read ``limit: time`` for a problem no time could solve."""
+    left_out = np.flatnonzero(state.assignment < 0)
+    empty = np.full(problem.n_items, -1, dtype=np.int64)
+    return bool((no_option_reasons(problem, empty, left_out) != "").any())
 
 
 def _starts(
@@ -215,7 +227,11 @@ def greedy_assign(
     if improve_solution:
         _polish(problem, candidates, stock, deadline)
     best = min(candidates, key=lambda s: _score(problem, s))
-    if not problem.can_defer and _incomplete(best):
+    if (
+        not problem.can_defer
+        and _incomplete(best)
+        and not _placeable_nowhere(problem, best)
+    ):
         restarted = _restart(
             problem,
             stock,
