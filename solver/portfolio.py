@@ -21,6 +21,7 @@ from tierflow.solver.highs import HighsEngine
 from tierflow.solver.lns import agent_lns
 from tierflow.solver.lp import LpRelaxation, lp_relaxation, round_relaxation
 from tierflow.solver.params import SolveParams
+from tierflow.solver.partial_assignment import no_option_reasons
 from tierflow.solver.result import (
     Limit,
     SolveResult,
@@ -28,7 +29,7 @@ from tierflow.solver.result import (
     no_solution,
     solution_result,
 )
-from tierflow.solver.verify import check_assignment
+from tierflow.solver.verify import FEASIBILITY_TOL, check_assignment
 
 #: From this many eligible pairs, a problem without a defer option ends with
 #: the agent-subset LNS instead of one CP-SAT solve of the full model.
@@ -137,6 +138,26 @@ def lp_core(
     return problem.replace(eligible=problem.eligible & mask)
 
 
+def _fits_empty(problem: AssignmentProblem) -> NDArray[np.bool_]:
+    """``(n_items, n_agents)``: whether each item alone fits each node, by
+    ``verify``'s slack at most (:data:`FEASIBILITY_TOL` of ``max(1, rhs)``),
+    so an item refused here is refused by every check of a solution."""
+
+    def within(
+        need: NDArray[np.float64], have: NDArray[np.float64]
+    ) -> NDArray[np.bool_]:
+        ok: NDArray[np.bool_] = need <= have + FEASIBILITY_TOL * np.maximum(1.0, have)
+        return ok
+
+    fits: NDArray[np.bool_] = problem.eligible & within(
+        problem.weight, problem.capacity[None, :]
+    )
+    if problem.use is not None and problem.stock is not None:
+        for k in range(problem.n_resources):
+            fits &= within(problem.use[:, k, None], problem.stock[None, :, k])
+    return fits
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class PortfolioShares:
     """How the portfolio splits its time limit, and the LP core's width."""
@@ -182,6 +203,31 @@ class _Run:
     def fits(self, seconds: float) -> bool:
         """Whether building the full CP-SAT model takes under a quarter of ``seconds``."""
         return self.n_pairs * BUILD_S_PER_PAIR < 0.25 * seconds
+
+    def unplaceable(self) -> SolveResult | None:
+        """0. An item that fits no node even empty (no eligible node, none
+        holding its stock, heavier than every eligible capacity) and may not
+        wait: infeasible, proven by that item. The LP takes a part of it at
+        several nodes, and beyond the probe's size nothing else proved it:
+        ``no_solution`` with limit ``time`` and the greedy fallback's answer,
+        where ``highs`` says ``infeasible`` in half a second."""
+        problem = self.problem
+        if problem.can_defer:
+            return None
+        stuck = np.flatnonzero(~_fits_empty(problem).any(axis=1))
+        if stuck.size == 0:
+            return None
+        first = int(stuck[0])
+        empty = np.full(problem.n_items, -1, dtype=np.int64)
+        reasons = no_option_reasons(problem, empty, stuck[:1])
+        return no_solution(
+            self.name,
+            self.problem.n_items,
+            Status.INFEASIBLE,
+            self.elapsed(),
+            message=f"item {first} fits no node ({reasons[0]})"
+            + (f" and {stuck.size - 1} more" if stuck.size > 1 else ""),
+        )
 
     def relaxation(self) -> SolveResult | None:
         """1. The LP: a bound for early stopping, duals for the core, a rounding."""
@@ -323,7 +369,8 @@ class PortfolioEngine(BundledEngine):
         run = _Run(self.name, self.shares, problem, params)
         if warm_start is not None:
             run.track.offer(np.asarray(warm_start, dtype=np.int64))
-        for phase in (run.relaxation, run.probe, run.core, run.lns, run.final):
+        phases = (run.unplaceable, run.relaxation, run.probe, run.core)
+        for phase in (*phases, run.lns, run.final):
             stop = phase()
             if stop is not None:
                 return stop

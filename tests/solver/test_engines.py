@@ -177,6 +177,46 @@ def test_exact_engines_prove_infeasibility(name: str, known: KnownInstance) -> N
         result.objective_value()
 
 
+def _one_item_fits_nowhere(why: str) -> AssignmentProblem:
+    """500 items x 20 nodes (10,000 pairs: beyond the CP-SAT probe at a 2 s
+    limit, in the LNS's range), item 5 fitting no node even empty."""
+    rng = np.random.default_rng(0)
+    n, m = 500, 20
+    weight = rng.integers(1, 10, (n, m)).astype(float)
+    capacity = np.full(m, 1.5 * weight.mean() * n / m)
+    eligible = np.ones((n, m), dtype=bool)
+    use = stock = None
+    if why == "too heavy":
+        weight[5] = capacity.max() + 1.0
+    elif why == "no eligible node":
+        eligible[5] = False
+    else:
+        use, stock = np.zeros((n, 1)), np.full((m, 1), 1.0)
+        use[5, 0] = 2.0
+    return AssignmentProblem(
+        cost=rng.integers(1, 50, (n, m)).astype(float),
+        weight=weight,
+        capacity=capacity,
+        eligible=eligible,
+        use=use,
+        stock=stock,
+    )
+
+
+@pytest.mark.parametrize("why", ["too heavy", "no eligible node", "no stock"])
+@pytest.mark.parametrize("name", EXACT)
+def test_exact_engines_prove_an_item_that_fits_nowhere_infeasible(
+    name: str, why: str
+) -> None:
+    """The ``cpsat`` portfolio answered ``no_solution`` (limit ``time``, the
+    greedy fallback's) where HiGHS proves ``infeasible`` in half a second:
+    its LP takes a part of the item at several nodes, and at this size no
+    CP-SAT phase ran on the full model."""
+    result = solve(_one_item_fits_nowhere(why), name, time_limit_s=2.0)
+    assert result.status is Status.INFEASIBLE, result.message
+    assert result.fallback_from is None and not result.has_solution
+
+
 @pytest.mark.parametrize("name", CONSTRUCTIVE)
 def test_constructive_engines_report_items_they_cannot_place(name: str) -> None:
     result = solve(infeasible().problem, name, time_limit_s=1.0, fallback=False)
