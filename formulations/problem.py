@@ -211,6 +211,10 @@ class AssignmentProblem:
         given = (cost, weight, capacity, eligible, use, stock, defer_cost, priority)
         for key, value in zip(_ARRAY_FIELDS, (*given, preference), strict=True):
             object.__setattr__(self, key, value)
+        if not isinstance(name, str):
+            # save() wrote any name, and load_npz refused its own file
+            # ("field 'name': must hold text, not int64")
+            raise InputError("must be text", field="name", value=name)
         object.__setattr__(self, "name", name)
         self._validate()
 

@@ -215,6 +215,13 @@ def test_bad_input_names_field_and_index(
         AssignmentProblem(**_base(**changes))
 
 
+@pytest.mark.parametrize("name", [3, None, b"gap1"])
+def test_a_name_that_is_not_text_is_refused(name: Any) -> None:
+    """``save`` wrote it, and ``load_npz`` refused the file it had written."""
+    with pytest.raises(InputError, match=r"^field 'name': (value .*: )?must be text$"):
+        AssignmentProblem(**_base(), name=name)
+
+
 def test_a_masked_array_with_nothing_masked_is_its_values() -> None:
     cost = np.ma.masked_array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     problem = AssignmentProblem(**_base(cost=cost))
