@@ -313,9 +313,14 @@ class _Run:
         return None
 
     def final(self) -> SolveResult | None:
-        """4'. Otherwise CP-SAT on the full model, hinted with the best so far."""
+        """4'. Otherwise CP-SAT on the full model, hinted with the best so far;
+        also for a large problem no phase found a solution for, where the LNS
+        has none to start from: this may find one or prove none exists (the
+        portfolio answered ``no_solution``, limit ``time``, with most of its
+        time left, where ``cpsat-plain`` proved the problem infeasible)."""
         left = self.left()
-        if self.track.closed or self.use_lns or not self.fits(left):
+        lns_ran = self.use_lns and self.track.assignment is not None
+        if self.track.closed or lns_ran or not self.fits(left):
             return None
         final = solve_model(
             self.problem,

@@ -217,6 +217,27 @@ def test_exact_engines_prove_an_item_that_fits_nowhere_infeasible(
     assert result.fallback_from is None and not result.has_solution
 
 
+@pytest.mark.parametrize("name", EXACT)
+def test_exact_engines_prove_a_large_problem_infeasible_in_integers(name: str) -> None:
+    """500 items of weight 2 on 20 nodes of 51 (one of 49): room for 1,018
+    units in the LP, for 499 items in integers. The ``cpsat`` portfolio
+    answered ``no_solution``, limit ``time``, after 1.4 s of 4 (the LNS,
+    from 10,000 pairs, had no solution to start from and no CP-SAT phase
+    ran on the full model), where ``cpsat-plain`` proves it infeasible."""
+    rng = np.random.default_rng(0)
+    n, m = 500, 20
+    capacity = np.full(m, 51.0)
+    capacity[0] = 49.0
+    problem = AssignmentProblem(
+        cost=rng.integers(1, 50, (n, m)).astype(float),
+        weight=np.full((n, m), 2.0),
+        capacity=capacity,
+    )
+    result = solve(problem, name, time_limit_s=5.0)
+    assert result.status is Status.INFEASIBLE, result.message
+    assert result.fallback_from is None and not result.has_solution
+
+
 @pytest.mark.parametrize("name", CONSTRUCTIVE)
 def test_constructive_engines_report_items_they_cannot_place(name: str) -> None:
     result = solve(infeasible().problem, name, time_limit_s=1.0, fallback=False)
