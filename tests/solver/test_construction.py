@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.solver.unplaceable import REASONS, one_item_fits_nowhere
 from tierflow.data.orlib_gap import generate_chu_beasley
 from tierflow.formulations.gap import gap_instance
 from tierflow.formulations.problem import AssignmentProblem
@@ -125,33 +126,13 @@ def test_an_engine_answers_no_worse_than_its_warm_start_on_a_deferrable_problem(
     assert objective <= problem.objective(greedy) + 1e-6
 
 
-@pytest.mark.parametrize("why", ["too heavy", "no eligible node", "no stock"])
+@pytest.mark.parametrize("why", REASONS)
 def test_no_restarts_for_an_item_that_fits_no_empty_node(why: str) -> None:
     """An item no node could take even empty can be placed by no restart:
     the 500 randomized restarts ran to the deadline for it (a 1 s limit
     took 1 s at 400 x 10, 5 s of 5 s at 2,000 x 20) and the answer read
     ``limit: time`` for a problem no time could solve."""
-    rng = np.random.default_rng(0)
-    n, m = 400, 10
-    weight = rng.integers(1, 10, (n, m)).astype(float)
-    capacity = np.full(m, 1.5 * weight.mean() * n / m)
-    eligible = np.ones((n, m), dtype=bool)
-    use = stock = None
-    if why == "too heavy":
-        weight[5] = capacity.max() + 1.0
-    elif why == "no eligible node":
-        eligible[5] = False
-    else:
-        use, stock = np.zeros((n, 1)), np.full((m, 1), 1.0)
-        use[5, 0] = 2.0
-    problem = AssignmentProblem(
-        cost=rng.integers(1, 50, (n, m)).astype(float),
-        weight=weight,
-        capacity=capacity,
-        eligible=eligible,
-        use=use,
-        stock=stock,
-    )
+    problem = one_item_fits_nowhere(why, 400, 10)
     result = solve(problem, "greedy", time_limit_s=1.0)
     assert result.status is Status.NO_SOLUTION
     assert result.limit is Limit.OTHER, result.runtime_s

@@ -34,6 +34,7 @@ from tests.solver.suites import (
     suites,
     unlisted,
 )
+from tests.solver.unplaceable import REASONS, one_item_fits_nowhere
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import Status, get_engine, solve, verify
 from tierflow.solver.cbc import cbc_command
@@ -177,33 +178,7 @@ def test_exact_engines_prove_infeasibility(name: str, known: KnownInstance) -> N
         result.objective_value()
 
 
-def _one_item_fits_nowhere(why: str) -> AssignmentProblem:
-    """500 items x 20 nodes (10,000 pairs: beyond the CP-SAT probe at a 2 s
-    limit, in the LNS's range), item 5 fitting no node even empty."""
-    rng = np.random.default_rng(0)
-    n, m = 500, 20
-    weight = rng.integers(1, 10, (n, m)).astype(float)
-    capacity = np.full(m, 1.5 * weight.mean() * n / m)
-    eligible = np.ones((n, m), dtype=bool)
-    use = stock = None
-    if why == "too heavy":
-        weight[5] = capacity.max() + 1.0
-    elif why == "no eligible node":
-        eligible[5] = False
-    else:
-        use, stock = np.zeros((n, 1)), np.full((m, 1), 1.0)
-        use[5, 0] = 2.0
-    return AssignmentProblem(
-        cost=rng.integers(1, 50, (n, m)).astype(float),
-        weight=weight,
-        capacity=capacity,
-        eligible=eligible,
-        use=use,
-        stock=stock,
-    )
-
-
-@pytest.mark.parametrize("why", ["too heavy", "no eligible node", "no stock"])
+@pytest.mark.parametrize("why", REASONS)
 @pytest.mark.parametrize("name", EXACT)
 def test_exact_engines_prove_an_item_that_fits_nowhere_infeasible(
     name: str, why: str
@@ -212,7 +187,7 @@ def test_exact_engines_prove_an_item_that_fits_nowhere_infeasible(
     greedy fallback's) where HiGHS proves ``infeasible`` in half a second:
     its LP takes a part of the item at several nodes, and at this size no
     CP-SAT phase ran on the full model."""
-    result = solve(_one_item_fits_nowhere(why), name, time_limit_s=2.0)
+    result = solve(one_item_fits_nowhere(why, 500, 20), name, time_limit_s=2.0)
     assert result.status is Status.INFEASIBLE, result.message
     assert result.fallback_from is None and not result.has_solution
 
