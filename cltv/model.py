@@ -73,6 +73,7 @@ from tierflow.cltv.training import (
     WINDOW_FEATURE,
     FeatureEncoder,
     TrainingWindow,
+    content_columns,
     stack_windows,
 )
 from tierflow.data.customer_tables import PROFILE_COLUMNS
@@ -822,11 +823,13 @@ def _require_finite_fit(
 def _shape_rows(feats: FeatureSet, actual: FloatArray) -> NDArray[np.int64]:
     """The customers a calibration window is fitted on: all, or a fixed-seed
     sample of :data:`MAX_SHAPE_ROWS` (the same for every forecaster), drawn
-    by the customers' histories and spend, not by their ids."""
+    by the customers' histories and spend, and among customers alike in
+    those by the rest of their features, not by their ids."""
     history = feats.history
     return content_sample(
         (history.x, history.t_x, history.T, history.repeat_mean, actual),
         MAX_SHAPE_ROWS,
+        tiebreak=content_columns(feats.frame, actual),
     )
 
 

@@ -58,16 +58,33 @@ def row_keys(columns: Sequence[NDArray[np.float64]]) -> NDArray[np.uint64]:
 
 
 def content_sample(
-    columns: Sequence[ArrayLike], size: int, rng: np.random.Generator | None = None
+    columns: Sequence[ArrayLike],
+    size: int,
+    rng: np.random.Generator | None = None,
+    tiebreak: Sequence[ArrayLike] = (),
 ) -> NDArray[np.int64]:
     """``size`` of the rows (all of them when there are no more), sorted: a
     uniform sample without replacement (fixed seed 0 unless ``rng`` is
     given) over the rows in the order of their :func:`row_keys`, so the
-    same rows' contents are drawn whatever the rows' order or labels."""
+    same rows' contents are drawn whatever the rows' order or labels.
+
+    Rows equal in ``columns`` are ordered by the keys of ``tiebreak``: the
+    rest of what the caller does with a row. Without it, rows alike in
+    ``columns`` but not in the rest stood in their given order, which is
+    the customers' ids: a calibration window's customers with one order
+    and nothing since were drawn by id, and renamed customers got another
+    shape (QA, 2026-12-07). Rows already apart in ``columns`` keep their
+    order, so the sample only changes where such ties were.
+    """
     arrays = [np.asarray(c, dtype=np.float64) for c in columns]
     n = len(arrays[0]) if arrays else 0
     if n <= size:
         return np.arange(n, dtype=np.int64)
-    order = np.argsort(row_keys(arrays), kind="stable")
+    keys = row_keys(arrays)
+    if tiebreak:
+        ties = row_keys([np.asarray(c, dtype=np.float64) for c in tiebreak])
+        order = np.lexsort((ties, keys))  # stable: by keys, then ties, then place
+    else:
+        order = np.argsort(keys, kind="stable")
     draw = (rng or np.random.default_rng(0)).choice(n, size, replace=False)
     return np.sort(order[draw]).astype(np.int64)

@@ -92,7 +92,12 @@ def stack_windows(
         target = window_spend(data.transactions, feats.history, width)
         rows = np.arange(feats.history.n_customers)
         if max_customers is not None and len(rows) > max_customers:
-            rows = content_sample(_own_columns(feats.frame, target), max_customers, rng)
+            rows = content_sample(
+                _own_columns(feats.frame, target),
+                max_customers,
+                rng,
+                tiebreak=label_columns(feats.frame),  # profiles alike but for these
+            )
         out.append(
             TrainingWindow(
                 cutoff=cutoff,
@@ -188,3 +193,23 @@ def _own_columns(frame: pd.DataFrame, target: FloatArray) -> list[FloatArray]:
         *(np.asarray(numeric[c].to_numpy(), dtype=np.float64) for c in numeric.columns),
         target,
     ]
+
+
+def label_columns(frame: pd.DataFrame) -> list[FloatArray]:
+    """The feature frame's text columns (profile categoricals) as the rank of
+    each value among the column's values: what :func:`_own_columns` leaves
+    out, put in a form :func:`~tierflow.cltv.sampling.content_sample`'s
+    ``tiebreak`` takes, with no part from the customers' ids."""
+    labels = frame.select_dtypes(exclude="number")
+    return [
+        np.unique(labels[c].astype(str).to_numpy(), return_inverse=True)[1]
+        .reshape(-1)
+        .astype(np.float64)
+        for c in labels.columns
+    ]
+
+
+def content_columns(frame: pd.DataFrame, target: FloatArray) -> list[FloatArray]:
+    """Everything of a window's customers the model reads but the BTYD fit's
+    outputs: their numeric features, their labels and ``target``."""
+    return [*_own_columns(frame, target), *label_columns(frame)]
