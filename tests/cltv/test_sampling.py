@@ -10,6 +10,7 @@ import tierflow.cltv.model as model_module
 from tierflow.cltv.features import CustomerData, customer_history, fit_btyd
 from tierflow.cltv.model import CLTVConfig, CLTVModel
 from tierflow.cltv.sampling import content_sample, row_keys
+from tierflow.data.customer_tables import CustomerProfiles
 from tierflow.data.synthetic_transactions import generate_transactions
 from tierflow.data.transactions import TransactionLog, day_number
 
@@ -81,6 +82,48 @@ def test_the_calibration_sample_is_not_chosen_by_the_customers_ids(
     original = published(frame["customer_id"])
     renamed = published(frame["customer_id"].map(relabel))
     renamed.index = renamed.index.map({new: old for old, new in relabel.items()})
+    pd.testing.assert_series_equal(
+        renamed.loc[original.index], original, check_exact=False, rtol=1e-9
+    )
+
+
+def test_a_training_windows_sample_is_not_chosen_by_the_customers_ids() -> None:
+    """Above ``max_customers_per_cutoff`` a training window drew its customers
+    by their numeric features and target: customers alike in those but in
+    another region (here each customer and a twin of the same purchases)
+    stood in id order, so renamed customers trained on other rows."""
+    one = generate_transactions(400, seed=4)
+    twin = one.assign(customer_id="T" + one["customer_id"])
+    frame = pd.concat([one, twin], ignore_index=True)
+    as_of = day_number("2023-06-30")
+    config = CLTVConfig(
+        n_estimators=1,
+        max_iter=15,
+        min_samples_leaf=20,
+        n_cutoffs=3,
+        max_customers_per_cutoff=200,
+    )
+    ids = frame["customer_id"].unique()
+    drawn = np.random.default_rng(2).choice(["north", "south"], len(ids))
+    regions = dict(zip(ids, drawn, strict=True))
+    relabel = dict(zip(ids, np.random.default_rng(1).permutation(ids), strict=True))
+
+    def published(named: dict[str, str]) -> pd.Series:
+        log = TransactionLog.from_columns(
+            frame["customer_id"].map(named), frame["order_date"], frame["amount"]
+        )
+        profiles = CustomerProfiles(
+            np.asarray([named[i] for i in ids], dtype=object),
+            None,
+            (("region", np.asarray([regions[i] for i in ids], dtype=object)),),
+        )
+        data = CustomerData(log, profiles)
+        scores = CLTVModel(config).fit(data, as_of, 60).score(data).frame
+        back = {new: old for old, new in named.items()}
+        return scores.set_index("customer_id")["predicted_spend"].rename(back)
+
+    original = published({i: i for i in ids})
+    renamed = published(relabel)
     pd.testing.assert_series_equal(
         renamed.loc[original.index], original, check_exact=False, rtol=1e-9
     )
