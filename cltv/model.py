@@ -826,6 +826,8 @@ def _shape_rows(feats: FeatureSet, actual: FloatArray) -> NDArray[np.int64]:
     by the customers' histories and spend, and among customers alike in
     those by the rest of their features, not by their ids."""
     history = feats.history
+    if history.n_customers <= MAX_SHAPE_ROWS:  # no sample: no tie-break to build
+        return np.arange(history.n_customers, dtype=np.int64)
     return content_sample(
         (history.x, history.t_x, history.T, history.repeat_mean, actual),
         MAX_SHAPE_ROWS,
