@@ -383,7 +383,12 @@ class CLTVModel:
         feats, raw = self._baselines(data, day, horizon, False)
         regressor = self._fitted_regressor()
         actual = window_spend(data.transactions, feats.history, horizon)
-        rows = _shape_rows(feats, actual)
+        folds = (
+            regressor.folds_of(feats.history.codes)
+            if regressor.n_folds > 1
+            else np.zeros(feats.history.n_customers, dtype=np.int64)
+        )
+        rows = _shape_rows(feats, actual, folds)
         raw = {name: values[rows] for name, values in raw.items()}
         frame, codes = feats.frame.iloc[rows], feats.history.codes[rows]
         design = self._encoder().design(frame, horizon, raw["bgnbd_gg"])
@@ -820,18 +825,24 @@ def _require_finite_fit(
     )
 
 
-def _shape_rows(feats: FeatureSet, actual: FloatArray) -> NDArray[np.int64]:
+def _shape_rows(
+    feats: FeatureSet, actual: FloatArray, folds: NDArray[np.int64]
+) -> NDArray[np.int64]:
     """The customers a calibration window is fitted on: all, or a fixed-seed
     sample of :data:`MAX_SHAPE_ROWS` (the same for every forecaster), drawn
     by the customers' histories and spend, and among customers alike in
-    those by the rest of their features, not by their ids."""
+    those by the rest of their features and by ``folds`` (the fold whose
+    members forecast each out of fold, dealt by content: alike to the
+    cut-off and in the window's total, two customers may have been dealt
+    to different folds by when in the window they bought), not by their
+    ids."""
     history = feats.history
     if history.n_customers <= MAX_SHAPE_ROWS:  # no sample: no tie-break to build
         return np.arange(history.n_customers, dtype=np.int64)
     return content_sample(
         (history.x, history.t_x, history.T, history.repeat_mean, actual),
         MAX_SHAPE_ROWS,
-        tiebreak=content_columns(feats.frame, actual),
+        tiebreak=[*content_columns(feats.frame, actual), folds],
     )
 
 

@@ -467,9 +467,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         labels = np.asarray(groups)
         if len(labels) != X.shape[0]:
             raise ValueError(f"groups has {len(labels)} labels for {X.shape[0]} rows")
-        pos = np.minimum(np.searchsorted(self.groups_, labels), len(self.groups_) - 1)
-        seen = self.groups_[pos] == labels
-        fold = np.where(seen, self.group_folds_[pos], -1)
+        fold = self.folds_of(labels)
         features = self._binned(X)
         logs = np.zeros(X.shape[0])
         size = int(self.n_estimators)
@@ -484,6 +482,17 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
                     )
                     logs[rows] = _bag_log_mean(bag, features[rows])
         return self._forecast(logs, X)
+
+    def folds_of(self, groups: Any) -> IntArray:
+        """The fold each group was left out of in training (-1: a group not in
+        training), whose members :meth:`predict_out_of_fold` forecasts it
+        by. Dealt by the groups' contents (:meth:`_folds`), not their labels,
+        so a sample may tell rows alike in all else apart by it."""
+        check_is_fitted(self)
+        labels = np.asarray(groups)
+        pos = np.minimum(np.searchsorted(self.groups_, labels), len(self.groups_) - 1)
+        seen = self.groups_[pos] == labels
+        return np.asarray(np.where(seen, self.group_folds_[pos], -1), dtype=np.int64)
 
 
 def _bag_log_mean(

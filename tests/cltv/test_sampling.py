@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import tierflow.cltv.model as model_module
+from tierflow.cltv.config import calibration_windows
 from tierflow.cltv.features import CustomerData, customer_history, fit_btyd
 from tierflow.cltv.model import CLTVConfig, CLTVModel
 from tierflow.cltv.sampling import content_sample, row_keys
@@ -127,3 +128,47 @@ def test_a_training_windows_sample_is_not_chosen_by_the_customers_ids() -> None:
     pd.testing.assert_series_equal(
         renamed.loc[original.index], original, check_exact=False, rtol=1e-9
     )
+
+
+def test_the_calibration_sample_breaks_its_last_ties_by_fold_not_by_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Customers alike to a calibration window's cut-off and in its total
+    spend, but not in when they bought in it, may be in different
+    cross-fitting folds: their out-of-fold forecasts differ, and which of
+    them a sample drew went by id (a window's sampled forecasts up to 11.7
+    apart under renaming here)."""
+    monkeypatch.setattr(model_module, "MAX_SHAPE_ROWS", 150)
+    one = generate_transactions(300, seed=4)
+    # a twin of each customer, its purchases of May-June in two halves a week apart
+    twin = one.assign(customer_id="T" + one["customer_id"])
+    late = twin["order_date"] > "2023-05-01"
+    twin.loc[late, "amount"] = twin.loc[late, "amount"] / 2
+    half = twin[late].assign(
+        order_date=twin.loc[late, "order_date"] + pd.Timedelta(days=7)
+    )
+    frame = pd.concat(
+        [one, twin, half[half["order_date"] <= "2023-06-30"]], ignore_index=True
+    )
+    as_of = day_number("2023-06-30")
+    config = CLTVConfig(n_estimators=1, max_iter=15, min_samples_leaf=20, n_cutoffs=3)
+    ids = frame["customer_id"].unique()
+    relabel = dict(zip(ids, np.random.default_rng(1).permutation(ids), strict=True))
+
+    def calibration_forecasts(named: dict[str, str]) -> list[np.ndarray]:
+        log = TransactionLog.from_columns(
+            frame["customer_id"].map(named), frame["order_date"], frame["amount"]
+        )
+        data = CustomerData(log)
+        model = CLTVModel(config).fit(data, as_of, 60)
+        windows = calibration_windows(as_of, 60, log.first_day, config.min_history_days)
+        return [
+            np.sort(model._calibration_forecasts(data, cutoff, width)[1]["cltv"])
+            for cutoff, width in windows
+        ]
+
+    original = calibration_forecasts({i: i for i in ids})
+    renamed = calibration_forecasts(relabel)
+    assert len(original) == 3
+    for ours, theirs in zip(original, renamed, strict=True):
+        np.testing.assert_allclose(theirs, ours, rtol=1e-9)
