@@ -583,6 +583,36 @@ def test_the_savings_line_of_a_day_dearer_than_the_nearest_node() -> None:
     )
 
 
+def test_a_tight_bound_is_not_above_the_costs_it_bounds(tmp_path: Path) -> None:
+    """One checkout (seed 2: its one shopper's score given, so the tier is
+    overflow) whose seven lines every policy defers at $3.234698188... each:
+    the bound is the day's optimum. The policies' costs sum their lines'
+    rounded costs (25.877584), the bound was the LP's value (25.8775855), and
+    the screen printed "+-0.00 %" and "$-0 above the hindsight bound", the
+    report "Left on the table, at most −$0", for a lower bound above every
+    cost. The bound is now the cost it passes by rounding alone."""
+    scores = tmp_path / "one.csv"
+    scores.write_text(
+        "customer_id,predicted_spend,p_active,segment\nC008023,3.15171,0.229384,gold\n"
+    )
+    out = tmp_path / "sim"
+    args = ["simulate", "--seed", "2", "--checkouts", "1", "--engine", "greedy"]
+    args += ["--deterministic", "--time-limit", "0.3", "--hindsight-time-limit", "2"]
+    args += ["--cltv-scores", str(scores), "--out", str(out)]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    summary = json.loads((out / "summary.json").read_text())
+    costs = {name: p["total_cost"] for name, p in summary["policies"].items()}
+    assert set(costs.values()) == {25.877584}
+    assert summary["lp_bound"] == 25.877584
+    gaps = {name: p["gap_to_bound_pct"] for name, p in summary["policies"].items()}
+    assert set(gaps.values()) == {0.0}
+    assert summary["savings"]["above_bound"] == 0.0
+    assert "+-" not in done.output and "$-" not in done.output
+    assert "$0 above the hindsight bound" in done.output
+    assert "−$0" not in (out / "report.html").read_text()
+
+
 def test_a_backtest_of_given_scores_is_refused(scores: Path, tmp_path: Path) -> None:
     """``--cltv-backtest`` backtests the model the day trains; with
     ``--cltv-scores`` none is trained, and the flag was dropped without a
