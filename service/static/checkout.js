@@ -858,6 +858,11 @@
       // new one", inviting the same order twice. A repeated confirm
       // answers as the first: the order is shown placed.
       if (data.why === "confirmed" && state.unsure === data.request_id) return void confirmAgain(data.request_id);
+      // so is one placed elsewhere (a duplicated tab, the API): the page
+      // said "no longer open … start a new one", inviting the same order
+      // twice, where a reload of it showed the order placed; the repeated
+      // confirm says which option was (the store's, not this page's pick)
+      if (data.why === "confirmed") return void confirmOrClosed(data.request_id, data);
       showClosed(data);
     });
   }

@@ -575,28 +575,36 @@ def test_ops_shows_the_rest_of_day_forecast_as_orders_flow_in(
     assert errors == []
 
 
-def test_a_checkout_closed_elsewhere_cannot_be_ordered_from_the_page(
+def test_a_checkout_confirmed_elsewhere_is_shown_placed_not_offered_again(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
-    """The checkout confirmed elsewhere (another tab, the API): the page says
-    it is no longer open and disables Place order (it stayed enabled, and
-    the click showed "field 'request_id': value '…': checkout already
-    confirmed Please show the delivery options again")."""
+    """The checkout confirmed elsewhere (a duplicated tab, the API) with an
+    option other than the page's pick: the page shows that order placed and
+    disables Place order. It stayed enabled first (the click showed "field
+    'request_id': value '…': checkout already confirmed Please show the
+    delivery options again"), then said "no longer open … Show the delivery
+    options again to start a new one", inviting the same order twice, where
+    a reload of the page showed it placed."""
     server, _ = site
     errors: list[str] = []
     page = _page(browser, server.url + "/", errors)
     _ask(page, page.eval_on_selector("#customer option", "o => o.value"))
     page.wait_for_selector("#live-status[data-state='live']")
     rid = page.evaluate("document.body.dataset.requestId")
-    tier = _tiers(page)[0]
+    other = next(
+        t for t in _tiers(page) if t != page.evaluate("document.body.dataset.selected")
+    )
+    label = page.inner_text(f"[data-option-id='{other}'] [data-field='label']")
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": tier})
+        held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": other})
         assert held.status_code == 200, held.text
         assert client.post(f"/v1/checkouts/{rid}/confirm").status_code == 200
-    page.wait_for_selector("body[data-closed='1']")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    shown = page.locator("#confirmation").inner_text()
+    assert shown.startswith(f"Thank you, your order is placed. {label}, "), shown
+    assert page.locator("#error").is_hidden()
     assert page.locator("#confirm").is_disabled()
-    shown = page.locator("#error").inner_text()
-    assert "no longer open" in shown and rid not in shown and "field" not in shown
+    assert page.evaluate("document.body.dataset.selected") == other
     assert errors == []
 
 
