@@ -833,6 +833,15 @@
     $("event-kind").addEventListener("change", syncValueField);
     $("event-value").addEventListener("input", checkValue);
     $("api-key").addEventListener("change", keyChanged);
+    // Enter in the key field applies the key, and sends no event: it
+    // submitted the form with what it showed, the first node and "Outage"
+    // by default, and an operator who typed the key and pressed Enter
+    // closed a fulfillment center to every checkout
+    $("api-key").addEventListener("keydown", (ev) => {
+      if (ev.key !== "Enter" || ev.isComposing) return;
+      ev.preventDefault();
+      keyChanged();
+    });
     syncValueField();
     await load();
     openStream();

@@ -637,6 +637,29 @@ def test_the_ops_event_form_sends_what_it_shows(
     assert errors == []
 
 
+def test_enter_in_the_api_key_field_sends_no_event(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """An operator types the API key and presses Enter: the form was
+    submitted with what it showed, the first node and "Outage" by default,
+    and that node closed to every checkout (QA 2026-12-07). Enter there
+    applies the key only; Apply event sends the event."""
+    server, router = site
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    before = router.monitor.last_seq
+    assert ops.input_value("#event-kind") == "outage"
+    ops.fill("#api-key", API_KEY)
+    ops.press("#api-key", "Enter")
+    assert ops.locator("#inject-result").inner_text() == ""  # it said "Sending…"
+    _fill_ops_event(ops, "ST-CHI", "backlog", "5")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='200']")
+    assert router.monitor.last_seq == before + 1
+    assert not router.monitor.outage.any()
+    assert errors == []
+
+
 def test_the_ops_event_forms_ranges_are_the_apis(
     browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
 ) -> None:
