@@ -714,6 +714,9 @@
     return lines;
   }
 
+  // The lines of what live updates changed that the page keeps, newest first.
+  const UPDATE_LINES_KEPT = 5;
+
   // A newer answer of this checkout (a live update, or the page's own
   // requote): shown with what moved, the selection kept or moved as the
   // live rule says. An answer not newer than the one shown is dropped (the
@@ -731,6 +734,11 @@
     for (const line of lines) {
       $("updates").prepend(el("li", { text: `Updated ${time}: ${line.replace(/\.$/, "")}.` }));
     }
+    // the newest lines only: every update added its lines above Place
+    // order for as long as the page was open, and a node closed and
+    // reopened ten times pushed the button 1,760 px down a phone's page
+    const list = $("updates");
+    while (list.children.length > UPDATE_LINES_KEPT) list.lastElementChild.remove();
     document.body.dataset.revision = String(answer.revision);
   }
 

@@ -356,6 +356,31 @@ def test_the_selection_and_the_recommended_badge_agree_after_live_updates(
     assert errors == []
 
 
+def test_a_page_open_through_many_updates_keeps_their_newest_lines(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """ST-CHI closed and reopened again and again while a phone's page is
+    open: every update added its lines above Place order for good (ten
+    closings, 40 lines, the button 1,760 px down the page). The page keeps
+    the newest five, the last update's first."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.set_viewport_size({"width": 390, "height": 844})
+    _ask(page, "C9")
+    page.wait_for_selector("#live-status[data-state='live']")
+    for n in range(8):
+        post_events(
+            server.url, {**OUTAGE, "event_id": f"flap-{n}", "value": n % 2 == 0}
+        )
+        _revision(page, n + 2)
+    lines = page.eval_on_selector_all("#updates li", "ls => ls.map(l => l.textContent)")
+    assert len(lines) == 5, lines
+    # the last update reopened ST-CHI: Gold is recommended again
+    assert "we now recommend Standard shipping" in lines[0], lines
+    assert errors == []
+
+
 def test_a_lone_option_is_not_said_to_have_others_to_choose_from(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
