@@ -313,6 +313,20 @@
         ...cap.nodes.map((n) => el("option", { value: n.node_id, text: `${n.node_id} · ${n.name}` })),
       );
     }
+    syncServices();
+  }
+
+  // A congestion is offered for the lanes the chosen node ships by only:
+  // every service was, and a delay on one it does not ship (ST-BKN's
+  // next_day) read "Applied" and changed nothing, the map listing no such
+  // lane (the API takes it, as a carrier's feed may post it for every node)
+  function syncServices() {
+    const node = shown.capacity && shown.capacity.nodes.find((n) => n.node_id === $("event-node").value);
+    if (!node || !node.lanes) return;
+    const select = $("event-service");
+    for (const option of select.options) option.disabled = option.hidden = !(option.value in node.lanes);
+    const first = [...select.options].find((o) => !o.disabled);
+    if (select.selectedOptions[0].disabled && first) select.value = first.value;
   }
 
   // ----------------------------------------------------------------- events
@@ -831,6 +845,7 @@
       result.dataset.status = "invalid";
     }, true);
     $("event-kind").addEventListener("change", syncValueField);
+    $("event-node").addEventListener("change", syncServices);
     $("event-value").addEventListener("input", checkValue);
     $("api-key").addEventListener("change", keyChanged);
     // Enter in the key field applies the key, and sends no event: it

@@ -754,6 +754,35 @@ def test_the_ops_event_form_posts_a_congestion_event(
     assert errors == []
 
 
+def test_the_ops_congestion_form_offers_the_nodes_own_lanes(
+    browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """ST-CHI ships by two_day and ground only: the form offered all four
+    services for it, and a delay on its next_day read "Applied" and changed
+    nothing (the map lists no such lane). The form offers the chosen node's
+    lanes, and a service the next node lacks moves to one it has."""
+    server, _ = refusing_site
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    enabled = "os => os.filter(o => !o.disabled).map(o => o.value)"
+    ops.select_option("#event-kind", "congestion")
+    ops.select_option("#event-node", "WH-EAST")
+    ops.select_option("#event-service", "next_day")
+    assert ops.eval_on_selector_all("#event-service option", enabled) == [
+        "next_day",
+        "two_day",
+        "ground",
+        "economy",
+    ]
+    ops.select_option("#event-node", "ST-CHI")
+    assert ops.eval_on_selector_all("#event-service option", enabled) == [
+        "two_day",
+        "ground",
+    ]
+    assert ops.input_value("#event-service") == "two_day"
+    assert errors == []
+
+
 def test_ops_says_a_congested_lanes_room_beside_its_node(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
