@@ -437,6 +437,8 @@
   // The range of each kind's value, as the API takes it (EVENT_BOUNDS in
   // capacity/events.py): the browser refuses one outside before it is sent.
   // (A backlog had no upper bound here: 1e300 was sent, and refused 422.)
+  // The value each kind's field starts with (an example the operator edits).
+  const VALUE_PRESETS = { staffing: "60", congestion: "2" };
   const VALUE_BOUNDS = { staffing: ["0", "300"], backlog: ["0", "1000000000"], congestion: ["1", "100"] };
 
   // A staffing strictly between 0 and 1 is a share of the staff written as
@@ -483,8 +485,14 @@
     // a congestion is a lane's: its service is asked for it alone
     $("event-service-field").hidden = kind !== "congestion";
     $("event-service").disabled = kind !== "congestion";
-    if (kind === "staffing" && !$("event-value").value) $("event-value").value = "60";
-    if (kind === "congestion" && !$("event-value").value) $("event-value").value = "2";
+    // a kind's example value replaces the one the page put for another
+    // kind, never the operator's: staffing's 60 stayed for a congestion
+    // chosen next, and Apply event sent a delay of x60 on the lane
+    const input = $("event-value");
+    if (!input.value || input.dataset.preset === "1") {
+      input.value = VALUE_PRESETS[kind] || "";
+      input.dataset.preset = input.value ? "1" : "";
+    }
     checkValue();
   }
 
@@ -846,7 +854,10 @@
     }, true);
     $("event-kind").addEventListener("change", syncValueField);
     $("event-node").addEventListener("change", syncServices);
-    $("event-value").addEventListener("input", checkValue);
+    $("event-value").addEventListener("input", () => {
+      $("event-value").dataset.preset = "";
+      checkValue();
+    });
     $("api-key").addEventListener("change", keyChanged);
     // Enter in the key field applies the key, and sends no event: it
     // submitted the form with what it showed, the first node and "Outage"

@@ -754,6 +754,28 @@ def test_the_ops_event_form_posts_a_congestion_event(
     assert errors == []
 
 
+def test_a_kinds_example_value_does_not_stay_for_the_next_kind(
+    browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Staffing chosen, then congestion: the staffing's example 60 % stayed
+    in Value, and Apply event sent a delay of x60 on the lane. Each kind
+    starts from its own example (none for a backlog); a value the operator
+    typed stays."""
+    server, _ = refusing_site
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    ops.select_option("#event-kind", "staffing")
+    assert ops.input_value("#event-value") == "60"
+    ops.select_option("#event-kind", "congestion")
+    assert ops.input_value("#event-value") == "2"
+    ops.select_option("#event-kind", "backlog")
+    assert ops.input_value("#event-value") == ""
+    ops.fill("#event-value", "40")
+    ops.select_option("#event-kind", "staffing")
+    assert ops.input_value("#event-value") == "40"
+    assert errors == []
+
+
 def test_the_ops_congestion_form_offers_the_nodes_own_lanes(
     browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
 ) -> None:
