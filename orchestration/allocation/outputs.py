@@ -23,6 +23,7 @@ from tierflow.data.errors import InputError, RunConflictError
 from tierflow.data.file_digest import file_digest
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
+from tierflow.data.stop_signals import held_stop_signals
 from tierflow.data.store import ScoreStore, StateStore, run_position
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.batch_plan import epoch_seconds
@@ -344,7 +345,8 @@ def write_outputs(
     ``batches.jsonl`` (each batch's figures, once), all three or none: each
     is written whole beside its place first, then the three are moved in
     (a failure while writing left the folder with one run's allocations and
-    another's batches); the run's partial journals go."""
+    another's batches); the run's partial journals go. A Ctrl-C or SIGTERM
+    while they are moved in stops the run once all three are in."""
     check_output_folder(out)
     rows = outcome.rows.reindex(columns=ALLOCATION_FIELDS)
     rows = rows.sort_values(["batch", "order_id", "sku"], kind="stable")
@@ -366,7 +368,12 @@ def write_outputs(
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
         raise
-    for tmp, name in zip(staged, OUTPUT_FILES, strict=True):
-        os.replace(tmp, out / name)
-    for partial in ("allocations.partial.csv", "batches.partial.jsonl"):
-        (out / partial).unlink(missing_ok=True)
+    # a stop signal (Ctrl-C, SIGTERM) between two moves left the new run's
+    # allocations beside the last run's summary: it is held until all three
+    # are in, and stops the run then
+    with held_stop_signals() as held:
+        for tmp, name in zip(staged, OUTPUT_FILES, strict=True):
+            os.replace(tmp, out / name)
+        for partial in ("allocations.partial.csv", "batches.partial.jsonl"):
+            (out / partial).unlink(missing_ok=True)
+    held.deliver()

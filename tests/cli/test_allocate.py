@@ -534,6 +534,55 @@ def _running_until_committed(
     return proc
 
 
+#: ``tierflow *argv[1:]`` with SIGTERM sent to itself as ``summary.json``'s
+#: staged copy is about to be moved in: after ``allocations.csv`` was moved
+#: in, before the two others (an audit hook, Python's own; it sees the
+#: move, it changes nothing).
+_TERM_BETWEEN_MOVES = """
+import os, signal, sys
+def hook(event, args):
+    if event == "os.rename" and str(args[0]).endswith("summary.json.tmp"):
+        os.kill(os.getpid(), signal.SIGTERM)
+sys.addaudithook(hook)
+sys.argv = ["tierflow", *sys.argv[1:]]
+from tierflow.cli.entry import main
+main()
+"""
+
+
+def test_sigterm_while_the_outputs_are_moved_in_leaves_them_of_one_run(
+    tmp_path: Path,
+) -> None:
+    """The three finished outputs are replaced together: a SIGTERM that
+    lands once ``allocations.csv`` is moved in, before ``summary.json`` and
+    ``batches.jsonl`` are, still leaves all three of one run (the stop is
+    taken once they are all in; exit 143 as for any SIGTERM). Until
+    2026-12-07 it stopped the run between the moves: the new run's
+    allocations beside the previous run's summary."""
+    out = tmp_path / "out"
+    args = ["allocate", "--network", str(TINY), "--engine", "greedy"]
+    args += ["--out", str(out), "--state", str(tmp_path / "state.db")]
+    before = CliRunner().invoke(
+        cli, [*args, "--orders", str(_write_orders(tmp_path / "a.csv", 8))]
+    )
+    assert before.exit_code == 0, before.output
+    later = _write_orders(tmp_path / "b.csv", 12, seed=1)
+    proc = subprocess.run(
+        [sys.executable, "-c", _TERM_BETWEEN_MOVES, *args, "--orders", str(later)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stderr.splitlines()[-1] == "tierflow: terminated"
+    summary = json.loads((out / "summary.json").read_text())
+    rows = pd.read_csv(out / "allocations.csv")
+    stats = [json.loads(s) for s in (out / "batches.jsonl").read_text().splitlines()]
+    assert rows["order_id"].nunique() == summary["n_orders"] == 12
+    assert {s["run_id"] for s in stats} == {summary["run_id"]}
+
+
 def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(
     tmp_path: Path, outage_day: tuple[list[str], dict[str, Any], Path]
 ) -> None:
