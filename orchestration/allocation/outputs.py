@@ -178,7 +178,10 @@ class StoreSink:
         self.journal = journal
         self.stats = stats
         self.final_stats = final_stats
-        if not self.resumed_batches:
+        # a folder another run was killed in holds its journals: resumed
+        # there, this run appended its rows to that run's (two runs' orders
+        # in one allocations.partial.csv); they go, as for a run from 0
+        if not self.resumed_batches or _journalled_by_another_run(stats, run_id):
             for path in (journal, stats):
                 if path is not None and path.exists():
                     path.unlink()
@@ -279,6 +282,21 @@ class StoreSink:
 def _stat_line(stat: BatchStat, run_id: str) -> str:
     """One line of ``batches.jsonl``."""
     return json.dumps({"run_id": run_id, **dataclasses.asdict(stat)}) + "\n"
+
+
+def _journalled_by_another_run(stats: Path | None, run_id: str) -> bool:
+    """Whether the ``batches.partial.jsonl`` at ``stats`` was begun by
+    another run than ``run_id`` (its first line names the run that wrote
+    it; ``allocations.partial.csv``, beside it, has no run id)."""
+    if stats is None or not stats.exists():
+        return False
+    with open(stats, encoding="utf-8") as fh:
+        first = fh.readline()
+    try:
+        record = json.loads(first)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and record.get("run_id") != run_id
 
 
 def _stat_of(line: str, run_id: str) -> BatchStat | None:

@@ -583,6 +583,31 @@ def test_sigterm_while_the_outputs_are_moved_in_leaves_them_of_one_run(
     assert {s["run_id"] for s in stats} == {summary["run_id"]}
 
 
+def test_a_run_resumed_in_a_folder_of_another_run_s_journal_starts_its_own(
+    tmp_path: Path,
+) -> None:
+    """``allocations.partial.csv`` is the run in progress: a run resumed in
+    a folder another run was killed in (another ``--state``) replaces that
+    run's partial journals, as a run from batch 0 does. Until 2026-12-07
+    it appended its rows to the other run's, one file of two days' orders."""
+    ours = _write_orders(tmp_path / "ours.csv", 120, seed=2)
+    theirs = tmp_path / "theirs.csv"
+    theirs.write_text(ours.read_text().replace("\nO", "\nTHEIRS-"))
+    args = ["allocate", "--network", str(TINY), "--engine", "greedy"]
+    args += ["--no-bid-prices", "--batch-size", "4"]
+    first, shared = tmp_path / "first", tmp_path / "shared"
+    state, other = tmp_path / "ours.db", tmp_path / "theirs.db"
+    mine = [*args, "--orders", str(ours), "--state", str(state)]
+    _kill_once_committed([*mine, "--out", str(first)], state, 3)
+    run = [*args, "--orders", str(theirs), "--state", str(other), "--out", str(shared)]
+    _kill_once_committed(run, other, 3)
+    assert (shared / "allocations.partial.csv").exists()
+    _kill_once_committed([*mine, "--out", str(shared)], state, _committed(state) + 2)
+    journal = pd.read_csv(shared / "allocations.partial.csv")
+    assert not journal["order_id"].str.startswith("THEIRS-").any()
+    assert journal["batch"].min() >= 3
+
+
 def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(
     tmp_path: Path, outage_day: tuple[list[str], dict[str, Any], Path]
 ) -> None:
