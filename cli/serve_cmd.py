@@ -433,7 +433,9 @@ def _print_banner(
     else:  # why, on one line (the URL's password masked)
         why = " ".join(router.store_error.split())
         where = f"none (degraded: {redact(why)})"
-    base = f"http://{host}:{port}"
+    # an IPv6 address is bracketed in a URL (``http://[::1]:8000``): without
+    # them the links read ``http://::1:8000``, which no browser or curl opens
+    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     click.echo(f"tierflow serve: state store {where}")
     click.echo(f"  checkout page  {base}/")
     click.echo(f"  operations     {base}/ops")

@@ -466,6 +466,41 @@ def test_a_generated_key_is_written_to_a_private_file(
     assert not path.exists() and not path.parent.exists()
 
 
+def _ipv6_loopback() -> bool:
+    """Whether this host can listen on ``::1``."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_the_banners_links_bracket_an_ipv6_address(tmp_path: Path) -> None:
+    """``--host ::1``: the banner's links are URLs a browser or curl opens,
+    ``http://[::1]:PORT/`` (they read ``http://::1:PORT/``, which none
+    does)."""
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--host", "::1",
+        "--port", "0", "--network", str(TINY_NETWORK),
+        "--state", str(tmp_path / "state.db"),
+    ]  # fmt: skip
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen(command, stdout=o, stderr=e)
+    try:
+        _wait_for(lambda: "checkout page" in out.read_text(), 60)
+        line = next(x for x in out.read_text().splitlines() if "checkout page" in x)
+        base = line.split()[-1].rstrip("/")
+        assert re.fullmatch(r"http://\[::1\]:[1-9][0-9]*", base), line
+        _wait_up(base, err)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0, out.read_text() + err.read_text()
+
+
 def test_a_store_it_cannot_open_is_named_in_the_banner(tmp_path: Path) -> None:
     """A PostgreSQL store that cannot be reached: the server still answers
     (degraded), and its banner says why on one line, the password masked."""
