@@ -137,6 +137,19 @@ def _unsendable(key: str) -> str | None:
     return None
 
 
+def _address(host: str) -> str:
+    """``--host`` as given, where it names an address: an empty one (a
+    settings file's ``host = ""``, a script's ``--host "$HOST"`` with
+    ``$HOST`` unset) bound every interface, the server open to the
+    network while its banner's links read ``http://:8000/``."""
+    if not host.strip():
+        raise click.BadParameter(
+            "empty: name the address to bind (127.0.0.1 for this host only, "
+            "0.0.0.0 for every interface)"
+        )
+    return host
+
+
 @click.command(
     "serve",
     epilog=examples(
@@ -145,7 +158,13 @@ def _unsendable(key: str) -> str | None:
         "TIERFLOW_API_KEY=$(cat key.txt) tierflow serve --host 0.0.0.0 --port 8080",
     ),
 )
-@option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    callback=lambda _ctx, _param, value: _address(value),
+    help="Address to bind.",
+)
 @option(
     "--port",
     default=8000,

@@ -466,6 +466,20 @@ def test_a_generated_key_is_written_to_a_private_file(
     assert not path.exists() and not path.parent.exists()
 
 
+@pytest.mark.parametrize("host", ["", " "])
+def test_an_empty_host_is_refused(tmp_path: Path, host: str) -> None:
+    """``--host ""`` (a script's ``--host "$HOST"``, ``$HOST`` unset; a
+    settings file's ``host = ""``) is a usage error naming the flag; the
+    empty one bound every interface, its banner's links ``http://:PORT/``."""
+    state = tmp_path / "state.db"
+    result = CliRunner().invoke(
+        cli, ["serve", "--host", host, "--port", "0", "--state", str(state)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--host': empty: name the address" in result.output
+    assert not state.exists()
+
+
 def _ipv6_loopback() -> bool:
     """Whether this host can listen on ``::1``."""
     try:
