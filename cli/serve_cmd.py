@@ -141,12 +141,17 @@ def _address(host: str) -> str:
     """``--host`` as given, where it names an address: an empty one (a
     settings file's ``host = ""``, a script's ``--host "$HOST"`` with
     ``$HOST`` unset) bound every interface, the server open to the
-    network while its banner's links read ``http://:8000/``."""
+    network while its banner's links read ``http://:8000/``. An IPv6
+    address in brackets, as a URL writes it (``[::1]``), is the address
+    (the brackets were taken for part of a host name: "name or service
+    not known")."""
     if not host.strip():
         raise click.BadParameter(
             "empty: name the address to bind (127.0.0.1 for this host only, "
             "0.0.0.0 for every interface)"
         )
+    if host.startswith("[") and host.endswith("]") and ":" in host:
+        return host[1:-1]
     return host
 
 

@@ -271,6 +271,30 @@ def test_a_port_in_use_is_one_error_line(tmp_path: Path, workers: str) -> None:
     )
 
 
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 here")
+def test_a_bracketed_ipv6_host_is_the_address(tmp_path: Path) -> None:
+    """``--host [::1]``, as a URL writes it, is ``::1``: a port taken there
+    is named ``[::1]:PORT`` (it read ``cannot listen on [[::1]]:PORT: name
+    or service not known``, the brackets taken for part of a host name)."""
+    with socket.socket(socket.AF_INET6) as taken:
+        try:
+            taken.bind(("::1", 0))
+        except OSError:
+            pytest.skip("no IPv6 loopback here")
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            cli,
+            ["serve", "--network", str(TINY_NETWORK), "--host", "[::1]",
+             "--port", str(port), "--state", str(tmp_path / "state.db")],
+            env={API_KEY_ENV: "cli-test-key-0123456789"},
+        )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: cannot listen on [::1]:{port}: address already in use\n"
+    )
+
+
 def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     """A real ``tierflow serve`` (JSON logs) answers, logs each request and
     stops at SIGINT. Its port is taken first: a request that reaches it
