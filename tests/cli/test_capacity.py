@@ -832,17 +832,9 @@ def test_forget_nodes_drops_another_networks_node_on_the_operators_word(
     warned of at each open: that network's replicas may still need it. The
     warning says how to drop it; ``capacity forget`` does, and only
     for nodes the store's map has and the given network lacks."""
-    import shutil
-
     from tests.postgres import run_sql
 
-    grown = tmp_path / "grown"
-    shutil.copytree(TINY_NETWORK, grown)
-    with (grown / "nodes.csv").open("a") as f:
-        f.write(
-            "WH-NYC,NYC hub,warehouse,40.75,-73.99,northeast,America/New_York,"
-            "1000,1.0,20:00,next_day;two_day;ground;economy\n"
-        )
+    grown = _grown_network(tmp_path)
     state = ["--state", str(state_location)]
     nyc = _event(0).replace("WH-EAST", "WH-NYC").replace('"e0"', '"nyc"')
     fed = CliRunner().invoke(

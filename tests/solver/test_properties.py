@@ -92,23 +92,6 @@ def test_weights_in_thirds_never_prove_what_rounding_made(
             assert result.bound <= optimum + 1e-6 * max(1.0, abs(optimum)), name
 
 
-def _brute_optimum(problem: AssignmentProblem) -> float | None:
-    """The optimum of a tiny pure assignment problem by enumeration, or None
-    when no assignment is feasible."""
-    best: float | None = None
-    m = problem.n_agents
-    for agents in itertools.product(range(m), repeat=problem.n_items):
-        a = np.array(agents, dtype=np.int64)
-        items = np.arange(problem.n_items)
-        if not problem.eligible[items, a].all():
-            continue
-        if (problem.load(a) > problem.capacity).any():
-            continue
-        cost = problem.objective(a)
-        best = cost if best is None else min(best, cost)
-    return best
-
-
 @st.composite
 def tight_problems(draw: st.DrawFn) -> AssignmentProblem:
     """Up to 4 items on up to 3 nodes, weights often above a node's capacity:
@@ -139,7 +122,7 @@ def test_exact_engines_agree_with_enumeration(problem: AssignmentProblem) -> Non
         assert verify(problem, result) == pytest.approx(optimum), name
 
 
-def _brute_optimum_with_options(problem: AssignmentProblem) -> float | None:
+def _brute_optimum(problem: AssignmentProblem) -> float | None:
     """The optimum of a tiny problem by enumeration, deferral (``-1``) and
     stock included, or None when no assignment is feasible."""
     best: float | None = None
@@ -209,7 +192,7 @@ def test_every_engine_agrees_with_enumeration_over_every_option(
     and is never below the optimum, no bound is above it, ``optimal`` is
     the optimum and ``infeasible`` only when nothing is feasible; the
     exact engines prove one or the other."""
-    optimum = _brute_optimum_with_options(problem)
+    optimum = _brute_optimum(problem)
     for name in ENGINES:
         result = solve(problem, name, time_limit_s=5.0, seed=0, threads=1)
         if optimum is None:
