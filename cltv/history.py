@@ -338,11 +338,12 @@ def unit_change(
 
 
 def _same_unit(ratio: float) -> bool:
-    return 1 / UNIT_NOTE_RATIO <= ratio <= UNIT_NOTE_RATIO
+    """Whether one ratio of spends is within :data:`UNIT_NOTE_RATIO` either way."""
+    return bool(_same_unit_all(np.array([ratio]))[0])
 
 
 def _same_unit_all(ratios: NDArray[np.float64]) -> NDArray[np.bool_]:
-    """:func:`_same_unit` of each ratio."""
+    """Whether each ratio of spends is within :data:`UNIT_NOTE_RATIO` either way."""
     return (ratios >= 1 / UNIT_NOTE_RATIO) & (ratios <= UNIT_NOTE_RATIO)
 
 

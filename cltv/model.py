@@ -598,7 +598,7 @@ class CLTVModel:
         ten years than over five (a model of 180 days as of 1997-09-30; QA,
         2026-12-07).
         """
-        _, _, fit_horizon = self._fitted()
+        _, fit_day, fit_horizon = self._fitted()
         horizon = fit_horizon if horizon_days is None else horizon_days
         forecasts = self.forecast(data, as_of_day, fit_horizon)
         history, btyd = forecasts.history, forecasts.btyd
@@ -632,7 +632,7 @@ class CLTVModel:
             horizon,
             frame,
             baseline,
-            trained_as_of_day=self._fitted()[1],
+            trained_as_of_day=fit_day,
             new_customer_spend=prior if math.isfinite(prior) else None,
             level=forecasts.level,
         )

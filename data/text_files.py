@@ -51,16 +51,10 @@ def decode_utf8(
 ) -> str:
     """``data`` as text, a leading byte-order mark dropped; a byte that is not
     UTF-8 raises an error naming the file line (for a file or a whole stream)."""
-    workbook = _workbook(data)
-    what = "CSV text" if csv_columns else "text"
-    if workbook:
-        raise InputError(
-            f"{workbook}, not {what}: save it as CSV UTF-8 (comma delimited)",
-            file=file,
-        )
     binary = _binary_format(data)
     if binary is not None:
         kind, advice = binary
+        what = "CSV text" if csv_columns else "text"
         raise InputError(f"{kind}, not {what}: {advice}", file=file)
     data = _lines_of_cr(data)
     start = len(_BOM) if data.startswith(_BOM) else 0
@@ -85,9 +79,13 @@ def _workbook(data: bytes) -> str:
 
 
 def _binary_format(data: bytes) -> tuple[str, str] | None:
-    """What a compressed or Parquet file is, by its first bytes, and what to
-    do, or ``None``: a ``tx.csv.gz`` or a Parquet file named ``.csv`` was
-    "not UTF-8 text (invalid start byte)" at row 1, which said neither."""
+    """What a spreadsheet's own, compressed or Parquet file is, by its first
+    bytes, and what to do, or ``None``: an ``.xlsx``, a ``tx.csv.gz`` or a
+    Parquet file named ``.csv`` was "not UTF-8 text (invalid start byte)" at
+    row 1, which said neither."""
+    workbook = _workbook(data)
+    if workbook:
+        return workbook, "save it as CSV UTF-8 (comma delimited)"
     if data.startswith(b"\x1f\x8b"):
         return "a gzip-compressed file", "decompress it first (gunzip)"
     if data.startswith((b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")):
