@@ -32,6 +32,7 @@ from tierflow.cli.param_types import FiniteFloatRange, WholeRange
 from tierflow.data.errors import InputError
 from tierflow.data.logging_setup import redact
 from tierflow.data.store_location import default_state_location, is_postgres_url
+from tierflow.service.addresses import url_host
 from tierflow.service.cpus import pin_process, worker_cpu, worker_cpus
 
 if TYPE_CHECKING:
@@ -457,9 +458,7 @@ def _print_banner(
     else:  # why, on one line (the URL's password masked)
         why = " ".join(router.store_error.split())
         where = f"none (degraded: {redact(why)})"
-    # an IPv6 address is bracketed in a URL (``http://[::1]:8000``): without
-    # them the links read ``http://::1:8000``, which no browser or curl opens
-    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    base = f"http://{url_host(host)}:{port}"
     click.echo(f"tierflow serve: state store {where}")
     click.echo(f"  checkout page  {base}/")
     click.echo(f"  operations     {base}/ops")

@@ -27,6 +27,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from tierflow.data.errors import TierflowError
 from tierflow.data.stop_signals import STOP_NOW
+from tierflow.service.addresses import url_host
 from tierflow.service.request_limits import BoundedRequestProtocol
 
 #: How long a stopping server goes on answering the requests its open
@@ -61,7 +62,7 @@ class ServiceServer(uvicorn.Server):
         await super().startup(sockets)
         if self._announce and sockets and self.started:
             host, port = sockets[0].getsockname()[:2]
-            where = f"[{host}]" if ":" in host else host
+            where = url_host(host)
             logging.getLogger("uvicorn.error").info(
                 "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", where, port
             )

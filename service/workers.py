@@ -28,6 +28,7 @@ from fastapi import FastAPI
 
 from tierflow.data.errors import TierflowError
 from tierflow.data.stop_signals import STOP_NOW
+from tierflow.service.addresses import url_host
 from tierflow.service.cpus import pin_process, worker_cpu
 from tierflow.service.metrics import count_worker_restart, fold_dead_worker
 from tierflow.service.server import ServiceServer, server_config, tune_gc
@@ -57,7 +58,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        where = f"{url_host(host)}:{port}"
         why = (exc.strerror or str(exc)).lower()
         raise TierflowError(f"cannot listen on {where}: {why}") from None
     sock.set_inheritable(True)
