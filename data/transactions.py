@@ -407,10 +407,12 @@ def _check_order_ids(
     other = (first >= 0) & (customer != customer[np.maximum(first, 0)])
     message = checks.earlier("order_id used for another customer", first, other)
     checks.add("order_id", message, other, values)
-    purchase = (codes >= 0) & ~other & (rows.amount >= 0) & ~_void_returns(rows)
+    void = _void_returns(rows)
+    purchase = (codes >= 0) & ~other & (rows.amount >= 0) & ~void
     bought = first_of_key(codes, among=purchase)
     check_repeats(checks, bought, "order_id", values, "order_id", among=purchase)
-    _check_returns(checks, frame["order_date"], rows, first, purchase)
+    returned = (rows.amount < 0) | void
+    _check_returns(checks, frame["order_date"], rows.dates, first, purchase, returned)
     return codes
 
 
@@ -430,19 +432,21 @@ def _void_returns(rows: _Columns) -> NDArray[np.bool_]:
 def _check_returns(
     checks: RowChecks,
     values: pd.Series,
-    rows: _Columns,
+    dates: NDArray[np.datetime64],
     first: NDArray[np.intp],
     purchase: NDArray[np.bool_],
+    returned: NDArray[np.bool_],
 ) -> None:
-    """A return (amount < 0) may not be dated before its order's purchase row
-    (``values``: the date cells, quoted in the message)."""
+    """A return (``returned``: amount < 0, or a return of nothing) may not be
+    dated before its order's purchase row (``values``: the date cells, quoted
+    in the message)."""
     n = len(first)
     bought = np.full(n, n, dtype=np.intp)  # per order (its first row): purchase row
     np.minimum.at(bought, first[purchase], np.flatnonzero(purchase))
     at = np.where(first >= 0, bought[np.maximum(first, 0)], n)
-    has = (at < n) & ((rows.amount < 0) | _void_returns(rows))
-    dates = np.append(rows.dates, np.datetime64("NaT", "D"))
-    early = has & (rows.dates < dates[at])
+    has = (at < n) & returned
+    padded = np.append(dates, np.datetime64("NaT", "D"))
+    early = has & (dates < padded[at])
     message = checks.earlier("return dated before its purchase", at, early)
     checks.add("order_date", message, early, values)
 
