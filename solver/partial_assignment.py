@@ -60,10 +60,19 @@ class ItemResources:
         return ok
 
     def ok_matrix(
-        self, stock_left: NDArray[np.float64], n_items: int
+        self,
+        stock_left: NDArray[np.float64],
+        n_items: int,
+        slack: NDArray[np.float64] | None = None,
     ) -> NDArray[np.bool_]:
-        """``(n_items, n_agents)``: whether each agent can supply each item."""
-        short = self.units[:, None] - TOL > stock_left[:, self.resource].T
+        """``(n_items, n_agents)``: whether each agent can supply each item;
+        ``slack`` (shaped as ``stock_left``): the shortfall each stock may
+        take instead of :data:`TOL` (a proof of infeasibility takes
+        ``verify``'s)."""
+        if slack is None:
+            short = self.units[:, None] - TOL > stock_left[:, self.resource].T
+        else:
+            short = self.units[:, None] > (stock_left + slack)[:, self.resource].T
         bad = np.zeros((n_items, stock_left.shape[0]), dtype=np.int64)
         np.add.at(bad, self.nz_item, short)
         ok: NDArray[np.bool_] = bad == 0

@@ -21,7 +21,7 @@ from tierflow.solver.highs import HighsEngine
 from tierflow.solver.lns import agent_lns
 from tierflow.solver.lp import LpRelaxation, lp_relaxation, round_relaxation
 from tierflow.solver.params import SolveParams
-from tierflow.solver.partial_assignment import no_option_reasons
+from tierflow.solver.partial_assignment import ItemResources, no_option_reasons
 from tierflow.solver.result import (
     Limit,
     SolveResult,
@@ -152,9 +152,11 @@ def _fits_empty(problem: AssignmentProblem) -> NDArray[np.bool_]:
     fits: NDArray[np.bool_] = problem.eligible & within(
         problem.weight, problem.capacity[None, :]
     )
-    if problem.use is not None and problem.stock is not None:
-        for k in range(problem.n_resources):
-            fits &= within(problem.use[:, k, None], problem.stock[None, :, k])
+    resources = ItemResources.of(problem)
+    if resources is not None and problem.stock is not None:
+        # by the items' nonzero uses (a batch's SKUs are many, each item's few)
+        slack = FEASIBILITY_TOL * np.maximum(1.0, problem.stock)
+        fits &= resources.ok_matrix(problem.stock, problem.n_items, slack)
     return fits
 
 
