@@ -36,7 +36,9 @@ def _plain(
         return
     whole = isinstance(kind, click.types.IntParamType)
     why = f": {PLAIN_DIGITS}" if python_would_read(value, whole=whole) else ""
-    kind.fail(f"{value!r} is not a valid {kind.name}{why}.", param, ctx)
+    # A range's own name ("integer range") read as if a range were wanted.
+    what = "integer" if whole else "number"
+    kind.fail(f"{value!r} is not a valid {what}{why}.", param, ctx)
 
 
 class WholeRange(click.IntRange):

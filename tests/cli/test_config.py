@@ -503,7 +503,7 @@ def test_a_bad_state_url_in_the_file_is_named_without_its_password(
 
 #: What a refused integer says when Python's ``int()`` would have read it.
 _DIGITS = (
-    "is not a valid integer range: write it in digits 0-9 (a sign may lead), "
+    "is not a valid integer: write it in digits 0-9 (a sign may lead), "
     "without '_', spaces or other scripts' digits."
 )
 

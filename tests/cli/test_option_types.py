@@ -100,7 +100,7 @@ def test_an_integer_option_written_otherwise_is_a_usage_error(
     result = CliRunner().invoke(cli, [*path, flag, value])
     assert result.exit_code == 2, result.output
     assert (
-        f"Invalid value for '{flag}': {value!r} is not a valid integer range: "
+        f"Invalid value for '{flag}': {value!r} is not a valid integer: "
         "write it in digits 0-9 (a sign may lead), without '_', spaces or "
         "other scripts' digits."
     ) in result.output
@@ -115,7 +115,7 @@ def test_a_float_option_written_otherwise_is_a_usage_error(
     """``--time-limit 1_0`` was 10 seconds (click's ``float()``)."""
     result = CliRunner().invoke(cli, [*path, flag, value])
     assert result.exit_code == 2, result.output
-    assert f"Invalid value for '{flag}': {value!r} is not a valid float range: " in (
+    assert f"Invalid value for '{flag}': {value!r} is not a valid number: " in (
         result.output
     )
 

@@ -777,7 +777,7 @@ def test_deterministic_refuses_an_engine_on_the_clock(
     [
         ("0", "0 is not in the range 1<=x<=1000000."),
         ("-5", "-5 is not in the range 1<=x<=1000000."),
-        ("1.5", "'1.5' is not a valid integer range."),
+        ("1.5", "'1.5' is not a valid integer."),
     ],
 )
 def test_history_checkouts_refuses_what_checkouts_refuses(
