@@ -30,8 +30,9 @@ from tierflow.service.security_headers import with_security_headers
 #: The access log's logger (one INFO line per request).
 ACCESS_LOGGER = "tierflow.access"
 REQUEST_ID_HEADER = "X-Request-ID"
-#: A caller's request id is kept when it is 1-128 of these characters.
-_SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+#: A caller's request id is kept when it is 1-128 of these characters, one
+#: a letter or digit at least: ``-`` alone read in a log as no id at all.
+_SANE_ID = re.compile(r"(?=.*[A-Za-z0-9])[A-Za-z0-9._:@/+=-]{1,128}")
 _HEADER = REQUEST_ID_HEADER.lower().encode()
 
 access_log = logging.getLogger(ACCESS_LOGGER)

@@ -24,6 +24,7 @@ from tests.service_fixtures import (
 )
 from tierflow.data.logging_setup import configure_logging
 from tierflow.service.app import create_app
+from tierflow.service.observe import request_id
 from tierflow.service.server import log_settings, serve_in_thread
 
 
@@ -255,3 +256,16 @@ def test_the_api_key_is_never_in_the_access_line(
     assert [x["path"] for x in lines] == [f"/healthz?{logged}"]
     assert logged in lines[0]["message"]
     assert "0123456789" not in err
+
+
+@pytest.mark.parametrize("sent", ["-", "...", "//", "=" * 128])
+def test_an_id_without_a_letter_or_digit_is_replaced(sent: str) -> None:
+    """``-`` alone is a log's sign for no value: an id of punctuation only
+    is no id, and the request gets a new one."""
+    made = request_id({"headers": [(b"x-request-id", sent.encode())]})
+    assert made != sent and len(made) == 32
+
+
+@pytest.mark.parametrize("sent", ["a", "-1-", "x" * 128, "caller-id-42"])
+def test_a_sane_id_is_kept(sent: str) -> None:
+    assert request_id({"headers": [(b"x-request-id", sent.encode())]}) == sent
