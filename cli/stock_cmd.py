@@ -186,7 +186,7 @@ def _print_load(
         click.echo(json.dumps({"file": name, **summary}))
         return
     figures = (
-        f"{summary['changed']} of {counted(summary['positions'], 'position')} "
+        f"{summary['changed']:,} of {counted(summary['positions'], 'position')} "
         f"changed ({mode}): {counted(summary['units_up'], 'unit')} up, "
         f"{counted(summary['units_down'], 'unit')} down"
     )

@@ -505,3 +505,26 @@ def test_a_file_of_a_header_only_is_refused_and_records_no_id(tmp_path: Path) ->
     done = _stock(state, "load", "--inventory", path, "--change-id", "rcv-9")
     assert done.exit_code == 0, done.output
     assert "1 of 1 position changed" in done.output
+
+
+def test_a_load_of_thousands_says_both_counts_in_one_format(
+    tmp_path: Path, sample_dir: Path
+) -> None:
+    """The sample network's 15,345 positions counted one unit up each: the
+    summary said "15345 of 15,345 positions changed", the count changed
+    without its thousands separator and the positions with it."""
+    lines = (sample_dir / "inventory.csv").read_text().splitlines()
+    rows = [line.rsplit(",", 1) for line in lines[1:]]
+    path = tmp_path / "count.csv"
+    path.write_text(HEADER + "".join(f"{key},{int(qty) + 1}\n" for key, qty in rows))
+    done = CliRunner().invoke(
+        cli,
+        ["stock", "load", "--network", str(sample_dir), "--inventory", str(path),
+         "--state", str(tmp_path / "state.db")],
+    )  # fmt: skip
+    positions = f"{len(rows):,}"
+    assert (done.exit_code, done.output) == (
+        0,
+        f"count.csv: {positions} of {positions} positions changed (set): "
+        f"{positions} units up, 0 units down\n",
+    )
