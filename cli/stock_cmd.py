@@ -203,7 +203,10 @@ def _print_load(
             f"{c.request_id} {c.node_id}/{c.sku} {counted(c.units, 'unit')}"
             for c in done.cuts
         )
-        click.echo(f"{name}: holds cut (the count is below what they held): {cuts}")
+        if done.duplicate:  # the first load's cuts: this one cut nothing
+            click.echo(f"{name}: holds its first load cut (none cut now): {cuts}")
+        else:
+            click.echo(f"{name}: holds cut (the count is below what they held): {cuts}")
 
 
 @stock.command(

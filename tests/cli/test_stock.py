@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -528,3 +529,34 @@ def test_a_load_of_thousands_says_both_counts_in_one_format(
         f"count.csv: {positions} of {positions} positions changed (set): "
         f"{positions} units up, 0 units down\n",
     )
+
+
+def test_a_repeated_count_with_cut_holds_says_its_cuts_are_the_first_loads(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A count that cut r2, retried under its ``--change-id``, cuts nothing
+    (r1 keeps its hold) and answers the first load's cuts; its text said
+    "holds cut (the count is below what they held): r2 ..." under "nothing
+    written", as if the retry had cut r2 again (an operator telling its
+    shopper twice, or looking for a second cut checkout)."""
+    _seeded(state_location)
+    with open_store(state_location) as store:
+        store.reserve("r1", [("SOFA", 1)], "WH-EAST", ttl_s=600.0)
+        store.reserve("r2", [("SOFA", 1)], "WH-EAST", ttl_s=600.0)
+    path = _file(tmp_path, "WH-EAST,SOFA,1\n")
+    load = ("load", "--inventory", path, "--cut-holds", "--change-id", "cc-1")
+    first = _stock(state_location, *load)
+    assert first.exit_code == 0, first.output
+    again = _stock(state_location, *load)
+    assert again.exit_code == 0, again.output
+    figures = "1 of 1 position changed (set): 0 units up, 1 unit down"
+    (said,) = re.findall(r"\(at (\S+)\)", again.output)
+    assert again.output == (
+        f"stock.csv: change 'cc-1' was loaded already (at {said}); nothing "
+        f"written (its first load: {figures})\n"
+        "stock.csv: holds its first load cut (none cut now): "
+        "r2 WH-EAST/SOFA 1 unit\n"
+    )
+    with open_store(state_location) as store:
+        assert store.reservation_status("r1") == "active"
+        assert store.reservation_status("r2") == "expired"
