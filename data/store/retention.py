@@ -279,15 +279,16 @@ class Retention(StorePart):
         self, cutoff: float, day: str
     ) -> tuple[dict[str, int], int, dict[str, int]]:
         """A dry run: per table the rows a prune would delete, the stock
-        change ids it would compact, and the rows there are, in one
-        transaction under the locks a prune's own take (the same rules)."""
-        with self._db.tx() as conn:
-            conn.lock("capacity_events")
+        change ids it would compact, and the rows there are (the same
+        rules), read in one snapshot. It only reads (``tierflow state prune
+        --dry-run`` never migrates a store either), so it takes no lock: in
+        a write transaction under the capacity log's lock, as it was, every
+        writer (on SQLite all of them) waited for its whole count, 1.56 s
+        at a million events and 300,000 orders (2026-12-08)."""
+        with self._db.snapshot() as conn:
             totals = {t: _count(conn, t) for t in PRUNED_TABLES}
             runs = [str(r[0]) for r in conn.execute(_OLD_RUNS, (cutoff,)).fetchall()]
             compacted = _count(conn, "stock_changes", _OLD_CHANGES, (cutoff,))
-            for run_id in runs:
-                conn.lock(f"allocation_run:{run_id}")
             wheres: dict[str, list[tuple[str, tuple[Any, ...]]]] = {
                 "cltv_scores": [(f"as_of < ? AND as_of < {_NEWEST_DAY}", (day,))],
                 "cltv_new_customer": [(f"as_of < ? AND as_of < {_NEWEST_DAY}", (day,))],
