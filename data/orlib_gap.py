@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -65,6 +66,12 @@ class _Tokens:
             self.values.extend(parts)
             self.lines.extend([lineno] * len(parts))
         self.pos = 0
+        #: Each problem read so far: its label, the token of its ``m``, ``m``
+        #: and ``n`` (for :func:`_misaligned`, which finds where a problem's
+        #: numbers ran short or long from the line layout).
+        self.problems: list[tuple[int | None, int, int, int]] = []
+        #: The count of problems the reading is after (1: one problem).
+        self.problem_count = 1
         #: The token a reading failed at (its error's), -1 before any.
         self.failed_at = -1
         #: Whether that failure was of the counts (a count that is not a
@@ -184,12 +191,14 @@ def parse_orlib_gap(
             # "m n": one problem. Read as a count, a stray token after it
             # could make other problems that use every token (2 3 ... 7
             # was 3 agents x 1 job and 1 x 1, solved and reported optimal)
-            raise
+            raise _misaligned(tokens) or first_error from None
         other = _Tokens(text, file)
         try:
             return _parse_problems(other, stem, multi=not multi)
         except InputError as other_error:
-            raise _blamed(tokens, first_error, other, other_error) from None
+            error = _blamed(tokens, first_error, other, other_error)
+            reading = tokens if error is first_error else other
+            raise _misaligned(reading) or error from None
 
 
 def _blamed(
@@ -207,14 +216,133 @@ def _blamed(
     return other_error if other.failed_at > tokens.failed_at else first
 
 
+def _layout(m: int, n: int, line: int, *, rows: bool) -> list[tuple[int, str]]:
+    """The parts of an ``m`` x ``n`` problem as its lines hold them: the
+    size and what the part is, with its verb (``line``: the line of
+    ``m n``). By ``rows``, each agent's row of a matrix is a part (rows
+    start on a line of their own in OR-Library's files); else each
+    matrix is."""
+    size = f"'{m} {n}' (line {line})"
+    parts = [(2, "the line of m and n has")]
+    for matrix in ("cost matrix", "resource matrix"):
+        if rows:
+            parts += [(n, f"agent {i + 1}'s row of the {matrix} has") for i in range(m)]
+        else:
+            parts.append((m * n, f"the {matrix} has"))
+    parts.append((m, "the capacities have"))
+    return [
+        (count, f"{what} {{held}}, {count} expected" + (f" from {size}" if k else ""))
+        for k, (count, what) in enumerate(parts)
+    ]
+
+
+def _misaligned(tokens: _Tokens) -> InputError | None:
+    """Where a problem of a failed reading has fewer or more numbers than
+    its ``m n`` says, found from the file's lines; ``None`` when the lines
+    do not tell (or the failure is a bad value, not the counts).
+
+    Tokens wrap freely, so a problem one number short reads its neighbour's
+    numbers as its own and the reading fails later: at the end of the file,
+    at tokens left over, at a later problem's ``m n`` ("problem 3: unexpected
+    end of file" for a file whose problem 1 is one number short). But in a
+    file whose rows (or matrices) end their lines, as OR-Library's do, the
+    first part that ends mid-line is the short or long one: ended at the
+    line before (short) or at the end of that line (long), the rest of the
+    file reads part by part on line ends again. The error names the problem,
+    the part, its lines and its count of values.
+    """
+    if not tokens.counts_failed or not tokens.problems:
+        return None
+    return _misfit(tokens, rows=True) or _misfit(tokens, rows=False)
+
+
+def _line_end(tokens: _Tokens, k: int) -> bool:
+    """Whether token ``k`` starts a line (or is past the last)."""
+    lines = tokens.lines
+    return k >= len(lines) or k == 0 or lines[k - 1] != lines[k]
+
+
+def _walk(
+    tokens: _Tokens, pos: int, pending: list[int], left: int, rows: bool
+) -> float:
+    """The count of parts read on line ends from token ``pos`` (``pending``:
+    the sizes left of the current problem; ``left``: problems after it),
+    infinite if the rest of the file reads to its end that way."""
+    total = len(tokens.values)
+    walked = 0
+    while True:
+        for size in pending:
+            if pos + size > total or not _line_end(tokens, pos + size):
+                return walked
+            pos += size
+            walked += 1
+        if left == 0:
+            return math.inf if pos == total else walked
+        head = tokens.values[pos : pos + 2]
+        if len(head) < 2:
+            return walked
+        m, n = (decimal_number(t) for t in head)
+        if not (m and n and m == int(m) and n == int(n) and m > 0 and n > 0):
+            return walked
+        if (2 * n + 1) * m > total - pos - 2:  # past the end: no parts
+            return walked
+        pending = [size for size, _ in _layout(int(m), int(n), 0, rows=rows)]
+        left -= 1
+
+
+def _misfit(tokens: _Tokens, *, rows: bool) -> InputError | None:
+    """The first part (a row by ``rows``, else a matrix) that ends mid-line,
+    if taking it as ending a line before or at the end of that line reads
+    the rest of its problem on line ends; else ``None``."""
+    total, lines = len(tokens.values), tokens.lines
+    for p, (label, start, m, n) in enumerate(tokens.problems, start=1):
+        if (2 * n + 1) * m > total:
+            return None  # more than the file holds: no parts to read
+        parts = _layout(m, n, lines[start], rows=rows)
+        pos = start
+        for i, (size, message) in enumerate(parts):
+            if pos + size >= total:
+                return None
+            if _line_end(tokens, pos + size):
+                pos += size
+                continue
+            # it held the values up to the line before (short) or to the
+            # end of that line (long)
+            short = lines.index(lines[pos + size])
+            long = short + lines[short:].count(lines[pos + size])
+            pending = [size for size, _ in parts[i + 1 :]]
+            left = tokens.problem_count - p
+            read = {
+                e: _walk(tokens, e, pending, left, rows)
+                for e in (short, long)
+                if pos < e <= total
+            }
+            best = max(read, key=read.__getitem__, default=None)
+            if best is None or read[best] < len(pending):
+                return None  # the lines do not tell
+            last = lines[best - 1]
+            return InputError(
+                message.format(held=counted(best - pos, "value")),
+                file=tokens.file,
+                problem=label,
+                position=f"line {last}"
+                if last == lines[pos]
+                else f"lines {lines[pos]}-{last}",
+            )
+    return None
+
+
 def _parse_problems(tokens: _Tokens, stem: str, *, multi: bool) -> list[GapData]:
     """Every problem of ``tokens``, read as one problem or as several."""
     count = tokens.take_count("the number of problems", None) if multi else 1
+    tokens.problem_count = count
     instances = []
     for p in range(1, count + 1):
         label = p if multi else None
+        start = tokens.pos
         m = tokens.take_count("the number of agents m", label)
         n = tokens.take_count("the number of jobs n", label)
+        tokens.problems.append((label, start, m, n))
         cost = tokens.take(m * n, f"the cost matrix ({m} agents x {n} jobs)", label)
         use = tokens.take_non_negative(
             m * n,

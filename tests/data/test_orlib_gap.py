@@ -169,6 +169,90 @@ def test_a_cost_read_as_a_count_does_not_hide_the_end_of_the_file(
     assert read_orlib_gap(flat)[0].n_jobs == 3
 
 
+def _edited(path: Path, line: int, edit: str) -> str:
+    """``path``'s text with its ``line`` (1-based) cut one number short
+    (``edit`` "short") or one number long ("long")."""
+    lines = path.read_text().split("\n")
+    row = lines[line - 1].split()
+    lines[line - 1] = " " + " ".join(row[1:] if edit == "short" else [*row, "7"])
+    return "\n".join(lines)
+
+
+_ONE = " 2 3\n 1 2 3\n 4 5 6\n 1 1 1\n 2 2 2\n 5 5\n"
+_THREE = " 3\n" + _ONE * 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # problem 1 of 3 short a resource use: was "token 41 (line 17):
+        # value '1': 8 tokens left over after 3 problems" (problem 1 took
+        # problem 2's numbers, and so on)
+        (_THREE.replace(" 2 2 2\n", " 2 2\n", 1),
+         "g.txt: problem 1: line 6: agent 2's row of the resource matrix has 2 "
+         "values, 3 expected from '2 3' (line 2)"),
+        # problem 1 of 2 short: was "token 29 (line 12): value '2': 4 tokens
+        # left over after 2 problems"
+        (" 2\n" + _ONE.replace(" 4 5 6\n", " 4 5\n") + _ONE,
+         "g.txt: problem 1: line 4: agent 2's row of the cost matrix has 2 values, "
+         "3 expected from '2 3' (line 2)"),
+        (_THREE.replace(" 5 5\n", " 5 5 5\n", 1),
+         "g.txt: problem 1: line 7: the capacities have 3 values, 2 expected "
+         "from '2 3' (line 2)"),
+        (_edited(GAP_DIR / "gap1.txt", 28, "short"),
+         "g.txt: problem 3: line 28: agent 2's row of the cost matrix has 14 "
+         "values, 15 expected from '5 15' (line 26)"),
+        (_edited(GAP_DIR / "gap1.txt", 28, "long"),
+         "g.txt: problem 3: line 28: agent 2's row of the cost matrix has 16 "
+         "values, 15 expected from '5 15' (line 26)"),
+        # a row of 100 wrapped on 9 lines, one number short on its 4th
+        (_edited(GAP_DIR / "c05100.txt", 5, "short"),
+         "g.txt: lines 2-10: agent 1's row of the cost matrix has 99 values, "
+         "100 expected from '5 100' (line 1)"),
+        # a matrix a line, rows not on lines of their own
+        (" 2 3\n 1 2 3 4 5\n 1 1 1 2 2 2\n 5 5\n",
+         "g.txt: line 2: the cost matrix has 5 values, 6 expected from '2 3' "
+         "(line 1)"),
+        (" 2\n 2 3 9\n 1 2 3\n 4 5 6\n 1 1 1\n 2 2 2\n 5 5\n 1 1\n 3\n 1\n 1\n",
+         "g.txt: problem 1: line 2: the line of m and n has 3 values, 2 expected"),
+    ],
+)  # fmt: skip
+def test_a_problem_with_a_number_too_few_or_too_many_is_named(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """Tokens wrap freely, so a problem one number short read its
+    neighbour's numbers as its own, and the error named where that reading
+    failed: a later problem, the end of the file or tokens left over. Where
+    the file's rows (or matrices) end their lines, the error names the
+    problem, the part and its lines where the count is off."""
+    path = tmp_path / "g.txt"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        read_orlib_gap(path)
+    assert str(caught.value) == f"{path.parent}/{message}"
+
+
+def test_a_file_not_laid_out_in_rows_keeps_the_reading_s_error(
+    tmp_path: Path,
+) -> None:
+    """Rows wrapped seven numbers a line whatever their length: the lines
+    say nothing of where a number is missing, and the error stays where
+    the reading failed."""
+    tokens = (GAP_DIR / "gap1.txt").read_text().split()
+    del tokens[100]
+    rest = tokens[1:]
+    path = tmp_path / "g.txt"
+    path.write_text(
+        tokens[0] + "\n"
+        + "\n".join(" ".join(rest[k : k + 7]) for k in range(0, len(rest), 7))
+    )  # fmt: skip
+    with pytest.raises(InputError, match=re.escape(
+        "problem 3: token 786 (end of file): unexpected end of file while "
+        "reading the cost matrix (13 agents x 23 jobs)"
+    )):  # fmt: skip
+        read_orlib_gap(path)
+
+
 BAD_FILES = [
     (
         "truncated.txt",
