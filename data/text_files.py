@@ -78,11 +78,21 @@ def _workbook(data: bytes) -> str:
     return ""
 
 
+def _first_member(data: bytes) -> bytes:
+    """The name of a ZIP archive's first member (its local header's)."""
+    size = int.from_bytes(data[26:28], "little")
+    return data[30 : 30 + size]
+
+
 def _binary_format(data: bytes) -> tuple[str, str] | None:
     """What a spreadsheet's own, compressed or Parquet file is, by its first
     bytes, and what to do, or ``None``: an ``.xlsx``, a ``tx.csv.gz`` or a
     Parquet file named ``.csv`` was "not UTF-8 text (invalid start byte)" at
     row 1, which said neither."""
+    if data.startswith(b"PK\x03\x04") and _first_member(data).endswith(b".npy"):
+        # np.savez's (AssignmentProblem.save): a ZIP of .npy arrays, which
+        # `tierflow solve` without --format npz was told to save as CSV
+        return "a NumPy archive (.npz)", ("where the command has it, give --format npz")
     workbook = _workbook(data)
     if workbook:
         return workbook, "save it as CSV UTF-8 (comma delimited)"

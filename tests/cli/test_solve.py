@@ -116,6 +116,21 @@ def test_solve_npz(tmp_path: Path) -> None:
     assert record["assignment"] == [0, -1, 1]
 
 
+def test_an_npz_without_format_npz_is_named_with_its_flag(tmp_path: Path) -> None:
+    """A problem saved by ``AssignmentProblem.save`` solved without
+    ``--format npz`` was "a ZIP archive (a spreadsheet's own format?), not
+    text: save it as CSV UTF-8 (comma delimited)": advice for a spreadsheet,
+    not for the flag the user left out."""
+    path = tmp_path / "p.npz"
+    defer_and_stock().problem.save(path)
+    code, out = _run("solve", str(path))
+    assert code == 1
+    assert out.strip().endswith(
+        f"Error: {path}: a NumPy archive (.npz), not text: where the command "
+        "has it, give --format npz"
+    )
+
+
 @pytest.mark.parametrize("engine", ["highs", "cbc"])
 def test_an_overload_of_one_in_a_billion_is_not_called_optimal(
     tmp_path: Path, engine: str
