@@ -26,7 +26,7 @@ from tierflow.data.extras import MissingExtraError, has_module, require
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.engine import EXACT_ENGINE, Availability, BundledEngine, Hint
 from tierflow.solver.matrix import MatrixModel, build_matrix
-from tierflow.solver.params import SolveParams
+from tierflow.solver.params import SolveParams, mip_threads
 from tierflow.solver.result import (
     Limit,
     SolveResult,
@@ -223,7 +223,7 @@ def _run_cbc(lp: pulp.LpProblem, params: SolveParams, warm_start: bool) -> str:
         cmd = cbc_command(
             msg=False,
             timeLimit=max(params.time_limit_s, 0.01),
-            threads=params.threads,
+            threads=mip_threads(params.threads),
             warmStart=warm_start,
             logPath=log_path,
             gapRel=float(params.relative_gap),

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.stop_signals import held_stop_signals
 from tierflow.solver.matrix import MatrixModel
+from tierflow.solver.params import mip_threads
 
 _banner_lock = threading.Lock()
 _banner_shown = False
@@ -53,8 +54,9 @@ def new_highs(
     h.setOptionValue("random_seed", int(seed))
     if time_limit_s is not None:
         h.setOptionValue("time_limit", float(max(time_limit_s, 1e-3)))
+    threads = mip_threads(threads)
     if threads is not None:
-        h.setOptionValue("threads", int(threads))
+        h.setOptionValue("threads", threads)
     return h
 
 
