@@ -276,10 +276,17 @@ def parse_engines(value: str) -> list[str]:
             f"no engine given; choose from {', '.join(valid)}",
             param_hint="--engines",
         )
-    for name in names:
+    for k, name in enumerate(names):
         if name not in valid:
             raise click.BadParameter(
                 f"unknown engine {name!r}; choose from {', '.join(valid)}",
+                param_hint="--engines",
+            )
+        if name in names[:k]:
+            # each ran twice: results.csv held two rows of one instance,
+            # engine and repeat, and the summary's medians took both
+            raise click.BadParameter(
+                f"engine {name!r} listed twice (--repeat repeats a run)",
                 param_hint="--engines",
             )
     ctx = click.get_current_context(silent=True)

@@ -338,6 +338,23 @@ def test_bench_gap_rejects_unknown_engine(tmp_path: Path) -> None:
     assert "unknown engine 'nope'" in out
 
 
+def test_bench_gap_refuses_an_engine_listed_twice(tmp_path: Path) -> None:
+    """``--engines greedy,lp,greedy`` ran greedy twice as repeat 0: two rows
+    of one instance, engine and repeat in results.csv, both in the
+    summary's medians of "1 repetition"."""
+    out_dir = tmp_path / "b"
+    code, out = _run(
+        "bench", "gap", str(DATA_DIR / "gap_bad" / "valid.txt"),
+        "--engines", "greedy,lp,greedy", "--out", str(out_dir),
+    )  # fmt: skip
+    assert code == 2
+    assert (
+        "Error: Invalid value for --engines: engine 'greedy' listed twice "
+        "(--repeat repeats a run)" in out
+    )
+    assert not out_dir.exists()
+
+
 @pytest.mark.parametrize("engines", ["", " , "])
 def test_bench_gap_refuses_no_engine(tmp_path: Path, engines: str) -> None:
     """``--engines ''`` ran nothing, wrote a header-only results.csv and an
