@@ -4,10 +4,11 @@ E. The file format: ``docs/data.md``."""
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
-import math
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -216,20 +217,23 @@ def _blamed(
     return other_error if other.failed_at > tokens.failed_at else first
 
 
-def _layout(m: int, n: int, line: int, *, rows: bool) -> list[tuple[int, str]]:
+def _layout(m: int, n: int, line: int, *, by: str) -> list[tuple[int, str]]:
     """The parts of an ``m`` x ``n`` problem as its lines hold them: the
     size and what the part is, with its verb (``line``: the line of
-    ``m n``). By ``rows``, each agent's row of a matrix is a part (rows
-    start on a line of their own in OR-Library's files); else each
-    matrix is."""
+    ``m n``). ``by`` "rows": each agent's row of a matrix is a part (rows
+    start on a line of their own in OR-Library's files); "matrices": each
+    matrix is; "problems": the numbers after ``m n`` are one part."""
     size = f"'{m} {n}' (line {line})"
     parts = [(2, "the line of m and n has")]
-    for matrix in ("cost matrix", "resource matrix"):
-        if rows:
+    if by == "problems":
+        parts.append((m * (2 * n + 1), "the problem has"))
+    for matrix in ("cost matrix", "resource matrix") if by != "problems" else ():
+        if by == "rows":
             parts += [(n, f"agent {i + 1}'s row of the {matrix} has") for i in range(m)]
         else:
             parts.append((m * n, f"the {matrix} has"))
-    parts.append((m, "the capacities have"))
+    if by != "problems":
+        parts.append((m, "the capacities have"))
     return [
         (count, f"{what} {{held}}, {count} expected" + (f" from {size}" if k else ""))
         for k, (count, what) in enumerate(parts)
@@ -249,11 +253,18 @@ def _misaligned(tokens: _Tokens) -> InputError | None:
     first part that ends mid-line is the short or long one: ended at the
     line before (short) or at the end of that line (long), the rest of the
     file reads part by part on line ends again. The error names the problem,
-    the part, its lines and its count of values.
+    the part, its lines and its count of values. Failing that (a row missing
+    whole, an ``m`` or ``n`` that is wrong), where each problem's ``m n`` is
+    a line of its own, the first problem that does not end where the next
+    ``m n`` starts is named with the count of numbers it holds.
     """
     if not tokens.counts_failed or not tokens.problems:
         return None
-    return _misfit(tokens, rows=True) or _misfit(tokens, rows=False)
+    return (
+        _misfit(tokens, by="rows")
+        or _misfit(tokens, by="matrices")
+        or _miscounted(tokens)
+    )
 
 
 def _line_end(tokens: _Tokens, k: int) -> bool:
@@ -262,43 +273,50 @@ def _line_end(tokens: _Tokens, k: int) -> bool:
     return k >= len(lines) or k == 0 or lines[k - 1] != lines[k]
 
 
-def _walk(
-    tokens: _Tokens, pos: int, pending: list[int], left: int, rows: bool
-) -> float:
-    """The count of parts read on line ends from token ``pos`` (``pending``:
-    the sizes left of the current problem; ``left``: problems after it),
-    infinite if the rest of the file reads to its end that way."""
+def _reads_on(
+    tokens: _Tokens, pos: int, pending: list[int], left: int, by: str
+) -> bool:
+    """Whether the file from token ``pos`` reads part by part on line ends
+    (``pending``: the sizes left of the current problem; ``left``: problems
+    after it) to its end, or through the whole problem after the current
+    one (a later problem may have its own fault)."""
     total = len(tokens.values)
-    walked = 0
+    done = 0
     while True:
         for size in pending:
             if pos + size > total or not _line_end(tokens, pos + size):
-                return walked
+                return False
             pos += size
-            walked += 1
-        if left == 0:
-            return math.inf if pos == total else walked
+        done += 1
+        if left == 0 or done == 2:
+            return pos == total or done == 2
         head = tokens.values[pos : pos + 2]
         if len(head) < 2:
-            return walked
+            return False
         m, n = (decimal_number(t) for t in head)
         if not (m and n and m == int(m) and n == int(n) and m > 0 and n > 0):
-            return walked
+            return False
         if (2 * n + 1) * m > total - pos - 2:  # past the end: no parts
-            return walked
-        pending = [size for size, _ in _layout(int(m), int(n), 0, rows=rows)]
+            return False
+        pending = [size for size, _ in _layout(int(m), int(n), 0, by=by)]
         left -= 1
 
 
-def _misfit(tokens: _Tokens, *, rows: bool) -> InputError | None:
-    """The first part (a row by ``rows``, else a matrix) that ends mid-line,
-    if taking it as ending a line before or at the end of that line reads
-    the rest of its problem on line ends; else ``None``."""
+def _lines_of(tokens: _Tokens, first: int, end: int) -> str:
+    """``line L`` or ``lines L-M``: the lines of tokens ``first`` to ``end - 1``."""
+    low, high = tokens.lines[first], tokens.lines[end - 1]
+    return f"line {low}" if low == high else f"lines {low}-{high}"
+
+
+def _misfit(tokens: _Tokens, *, by: str) -> InputError | None:
+    """The first part (a row or a matrix, ``by``) that ends mid-line, if
+    taking it as ending a line before or at the end of that line reads on
+    on line ends (:func:`_reads_on`); else ``None``."""
     total, lines = len(tokens.values), tokens.lines
     for p, (label, start, m, n) in enumerate(tokens.problems, start=1):
         if (2 * n + 1) * m > total:
             return None  # more than the file holds: no parts to read
-        parts = _layout(m, n, lines[start], rows=rows)
+        parts = _layout(m, n, lines[start], by=by)
         pos = start
         for i, (size, message) in enumerate(parts):
             if pos + size >= total:
@@ -312,23 +330,74 @@ def _misfit(tokens: _Tokens, *, rows: bool) -> InputError | None:
             long = short + lines[short:].count(lines[pos + size])
             pending = [size for size, _ in parts[i + 1 :]]
             left = tokens.problem_count - p
-            read = {
-                e: _walk(tokens, e, pending, left, rows)
-                for e in (short, long)
-                if pos < e <= total
-            }
-            best = max(read, key=read.__getitem__, default=None)
-            if best is None or read[best] < len(pending):
+            end = next(
+                (
+                    e
+                    for e in (short, long)
+                    if pos < e <= total and _reads_on(tokens, e, pending, left, by)
+                ),
+                None,
+            )
+            if end is None:
                 return None  # the lines do not tell
-            last = lines[best - 1]
             return InputError(
-                message.format(held=counted(best - pos, "value")),
+                message.format(held=counted(end - pos, "value")),
                 file=tokens.file,
                 problem=label,
-                position=f"line {last}"
-                if last == lines[pos]
-                else f"lines {lines[pos]}-{last}",
+                position=_lines_of(tokens, pos, end),
             )
+    return None
+
+
+def _miscounted(tokens: _Tokens) -> InputError | None:
+    """The first problem that does not end where a line of two numbers (an
+    ``m n``) starts, named with the count of numbers it holds up to the
+    next such line (the first from which the next problem reads on line
+    ends, :func:`_reads_on`, if one does) and the ``m n`` that would fit
+    them (one of the two kept), if one does. The last problem is left to
+    the reading's error when it ends on a line end (the end of the file
+    reached, or tokens left over: a count of problems that is wrong) or no
+    ``m n`` fits its numbers (an earlier problem of 2 agents, whose
+    capacities are a line of two numbers too, may have been misread)."""
+    total, count = len(tokens.values), tokens.problem_count
+    width = Counter(tokens.lines)
+    heads = [
+        k
+        for k in range(1, total)
+        if _line_end(tokens, k) and width[tokens.lines[k]] == 2
+    ]
+    for p, (label, start, m, n) in enumerate(tokens.problems, start=1):
+        end = start + 2 + m * (2 * n + 1)
+        if p == count:
+            if _line_end(tokens, end):
+                return None
+            nexts = [total]
+        else:
+            if end in heads or end == total:
+                continue  # the next problem (or the count) may be wrong
+            later = heads[bisect.bisect_right(heads, start + 2) :]
+            left = count - p
+            nexts = [k for k in later if _reads_on(tokens, k, [], left, "problems")]
+            nexts = nexts or later
+        if not nexts:
+            return None
+        held = nexts[0] - start - 2
+        fits = [
+            (held // (2 * n + 1), n) if held % (2 * n + 1) == 0 else None,
+            (m, (held // m - 1) // 2) if held % m == 0 and held // m % 2 else None,
+        ]
+        fit = next(
+            (f"; '{a} {b}' fits them" for a, b in filter(None, fits) if a and b), ""
+        )
+        if p == count and not fit:
+            return None  # numbers left over, perhaps a problem's numbers before
+        return InputError(
+            f"{counted(held, 'number')} after its m and n, {m * (2 * n + 1)} "
+            f"expected from '{m} {n}' (line {tokens.lines[start]}){fit}",
+            file=tokens.file,
+            problem=label,
+            position=_lines_of(tokens, start + 2, nexts[0]),
+        )
     return None
 
 

@@ -178,6 +178,14 @@ def _edited(path: Path, line: int, edit: str) -> str:
     return "\n".join(lines)
 
 
+def _replaced(path: Path, line: int, text: str | None) -> str:
+    """``path``'s text with its ``line`` (1-based) replaced by ``text``
+    (``None``: removed)."""
+    lines = path.read_text().split("\n")
+    lines[line - 1 : line] = [] if text is None else [text]
+    return "\n".join(lines)
+
+
 _ONE = " 2 3\n 1 2 3\n 4 5 6\n 1 1 1\n 2 2 2\n 5 5\n"
 _THREE = " 3\n" + _ONE * 3
 
@@ -215,6 +223,19 @@ _THREE = " 3\n" + _ONE * 3
          "(line 1)"),
         (" 2\n 2 3 9\n 1 2 3\n 4 5 6\n 1 1 1\n 2 2 2\n 5 5\n 1 1\n 3\n 1\n 1\n",
          "g.txt: problem 1: line 2: the line of m and n has 3 values, 2 expected"),
+        # a row's whole line gone (problem 2's; was "problem 5: unexpected end
+        # of file while reading the resource matrix")
+        (_replaced(GAP_DIR / "gap1.txt", 16, None),
+         "g.txt: problem 2: lines 15-24: 140 numbers after its m and n, 155 "
+         "expected from '5 15' (line 14)"),
+        # an m or n one off (was "problem 3: unexpected end of file while
+        # reading the cost matrix (19 agents x 7 jobs)")
+        (_replaced(GAP_DIR / "gap1.txt", 2, " 6 15"),
+         "g.txt: problem 1: lines 3-13: 155 numbers after its m and n, 186 "
+         "expected from '6 15' (line 2); '5 15' fits them"),
+        (_replaced(GAP_DIR / "gap1.txt", 26, " 5 14"),
+         "g.txt: problem 3: lines 27-37: 155 numbers after its m and n, 145 "
+         "expected from '5 14' (line 26); '5 15' fits them"),
     ],
 )  # fmt: skip
 def test_a_problem_with_a_number_too_few_or_too_many_is_named(
@@ -237,7 +258,7 @@ def test_a_file_not_laid_out_in_rows_keeps_the_reading_s_error(
 ) -> None:
     """Rows wrapped seven numbers a line whatever their length: the lines
     say nothing of where a number is missing, and the error stays where
-    the reading failed."""
+    the reading failed; so it does for a count of problems that is off."""
     tokens = (GAP_DIR / "gap1.txt").read_text().split()
     del tokens[100]
     rest = tokens[1:]
@@ -249,6 +270,14 @@ def test_a_file_not_laid_out_in_rows_keeps_the_reading_s_error(
     with pytest.raises(InputError, match=re.escape(
         "problem 3: token 786 (end of file): unexpected end of file while "
         "reading the cost matrix (13 agents x 23 jobs)"
+    )):  # fmt: skip
+        read_orlib_gap(path)
+
+    # a count of problems one short: tokens left over, as before
+    path.write_text(_replaced(GAP_DIR / "gap1.txt", 1, " 4"))
+    with pytest.raises(InputError, match=re.escape(
+        "g.txt: token 630 (line 50): value '5': 157 tokens left over after 4 "
+        "problems: the counts in the header do not match the data"
     )):  # fmt: skip
         read_orlib_gap(path)
 
