@@ -235,7 +235,7 @@ def _layout(m: int, n: int, line: int, *, by: str) -> list[tuple[int, str]]:
     if by != "problems":
         parts.append((m, "the capacities have"))
     return [
-        (count, f"{what} {{held}}, {count} expected" + (f" from {size}" if k else ""))
+        (count, f"{what} {{held}}, {count:,} expected" + (f" from {size}" if k else ""))
         for k, (count, what) in enumerate(parts)
     ]
 
@@ -392,7 +392,7 @@ def _miscounted(tokens: _Tokens) -> InputError | None:
         if p == count and not fit:
             return None  # numbers left over, perhaps a problem's numbers before
         return InputError(
-            f"{counted(held, 'number')} after its m and n, {m * (2 * n + 1)} "
+            f"{counted(held, 'number')} after its m and n, {m * (2 * n + 1):,} "
             f"expected from '{m} {n}' (line {tokens.lines[start]}){fit}",
             file=tokens.file,
             problem=label,

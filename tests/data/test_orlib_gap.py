@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import DATA_DIR, GAP_DIR
 from tierflow.data.errors import InputError
 from tierflow.data.orlib_gap import (
+    GapData,
     format_orlib_gap,
     generate_chu_beasley,
     parse_orlib_gap,
@@ -186,6 +187,16 @@ def _replaced(path: Path, line: int, text: str | None) -> str:
     return "\n".join(lines)
 
 
+def _wide_row_one_short() -> str:
+    """A 2 x 1001 problem as the writer lays it out (12 numbers a line), its
+    first cost row one number short."""
+    ones = np.ones((1001, 2))
+    text = format_orlib_gap([GapData("wide", ones, ones, np.full(2, 600.0))])
+    lines = text.split("\n")
+    lines[1] = " " + " ".join(lines[1].split()[1:])
+    return "\n".join(lines)
+
+
 _ONE = " 2 3\n 1 2 3\n 4 5 6\n 1 1 1\n 2 2 2\n 5 5\n"
 _THREE = " 3\n" + _ONE * 3
 
@@ -223,6 +234,10 @@ _THREE = " 3\n" + _ONE * 3
          "(line 1)"),
         (" 2\n 2 3 9\n 1 2 3\n 4 5 6\n 1 1 1\n 2 2 2\n 5 5\n 1 1\n 3\n 1\n 1\n",
          "g.txt: problem 1: line 2: the line of m and n has 3 values, 2 expected"),
+        # counts in thousands are written as such on both sides
+        (_wide_row_one_short(),
+         "g.txt: lines 2-85: agent 1's row of the cost matrix has 1,000 values, "
+         "1,001 expected from '2 1001' (line 1)"),
         # a row's whole line gone (problem 2's; was "problem 5: unexpected end
         # of file while reading the resource matrix")
         (_replaced(GAP_DIR / "gap1.txt", 16, None),
