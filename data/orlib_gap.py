@@ -92,8 +92,8 @@ class _Tokens:
             self.failed_at = len(self.values)
             self.counts_failed = True
             raise InputError(
-                f"unexpected end of file while reading {what}: expected {count} "
-                f"values, found {have}",
+                f"unexpected end of file while reading {what}: expected "
+                f"{counted(count, 'value')}, found {have:,}",
                 file=self.file,
                 problem=problem,
                 position=self.where(len(self.values)),
@@ -412,15 +412,16 @@ def _parse_problems(tokens: _Tokens, stem: str, *, multi: bool) -> list[GapData]
         m = tokens.take_count("the number of agents m", label)
         n = tokens.take_count("the number of jobs n", label)
         tokens.problems.append((label, start, m, n))
-        cost = tokens.take(m * n, f"the cost matrix ({m} agents x {n} jobs)", label)
+        size = f"{counted(m, 'agent')} x {counted(n, 'job')}"
+        cost = tokens.take(m * n, f"the cost matrix ({size})", label)
         use = tokens.take_non_negative(
             m * n,
-            f"the resource matrix ({m} agents x {n} jobs)",
+            f"the resource matrix ({size})",
             label,
             partial(_matrix_entry, n),
         )
         capacity = tokens.take_non_negative(
-            m, f"the capacities ({m} agents)", label, _capacity_entry
+            m, f"the capacities ({counted(m, 'agent')})", label, _capacity_entry
         )
         instances.append(
             GapData(

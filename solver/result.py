@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.data.wording import counted
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.partial_assignment import no_option_reasons
 
@@ -266,7 +267,8 @@ def heuristic_result(
             assignment=assignment,
             unassigned_reason=reasons,
             limit=Limit.TIME if timed_out else Limit.OTHER,
-            message=f"{int((assignment < 0).sum())} items could not be placed",
+            message=f"{counted(int((assignment < 0).sum()), 'item')} could not be "
+            "placed",
         )
     return solution_result(
         engine,

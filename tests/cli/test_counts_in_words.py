@@ -67,3 +67,24 @@ def test_state_prune_of_one_day(tmp_path: Path, tiny_network: Network) -> None:
     out = _run(_prune(state, "--keep-days", "1", "--dry-run"))
     cutoff = utc_text(NOW - 86_400)
     assert out.startswith(f"{state}: rows older than {cutoff} (1 day) "), out
+
+
+def test_solve_of_a_gap_file_one_number_short_of_a_1_x_1_problem(
+    tmp_path: Path,
+) -> None:
+    """The reader said "(1 agents x 1 jobs): expected 1 values, found 0"."""
+    problem = tmp_path / "short.txt"
+    problem.write_text("1 1\n5\n")
+    out = _run(["solve", str(problem)])
+    assert out.strip().endswith(
+        "unexpected end of file while reading the resource matrix "
+        "(1 agent x 1 job): expected 1 value, found 0"
+    ), out
+
+
+def test_solve_greedy_of_one_item_it_could_not_place(tmp_path: Path) -> None:
+    """Greedy's message said "1 items could not be placed"."""
+    problem = tmp_path / "full.txt"
+    problem.write_text("2 2\n1 2\n3 4\n1 1\n1 1\n1 0\n")  # room for one job
+    out = _run(["solve", str(problem), "--engine", "greedy", "--json"])
+    assert '"message": "1 item could not be placed"' in out, out
