@@ -82,13 +82,20 @@ class Explainer:
         discount: float,
         cap: float,
         freed: float,
-        where: str,
+        where: str | None,
         least: float = 0.0,
         price: float | None = None,
     ) -> str:
         """How an overflow discount was bounded (appended to the explanation);
-        ``price`` is the price it was taken from."""
-        value = f"value of the capacity freed today at {where} ${freed:.2f}"
+        ``where`` names the nodes whose capacity it frees today (None: no Gold
+        or Silver plan ships it today, so it frees none); ``price`` is the
+        price it was taken from."""
+        value = (
+            f"value of the capacity freed today ${freed:.2f} (neither Gold nor "
+            "Silver ships it today)"
+            if where is None
+            else f"value of the capacity freed today at {where} ${freed:.2f}"
+        )
         if least > freed:
             value = f"max({value}, least ${least:.2f})"
         bound = "price" if price is None else f"price ${price:.2f}"

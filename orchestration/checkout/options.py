@@ -227,10 +227,17 @@ class OptionBuilder:
         for option in shown:
             if option.price < reference:
                 reference, cheaper = option.price, option
-        # the capacity it frees today: what Gold (else Silver) would have used
-        today = plans.get(Tier.GOLD) or plans.get(Tier.SILVER) or plans[Tier.OVERFLOW]
-        freed = _capacity_cost(ctx, today)
-        where = ", ".join(self.network.node_ids[s.node] for s in today)
+        # the capacity it frees today: what Gold (else Silver) would have
+        # used; with neither (no room today), nothing: it was valued at the
+        # overflow's own node, whose capacity it uses tomorrow, so the
+        # busiest days gave up to the cap off every order that could only wait
+        today = plans.get(Tier.GOLD) or plans.get(Tier.SILVER)
+        freed = 0.0 if today is None else _capacity_cost(ctx, today)
+        where = (
+            None
+            if today is None
+            else ", ".join(self.network.node_ids[s.node] for s in today)
+        )
         cap, least = policy.overflow_discount_cap, policy.overflow_min_discount
         discount = _money_floor(min(cap, max(freed, least), reference))
         why = self.explainer.discount(discount, cap, freed, where, least, reference)

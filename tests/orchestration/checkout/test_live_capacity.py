@@ -62,8 +62,13 @@ def test_overflow_exactly_when_capacity_is_short(
         return
     over = answer.option("overflow")
     assert over.ship_date > MONDAY_10.date()  # ships later
-    today = answer.option("gold") if "gold" in ids(answer) else over
-    freed = 2.0 * float(bid.current()[net.node_idx(today.nodes[0])])
+    # what Gold would have used today; with no room today, nothing
+    today = answer.option("gold") if "gold" in ids(answer) else None
+    freed = (
+        0.0
+        if today is None
+        else 2.0 * float(bid.current()[net.node_idx(today.nodes[0])])
+    )
     least = r.policy.overflow_min_discount
     bound = min(r.policy.overflow_discount_cap, max(freed, least))
     assert 0 < over.discount <= bound
@@ -113,6 +118,37 @@ def test_overflow_discount_bound(
     over = answer.option("overflow")
     assert over.discount == expected
     assert ("least $" in over.explanation) is (least > 2 * bid)
+
+
+def test_ship_later_without_gold_or_silver_frees_nothing_today(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Every node full today (no room after its backlog): Gold and Silver
+    are refused, and "Ship later" is the only option. Waiting frees no
+    capacity today (nothing else would ship today), so its discount is the
+    least one. It was valued at the bid price of the overflow's own node,
+    whose capacity it uses tomorrow: "Ship later, save $8.00" at $3.00 for
+    2 Tees whose own price is $11.00 (WH-EAST's bid price $4.00 x 2 units),
+    up to the cap: free shipping on the busiest days."""
+    bid = FixedBidPrices([4.0, 4.0, 4.0])
+    with tiny_router(tmp_path, state=state_location, bid_prices=bid) as r:
+        for i, node in enumerate(r.network.node_ids):
+            event(r, node, "backlog", float(r.network.capacity[i]), i)
+        answer = r.generate_fulfillment_options(
+            "C5", [("TEE", 2)], "606", now=MONDAY_10
+        )
+    assert ids(answer) == ["overflow"]
+    assert "lacks room after the forecast" in answer.missing["gold"]
+    assert "lacks room after the forecast" in answer.missing["silver"]
+    over = answer.option("overflow")
+    own = over.price + over.discount
+    assert (over.discount, over.price) == (1.0, round(own - 1.0, 2))
+    assert over.label == "Ship later, save $1.00"
+    assert over.explanation.endswith(
+        "; discount $1.00 = min(cap $15.00, max(value of the capacity freed "
+        f"today $0.00 (neither Gold nor Silver ships it today), least $1.00), "
+        f"price ${own:.2f})"
+    )
 
 
 def test_ship_later_saves_against_every_option_shipping_sooner(
