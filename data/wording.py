@@ -11,3 +11,10 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``1 order``, ``2 orders``: a count with its noun (``plural`` where
     an ``s`` does not make it: ``batch``, ``batches``), thousands separated."""
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def percent(share: float) -> str:
+    """A share in [0, 1] as the percent it was configured as: ``0.9`` is
+    ``90%``, ``0.999`` ``99.9%`` (``:.0%`` wrote ``100%``, a percentile no
+    score is above, beside a threshold under the best score)."""
+    return f"{round(share * 100.0, 4):g}%"

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tierflow.data.store import CltvScore, ScoreStore, VersionedScore
+from tierflow.data.wording import percent
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes, public_reason
 from tierflow.orchestration.checkout.results import CustomerValue
@@ -111,7 +112,7 @@ def new_customer_prior(
     pct = policy.new_customer_percentile
     value = store.cltv_threshold(pct * 100.0)
     return (0.0 if value is None else value), (
-        f"new-customer prior ({pct:.0%} percentile of the latest scores)"
+        f"new-customer prior ({percent(pct)} percentile of the latest scores)"
     )
 
 

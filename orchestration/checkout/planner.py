@@ -20,6 +20,7 @@ from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.capacity.score import lane_factor
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import TIERS, Tier
+from tierflow.data.wording import percent
 from tierflow.formulations.batch_compiler import lane_weight
 from tierflow.formulations.online_pricing import OrderPricer, TierQuote, day_to_date
 from tierflow.formulations.tiers import TierPolicy
@@ -287,13 +288,13 @@ class Planner:
                 label,
                 f"predicted spend ${customer.predicted_spend:,.2f}: Platinum is for "
                 f"customers predicted to spend (threshold ${thr:,.2f}, "
-                f"{self.policy.platinum_percentile:.0%} percentile)",
+                f"{percent(self.policy.platinum_percentile)} percentile)",
             )
         return not_a_member(
             label,
             f"predicted spend ${customer.predicted_spend:,.2f} is below the "
             f"Platinum threshold ${thr:,.2f} "
-            f"({self.policy.platinum_percentile:.0%} percentile)",
+            f"({percent(self.policy.platinum_percentile)} percentile)",
         )
 
     def _plan_single(

@@ -22,6 +22,7 @@ from tests.service_fixtures import ET, MONDAY_10, put_scores, tiny_network, tiny
 from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.network import Network, load_network
 from tierflow.data.store import SqliteStore
+from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 
@@ -60,6 +61,28 @@ def test_platinum_only_at_or_above_the_threshold(router: OnlineRouter) -> None:
     assert (new.customer.predicted_spend, new.customer.segment) == (50.0, "new")
     assert new.customer.source.startswith("new-customer prior (50% percentile")
     assert "platinum" not in ids(new)
+
+
+def test_the_threshold_reads_the_percentile_as_configured(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """``platinum_percentile = 0.999`` (the top customer of eleven) was
+    written "(100% percentile)" beside a threshold below the best score,
+    and a new customer's ``new_customer_percentile = 0.125`` "(12%
+    percentile ...)": each is now the percentile as configured."""
+    policy = TierPolicy().with_changes(
+        platinum_percentile=0.999, new_customer_percentile=0.125
+    )
+    with tiny_router(tmp_path, state=state_location, policy=policy) as r:
+        below = r.generate_fulfillment_options("C8", [("MUG", 1)], "606", now=MONDAY_10)
+        new = r.generate_fulfillment_options("C99", [("MUG", 1)], "606", now=MONDAY_10)
+    assert below.missing["platinum"] == (
+        "predicted spend $80.00 is below the Platinum threshold $100.00 "
+        "(99.9% percentile)"
+    )
+    assert new.customer.source == (
+        "new-customer prior (12.5% percentile of the latest scores)"
+    )
 
 
 def test_no_scores_no_platinum(tmp_path: Path, state_location: Path | str) -> None:
