@@ -118,7 +118,14 @@ class RequestValidator:
         now: dt.datetime | None,
     ) -> CheckoutRequest:
         """The validated request (``InputError`` names the first bad field)."""
-        if not isinstance(customer_id, str) or not customer_id.strip():
+        if customer_id is not None and not isinstance(customer_id, str):
+            # a number (an id read from JSON or a DataFrame) is not empty
+            raise InputError(
+                "not text (a customer id is a string)",
+                field="customer_id",
+                value=customer_id,
+            )
+        if not customer_id or not customer_id.strip():
             raise InputError(
                 "empty customer id", field="customer_id", value=customer_id
             )

@@ -48,6 +48,9 @@ from tierflow.orchestration.checkout.router import OnlineRouter, parse_items
         ("C1", [], "100", {}, r"^field 'items': no items$"),
         ("C1", [("TEE",)], "100", {}, r"^field 'items': index 0: value \('TEE',\)"),
         ("", [("TEE", 1)], "100", {}, r"^field 'customer_id': value '': empty"),
+        # a number was "empty customer id"
+        (12, [("TEE", 1)], "100", {},
+         r"^field 'customer_id': value 12: not text \(a customer id is a string\)$"),
         ("C" * 201, [("TEE", 1)], "100", {},
          r"^field 'customer_id': value 'CCC.*\.\.\.: must be at most 200 printable characters$"),
         ("C1\nC2", [("TEE", 1)], "100", {},
