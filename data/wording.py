@@ -18,3 +18,14 @@ def percent(share: float) -> str:
     ``90%``, ``0.999`` ``99.9%`` (``:.0%`` wrote ``100%``, a percentile no
     score is above, beside a threshold under the best score)."""
     return f"{round(share * 100.0, 4):g}%"
+
+
+def money_apart(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` in dollars, to the cent unless the cents hide that
+    they differ: a predicted spend of $89.996 under a threshold of $90.001
+    read "$90.00 is below ... $90.00"; to as many places as tell them apart
+    (at most 6)."""
+    places = 2
+    while places < 6 and f"{a:,.{places}f}" == f"{b:,.{places}f}" and a != b:
+        places += 1
+    return f"${a:,.{places}f}", f"${b:,.{places}f}"

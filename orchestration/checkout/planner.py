@@ -20,7 +20,7 @@ from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.capacity.score import lane_factor
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import TIERS, Tier
-from tierflow.data.wording import percent
+from tierflow.data.wording import money_apart, percent
 from tierflow.formulations.batch_compiler import lane_weight
 from tierflow.formulations.online_pricing import OrderPricer, TierQuote, day_to_date
 from tierflow.formulations.tiers import TierPolicy
@@ -290,10 +290,10 @@ class Planner:
                 f"customers predicted to spend (threshold ${thr:,.2f}, "
                 f"{percent(self.policy.platinum_percentile)} percentile)",
             )
+        spend, threshold = money_apart(customer.predicted_spend, thr)
         return not_a_member(
             label,
-            f"predicted spend ${customer.predicted_spend:,.2f} is below the "
-            f"Platinum threshold ${thr:,.2f} "
+            f"predicted spend {spend} is below the Platinum threshold {threshold} "
             f"({percent(self.policy.platinum_percentile)} percentile)",
         )
 

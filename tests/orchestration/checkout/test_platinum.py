@@ -85,6 +85,37 @@ def test_the_threshold_reads_the_percentile_as_configured(
     )
 
 
+def test_a_spend_a_fraction_of_a_cent_below_the_threshold_reads_below(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Model scores are not whole cents: $89.996 under a threshold of
+    $90.001 read "predicted spend $90.00 is below the Platinum threshold
+    $90.00"; the figures now show the places that tell them apart."""
+    with tiny_router(tmp_path, state=state_location, scores=False) as r:
+        assert r.store is not None
+        r.store.put_cltv_scores(
+            pd.DataFrame(
+                {
+                    "customer_id": [f"K{i}" for i in range(11)],
+                    "predicted_spend": [100.0, 90.001, 89.996] + [10.0] * 8,
+                    "p_active": 0.5,
+                    "segment": ["platinum"] * 2 + ["silver"] * 9,
+                }
+            ),
+            as_of=dt.date(2026, 1, 4),
+            model_version="test",
+        )
+        below = r.generate_fulfillment_options("K2", [("MUG", 1)], "606", now=MONDAY_10)
+        far = r.generate_fulfillment_options("K3", [("MUG", 1)], "606", now=MONDAY_10)
+    assert below.missing["platinum"] == (
+        "predicted spend $89.996 is below the Platinum threshold $90.001 "
+        "(90% percentile)"
+    )
+    assert far.missing["platinum"] == (
+        "predicted spend $10.00 is below the Platinum threshold $90.00 (90% percentile)"
+    )
+
+
 def test_no_scores_no_platinum(tmp_path: Path, state_location: Path | str) -> None:
     with tiny_router(tmp_path, state=state_location, scores=False) as r:
         answer = r.generate_fulfillment_options(
