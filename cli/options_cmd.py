@@ -180,6 +180,7 @@ def options_command(
     as_json: bool,
 ) -> None:
     """Tiered fulfillment options (Platinum/Gold/Silver/Overflow) for one cart."""
+    from tierflow.formulations.satisfaction import satisfaction_weights
     from tierflow.orchestration.checkout.request import (
         RequestValidator,
         check_customer_id,
@@ -193,9 +194,13 @@ def options_command(
     net = open_network(network_dir)
     # refused by the network (an unknown SKU or ZIP prefix) before the store
     # is opened: a new one was created and seeded for a request that failed
-    RequestValidator(net).parse(customer_id, items, dest, preferences, now)
+    request = RequestValidator(net).parse(customer_id, items, dest, preferences, now)
+    policy = tier_policy()
+    # and preferences that zero the policy's weights (a customer's value
+    # moves weight between speed and cost, never makes it all 0)
+    satisfaction_weights(policy, request.preferences, 0.0)
     with OnlineRouter.open(
-        net, state_path, policy=tier_policy(), store_wait_s=store_wait_s()
+        net, state_path, policy=policy, store_wait_s=store_wait_s()
     ) as router:
         answer = router.generate_fulfillment_options(
             customer_id, items, dest, preferences=preferences, now=now

@@ -84,7 +84,13 @@ def satisfaction_weights(
     speed, cost, eco = w["speed"] * lift, w["cost"] / lift, w["eco"]
     total = speed + cost + eco
     if total <= 0:
+        # the stated ones alone are not all 0 (check_preferences refuses
+        # that): the policy's weighs nothing else, so say its weights too
+        used = ", ".join(f"{k} {w[k]:g}" for k in SATISFACTION_KEYS)
         raise InputError(
-            "weights must not all be 0", field="preferences", value=dict(preferences)
+            "weights must not all be 0 (with the tier policy's for the "
+            f"others: {used})",
+            field="preferences",
+            value=dict(preferences),
         )
     return SatisfactionWeights(speed / total, cost / total, eco / total)

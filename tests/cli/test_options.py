@@ -343,3 +343,29 @@ def test_options_text_columns_fit_a_long_label(tmp_path: Path) -> None:
     for name in ("nodes", "service", "ships", "delivers"):
         start = header.index(name)
         assert gold[start - 2 : start] == "  " and gold[start] != " ", (header, gold)
+
+
+def test_preferences_that_zero_the_configured_weights_are_refused_first(
+    tmp_path: Path,
+) -> None:
+    """``[tiers.satisfaction_weights]`` weighs speed alone and ``--prefer
+    speed=0`` takes it away: every weight is 0. It was refused after the
+    state store was made and seeded, and in words that named the one
+    weight given ("value {'speed': 0.0}: weights must not all be 0"); now
+    before the store is opened, naming the weights it would have used."""
+    config = tmp_path / "tierflow.toml"
+    config.write_text(
+        "[tiers.satisfaction_weights]\nspeed = 1\ncost = 0\neco = 0\n", encoding="utf-8"
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(config), "options", "--network", str(TINY_NETWORK),
+         "--state", str(tmp_path / "s.db"), "--customer", "C1", "--items", "TEE:1",
+         "--dest", "100", "--prefer", "speed=0"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: field 'preferences': value {'speed': 0.0}: weights must not all "
+        "be 0 (with the tier policy's for the others: speed 0, cost 0, eco 0)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tierflow.toml"]
