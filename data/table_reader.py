@@ -111,7 +111,9 @@ def table_path(folder: Path, name: str) -> Path | None:
     file, so an optional table (holidays, zones, customers) was dropped
     without a word and a required one said "missing". So are both at once:
     the CSV was read without a word, and a stale one beside a new Parquet
-    export won."""
+    export won. A symbolic link whose target is gone (a share not
+    mounted, a file moved) is refused too, naming the target: it was taken
+    as no file, so a linked holidays.csv vanished without a word."""
     found = []
     for ext in (".csv", ".parquet"):
         path = folder / f"{name}{ext}"
@@ -119,6 +121,12 @@ def table_path(folder: Path, name: str) -> Path | None:
             found.append(path)
         elif path.exists():
             raise InputError("not a file (a folder?)", file=str(path))
+        elif path.is_symlink():
+            raise InputError(
+                f"a symbolic link to {path.readlink()}, which does not exist "
+                "(or is a link that loops)",
+                file=str(path),
+            )
     if len(found) > 1:
         raise InputError(
             f"both {found[0].name} and {found[1].name} are here: keep the one to read",

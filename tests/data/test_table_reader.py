@@ -471,6 +471,32 @@ def test_a_folder_where_a_table_file_goes_is_refused(
     assert str(caught.value) == f"{folder / table}.csv: not a file (a folder?)"
 
 
+@pytest.mark.parametrize("table", ["holidays", "skus"])
+def test_a_link_to_no_file_where_a_table_goes_is_refused(
+    tmp_path: Path, table: str
+) -> None:
+    """A symbolic link whose target is gone (a share not mounted) was taken
+    as no file: an optional table (holidays) vanished and the network
+    validated "OK"; a required one (skus) was said to be missing."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / f"{table}.csv").unlink(missing_ok=True)
+    gone = tmp_path / "share" / f"{table}.csv"
+    (folder / f"{table}.csv").symlink_to(gone)
+    with pytest.raises(InputError) as caught:
+        load_network(folder)
+    assert str(caught.value) == (
+        f"{folder / table}.csv: a symbolic link to {gone}, which does not exist "
+        "(or is a link that loops)"
+    )
+    gone.parent.mkdir()
+    if table == "holidays":
+        gone.write_text("date,service,action\n2026-12-24,*,closed\n")
+    else:
+        shutil.copy(TINY_NETWORK / f"{table}.csv", gone)
+    assert load_network(folder).n_nodes == load_network(TINY_NETWORK).n_nodes
+
+
 def test_a_table_as_both_csv_and_parquet_is_refused(tmp_path: Path) -> None:
     """The CSV was read without a word: a stale inventory.csv beside a new
     inventory.parquet export won."""
