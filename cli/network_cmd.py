@@ -44,13 +44,18 @@ def open_network(network_dir: Path | None, *, warn: bool = True) -> Network:
     return net
 
 
-def purchase_history_files(net: Network) -> tuple[Path, Path | None]:
-    """The folder's ``transactions.csv`` (which may be absent) and its
-    ``customers.csv`` (None without one): what ``simulate`` trains the CLTV
-    model on, and so what ``network validate`` reads as it does."""
+def purchase_history_files(net: Network) -> tuple[Path | None, Path | None]:
+    """The folder's ``transactions`` and ``customers`` tables, CSV or
+    Parquet as every network table (None without one): what ``simulate``
+    trains the CLTV model on, and so what ``network validate`` reads as it
+    does. Only the ``.csv`` names were looked for: a folder of Parquet
+    tables validated "OK" with its transactions unread, ``simulate`` said it
+    had none, and the model trained without the profiles ``generate
+    orders`` drew its shoppers from."""
+    from tierflow.data.table_reader import table_path
+
     assert net.source is not None
-    profiles = net.source / "customers.csv"
-    return net.source / "transactions.csv", profiles if profiles.exists() else None
+    return table_path(net.source, "transactions"), table_path(net.source, "customers")
 
 
 def check_purchase_history(net: Network) -> int | None:
@@ -60,7 +65,7 @@ def check_purchase_history(net: Network) -> int | None:
     in either was refused by ``simulate`` while ``validate`` said "OK". The
     log's rows, None without one."""
     history, profiles = purchase_history_files(net)
-    if not history.exists():
+    if history is None:
         if profiles is not None:
             from tierflow.data.customer_tables import read_profiles
 
@@ -119,6 +124,7 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
 
     customers = check_customers(net)
     transactions = check_purchase_history(net)
+    history, profiles = purchase_history_files(net)
     summary = net.summary() | {
         "warnings": list(net.warnings),
         "customers": customers,
@@ -148,10 +154,11 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
     )
     prefixes = counted(summary["destinations"], "ZIP prefix", "ZIP prefixes")
     click.echo(f"  destinations  {prefixes}, population {summary['population']:,.0f}")
-    if customers is not None:
-        click.echo(f"  customers     {customers:,} (customers.csv)")
-    if transactions is not None:
-        click.echo(f"  transactions  {counted(transactions, 'row')} (transactions.csv)")
+    if customers is not None and profiles is not None:
+        click.echo(f"  customers     {customers:,} ({profiles.name})")
+    if transactions is not None and history is not None:
+        rows = counted(transactions, "row")
+        click.echo(f"  transactions  {rows} ({history.name})")
     click.echo(f"  services      {', '.join(summary['services'])}")
     click.echo(
         "  mean zone to nearest node (population-weighted) "

@@ -340,10 +340,10 @@ def _cltv_step(
     percentile = policy.platinum_percentile
     if cltv_scores is not None:
         return published_scores(cltv_scores, platinum_percentile=percentile)
-    if not history.exists():
+    if history is None:
         raise click.ClickException(
-            f"{net.source}: no transactions.csv to train the CLTV model on "
-            "(or give --cltv-scores)"
+            f"{net.source}: no transactions.csv (or transactions.parquet) to "
+            "train the CLTV model on (or give --cltv-scores)"
         )
     # imported here: the model's stack loads only when a day trains it
     from tierflow.orchestration.simulation.cltv_job import daily_cltv_job

@@ -470,6 +470,44 @@ def test_validate_reads_the_purchase_history_as_simulate_trains_on_it(
     assert (checked.exit_code, checked.output) == (1, result.output)
 
 
+@pytest.mark.parametrize(
+    ("table", "column", "written"),
+    [
+        ("customers", "signup_date", "03/01/2024"),
+        ("transactions", "order_date", "01/15/2025"),
+    ],
+)
+def test_the_purchase_history_may_be_parquet_as_every_network_table(
+    sample_dir: Path, tmp_path: Path, table: str, column: str, written: str
+) -> None:
+    """A network table may be CSV or Parquet, but the purchase history was
+    looked for under its ``.csv`` names only: a folder of Parquet tables
+    validated "OK" with its transactions unread, ``simulate`` said "no
+    transactions.csv", and the model trained without the profiles that
+    ``generate orders`` drew its shoppers from. Both read them now, and
+    refuse a bad cell in either alike."""
+    network = _network_copy(sample_dir, tmp_path / "parquet-history")
+    for name in ("customers", "transactions"):
+        frame = pd.read_csv(network / f"{name}.csv", dtype=str, keep_default_na=False)
+        if name == table:
+            frame.loc[1, column] = written
+        frame.to_parquet(network / f"{name}.parquet", index=False)
+        (network / f"{name}.csv").unlink()
+    out = tmp_path / "runs" / "sim"
+    args = ["simulate", "--checkouts", "20", "--engine", "greedy"]
+    result = CliRunner().invoke(
+        cli, [*args, "--network", str(network), "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"Error: {network / table}.parquet: record 2: field '{column}': "
+        f"value '{written}': "
+    ), result.output
+    assert not (tmp_path / "runs").exists()
+    checked = CliRunner().invoke(cli, ["network", "validate", str(network)])
+    assert (checked.exit_code, checked.output) == (1, result.output)
+
+
 def test_validate_counts_the_purchase_history(sample_dir: Path) -> None:
     """What ``simulate`` trains on is read and counted (the sample's log)."""
     checked = CliRunner().invoke(cli, ["network", "validate", "--json"])
