@@ -214,6 +214,9 @@ def read_csv_records(
 _CR_IN_LINE = re.compile(r"\r[^\r\n]")
 #: What stands for a carriage return while a line is split into its cells.
 _CR_MARK = "\ue000"
+#: Excel's delimiter hint (``sep=;``, ``"sep=,"``), a line some exports
+#: meant for Excel write before the header.
+_SEPARATOR_HINT = re.compile(r'"?sep=.?"?', re.IGNORECASE)
 
 
 def check_carriage_returns(
@@ -454,7 +457,18 @@ def _without_empty_columns(frame: pd.DataFrame, header: list[str]) -> pd.DataFra
 
 def _check_header(text: str, file: str, skip_initial_space: bool) -> list[str]:
     """Line 1 is the header, and names each column once (a nameless column,
-    a spreadsheet's empty one, names none); its names, stripped."""
+    a spreadsheet's empty one, names none); its names, stripped. Not
+    Excel's ``sep=,`` line: taken for the header, it made the real header
+    line 2, "11 fields where the header has 2"."""
+    first = text.split("\n", 1)[0].strip()
+    if _SEPARATOR_HINT.fullmatch(first):
+        raise InputError(
+            "Excel's separator hint, not the header: delete this line (the "
+            "column names must be line 1)",
+            file=file,
+            row=1,
+            value=first,
+        )
     reader = csv.reader(io.StringIO(text), skipinitialspace=skip_initial_space)
     try:
         names = [name.strip() for name in next(reader, [])]

@@ -226,6 +226,15 @@ COLUMNS = (Column("id"), Column("count", "int", min=0))
         ("id,count\na,1,,\n", "t.csv: row 2: value 'a,1,,': 4 fields where the "
          "header has 2 (extra: '', ''): empty fields past the last column, as a "
          "spreadsheet exports its empty columns; delete the trailing commas"),
+        # an export meant for Excel: its separator hint was taken for the
+        # header, and the real header was "row 2: 2 fields where the header
+        # has 1"
+        ("sep=,\r\nid,count\r\na,1\r\n", "t.csv: row 1: value 'sep=,': Excel's "
+         "separator hint, not the header: delete this line (the column names "
+         "must be line 1)"),
+        ('"sep=;"\nid;count\na;1\n', "t.csv: row 1: value '\"sep=;\"': Excel's "
+         "separator hint, not the header: delete this line (the column names "
+         "must be line 1)"),
     ],
 )  # fmt: skip
 def test_an_export_of_another_shape_says_what_to_do(
@@ -260,6 +269,9 @@ def test_the_empty_columns_right_of_the_data_are_read_past(tmp_path: Path) -> No
 
 def test_a_transaction_log_in_semicolons_or_other_case_says_so(tmp_path: Path) -> None:
     log = tmp_path / "log.csv"
+    log.write_text("sep=,\ncustomer_id,order_date,amount\nc1,2026-05-01,3\n")
+    with pytest.raises(InputError, match="row 1: value 'sep=,': Excel's separator"):
+        read_transactions(log)
     log.write_text("customer_id;order_date;amount\nc1;2026-05-01;3\n")
     with pytest.raises(InputError) as caught:
         read_transactions(log)
