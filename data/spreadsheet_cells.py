@@ -1,6 +1,6 @@
 """What a spreadsheet made of a number or a date that a reader refuses, said
 with what to write instead: ``1,234``, ``12,5``, ``1.234,56``, ``1'234``,
-``$12.50``, ``12/06/2026``, an Excel serial day ``46173``. Nothing is
+``$12.50``, ``12.5%``, ``12/06/2026``, an Excel serial day ``46173``. Nothing is
 guessed into a value (a comma may be a thousands separator or a decimal
 comma, ``12/06`` is June or December); the reader still refuses the cell,
 and its message says how to write it. Plain Python, as
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 #: ``1,234`` or ``12,345,678``: a comma between groups of three digits.
 _COMMA_GROUPS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+")
@@ -44,6 +45,9 @@ _NEGATIVES = (
         "with the minus sign {}",
     ),
 )
+
+#: ``12.5%``: a fraction a spreadsheet shows (and exports) as a percentage.
+_PERCENT = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))\s*%")
 
 #: Excel's day 0 in its 1900 date system (serial 1 is 1900-01-01; the
 #: system counts a 29 February 1900 that never was, so from serial 61 on,
@@ -80,6 +84,11 @@ def number_problem(text: str) -> str:
     written = _negative_problem(cell) or _currency_problem(cell)
     if written:
         return written
+    percent = _PERCENT.fullmatch(cell)
+    if percent:
+        # Excel holds 12.5% as 0.125 and exports what it shows
+        fraction = format(Decimal(percent.group(1)).scaleb(-2).normalize(), "f")
+        return f"not a number (a percentage: write {fraction} for {cell}, with no '%')"
     points = _COMMA_GROUPS_POINT.fullmatch(cell)
     if points:
         plain = points.group(1).replace(",", "") + points.group(2)

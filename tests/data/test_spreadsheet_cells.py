@@ -58,6 +58,12 @@ NUMBERS = [
      "'-' before it)"),
     ("\u22125", "not a number (a negative with the minus sign U+2212? write -5, "
      "with '-' before it)"),
+    # a share formatted as a percentage (QA: a bare "not a number" until
+    # 2026-12-08); Excel holds 2.5% as 0.025
+    ("2.5%", "not a number (a percentage: write 0.025 for 2.5%, with no '%')"),
+    ("135 %", "not a number (a percentage: write 1.35 for 135 %, with no '%')"),
+    ("100%", "not a number (a percentage: write 1 for 100%, with no '%')"),
+    ("5%%", "not a number"),
     ("-5-", "not a number"),
     ("abc", "not a number"),
     ("1.2.3", "not a number"),
