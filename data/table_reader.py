@@ -119,8 +119,13 @@ def table_path(folder: Path, name: str) -> Path | None:
         path = folder / f"{name}{ext}"
         if path.is_file():
             found.append(path)
-        elif path.exists():
+        elif path.is_dir():
             raise InputError("not a file (a folder?)", file=str(path))
+        elif path.exists():  # a link to /dev/null, a FIFO: "a folder?" misled
+            raise InputError(
+                "not a regular file but a pipe or device: write the table to a file",
+                file=str(path),
+            )
         elif path.is_symlink():
             raise InputError(
                 f"a symbolic link to {path.readlink()}, which does not exist "

@@ -497,6 +497,20 @@ def test_a_link_to_no_file_where_a_table_goes_is_refused(
     assert load_network(folder).n_nodes == load_network(TINY_NETWORK).n_nodes
 
 
+def test_a_device_where_a_table_file_goes_is_refused(tmp_path: Path) -> None:
+    """A table linked to /dev/null (emptied so) or a FIFO was "not a file
+    (a folder?)"."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / "complexity.csv").symlink_to(os.devnull)
+    with pytest.raises(InputError) as caught:
+        load_network(folder)
+    assert str(caught.value) == (
+        f"{folder}/complexity.csv: not a regular file but a pipe or device: "
+        "write the table to a file"
+    )
+
+
 def test_a_table_as_both_csv_and_parquet_is_refused(tmp_path: Path) -> None:
     """The CSV was read without a word: a stale inventory.csv beside a new
     inventory.parquet export won."""
