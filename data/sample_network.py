@@ -333,8 +333,18 @@ def sample_network_dir(seed: int = SAMPLE_SEED) -> Path:
     target = root / f"sample-v{SAMPLE_VERSION}-seed{seed}"
     if all((target / f).is_file() for f in SAMPLE_FILES):
         return target
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".sample-"))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=".sample-"))
+    except OSError as exc:
+        # "Error: /srv/cache: File exists" said neither what the folder was
+        # for nor how to do without it (a read-only home, a file there)
+        why = "a file, not a folder" if root.is_file() else exc.strerror
+        raise InputError(
+            f"cannot write the embedded sample network here ({why}): "
+            "set TIERFLOW_CACHE_DIR to a writable folder, or give --network",
+            file=str(root),
+        ) from None
     try:
         write_sample(tmp, seed=seed)
         os.chmod(tmp, 0o755)

@@ -772,6 +772,28 @@ def test_sample_cli_writes_the_same_files(tmp_path: Path, sample_dir: Path) -> N
     assert '"nodes": 52' in result.output
 
 
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [("file", "a file, not a folder"), ("file/sub", "Not a directory")],
+)
+def test_a_cache_folder_that_cannot_be_made_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, why: str
+) -> None:
+    """The embedded sample is written once to the cache folder; where that
+    cannot be (a file there, a read-only home), every command defaulting
+    to the sample said "Error: /srv/cache: File exists": neither what the
+    folder was for nor how to do without it."""
+    (tmp_path / "file").write_text("not a folder")
+    cache = tmp_path / where
+    monkeypatch.setenv("TIERFLOW_CACHE_DIR", str(cache))
+    result = CliRunner().invoke(cli, ["network", "validate"])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: {cache}: cannot write the embedded sample network here ({why}): "
+        "set TIERFLOW_CACHE_DIR to a writable folder, or give --network\n",
+    )
+
+
 def test_sample_cli_refuses_a_folder_holding_a_network(tmp_path: Path) -> None:
     """An operator's network folder was overwritten by the sample's tables
     without a word, its holidays.csv kept beside them (a hybrid network)."""
