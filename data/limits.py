@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,16 +64,32 @@ MAX_TEXT_LENGTH = 1000
 #: default body limit, so an event the API takes in one request fits. A longer line is a bad
 #: line (only its length is kept while it arrives).
 MAX_EVENT_LINE_BYTES = 64 * 1024
+#: An invisible formatting character (Unicode's format class: a zero-width
+#: space, joiner or no-break, a soft hyphen, a direction mark, a byte-order
+#: mark inside text), as text pasted from a web page or a document carries:
+#: ``WH-EWR`` with one after it looks like ``WH-EWR`` and is another id (an
+#: inventory row of it was "unknown node_id" beside a nodes.csv that
+#: visibly had it), and the checkout refuses it in a customer id.
+INVISIBLE_CHARACTER = (
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
+)
 #: A control character (C0, DEL, C1): an id holding one breaks what it is
 #: written to (PostgreSQL refuses NUL in text; a tab or line break splits a
-#: log line or a one-line error).
-CONTROL_CHARACTER = r"[\x00-\x1f\x7f-\x9f]"
+#: log line or a one-line error); or an invisible one
+#: (:data:`INVISIBLE_CHARACTER`).
+CONTROL_CHARACTER = rf"[\x00-\x1f\x7f-\x9f]|{INVISIBLE_CHARACTER}"
 
 
 def control_character_error(text: str) -> str:
-    """The error of an id ``text`` holding a control character, naming the
-    first (:data:`CONTROL_CHARACTER`)."""
-    char = next(c for c in text if c < " " or "\x7f" <= c <= "\x9f")
+    """The error of an id ``text`` holding a control or an invisible
+    character, naming the first (:data:`CONTROL_CHARACTER`)."""
+    char = next(c for c in text if re.fullmatch(CONTROL_CHARACTER, c))
+    if re.fullmatch(INVISIBLE_CHARACTER, char):
+        return (
+            f"an invisible character ({char!r}, {unicodedata.name(char, 'format')}"
+            ", as text pasted from a web page or a document holds): it makes "
+            "another id of one that looks the same; delete it"
+        )
     return (
         f"a control character ({char!r}): an id is stored, logged and written "
         "to CSV files as it is"

@@ -236,6 +236,16 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         r"character \('\\x00'\): an id is stored, logged and written to CSV "
         r"files as it is$",
     ),
+    # a zero-width space pasted after an id: nodes.csv visibly had WH-WEST,
+    # and the inventory's WH-WEST was "unknown node_id"
+    (
+        "an invisible character in a node id",
+        _edit("nodes.csv", 3, "node_id", "WH-WEST\u200b"),
+        r"^nodes\.csv: row 3: field 'node_id': value 'WH-WEST\\u200b': an "
+        r"invisible character \('\\u200b', ZERO WIDTH SPACE, as text pasted "
+        r"from a web page or a document holds\): it makes another id of one "
+        r"that looks the same; delete it$",
+    ),
     (
         "a tab in a SKU",
         _edit("skus.csv", 4, "sku", "SPR\tAY"),

@@ -439,6 +439,9 @@ BAD_ORDERS = [
     ("a control character in a customer id", (3, "customer_id", "C\x1b1"),
      r"^orders\.csv: row 3: field 'customer_id': value 'C\\x1b1': a control "
      r"character \('\\x1b'\)"),
+    ("an invisible character in a SKU", (3, "sku", "MUG\u00ad"),
+     r"^orders\.csv: row 3: field 'sku': value 'MUG\\xad': an invisible "
+     r"character \('\\xad', SOFT HYPHEN, "),
     ("missing customer", (2, "customer_id", ""),
      r"^orders\.csv: row 2: field 'customer_id': value '': missing value$"),
     ("quantity overflow", (3, "quantity", "99999999999999999999999"),
