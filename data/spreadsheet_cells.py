@@ -190,6 +190,39 @@ def date_problem(text: str, *, form: str = "YYYY-MM-DD") -> str | None:
     return f"not ISO 8601: write {iso} ({form})" if iso else None
 
 
+#: ``7:00 PM``, ``7 pm``, ``07:00:00 a.m.``: a 12-hour clock time.
+_TWELVE_HOUR = re.compile(
+    r"(\d{1,2})(?::(\d{2}))?(?::00)?\s*([ap])\.?\s*m\.?", re.IGNORECASE
+)
+#: ``0.791666667``: Excel's time of day, a fraction of a day.
+_DAY_FRACTION = re.compile(r"0?\.\d+")
+
+
+def time_problem(text: str) -> str | None:
+    """What a spreadsheet wrote instead of a 24-hour ``HH:MM`` time of day,
+    and how to write it: a 12-hour time (``7:00 PM``, what Excel shows of a
+    time cell in the US), or Excel's fraction of a day (``0.7916667``, a time
+    cell exported as its number); None for anything else."""
+    cell = text.strip()
+    twelve = _TWELVE_HOUR.fullmatch(cell)
+    if twelve:
+        hour, minute = int(twelve.group(1)), int(twelve.group(2) or 0)
+        if not (1 <= hour <= 12 and minute < 60):
+            return None
+        hour = hour % 12 + (12 if twelve.group(3).lower() == "p" else 0)
+        return f"a 12-hour time: write {hour:02d}:{minute:02d} (24-hour HH:MM)"
+    if _DAY_FRACTION.fullmatch(cell):
+        minutes = round(float(cell) * 24 * 60)
+        if minutes >= 24 * 60:
+            return None
+        when = f"{minutes // 60:02d}:{minutes % 60:02d}"
+        return (
+            f"an Excel time as a fraction of a day? ({cell} is {when}): format "
+            f"the column as text and write {when} (24-hour HH:MM)"
+        )
+    return None
+
+
 def _iso(year: int, month: int, day: int) -> str | None:
     """``YYYY-MM-DD`` of a real day, or None."""
     try:

@@ -30,7 +30,7 @@ from tierflow.data.limits import (
     control_character_error,
 )
 from tierflow.data.row_checks import cell_text
-from tierflow.data.spreadsheet_cells import date_problem, number_problem
+from tierflow.data.spreadsheet_cells import date_problem, number_problem, time_problem
 from tierflow.data.text_files import (
     check_names_once,
     missing_column_hint,
@@ -318,7 +318,10 @@ def _to_bool(cells: _Cells) -> Any:
 def _to_minutes(cells: _Cells) -> Any:
     parts = cells.text.str.extract(_HHMM)
     bad = parts[0].isna().to_numpy() & ~cells.empty
-    cells.reject(bad, "not a time HH:MM or H:MM (00:00-23:59)")
+    message = "not a time HH:MM or H:MM (00:00-23:59)"
+    if bad.any():  # a spreadsheet's 7:00 PM or 0.7916667 says what to write
+        message = time_problem(str(cells.text.iloc[int(np.argmax(bad))])) or message
+    cells.reject(bad, message)
     hours = pd.to_numeric(parts[0], errors="coerce").fillna(0).to_numpy()
     minutes = pd.to_numeric(parts[1], errors="coerce").fillna(0).to_numpy()
     seconds = pd.to_numeric(parts[2], errors="coerce").fillna(0).to_numpy()

@@ -108,6 +108,33 @@ def _network_with(tmp_path: Path, name: str, text: str) -> Path:
     return folder
 
 
+@pytest.mark.parametrize(
+    ("cutoff", "message"),
+    [
+        ("7:00 PM", "a 12-hour time: write 19:00 (24-hour HH:MM)"),
+        ("12:30 a.m.", "a 12-hour time: write 00:30 (24-hour HH:MM)"),
+        ("0.7916666667", "an Excel time as a fraction of a day? (0.7916666667 is "
+         "19:00): format the column as text and write 19:00 (24-hour HH:MM)"),
+        ("13:00 PM", "not a time HH:MM or H:MM (00:00-23:59)"),
+        ("1.5", "not a time HH:MM or H:MM (00:00-23:59)"),
+    ],
+)  # fmt: skip
+def test_a_cutoff_a_spreadsheet_wrote_says_how_to_write_it(
+    tmp_path: Path, cutoff: str, message: str
+) -> None:
+    """Excel shows a US time cell as ``7:00 PM`` and exports a number-formatted
+    one as its fraction of a day: both were a bare "not a time HH:MM"."""
+    nodes = (
+        (TINY_NETWORK / "nodes.csv").read_text().replace(",18:00,", f",{cutoff},", 1)
+    )
+    folder = _network_with(tmp_path, "nodes.csv", nodes)
+    result = CliRunner().invoke(cli, ["network", "validate", str(folder)])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: nodes.csv: row 2: field 'cutoff_local': value '{cutoff}': {message}\n",
+    )
+
+
 def test_a_network_table_says_how_to_write_a_number(tmp_path: Path) -> None:
     """Through the CLI: exit 1, one line naming file, row, field and value,
     and what to write (it was a bare "not a number")."""
