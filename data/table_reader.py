@@ -23,6 +23,7 @@ from tierflow.data.errors import InputError
 from tierflow.data.limits import (
     ANY_DATE_WINDOW,
     CONTROL_CHARACTER,
+    INVISIBLE_CHARACTER,
     MAX_MAGNITUDE,
     MAX_TEXT_LENGTH,
     TIME_OF_DAY,
@@ -641,7 +642,17 @@ def unicode_twin(value: str, known: Iterable[str], where: str) -> str:
     look the same, and "unknown sku 'CAFÉ-001'" beside a skus file that
     visibly holds it read as a contradiction. Else, when ``value`` is one
     of ``known`` in other case (``tee``, ``TEE``), that one: ids are
-    case-sensitive. "" when neither."""
+    case-sensitive. Or when ``value`` is one of ``known`` with an invisible
+    character (a zero-width space pasted after ``WH-EWR``): the two look the
+    same too. "" when none."""
+    bare = re.sub(INVISIBLE_CHARACTER, "", value)
+    if bare != value and bare in known:
+        char = next(c for c in value if re.fullmatch(INVISIBLE_CHARACTER, c))
+        name = unicodedata.name(char, "format")
+        return (
+            f"; {where} has {bare!r}: this one holds an invisible character "
+            f"({char!r}, {name}): delete it"
+        )
     nfc = unicodedata.normalize("NFC", value)
     folded = nfc.casefold()
     in_case = ""

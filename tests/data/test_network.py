@@ -246,6 +246,15 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         r"from a web page or a document holds\): it makes another id of one "
         r"that looks the same; delete it$",
     ),
+    # and where only the reference holds one, the id it stands for is named
+    (
+        "an invisible character in an inventory node id",
+        _edit("inventory.csv", 2, "node_id", "WH-EAST\u200b"),
+        r"^inventory\.csv: row 2: field 'node_id': value 'WH-EAST\\u200b': "
+        r"unknown node_id \(not in nodes\.csv\); nodes\.csv has 'WH-EAST': "
+        r"this one holds an invisible character \('\\u200b', ZERO WIDTH "
+        r"SPACE\): delete it$",
+    ),
     (
         "a tab in a SKU",
         _edit("skus.csv", 4, "sku", "SPR\tAY"),
