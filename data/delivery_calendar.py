@@ -34,6 +34,18 @@ _NOT_ZONES = {
     "Factory": "tzdata's placeholder, no place's clock",
 }
 
+#: Windows' names of the US zones (what a Windows system or SQL Server
+#: exports), and the IANA zone of each.
+_WINDOWS_ZONES = {
+    "Eastern Standard Time": "America/New_York",
+    "Central Standard Time": "America/Chicago",
+    "Mountain Standard Time": "America/Denver",
+    "US Mountain Standard Time": "America/Phoenix",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "Alaskan Standard Time": "America/Anchorage",
+    "Hawaiian Standard Time": "Pacific/Honolulu",
+}
+
 
 def timezone_problem(name: str) -> str | None:
     """Why ``name`` is not a timezone (``None`` when it is one).
@@ -48,8 +60,23 @@ def timezone_problem(name: str) -> str | None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return "not an IANA timezone"
+        return "not an IANA timezone" + _zone_meant(name)
     return None
+
+
+def _zone_meant(name: str) -> str:
+    """The zone ``name`` stands for, when it is a Windows name of a US zone
+    or an IANA name in other case (``america/new_york``: loaded on a Mac's
+    case-insensitive disk, refused on Linux), as a hint; "" else."""
+    windows = {k.casefold(): v for k, v in _WINDOWS_ZONES.items()}
+    if name.strip().casefold() in windows:
+        return f" (a Windows zone name: write {windows[name.strip().casefold()]!r})"
+    from zoneinfo import available_timezones  # scans the disk: errors only
+
+    for zone in sorted(available_timezones()):
+        if zone.casefold() == name.strip().casefold():
+            return f" (names are case-sensitive: write {zone!r})"
+    return ""
 
 
 @lru_cache(maxsize=512)

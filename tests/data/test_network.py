@@ -123,6 +123,20 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         r"not an IANA timezone \(right/ zones count leap seconds, 27 s off civil "
         r"time: write 'America/New_York'\)$",
     ),
+    # what exports write for a zone: both were a bare "not an IANA timezone"
+    (
+        "a zone in other case",
+        _edit("nodes.csv", 2, "timezone", "america/new_york"),
+        r"^nodes\.csv: row 2: field 'timezone': value 'america/new_york': not an "
+        r"IANA timezone \(names are case-sensitive: write 'America/New_York'\)$",
+    ),
+    (
+        "a Windows zone name",
+        _edit("destinations.csv", 3, "timezone", "Central Standard Time"),
+        r"^destinations\.csv: row 3: field 'timezone': value 'Central Standard "
+        r"Time': not an IANA timezone \(a Windows zone name: write "
+        r"'America/Chicago'\)$",
+    ),
     (
         "bad cutoff",
         _edit("nodes.csv", 3, "cutoff_local", "25:00"),
