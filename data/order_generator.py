@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.errors import InputError
 from tierflow.data.limits import DATA_WINDOW, TIME_OF_DAY
 from tierflow.data.network import Network
@@ -196,6 +197,7 @@ def generate_orders(
     DATA_WINDOW.require_days(  # the start fits, the days run past the window
         start, last, field="--days", value=f"{days} (through {last})"
     )
+    _require_local_days_in_window(network, start, last, days)
     rng = np.random.default_rng(seed)
     if shoppers is None:
         shoppers = read_shoppers(network, customers_dir)
@@ -205,6 +207,39 @@ def generate_orders(
     tier = rng.choice(len(TIERS), size=n_orders, p=TIER_P)
     prefix = f"O{start:%Y%m%d}-{seed}-"
     return _order_table(network, lines, customer, dest, tier, when, prefix=prefix)
+
+
+def _require_local_days_in_window(
+    network: Network, start: dt.date, last: dt.date, days: int
+) -> None:
+    """The local days ``start`` .. ``last`` of every destination's zone as
+    instants inside the window ``orders.csv`` accepts (which runs by UTC
+    days): on the window's last day, a US evening's orders fall on the next
+    UTC day, and ``generate orders --start`` that day wrote a file that
+    ``allocate`` refused (``row 116: field 'created_at': value
+    '2028-12-08T19:14:22-05:00': outside the allowed window``); east of UTC,
+    the first day's night falls on the UTC day before."""
+    lo, hi = DATA_WINDOW.bounds()
+    zones = [zone_info(name) for name in network.dest_timezones]
+    first = min(dt.datetime.combine(start, dt.time(0), tzinfo=z) for z in zones)
+    end = max(dt.datetime.combine(last, dt.time.max, tzinfo=z) for z in zones)
+    if first < lo:
+        on = first.astimezone(dt.UTC).date()
+        raise InputError(
+            DATA_WINDOW.describe(),
+            field="--start",
+            value=f"{start} (its first local hours fall on {on} in UTC)",
+        )
+    if end > hi:
+        on = end.astimezone(dt.UTC).date()
+        hours = f"last local hours fall on {on} in UTC"
+        raise InputError(
+            DATA_WINDOW.describe(),
+            field="--start" if start == last else "--days",
+            value=f"{start} (its {hours})"
+            if start == last
+            else f"{days} (through {last}, whose {hours})",
+        )
 
 
 def _shoppers(

@@ -455,6 +455,32 @@ def test_a_time_window_takes_whole_days(
     assert before.exit_code == 2 and "outside the allowed window" in before.output
 
 
+def test_generated_orders_of_the_windows_last_day_are_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window ends with its last UTC day, and a US evening of that day
+    falls on the next one: ``generate orders --start`` the window's last day
+    wrote orders that the reader (``allocate``) refused, "row 116: field
+    'created_at': value '2028-12-01T19:14:22-05:00': outside the allowed
+    window". Refused by the generator now, saying why; the day before is
+    written, and read."""
+    monkeypatch.setenv("TIERFLOW_NOW", "2026-12-01T12:28:00+00:00")
+    args = ["generate", "orders", "--orders", "300", "--seed", "1"]
+    last = CliRunner().invoke(
+        cli, [*args, "--start", "2028-12-01", "--out", str(tmp_path / "last.csv")]
+    )
+    assert last.exit_code == 2 and last.output.endswith(
+        "Error: Invalid value for --start: 2028-12-01 (its last local hours "
+        "fall on 2028-12-02 in UTC): outside the allowed window 1976-12-01 .. "
+        "2028-12-01 (50 years before to 2 years after now)\n"
+    ), last.output
+    assert not (tmp_path / "last.csv").exists()
+    out = tmp_path / "before.csv"
+    made = CliRunner().invoke(cli, [*args, "--start", "2028-11-30", "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    assert read_orders(out).n_orders == 300
+
+
 @pytest.mark.parametrize("table", ["holidays", "skus"])
 def test_a_folder_where_a_table_file_goes_is_refused(
     tmp_path: Path, table: str
