@@ -485,6 +485,12 @@ def load_network(
     rates = RateCard.from_folder(folder)
     nodes, masks, npath = _read_nodes(folder, rates)
     skus, spath = read_table(folder, "skus", SKU_COLUMNS, unique=[("sku",)])
+    # an empty table is said first: a header-only nodes.csv was "inventory.csv:
+    # row 2: unknown node_id (not in nodes.csv)", which blamed the inventory
+    if len(nodes) == 0:
+        raise InputError("no nodes", file=npath.name)
+    if len(skus) == 0:  # validated, then every order generated crashed
+        raise InputError("no SKUs", file=spath.name)
     inv, ipath = read_table(
         folder, "inventory", INVENTORY_COLUMNS, unique=[("node_id", "sku")]
     )
@@ -496,10 +502,6 @@ def load_network(
         raise InputError("no destinations", file=dpath.name if dpath else None)
     check_null_island(nodes, npath)
     check_swapped_coordinates(nodes, npath, dest)
-    if len(nodes) == 0:
-        raise InputError("no nodes", file=npath.name)
-    if len(skus) == 0:  # validated, then every order generated crashed
-        raise InputError("no SKUs", file=spath.name)
     weights = (
         complexity if complexity is not None else ComplexityWeights.from_folder(folder)
     )

@@ -378,6 +378,19 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         _no_skus,
         r"^skus\.csv: no SKUs$",
     ),
+    # an empty table, its references left: the inventory was blamed
+    # ("inventory.csv: row 2: field 'node_id': value 'WH-EAST': unknown
+    # node_id (not in nodes.csv)")
+    (
+        "a header-only nodes file",
+        _drop_rows("nodes.csv", lambda f: f["node_id"] != ""),
+        r"^nodes\.csv: no nodes$",
+    ),
+    (
+        "a header-only SKU file",
+        _drop_rows("skus.csv", lambda f: f["sku"] != ""),
+        r"^skus\.csv: no SKUs$",
+    ),
 ]
 
 
