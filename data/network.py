@@ -5,6 +5,7 @@ matrices precomputed. Tables, columns and validation: ``docs/data.md``."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -419,10 +420,23 @@ def _parse_services(frame: pd.DataFrame, path: Path) -> NDArray[np.uint8]:
                     frame,
                     pos,
                     "services",
-                    f"unknown service {part!r} (one of {list(SERVICES)})",
+                    f"unknown service {part!r} (one of {list(SERVICES)})"
+                    + _services_hint(part),
                 )
             masks[pos] |= np.uint8(1 << SERVICES.index(part))
     return masks
+
+
+def _services_hint(part: str) -> str:
+    """How to write ``part`` when it is services separated otherwise than by
+    ``;`` (``ground, economy``, ``ground/economy``: "unknown service" alone
+    read as if a name were wrong) or one in other case (``Ground``); "" else."""
+    pieces = [p for p in re.split(r"[\s,/|+&]+", part) if p]
+    if len(pieces) > 1 and all(p.casefold() in SERVICES for p in pieces):
+        return f": separate services with ';': write {';'.join(pieces).casefold()}"
+    if part.casefold() in SERVICES:
+        return f": names are lower case: write {part.casefold()}"
+    return ""
 
 
 def _read_nodes(

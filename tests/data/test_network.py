@@ -381,6 +381,21 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
     # an empty table, its references left: the inventory was blamed
     # ("inventory.csv: row 2: field 'node_id': value 'WH-EAST': unknown
     # node_id (not in nodes.csv)")
+    # services written as a list reads (it was "unknown service" alone, as
+    # if a name were wrong)
+    (
+        "services separated by commas",
+        _edit("nodes.csv", 3, "services", "ground, economy"),
+        r"^nodes\.csv: row 3: field 'services': value 'ground, economy': unknown "
+        r"service 'ground, economy' \(one of \['next_day', 'two_day', 'ground', "
+        r"'economy'\]\): separate services with ';': write ground;economy$",
+    ),
+    (
+        "a service in other case",
+        _edit("nodes.csv", 2, "services", "next_day;Ground"),
+        r"^nodes\.csv: row 2: field 'services': value 'next_day;Ground': unknown "
+        r"service 'Ground' \(one of \[.*\]\): names are lower case: write ground$",
+    ),
     (
         "a header-only nodes file",
         _drop_rows("nodes.csv", lambda f: f["node_id"] != ""),
