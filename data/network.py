@@ -27,6 +27,7 @@ from tierflow.data.swapped_coordinates import (
     check_null_island,
     check_swapped_coordinates,
     check_swapped_destinations,
+    far_node_warnings,
     swapped_coordinate_warnings,
 )
 from tierflow.data.table_reader import (
@@ -532,7 +533,8 @@ def load_network(
         calendar or carrier_calendar(folder, rates.offered),
         folder,
         zone_chart=chart,
-        file_warnings=swapped_coordinate_warnings(nodes, npath, dest),
+        file_warnings=swapped_coordinate_warnings(nodes, npath, dest)
+        + far_node_warnings(nodes, npath, dest),
     )
 
 

@@ -258,6 +258,73 @@ def swapped_coordinate_warnings(
     return tuple(out)
 
 
+def far_node_warnings(
+    nodes: pd.DataFrame, path: Path, dest: pd.DataFrame
+) -> tuple[str, ...]:
+    """One warning per node over :data:`FAR_MILES` from every destination
+    that does not look swapped (:func:`swapped_coordinate_warnings` names
+    those), the first :data:`SHOW` in full, the rest counted in one more.
+
+    A US node's longitude written without its minus sign (``lon 74.41`` for
+    Edison NJ: Kyrgyzstan) or a latitude typed wrong (``84.5``: the Arctic
+    Ocean) validated "OK" without a word, and the node shipped from there at
+    its distance's zone. A node that far can be real (an overseas 3PL), so
+    it is a warning: a sign that, flipped, brings it within
+    :data:`NEAR_MILES` of a destination is named, else the place is
+    questioned."""
+    if len(nodes) == 0 or len(dest) == 0:
+        return ()
+    lat = nodes["lat"].to_numpy(dtype=np.float64)
+    lon = nodes["lon"].to_numpy(dtype=np.float64)
+    here, _ = _nearest(lat, lon, dest)
+    far = here > FAR_MILES
+    if far.any():  # swapped ones have their own warning
+        swapped, _ = _nearest(lon, lat, dest)
+        far &= ~((np.abs(lon) <= 90.0) & (swapped <= NEAR_MILES))
+    rows = np.flatnonzero(far)
+    if len(rows) == 0:
+        return ()
+    zip3 = dest["zip3"].to_numpy()
+    out = []
+    for pos in rows[:SHOW]:
+        where = (
+            f"{path.name}: row {file_line(nodes, int(pos))}: node "
+            f"{nodes['node_id'].iloc[int(pos)]}: lat {lat[pos]:g}, lon "
+            f"{lon[pos]:g} is {_miles(here[pos])} from the nearest destination"
+        )
+        flips = [
+            ("lon", f"lon {-lon[pos]:g}", lat[pos], -lon[pos]),
+            ("lat", f"lat {-lat[pos]:g}", -lat[pos], lon[pos]),
+            (
+                "lat and lon",
+                f"lat {-lat[pos]:g}, lon {-lon[pos]:g}",
+                -lat[pos],
+                -lon[pos],
+            ),
+        ]
+        for what, written, flat, flon in flips:
+            miles, near = _nearest(np.array([flat]), np.array([flon]), dest)
+            if miles[0] <= NEAR_MILES:
+                out.append(
+                    f"{where}; with {written} it is {_miles(miles[0])} from ZIP "
+                    f"prefix {zip3[int(near[0])]}: is the sign of {what} wrong "
+                    "(a minus lost or added)?"
+                )
+                break
+        else:
+            out.append(f"{where}: is the place right?")
+    if len(rows) > SHOW:
+        more = [str(nodes["node_id"].iloc[int(pos)]) for pos in rows[SHOW:]]
+        listed = ", ".join(more[:SHOW])
+        if len(more) > SHOW:
+            listed += f" and {len(more) - SHOW} more"
+        out.append(
+            f"{path.name}: {len(more)} more nodes ({listed}) are over "
+            f"{FAR_MILES:,.0f} miles from every destination: are their places right?"
+        )
+    return tuple(out)
+
+
 def _miles(miles: float) -> str:
     """``8,083 miles``, ``1 mile``."""
     text = f"{miles:,.0f}"

@@ -713,6 +713,41 @@ def test_a_european_node_with_lat_and_lon_swapped_warns(tmp_path: Path) -> None:
     assert json.loads(_validate(folder, "--json")[1])["warnings"] == [warning]
 
 
+@pytest.mark.parametrize(
+    ("lat", "lon", "said"),
+    [
+        # Edison NJ with its longitude's minus sign lost: Kyrgyzstan
+        ("40.5187", "74.4121", "lat 40.5187, lon 74.4121 is 6,262 miles from the "
+         "nearest destination; with lon -74.4121 it is 29 miles from ZIP prefix "
+         "100: is the sign of lon wrong (a minus lost or added)?"),
+        ("-40.5187", "-74.4121", "lat -40.5187, lon -74.4121 is 4,595 miles from "
+         "the nearest destination; with lat 40.5187 it is 29 miles from ZIP "
+         "prefix 100: is the sign of lat wrong (a minus lost or added)?"),
+        # a latitude mistyped: the Arctic Ocean
+        ("84.5187", "-74.4121", "lat 84.5187, lon -74.4121 is 2,687 miles from "
+         "the nearest destination: is the place right?"),
+    ],
+)  # fmt: skip
+def test_a_node_far_from_every_destination_warns(
+    tmp_path: Path, lat: str, lon: str, said: str
+) -> None:
+    """A node thousands of miles from every destination, not swapped,
+    validated "OK" without a word, and shipped from there at its distance's
+    zone. It can be real (an overseas 3PL), so it is a warning, naming the
+    sign to flip where one brings it home."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _place("WH-EAST", lat, lon, "America/New_York")(folder)
+    warning = f"nodes.csv: row 2: node WH-EAST: {said}"
+    assert load_network(folder).warnings == (warning,)
+    code, output = _validate(folder)
+    assert code == 0
+    assert output.splitlines()[:2] == [
+        f"network {folder}: OK with 1 warning",
+        f"  warning: {warning}",
+    ]
+
+
 def test_more_than_five_swapped_nodes_are_counted_in_one_warning() -> None:
     """Seven swapped nodes: five warnings of their own, the rest in one."""
     from tierflow.data.swapped_coordinates import swapped_coordinate_warnings
