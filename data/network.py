@@ -28,6 +28,7 @@ from tierflow.data.swapped_coordinates import (
     check_swapped_coordinates,
     check_swapped_destinations,
     far_node_warnings,
+    flipped_destination_warnings,
     swapped_coordinate_warnings,
 )
 from tierflow.data.table_reader import (
@@ -534,8 +535,18 @@ def load_network(
         folder,
         zone_chart=chart,
         file_warnings=swapped_coordinate_warnings(nodes, npath, dest)
-        + far_node_warnings(nodes, npath, dest),
+        + far_node_warnings(nodes, npath, dest)
+        + _destination_warnings(folder, dest, nodes),
     )
+
+
+def _destination_warnings(
+    folder: Path, dest: pd.DataFrame, nodes: pd.DataFrame
+) -> tuple[str, ...]:
+    """:func:`flipped_destination_warnings` of the folder's own destinations
+    (the real US prefixes need none)."""
+    dpath = table_path(folder, "destinations")
+    return () if dpath is None else flipped_destination_warnings(dest, dpath, nodes)
 
 
 def _ids(values: Iterable[Any]) -> tuple[str, ...]:

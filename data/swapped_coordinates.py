@@ -325,6 +325,64 @@ def far_node_warnings(
     return tuple(out)
 
 
+def flipped_destination_warnings(
+    dest: pd.DataFrame, path: Path, nodes: pd.DataFrame
+) -> tuple[str, ...]:
+    """One warning per destination of a ``destinations`` file over
+    :data:`FAR_MILES` from every node that, with the sign of its ``lat`` or
+    ``lon`` flipped, is within :data:`NEAR_MILES` of a node or another
+    destination (the first :data:`SHOW` in full, the rest counted).
+
+    New York written ``lon 73.97`` (its minus sign lost: Kyrgyzstan)
+    validated "OK", and its population's parcels were zone 8 from every node.
+    A destination far from every node is otherwise no warning: Hawaii and
+    Guam are that far from a mainland network."""
+    if len(dest) == 0 or len(nodes) == 0:
+        return ()
+    lat = dest["lat"].to_numpy(dtype=np.float64)
+    lon = dest["lon"].to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(_miles_to(lat, lon, nodes).min(axis=1) > FAR_MILES)
+    if len(rows) == 0:
+        return ()
+    names = [f"node {n}" for n in nodes["node_id"]]
+    names += [f"ZIP prefix {z}" for z in dest["zip3"]]
+    zip3 = dest["zip3"].to_numpy()
+    found = []
+    for pos in rows:
+        flips = [
+            ("lon", f"lon {-lon[pos]:g}", lat[pos], -lon[pos]),
+            ("lat", f"lat {-lat[pos]:g}", -lat[pos], lon[pos]),
+            (
+                "lat and lon",
+                f"lat {-lat[pos]:g}, lon {-lon[pos]:g}",
+                -lat[pos],
+                -lon[pos],
+            ),
+        ]
+        for what, written, flat, flon in flips:
+            point = (np.array([flat]), np.array([flon]))
+            miles = np.hstack([_miles_to(*point, nodes), _miles_to(*point, dest)])[0]
+            miles[len(nodes) + pos] = np.inf  # not itself
+            near = int(miles.argmin())
+            if miles[near] <= NEAR_MILES:
+                found.append(
+                    f"{path.name}: row {file_line(dest, int(pos))}: ZIP prefix "
+                    f"{zip3[pos]}: lat {lat[pos]:g}, lon {lon[pos]:g} is over "
+                    f"{FAR_MILES:,.0f} miles from every node; with {written} it is "
+                    f"{_miles(miles[near])} from {names[near]}: is the sign of "
+                    f"{what} wrong (a minus lost or added)?"
+                )
+                break
+    out = found[:SHOW]
+    if len(found) > SHOW:
+        out.append(
+            f"{path.name}: {len(found) - SHOW} more destinations are over "
+            f"{FAR_MILES:,.0f} miles from every node and near one with a sign "
+            "flipped: are their signs right?"
+        )
+    return tuple(out)
+
+
 def _miles(miles: float) -> str:
     """``8,083 miles``, ``1 mile``."""
     text = f"{miles:,.0f}"

@@ -748,6 +748,24 @@ def test_a_node_far_from_every_destination_warns(
     ]
 
 
+def test_a_destination_with_a_sign_lost_warns(tmp_path: Path) -> None:
+    """New York written lon 73.9743 (its minus sign lost: Kyrgyzstan)
+    validated "OK", and its 3 million people's parcels were zone 8 from
+    every node. A destination far from every node is no warning otherwise
+    (Hawaii, Guam): the sample's own destinations give none."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _edit("destinations.csv", 2, "lon", "73.9743")(folder)
+    warning = (
+        "destinations.csv: row 2: ZIP prefix 100: lat 40.7667, lon 73.9743 is "
+        "over 1,500 miles from every node; with lon -73.9743 it is 29 miles "
+        "from node WH-EAST: is the sign of lon wrong (a minus lost or added)?"
+    )
+    assert load_network(folder).warnings == (warning,)
+    code, output = _validate(folder)
+    assert (code, output.splitlines()[1]) == (0, f"  warning: {warning}")
+
+
 def test_more_than_five_swapped_nodes_are_counted_in_one_warning() -> None:
     """Seven swapped nodes: five warnings of their own, the rest in one."""
     from tierflow.data.swapped_coordinates import swapped_coordinate_warnings
