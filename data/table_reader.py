@@ -33,6 +33,7 @@ from tierflow.data.limits import (
 from tierflow.data.row_checks import cell_text
 from tierflow.data.spreadsheet_cells import date_problem, number_problem, time_problem
 from tierflow.data.text_files import (
+    check_header_repeated,
     check_names_once,
     missing_column_hint,
     read_csv_records,
@@ -158,6 +159,7 @@ def _raw_frame(path: Path) -> pd.DataFrame:
         lines = np.arange(2, len(frame) + 2, dtype=np.int64)
     else:
         frame, lines = read_csv_records(path, path.name)
+        check_header_repeated(frame, lines, path.name)
     frame.attrs["lines"] = lines
     return frame
 

@@ -210,6 +210,35 @@ def read_csv_records(
     return frame, lines
 
 
+def check_header_repeated(
+    frame: pd.DataFrame, lines: NDArray[np.int64], file: str
+) -> None:
+    """Refuse a record that is the header again: files joined one after
+    another (``cat east.csv west.csv``) keep the second one's header as a
+    row, which was blamed for its first cell that is no number or date
+    ("field 'on_hand': value 'on_hand': not a number"). For the tables
+    read whole (a log read with ``--skip-bad-rows`` drops it as a bad row).
+    One vectorized comparison of the first column; whole records only where
+    it matches."""
+    names = [str(c) for c in frame.columns]
+    if not names or len(frame) == 0:
+        return
+    first = frame.iloc[:, 0].astype(str).str.strip().str.lstrip(BOM_TEXT)
+    for pos in np.flatnonzero((first == names[0]).to_numpy(dtype=bool)):
+        cells = [str(v).strip().lstrip(BOM_TEXT) for v in frame.iloc[int(pos)]]
+        if all(
+            c == n
+            for c, n in zip(cells, names, strict=True)
+            if n and not n.startswith("Unnamed: ")
+        ):
+            raise InputError(
+                "the header again (files joined one after another?): delete this line",
+                file=file,
+                row=int(lines[pos]),
+                value=",".join(cells).rstrip(","),
+            )
+
+
 #: A carriage return inside a line: followed by a character that ends none.
 _CR_IN_LINE = re.compile(r"\r[^\r\n]")
 #: What stands for a carriage return while a line is split into its cells.

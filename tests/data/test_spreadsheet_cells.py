@@ -265,6 +265,11 @@ COLUMNS = (Column("id"), Column("count", "int", min=0))
         ("sep=,\r\nid,count\r\na,1\r\n", "t.csv: row 1: value 'sep=,': Excel's "
          "separator hint, not the header: delete this line (the column names "
          "must be line 1)"),
+        # two exports joined (cat east.csv west.csv): the second header was
+        # "row 3: field 'count': value 'count': not a number"
+        ("id,count\r\na,1\r\n\ufeffid,count\r\nb,2\r\n", "t.csv: row 3: value "
+         "'id,count': the header again (files joined one after another?): "
+         "delete this line"),
         ('"sep=;"\nid;count\na;1\n', "t.csv: row 1: value '\"sep=;\"': Excel's "
          "separator hint, not the header: delete this line (the column names "
          "must be line 1)"),
