@@ -804,18 +804,20 @@ def _forecast_at(
     from tierflow.capacity.events import ahead_of_clock
 
     keep = "; --no-ingest shows it without storing it"
+    # a refusal of the default says so: the command was given no --at
+    default = "the last order's time (the default): " if at is None else ""
     if at is None:
         last = orders.created_at.max().astype("datetime64[s]").astype(dt.datetime)
         at = last.replace(tzinfo=dt.UTC)
         if stored and not EVENT_WINDOW.contains(at.timestamp()):
-            why = f"the last order's time (the default): {EVENT_WINDOW.describe()}"
+            why = f"{default}{EVENT_WINDOW.describe()}"
             raise InputError(
                 why + " of a capacity event" + keep, field="--at", value=at.isoformat()
             )
     clock = now()
     if stored and at > clock + LIVE_EVENT_LEAD:
         # stored, it would stand over every forecast of its nodes until then
-        why = ahead_of_clock(clock) + keep
+        why = default + ahead_of_clock(clock) + keep
         raise InputError(why, field="--at", value=at.isoformat())
     return at
 

@@ -729,6 +729,30 @@ def test_a_forecast_dated_ahead_of_the_clock_is_shown_not_stored(
     assert edge.exit_code == 0, edge.output
 
 
+def test_a_default_forecast_instant_ahead_of_the_clock_says_it_is_the_default(
+    tmp_path: Path,
+) -> None:
+    """QA 2026-12-08: a history whose last order is dated past the clock
+    (TIERFLOW_NOW, 2026-06-01; a generated day still to come, a till's clock
+    running fast) was refused as ``field '--at': value '2026-06-0…'`` on a
+    command given no ``--at``, not saying the value was the default, as the
+    refusal of a default outside the event window does. Now it names the
+    last order's time, and still stores nothing."""
+    history = _generated_orders(tmp_path / "ahead.csv", days=3, start="2026-05-31")
+    state = tmp_path / "s.db"
+    args = ["capacity", "forecast", "--network", str(TINY_NETWORK)]
+    args += ["--orders", str(history), "--state", str(state)]
+    stored = CliRunner().invoke(cli, args)
+    assert stored.exit_code == 1
+    assert stored.output.startswith("Error: field '--at': value '2026-06-0")
+    assert "+00:00': the last order's time (the default): more than 5 minutes " in (
+        stored.output
+    )
+    assert stored.output.endswith("; --no-ingest shows it without storing it\n")
+    assert "Traceback" not in stored.output
+    assert not state.exists()
+
+
 @pytest.mark.parametrize("how", ["file", "stdin", "stdin --follow"])
 def test_a_live_event_dated_ahead_of_the_clock_is_refused(
     tmp_path: Path, how: str
