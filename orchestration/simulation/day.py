@@ -41,6 +41,7 @@ from tierflow.orchestration.allocation.hindsight import (
     telling_bound,
 )
 from tierflow.orchestration.allocation.outcome import DECIMALS
+from tierflow.orchestration.allocation.outputs import printable
 from tierflow.orchestration.checkout.offerable import checkout_tiers
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.orchestration.simulation.checkouts import (
@@ -357,9 +358,11 @@ def simulate(
             result.lp_bound = outcome.lp_bound
     result.lp_bound = _bound_under_rounding(result.lp_bound, result.policies.values())
     main = result.policies[f"{settings.engine} + bid prices"]
-    main.rows.to_csv(out / "allocations.csv", index=False)
+    # as `allocate` prints its rows (a cost part's 3.999999999999999 read
+    # 4.0 there and its float residue here: docs/cli.md, "Outputs")
+    printable(main.rows).to_csv(out / "allocations.csv", index=False)
     for name, file_name in COMPARED_FILES.items():
-        result.policies[name].rows.to_csv(out / file_name, index=False)
+        printable(result.policies[name].rows).to_csv(out / file_name, index=False)
     result.overflow_shipped_on_the_day = _overflow_shipped_on(
         network, orders, main.rows, settings.day
     )
