@@ -245,9 +245,11 @@ _PLOTS: tuple[tuple[str, str, str, _Plot], ...] = (
     (
         "cost",
         "What the day's orders cost to ship",
-        "Shipping, handling and lateness cost of the confirmed orders under "
-        "each allocation policy; the dashed line is the hindsight bound (none "
-        "when the bound proves nothing above $0).",
+        "What each allocation policy's plan of the confirmed orders costs: "
+        "shipping, handling, lateness and extra shipments, and for the orders "
+        "it leaves to wait a day their next day's shipment and the deferral "
+        "penalty; the dashed line is the hindsight bound (none when the bound "
+        "proves nothing above $0).",
         _cost_plot,
     ),
     (
