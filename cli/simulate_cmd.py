@@ -378,10 +378,13 @@ class _StepReporter:
 
 def _savings_line(v: dict[str, Any]) -> str:
     """``saved $10,930 (48.2 %) against the nearest node; $262 above the bound``."""
+    from tierflow.orchestration.simulation.report import percent_text
+
     parts = []
     if v["vs_nearest"] is not None:
         pct = v["vs_nearest_pct"]
-        share = "" if pct is None else f" ({abs(pct):.1f} %)"
+        # the page's decimals: a 0.004 % saving read "(0.0 %)", as none
+        share = "" if pct is None else f" ({percent_text(abs(pct))} %)"
         if v["vs_nearest"] < 0:  # the day cost more than the nearest node
             parts.append(
                 f"cost ${-v['vs_nearest']:,.0f}{share} more than the nearest node"
@@ -435,11 +438,15 @@ def _screen(s: dict[str, Any], out: Path) -> str:
         _bound_line(s),
         _savings_line(s["savings"]),
     ]
+    from tierflow.orchestration.simulation.report import percent_text
+
     for name, p in s["policies"].items():
         gap = p["gap_to_bound_pct"]
+        # the page's decimals: a gap of 0.003 % read "+0.00 %", as none
+        shown = "" if gap is None else f"+{percent_text(gap, 2)} %"
         lines.append(
             f"  {name:<22} cost {p['total_cost']:>12,.2f}  "
-            f"{'' if gap is None else f'+{gap:.2f} %':>9}  deferred {p['n_deferred']:>4}"
+            f"{shown:>9}  deferred {p['n_deferred']:>4}"
             f"  rerouted {p['rerouted']:>3}  Platinum on time "
             f"{_pct(None if (r := p['platinum_on_time_rate']) is None else 100 * r)}"
         )

@@ -211,6 +211,29 @@ def test_a_share_short_of_all_or_none_never_reads_as_one(day: Any) -> None:
     assert _screen_pct(99.9643) == "99.96 %"
 
 
+def test_the_screen_gives_a_small_saving_and_gap_the_decimals_the_page_does(
+    day: Any,
+) -> None:
+    """A saving of 0.004 % of the nearest node's cost and a gap of 0.003 %
+    to the bound read "(0.0 %)" and "+0.00 %" on the screen, as none and
+    no gap, while the page gave "0.004 %" and "0.003 %"
+    (``docs/simulation.md``: a share that is neither all nor none gets the
+    decimals it needs, on the page and on the screen)."""
+    _, summary, _, out = day
+    close = copy.deepcopy(summary)
+    name = close["savings"]["policy"]
+    close["savings"].update(vs_nearest=2.5, vs_nearest_pct=0.004)
+    close["policies"][name]["gap_to_bound_pct"] = 0.003
+    screen = _screen(close, out)
+    assert "saved $2 (0.004 %) against the nearest node" in screen
+    line = next(x for x in screen.splitlines() if x.startswith(f"  {name} "))
+    assert "+0.003 %" in line
+    assert "<td>0.003 %</td>" in _policies(close)
+    assert "(0.004 % saved)" in _cards(close)
+    close["savings"].update(vs_nearest=-2.5, vs_nearest_pct=-0.004)
+    assert "cost $2 (0.004 %) more than the nearest node" in _screen(close, out)
+
+
 def test_the_bound_is_not_called_the_lp_value(day: Any) -> None:
     """The note called the bound "the linear relaxation of the whole day",
     but branch and bound raises it within the hindsight time limit
