@@ -20,10 +20,6 @@ from tierflow.solver.result import SolveResult
 from tierflow.solver.solve import solve
 from tierflow.solver.verify import verify
 
-#: The baseline policy: each order, in arrival order, to the nearest node that
-#: has its stock and room (what order-management systems do by default).
-NEAREST = "nearest"
-
 
 @dataclass(frozen=True, slots=True, eq=False)
 class BatchSolution:

@@ -53,7 +53,6 @@ from tierflow.orchestration.allocation.batch_compiler import (
 )
 from tierflow.orchestration.allocation.batch_plan import BatchPlan, batch_windows
 from tierflow.orchestration.allocation.batch_solver import (
-    NEAREST,
     BatchSolution,
     BatchSolver,
 )
@@ -67,7 +66,7 @@ from tierflow.orchestration.allocation.ledger import (
 from tierflow.orchestration.allocation.outcome import AllocationOutcome, BatchStat
 from tierflow.orchestration.allocation.repricing import reprice_allocation
 from tierflow.orchestration.allocation.resume import restore
-from tierflow.orchestration.allocation.settings import AllocationSettings
+from tierflow.orchestration.allocation.settings import NEAREST, AllocationSettings
 from tierflow.solver.linear_program import BoundBudget, ProvenBound
 from tierflow.solver.partial_assignment import ItemResources, PartialAssignment
 from tierflow.solver.result import SolveResult, Status, subset_result

@@ -12,6 +12,10 @@ from tierflow.data.limits import MAX_SEED, MAX_TIME_LIMIT_S, require_number
 from tierflow.solver.partition import BACKENDS
 from tierflow.solver.registry import engine_names, engines_with, get_engine
 
+#: The baseline policy: each order, in arrival order, to the nearest node that
+#: has its stock and room (what order-management systems do by default).
+NEAREST = "nearest"
+
 #: The longest batch window: a day.
 MAX_BATCH_MINUTES = 1440.0
 #: The longest an allocation may wait to be released to its node: a week.
@@ -166,8 +170,11 @@ class AllocationSettings:
 
     @property
     def batch_bid_prices(self) -> bool:
-        """Whether batches see bid prices (never in hindsight: it sees the day)."""
-        return self.use_bid_prices and not self.hindsight
+        """Whether batches see bid prices: never in hindsight (it sees the
+        day), nor for the nearest-node baseline, which reads no cost: it
+        solved the bid-price LPs unread, and its summary said it had bid
+        prices and a forecast (``allocate --engine nearest``)."""
+        return self.use_bid_prices and not self.hindsight and self.engine != NEAREST
 
 
 def require_deterministic(engine: str, *, baselines: bool = True) -> None:

@@ -16,9 +16,9 @@ from tierflow.orchestration.allocation.allocation_rows import (
     BatchRows,
 )
 from tierflow.orchestration.allocation.batch_compiler import BatchCompiler
-from tierflow.orchestration.allocation.batch_solver import NEAREST, BatchSolver
+from tierflow.orchestration.allocation.batch_solver import BatchSolver
 from tierflow.orchestration.allocation.ledger import Placement
-from tierflow.orchestration.allocation.settings import AllocationSettings
+from tierflow.orchestration.allocation.settings import NEAREST, AllocationSettings
 
 ROWS = [
     "A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,1",  # New York
