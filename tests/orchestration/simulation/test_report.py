@@ -751,16 +751,16 @@ def test_the_saved_card_of_a_day_dearer_than_the_nearest_node(day: Any) -> None:
     assert _card(page, "card-saved") == (
         'id="card-saved"><div class="k">Cost more than the nearest node</div>'
         '<div class="v">$106</div><p>tierflow (cpsat + bid prices) shipped the '
-        "day for $5,988; sending every order to the nearest node with stock "
-        "costs $5,881: tierflow cost $106 (1.8 %) more than the nearest node."
+        "day for $5,987.50; sending every order to the nearest node with stock "
+        "costs $5,881.22: tierflow cost $106 (1.8 %) more than the nearest node."
     )
     dearer["savings"] |= {"vs_nearest": 1381.7, "vs_nearest_pct": 16.58}
     dearer["savings"] |= {"cost": 6951.3, "nearest_cost": 8333.0}
     assert _card(_cards(dearer), "card-saved") == (
         'id="card-saved"><div class="k">Saved against the nearest node</div>'
         '<div class="v good">$1,382</div><p>tierflow (cpsat + bid prices) '
-        "shipped the day for $6,951; sending every order to the nearest node "
-        "with stock costs $8,333 (16.6 % saved)."
+        "shipped the day for $6,951.30; sending every order to the nearest node "
+        "with stock costs $8,333.00 (16.6 % saved)."
     )
 
 
@@ -857,3 +857,37 @@ def test_the_cost_plot_says_its_costs_count_the_orders_left_waiting(
     assert waiting > 0  # the small day leaves orders waiting: it is counted
     assert "lateness cost" not in caption
     assert "wait a day" in caption and "deferral penalty" in caption
+
+
+def _dollars(text: str) -> list[float]:
+    """The dollar figures of a card, in order."""
+    return [
+        float(x.replace(",", "")) for x in re.findall(r"\$([\d,]+(?:\.\d+)?)", text)
+    ]
+
+
+def test_a_card_s_figures_subtract_to_its_headline(day: Any) -> None:
+    """Christmas Eve, 250 checkouts (seed 7): tierflow $4,284.61, the
+    nearest node $4,671.37, the bound $4,230.21. The cards read "$387 ...
+    shipped the day for $4,285; ... costs $4,671" ($386 apart) and "$54
+    above the hindsight bound $4,230" ($55 below $4,285): the costs
+    rounded each to the dollar. They are given to the cent, as the
+    policies' table gives them, so the headline is their difference."""
+    _, summary, _, _ = day
+    day_ = copy.deepcopy(summary)
+    day_["savings"] |= {
+        "cost": 4284.609991,
+        "nearest_cost": 4671.369994,
+        "vs_nearest": 386.760003,
+        "vs_nearest_pct": 8.279385,
+        "lp_bound": 4230.205541,
+        "above_bound": 54.40445,
+        "above_bound_pct": 1.286095,
+    }
+    page = _cards(day_)
+    headline, cost, nearest = _dollars(_card(page, "card-saved"))
+    assert "shipped the day for $4,284.61" in _card(page, "card-saved")
+    assert round(nearest - cost) == headline == 387
+    headline, bound = _dollars(_card(page, "card-bound"))
+    assert "above the hindsight bound $4,230.21" in _card(page, "card-bound")
+    assert round(4284.61 - bound) == headline == 54
