@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tierflow.cli.option_values import CLTV_LEVELS, DEFAULT_MAX_HISTORY_LOSS
-from tierflow.cli.options import SEED_RANGE, examples, option
+from tierflow.cli.options import SEED_RANGE, examples, list_option, option
 from tierflow.cli.param_types import (
     FiniteFloatRange,
     OutputPath,
@@ -745,7 +745,7 @@ def _protocol_config(level: LevelChoice, blend: bool) -> CLTVConfig:
     show_default=True,
     help="Holdout length (and the spacing of the as-of dates).",
 )
-@option(
+@list_option(
     "--seeds",
     default="0-4",
     show_default=True,

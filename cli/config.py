@@ -46,6 +46,8 @@ _META_KEY = "tierflow.settings"
 HELP_ASKED = "tierflow.help_asked"
 #: ``ctx.meta`` key: the context whose variables were checked.
 _CHECKED_KEY = "tierflow.variables_checked"
+#: Attribute marking a parser whose parse already refuses repeated options.
+_ONCE_KEY = "_tierflow_given_once"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,52 @@ class ConfigOption(click.Option):
             describe = getattr(self.type, "describe", None)
             shown = describe(value) if callable(describe) else value
             raise _error(settings.path, exc.message, key, shown) from None
+
+
+def refuse_repeats(ctx: click.Context, order: list[click.Parameter]) -> None:
+    """Refuse a list-valued option (:class:`ListOption`) given more than once
+    on the command line (``order`` holds a parameter once per time it was
+    given): click kept the last without a word, so ``options --items
+    ELE-0042:1 --items APP-0008:2`` quoted a cart of APP-0008 alone, exit 0.
+    Other options keep click's last-one-wins (a wrapper's defaults followed
+    by the caller's own), and a line asking for ``--help`` is answered."""
+    if ctx.resilient_parsing or ctx.command.get_help_option(ctx) in order:
+        return
+    seen: set[str] = set()
+    for param in order:
+        if not isinstance(param, ListOption) or param.name is None:
+            continue
+        if param.name in seen:
+            flag = max(param.opts, key=len)
+            raise click.UsageError(
+                f"Option '{flag}' given more than once: its value is one list, "
+                f"and the last would replace the others without a word; give "
+                f"every entry in one {flag}, separated by commas",
+                ctx,
+            )
+        seen.add(param.name)
+
+
+class ListOption(ConfigOption):
+    """A :class:`ConfigOption` whose value is a comma-separated list
+    (``--items SKU:QTY,SKU:QTY``): given twice on the command line it is
+    refused (:func:`refuse_repeats`), as a repeat reads as adding to it."""
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        """click's, and once per parser the check of :func:`refuse_repeats`
+        on what the command line gave."""
+        super().add_to_parser(parser, ctx)
+        if getattr(parser, _ONCE_KEY, False):
+            return
+        setattr(parser, _ONCE_KEY, True)
+        parse = parser.parse_args
+
+        def given_once(args: list[str]) -> Any:
+            opts, rest, order = parse(args)
+            refuse_repeats(ctx, order)
+            return opts, rest, order
+
+        parser.parse_args = given_once
 
 
 def where_given(exc: InputError, name: str, value: Any) -> Exception:

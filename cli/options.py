@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from tierflow.cli.config import ConfigOption
+from tierflow.cli.config import ConfigOption, ListOption
 from tierflow.cli.option_values import ENGINE_NAMES
 from tierflow.cli.param_types import FiniteFloatRange, OutputPath, WholeRange
 from tierflow.data.errors import InputError, SolverError
@@ -32,6 +32,12 @@ _log = logging.getLogger("tierflow.cli")
 def option(*param_decls: str, **attrs: Any) -> Callable[[F], F]:
     """``click.option`` whose value may come from ``TIERFLOW_*`` or the settings file."""
     return click.option(*param_decls, cls=ConfigOption, **attrs)
+
+
+def list_option(*param_decls: str, **attrs: Any) -> Callable[[F], F]:
+    """:func:`option` whose value is a comma-separated list: given twice on
+    the command line it is refused (:class:`~tierflow.cli.config.ListOption`)."""
+    return click.option(*param_decls, cls=ListOption, **attrs)
 
 
 _LOG_META = "tierflow.logging"
@@ -258,7 +264,7 @@ def engine_option(
 
 def engines_option(default: str, help: str) -> Callable[[F], F]:
     """``--engines A,B,...`` (read with :func:`parse_engines`)."""
-    return option("--engines", default=default, show_default=True, help=help)
+    return list_option("--engines", default=default, show_default=True, help=help)
 
 
 def parse_engines(value: str) -> list[str]:

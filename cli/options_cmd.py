@@ -14,6 +14,7 @@ from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
     examples,
     json_option,
+    list_option,
     network_option,
     option,
     state_option,
@@ -147,7 +148,7 @@ def render(answer: OptionSet) -> str:
     ),
 )
 @option("--customer", "customer_id", required=True, help="Customer id.")
-@option(
+@list_option(
     "--items",
     "items_text",
     required=True,
@@ -162,7 +163,7 @@ def render(answer: OptionSet) -> str:
     default=None,
     help="Checkout instant, ISO 8601 with offset (default: now).",
 )
-@option(
+@list_option(
     "--prefer",
     "prefer_text",
     default=None,

@@ -535,3 +535,39 @@ def test_an_integer_setting_or_variable_takes_ascii_digits_only(
     assert not Path("g.txt").exists()
     plain = _run([*GAP, "--out", "g.txt"], {"TIERFLOW_GENERATE_GAP_SEED": "+30"})
     assert _seed(plain) == "30"
+
+
+def test_a_list_option_given_twice_on_the_command_line_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """click kept the last of an option given twice without a word: ``options
+    --items TEE:1 --items MUG:2`` quoted a cart of Mugs alone, exit 0 (QA
+    docs walk, 2026-12-08). A list-valued option (``--items``, ``--prefer``,
+    ``--engines``, ``--seeds``) given twice is now a usage error, exit 2,
+    naming the flag, before anything runs; other options keep click's last
+    one wins (a wrapper's defaults, then the caller's), and a flag twice and
+    a ``--help`` among repeats are as before."""
+    monkeypatch.chdir(tmp_path)
+    cart = ["options", "--network", str(TINY_NETWORK), "--state", "s.db"]
+    cart += ["--customer", "C1", "--dest", "100"]
+    refused = _run([*cart, "--items", "TEE:1", "--items", "MUG:2"])
+    assert refused.exit_code == 2, refused.output
+    assert "Error: Option '--items' given more than once" in refused.output
+    assert "give every entry in one --items" in refused.output
+    assert list(tmp_path.iterdir()) == []  # no store made
+    prefer = _run(
+        [*cart, "--items", "TEE:1", "--prefer", "speed=1", "--prefer", "eco=1"]
+    )
+    assert prefer.exit_code == 2 and "'--prefer' given more than once" in prefer.output
+    engines = ["bench", "gap", "--engines", "greedy", "--engines", "lp", "--out", "b"]
+    refused_engines = _run(engines)
+    assert refused_engines.exit_code == 2, refused_engines.output
+    assert "'--engines' given more than once" in refused_engines.output
+    assert list(tmp_path.iterdir()) == []
+    # a flag twice, a --help among repeats, a scalar option's last one wins
+    quoted = _run([*cart, "--items", "TEE:1", "--json", "--json"])
+    assert quoted.exit_code == 0, quoted.output
+    assert json.loads(quoted.stdout)["items"] == [{"sku": "TEE", "quantity": 1}]
+    helped = _run([*cart, "--items", "TEE:1", "--items", "MUG:2", "--help"])
+    assert helped.exit_code == 0 and "--items" in helped.output
+    assert _seed(_run([*GAP, "--out", "g.txt", "--seed", "1", "--seed", "2"])) == "2"
