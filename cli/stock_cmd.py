@@ -230,8 +230,10 @@ def show_command(
 ) -> None:
     """On hand, reserved and available per stock position.
 
-    Every position (node, SKU) the store holds; reserved is what open
-    checkouts hold, available what is left (holds past their TTL free).
+    Every position (node, SKU) the store holds, and the network's stocked
+    positions it holds no row of yet at inventory.csv's on_hand (what a
+    router seeds them with); reserved is what open checkouts hold, available
+    what is left (holds past their TTL free).
     """
     exists = check_existing_state(state_path)
     net = open_network(network_dir)

@@ -147,7 +147,14 @@ def stock_records(
     levels: pd.DataFrame | None, net: Network, node_id: str | None, sku: str | None
 ) -> list[dict[str, Any]]:
     """The positions of :meth:`stock_levels` (None: a store not made yet)
-    of ``node_id`` and ``sku`` (None: every one), each a record.
+    of ``node_id`` and ``sku`` (None: every one), each a record, with the
+    network's positions the store holds no row of yet at ``inventory.csv``'s
+    ``on_hand``: the stock every router (which seeds them on open), ``stock
+    load`` and ``allocate`` start them from. Listing the store's rows alone,
+    ``stock show --sku ELE-0042`` after the README's first ``stock load``
+    on a fresh store showed WH-MEM alone, where the checkout offered the
+    SKU from WH-ABE, and ``GET /v1/stock`` of a server of the store (seeded
+    at its start) listed all 32 positions.
 
     Raises
     ------
@@ -169,6 +176,7 @@ def stock_records(
             for r in levels.itertuples()
         ]
     )
+    records = _with_unseeded_positions(records, net, node_id, sku)
     for column, value, known in (
         ("node_id", node_id, net.node_ids),
         ("sku", sku, net.sku_ids),
@@ -190,3 +198,38 @@ def stock_records(
             )
         records = [r for r in records if r[column] == value]
     return records
+
+
+def _with_unseeded_positions(
+    records: list[dict[str, Any]],
+    net: Network,
+    node_id: str | None = None,
+    sku: str | None = None,
+) -> list[dict[str, Any]]:
+    """``records`` and the network's stocked positions (``on_hand`` > 0, the
+    ones :meth:`seed_network_inventory` writes) of ``node_id`` and ``sku``
+    (None: every one) none of them is, nothing reserved, by node and SKU;
+    ``records`` as they are when none is missing (a seeded store)."""
+    import numpy as np
+
+    inventory = np.asarray(net.inventory)
+    stocked = inventory > 0
+    for ids, value, axis in ((net.node_ids, node_id, 0), (net.sku_ids, sku, 1)):
+        if value is not None:
+            keep = np.asarray([i == value for i in ids])
+            stocked &= keep[:, None] if axis == 0 else keep[None, :]
+    held = {(r["node_id"], r["sku"]) for r in records}
+    missing = [
+        {
+            "node_id": str(net.node_ids[i]),
+            "sku": str(net.sku_ids[k]),
+            "on_hand": int(inventory[i, k]),
+            "reserved": 0,
+            "available": int(inventory[i, k]),
+        }
+        for i, k in zip(*np.nonzero(stocked), strict=True)
+        if (str(net.node_ids[i]), str(net.sku_ids[k])) not in held
+    ]
+    if not missing:
+        return records
+    return sorted([*records, *missing], key=lambda r: (r["node_id"], r["sku"]))

@@ -560,3 +560,29 @@ def test_a_repeated_count_with_cut_holds_says_its_cuts_are_the_first_loads(
     with open_store(state_location) as store:
         assert store.reservation_status("r1") == "active"
         assert store.reservation_status("r2") == "expired"
+
+
+def test_show_lists_the_positions_a_fresh_store_starts_from_the_network(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """The README's first ``stock load`` then ``stock show --sku`` on a fresh
+    store: the show listed the loaded position alone (the store's only row),
+    while the checkout and ``allocate`` took the SKU's other nodes at
+    ``inventory.csv``'s on_hand, and a router seeded them on its next open.
+    Now it lists them as the store will hold them, the same before and after
+    a router seeds them (QA docs walk, 2026-12-08)."""
+    count = _file(tmp_path, "WH-EAST,TEE,80\n")
+    assert _stock(state_location, "load", "--inventory", count).exit_code == 0
+    before = _stock(state_location, "show", "--sku", "TEE")
+    assert before.exit_code == 0, before.output
+    assert before.output == (
+        "node_id  sku  on_hand  reserved  available\n"
+        "ST-CHI   TEE        5         0          5\n"
+        "WH-EAST  TEE       80         0         80\n"
+        "WH-WEST  TEE       50         0         50\n"
+    )
+    every = _stock(state_location, "show", "--json")
+    _seeded(state_location)
+    assert _stock(state_location, "show", "--sku", "TEE").output == before.output
+    assert _stock(state_location, "show", "--json").output == every.output
+    assert len(json.loads(every.output)) == 6  # ST-CHI's MUG at 0 is no position
