@@ -307,17 +307,24 @@ class StockRequest(_Strict):
     ]
     change_id: Annotated[
         str | None,
+        # null is taken as no id (a client serializing an unset field), so
+        # the document says it: it said a string only, refusing what is taken
         WithJsonSchema(
             {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": MAX_ID_LENGTH,
-                "pattern": EVENT_ID_TEXT,
+                "anyOf": [
+                    {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_ID_LENGTH,
+                        "pattern": EVENT_ID_TEXT,
+                    },
+                    {"type": "null"},
+                ],
                 "description": "The caller's id of the change (a receipt's "
                 "number), an idempotency key with a capacity event id's rules: "
                 "sent again with the same body, the first's summary is answered "
                 "(`duplicate`: true) and nothing is written; with another body, "
-                "409. Without it a retry is a new change",
+                "409. Without it (or null) a retry is a new change",
             }
         ),
     ] = None

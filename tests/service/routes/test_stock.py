@@ -761,3 +761,21 @@ def test_a_bad_change_id_is_refused_and_writes_nothing(
     )
     stock = client.get("/v1/stock", params={"node_id": "WH-EAST", "sku": "TEE"})
     assert stock.json()[0]["on_hand"] == 100
+
+
+def test_a_null_change_id_is_one_the_document_takes(shared_live: Any) -> None:
+    """``"change_id": null`` is taken as no id (a WMS client serializing an
+    unset field as null), so the OpenAPI document says null is valid: it
+    said a string only, so a client validating its requests against the
+    document refused what the server takes, and the document broke its
+    promise that a request it refuses gets a 4xx."""
+    client, _, _ = shared_live
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    branches = schema["StockRequest"]["properties"]["change_id"]["anyOf"]
+    assert {"type": "null"} in branches
+    assert any(b.get("type") == "string" for b in branches)
+    r = client.post(
+        "/v1/stock", json=_receipt(None, ("WH-WEST", "TEE", 0)), headers=KEY
+    )
+    assert r.status_code == 200, r.text
+    assert "change_id" not in r.json() and "duplicate" not in r.json()
