@@ -153,9 +153,19 @@ def idempotency_key(raw: str) -> str:
         raise InputError(
             f"is {len(key)} characters: at most {MAX_KEY_CHARS}", field=KEY_HEADER
         )
-    if not _KEY_CHARS.fullmatch(key):
+    if (printable := _KEY_CHARS.match(key)) is not None and printable.end() < len(key):
+        # the header's bytes arrive one per character (latin-1): name the
+        # first refused and its place, as the API key's check does (it said
+        # "a control character was sent" of a UTF-8 letter too)
+        at = printable.end()
+        code = ord(key[at])
+        what = (
+            f"is not ASCII (byte {code:#04x})"
+            if code > 0x7F
+            else f"is a control character ({code:#04x})"
+        )
         raise InputError(
-            "must be printable ASCII (a control character was sent)",
+            f"must be printable ASCII: character {at + 1} {what}",
             field=KEY_HEADER,
             value=raw,
         )

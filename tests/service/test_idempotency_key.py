@@ -239,3 +239,25 @@ def test_a_key_of_255_characters_is_taken(shared_live: Any) -> None:
     key = "k" * 254 + "1"
     first, again = _ask(client, key), _ask(client, key)
     assert (first.status_code, again.content) == (200, first.content)
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (b"a\tb", "character 2 is a control character (0x09)"),
+        ("caf\u00e9".encode(), "character 4 is not ASCII (byte 0xc3)"),
+    ],
+)
+def test_a_key_refused_for_a_character_names_it_and_its_place(
+    shared_live: Any, key: bytes, reason: str
+) -> None:
+    """A key with a character no key takes is refused naming that character's
+    place and byte: a UTF-8 ``café`` was refused "a control character was
+    sent", which it has not, and the client had to guess which one."""
+    client, _, _ = shared_live
+    refused = client.post("/v1/options", json=BODY, headers=[("Idempotency-Key", key)])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["message"] == (
+        f"field 'Idempotency-Key': value {key.decode('latin-1')!r}: "
+        f"must be printable ASCII: {reason}"
+    )
