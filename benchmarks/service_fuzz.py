@@ -77,10 +77,15 @@ MERGED_LINE: tuple[tuple[str, str], str, str] = (
 #: The 422s of a schema-valid stock change: on_hand that would leave 0 to
 #: 1e9, or go below the units open checkouts hold (a rule of the store's
 #: state and of the mode: ``add`` moves on_hand by the quantity), and a
-#: position given twice (JSON Schema cannot compare two items' keys).
+#: position given twice (JSON Schema cannot compare two items' keys); and a
+#: read's filter neither the network nor the store knows.
 STOCK_REFUSED: tuple[tuple[tuple[str, str], str, str], ...] = (
     (("POST", "/v1/stock"), "on_hand", "on_hand would be"),
     (("POST", "/v1/stock"), "]", "given twice"),
+    # a read's filter: an id of the network or of the store's positions,
+    # which the document cannot list (the store's state)
+    (("GET", "/v1/stock"), "node_id", "not in the network nor the store"),
+    (("GET", "/v1/stock"), "sku", "not in the network nor the store"),
 )
 #: The 422 of a schema-valid ask whose ``Idempotency-Key`` an earlier ask of
 #: another cart used (a rule of the store's state: the fuzzer draws the same

@@ -53,6 +53,8 @@ from tierflow.data.rates import SERVICES
 MAX_ENUM = 5_000
 #: Days left out at each end of the event window, so any offset stays inside.
 TS_MARGIN_DAYS = 2
+#: The longest ``GET /v1/stock`` filter taken (``routes/stock.py``'s query).
+MAX_FILTER_LENGTH = 200
 
 
 def narrow(
@@ -104,8 +106,9 @@ def _narrow_stock(
     *,
     list_nodes: bool,
 ) -> None:
-    """The stock routes' node and SKU ids as the network's (``document``
-    changed in place): a stock change's, and ``GET /v1/stock``'s filters."""
+    """The stock routes' node and SKU ids (``document`` changed in place): a
+    stock change's are the network's; ``GET /v1/stock``'s filters take the
+    store's too (:func:`stock_filter_schema`)."""
     schemas = document["components"]["schemas"]
     change = schemas.get("StockChangeIn")
     if change is None:
@@ -121,9 +124,27 @@ def _narrow_stock(
     ]
     read = document["paths"].get("/v1/stock", {}).get("get", {})
     for parameter in read.get("parameters", []):
-        ids = {"node_id": nodes, "sku": skus}.get(parameter["name"])
-        if ids is not None:
-            parameter["schema"] = ids
+        what = {"node_id": "node", "sku": "SKU"}.get(parameter["name"])
+        if what is not None:
+            parameter["schema"] = stock_filter_schema(what)
+
+
+def stock_filter_schema(what: str) -> dict[str, Any]:
+    """A ``GET /v1/stock`` filter: any id, not the network's ``enum``. The
+    read answers a position the store holds whatever network wrote it (a
+    SKU since dropped from ``skus.csv``, a server of the store on another
+    network), so an enum made the document refuse reads the server answers
+    and lists unfiltered; an id neither knows is a 422 the document cannot
+    rule out (it depends on the store)."""
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_FILTER_LENGTH,
+        "description": f"Only this {what}'s positions: a {what} id of the "
+        "network or of a position the store holds (one a server of the "
+        "store on another network wrote, or one the network no longer "
+        "has); an id neither knows is a 422.",
+    }
 
 
 #: An event's ``node_id`` in a document that lists no node (``narrow``).

@@ -779,3 +779,32 @@ def test_a_null_change_id_is_one_the_document_takes(shared_live: Any) -> None:
     )
     assert r.status_code == 200, r.text
     assert "change_id" not in r.json() and "duplicate" not in r.json()
+
+
+def test_a_position_only_the_store_knows_is_a_filter_the_document_takes(
+    live: Any,
+) -> None:
+    """``GET /v1/stock`` filters by a node or SKU the network or the store
+    knows (a position written by a server of the store on another network,
+    listed by the unfiltered read), so the document's filters take such ids:
+    they were the network's ``enum``, so a client validating its requests
+    against the document could not ask for a position the server lists and
+    answers (and the document's own 422 said "neither the network nor the
+    store knows")."""
+    from tierflow.data.sample_network import sample_network_dir
+    from tierflow.orchestration.stock_load import load_stock
+
+    client, router, _ = live
+    other = load_network(sample_network_dir())
+    load_stock(router.store, other, [("WH-EWR", "HOM-0575", 3)], mode="set")
+    r = client.get("/v1/stock", params={"node_id": "WH-EWR", "sku": "HOM-0575"})
+    assert r.status_code == 200, r.text
+    assert [(p["node_id"], p["sku"], p["on_hand"]) for p in r.json()] == [
+        ("WH-EWR", "HOM-0575", 3)
+    ]
+    read = client.get("/openapi.json").json()["paths"]["/v1/stock"]["get"]
+    filters = {p["name"]: p["schema"] for p in read["parameters"]}
+    for name, value in (("node_id", "WH-EWR"), ("sku", "HOM-0575")):
+        assert value in filters[name].get("enum", [value]), name
+        assert filters[name]["type"] == "string"
+        assert "store" in filters[name]["description"]
