@@ -664,3 +664,34 @@ def test_the_map_says_this_servers_worker_restarts(
     with live_server(tmp_path, metrics=metrics) as (server, _):
         cap = httpx.get(server.url + "/v1/capacity", timeout=10).json()
     assert cap["worker_restarts"] == said
+
+
+def test_a_batch_past_the_event_limit_is_refused_as_the_docs_say(
+    shared_live: Any,
+) -> None:
+    """One post takes at most ``MAX_EVENTS`` events: past it, 422 at
+    ``events`` and nothing applied. ``docs/service.md`` said no limit (the
+    stock write's 1,000 changes it did), so a feed that posted a capacity
+    ingest file of 600 events whole learnt it from the refusal alone."""
+    from tierflow.service.schemas import MAX_EVENTS
+
+    client, router, _ = shared_live
+    seq = router.monitor.last_seq
+    base = {"node_id": "WH-WEST", "type": "staffing", "value": 90}
+    events = [
+        {**base, "event_id": f"limit-{i}", "ts": "2026-01-05T09:00:00Z"}
+        for i in range(MAX_EVENTS + 1)
+    ]
+    r = client.post(
+        "/v1/capacity/events", json={"events": events}, headers={"X-API-Key": API_KEY}
+    )
+    assert (r.status_code, r.json()["field"]) == (422, "events"), r.text
+    assert f"at most {MAX_EVENTS} items" in r.json()["message"]
+    assert router.monitor.last_seq == seq
+    text = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
+    row = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("| `POST /v1/capacity/events` |")
+    )
+    assert f"{MAX_EVENTS} events at most" in row
