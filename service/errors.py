@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tierflow.data.errors import InputError
 from tierflow.data.log_repeats import RepeatedLines
@@ -247,7 +248,7 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 400 and (why := _not_json(exc.__cause__)) is not None:
         return _json_invalid(why)
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    headers = _with_head(getattr(exc, "headers", None))
+    headers = _with_head(_allow_every_route(request, getattr(exc, "headers", None)))
     if exc.status_code in (404, 405) and message == HTTPStatus(exc.status_code).phrase:
         message = _in_our_words(request, exc.status_code, headers)  # not Starlette's
     return error_response(
@@ -301,6 +302,40 @@ def _json_invalid(why: str) -> JSONResponse:
     message = f"JSON decode error ({why})"
     item = {"field": "body", "message": message, "type": "json_invalid"}
     return error_response(422, f"field 'body': {message}", "body", [item])
+
+
+def _allow_every_route(
+    request: Request, headers: dict[str, str] | None
+) -> dict[str, str] | None:
+    """A 405's ``Allow`` with the methods of every route of its path: a
+    path of two routes (``GET`` and ``POST /v1/stock``) was refused with
+    the first's alone (Starlette's), telling a client its write was not
+    there."""
+    allow = (headers or {}).get("Allow")
+    if allow is None:
+        return headers
+    methods = [m.strip() for m in allow.split(",") if m.strip()]
+    asked = {
+        "type": "http",
+        "path": request.scope["path"],
+        "method": request.scope["method"],
+        "root_path": request.scope.get("root_path", ""),
+    }
+    # every route served (``create_app``'s ``served_routes``), flat: the app's
+    # router holds the included routers, not their routes
+    for route in getattr(request.app, "served_routes", ()):
+        taken = getattr(route, "methods", None)
+        if taken and route.matches(asked)[0] is Match.PARTIAL:
+            methods += sorted(m for m in taken if m not in methods)
+    order = [m for m in _METHOD_ORDER if m in methods]
+    return {
+        **(headers or {}),
+        "Allow": ", ".join(order + sorted(set(methods) - set(order))),
+    }
+
+
+#: The order an ``Allow`` lists methods in (the safe ones first).
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def _with_head(headers: dict[str, str] | None) -> dict[str, str] | None:

@@ -243,6 +243,21 @@ def test_unknown_paths_and_methods(shared_live: Any) -> None:
     )
 
 
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_a_405_allows_every_method_of_its_path(shared_live: Any, method: str) -> None:
+    """``/v1/stock`` takes GET (and HEAD) and POST, two routes: its 405 said
+    ``Allow: GET, HEAD``, the methods of the first route alone, so a client
+    (or a tool reading ``Allow``, RFC 9110) was told the stock write it
+    needs is not there."""
+    client, _, _ = shared_live
+    r = client.request(method, "/v1/stock")
+    assert (r.status_code, r.headers["allow"]) == (405, "GET, HEAD, POST")
+    assert r.json() == _body(
+        "method_not_allowed",
+        f"method {method!r} not allowed here (allowed: GET, HEAD, POST)",
+    )
+
+
 def test_every_refusal_has_one_shape_and_voice(shared_live: Any) -> None:
     """401, 403, 413 and 422 as clients parse them (``error``, ``message``,
     ``field`` where there is one; 404 and 405 above)."""
