@@ -172,6 +172,28 @@ def state_location(new_state: NewState) -> Path | str:
     return new_state()
 
 
+@pytest.fixture
+def locale_state_location(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Path | str:
+    """A fresh store location whose PostgreSQL database orders text by a
+    language's rules (ICU ``en-US``: ``Mug`` before ``MUG``, ``a-2`` after
+    ``A1``), as a database of a cluster made under a locale does by
+    default; the suite's own cluster is ``--locale=C`` (byte order, as
+    SQLite's), which hid every ``ORDER BY`` on text that differed. SQLite:
+    a new file."""
+    if backend == "sqlite":
+        return tmp_path / "state.db"
+    server: LocalPostgres = request.getfixturevalue("postgres_server")
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    run_sql(
+        server.url("postgres"),
+        f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' "
+        "LOCALE 'C' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'",
+    )
+    return server.url(name)
+
+
 def run_sql(location: Path | str, *statements: str) -> list[tuple[object, ...]]:
     """Run raw SQL on a store's database (behind the store's back); the last
     statement's rows."""

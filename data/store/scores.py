@@ -268,7 +268,7 @@ class Scores(StorePart):
         """One customer per segment of the latest scores: the segment's median.
 
         The customer at rank ``ceil(n / 2)`` by ``predicted_spend`` (ties by
-        id) within each segment, highest spend first — sample customers
+        the id's bytes, whatever a PostgreSQL database's collation) within each segment, highest spend first — sample customers
         that span the segments (the checkout page's picker). Empty when no
         scores are stored.
 
@@ -285,14 +285,18 @@ class Scores(StorePart):
         if max_id_length is not None:
             where += " AND length(customer_id) <= ?"
             params.append(int(max_id_length))
+        # ties by the id's bytes on both backends: a PostgreSQL database's
+        # locale (en_US.UTF-8) ranked them another way, another customer
+        byte_order = self._db.byte_order
         rows = self._db.execute(
             f"""SELECT {_SCORE_FIELDS}
                FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY segment
-                              ORDER BY predicted_spend, customer_id) AS rank,
+                              ORDER BY predicted_spend,
+                                       customer_id{byte_order}) AS rank,
                             COUNT(*) OVER (PARTITION BY segment) AS n
                      FROM cltv_scores WHERE {where}) AS ranked
                WHERE rank = (n + 1) / 2
-               ORDER BY predicted_spend DESC, customer_id""",
+               ORDER BY predicted_spend DESC, customer_id{byte_order}""",
             params,
         ).fetchall()
         return [CltvScore.from_row(r) for r in rows]

@@ -110,3 +110,29 @@ def test_runs_started_in_the_same_instant_keep_their_order(
     with open_store(state_location) as store:
         run = store.latest_allocation_run()
     assert run is not None and run.run_id == "a"  # the later insert
+
+
+def test_the_median_of_tied_spends_is_the_same_customer_on_both_backends(
+    locale_state_location: Path | str,
+) -> None:
+    """Ties of ``predicted_spend`` are ranked by the id's bytes on both
+    backends: on a PostgreSQL database with a locale's collation (ICU
+    ``en-US`` here, any ``en_US.UTF-8`` cluster) the checkout page's sample
+    customer was another one than on SQLite (``aa`` for ``a-2``; QA,
+    2026-12-08)."""
+    ids = ["a-2", "A1", "b", "B_0", "aa"]  # bytes: A1 B_0 a-2 aa b
+    with open_store(locale_state_location) as store:
+        store.put_cltv_scores(
+            pd.DataFrame(
+                {
+                    "customer_id": ids,
+                    "predicted_spend": 5.0,
+                    "p_active": 0.5,
+                    "segment": "gold",
+                }
+            ),
+            as_of=dt.date(2026, 1, 4),
+            model_version="m",
+        )
+        got = store.cltv_segment_examples()
+    assert [s.customer_id for s in got] == ["a-2"]
