@@ -404,6 +404,14 @@ class Transaction(Connection, Protocol):
         ``""`` where the engine runs one writer at a time."""
         ...
 
+    @property
+    def byte_order(self) -> str:
+        """:attr:`Database.byte_order`: rows locked ``ORDER BY`` text in the
+        order of its bytes, the order every take sorts its cells in (a
+        database's locale put ``Mug`` before ``MUG``: two writers then
+        locked two rows in opposite orders)."""
+        ...
+
     def execute_each(self, sql: str, rows: Sequence[Sequence[Any]], /) -> list[int]:
         """Run one statement per parameter row, in order; the rows each
         changed. PostgreSQL sends them all (and what is queued) in one round

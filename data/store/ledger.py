@@ -536,7 +536,8 @@ def _lock_rows_later(conn: Transaction, cells: Sequence[tuple[str, str]]) -> Non
         part = cells[i : i + per]
         conn.later(
             "SELECT 1 FROM inventory WHERE (node_id, sku) IN "
-            f"({', '.join(['(?, ?)'] * len(part))}) ORDER BY node_id, sku"
+            f"({', '.join(['(?, ?)'] * len(part))}) "
+            f"ORDER BY node_id{conn.byte_order}, sku{conn.byte_order}"
             f"{conn.for_update}",
             [v for cell in part for v in cell],
         )

@@ -602,6 +602,7 @@ class PostgresTransaction:
 
     __slots__ = ("_conn", "_queued", "last_read")
     for_update = " FOR UPDATE"
+    byte_order = ' COLLATE "C"'
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn

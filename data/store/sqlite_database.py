@@ -108,6 +108,7 @@ class SqliteTransaction:
 
     __slots__ = ("_conn",)
     for_update = ""
+    byte_order = " COLLATE BINARY"
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn

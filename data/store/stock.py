@@ -500,7 +500,7 @@ def locked_cells(
         (
             "SELECT node_id, sku, on_hand, reserved FROM inventory "
             f"WHERE node_id = ? AND sku IN ({marks(len(chunk))}) "
-            f"ORDER BY sku{conn.for_update}",
+            f"ORDER BY sku{conn.byte_order}{conn.for_update}",
             (node, *chunk),
         )
         for node, skus in by_node.items()

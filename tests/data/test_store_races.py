@@ -437,6 +437,66 @@ def test_an_allocation_batch_takes_stock_in_one_order(
     assert stores[0].check_consistency() == []
 
 
+#: Two SKUs whose byte order (every take's: Python sorts the cells) is not
+#: the order of a language's collation: ``MUG`` < ``Mug`` in bytes, ``Mug``
+#: first in ICU ``en-US`` (and in ``en_US.UTF-8``).
+_CASED = ("MUG", "Mug")
+
+
+@pytest.fixture
+def cased_store(
+    backend: str, locale_state_location: Path | str
+) -> Iterator[StateStore]:
+    """A store on a database with a locale's collation, stock of both
+    ``_CASED`` SKUs at N1."""
+    if backend != "postgres":
+        pytest.skip("SQLite runs one writer at a time: no deadlock")
+    with open_store(locale_state_location) as store:
+        store.upsert_inventory(
+            pd.DataFrame({"node_id": "N1", "sku": list(_CASED), "on_hand": 50})
+        )
+        yield store
+
+
+def test_a_stock_change_locks_in_the_takes_order_whatever_the_collation(
+    locale_state_location: Path | str, cased_store: StateStore
+) -> None:
+    """``stock load`` locked its rows ``ORDER BY sku FOR UPDATE`` in the
+    database's collation, a take in the bytes' order: on a database made
+    under a locale a count of MUG and Mug locked Mug first, then waited on
+    the MUG a hold had taken, which then waited on Mug (a deadlock
+    PostgreSQL broke after its deadlock_timeout; QA, 2026-12-08). Waiting
+    on MUG, it has not locked Mug now."""
+    changed = _waits_on(
+        locale_state_location,
+        ("N1", "MUG"),
+        [("N1", "Mug")],
+        lambda: cased_store.change_stock([("N1", sku, 40) for sku in _CASED]),
+    )
+    assert [(c.sku, c.after) for c in changed] == [("MUG", 40), ("Mug", 40)]
+
+
+def test_a_swap_locks_in_the_takes_order_whatever_the_collation(
+    locale_state_location: Path | str, cased_store: StateStore
+) -> None:
+    """A swap locks both holds' rows first, ``ORDER BY node_id, sku``: in
+    the database's collation that was Mug before MUG, against every take's
+    byte order (QA, 2026-12-08)."""
+    assert cased_store.hold_checkout(
+        "c1", "a", [("N1", [("Mug", 1)])], 60, order_lines=_order("c1")
+    ).ok
+    state = _waits_on(
+        locale_state_location,
+        ("N1", "MUG"),
+        [("N1", "Mug")],
+        lambda: cased_store.hold_checkout(
+            "c1", "b", [("N1", [("MUG", 1)])], 60, order_lines=_order("c1")
+        ),
+    )
+    assert state.status == "held"
+    assert _reserved(cased_store) == {"MUG": 1, "Mug": 0}
+
+
 def test_a_prune_gives_lapsed_stock_back_in_one_order(
     backend: str,
     state_location: Path | str,
