@@ -575,11 +575,12 @@ def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:
 
 def _screen(summary: dict[str, Any], out_dir: Path) -> str:
     return (
-        f"{counted(summary['n_orders'], 'order')}: {summary['n_allocated']} allocated, "
-        f"{summary['n_deferred']} deferred, {summary['n_unfillable']} unfillable; "
+        f"{counted(summary['n_orders'], 'order')}: {summary['n_allocated']:,} "
+        f"allocated, {summary['n_deferred']:,} deferred, "
+        f"{summary['n_unfillable']:,} unfillable; "
         f"total cost {summary['total_cost']:,.2f} "
         f"(re-priced {summary['repriced_total_cost']:,.2f}); "
-        f"rerouted {summary['rerouted']}{_events_note(summary)}; "
+        f"rerouted {summary['rerouted']:,}{_events_note(summary)}; "
         f"p95 batch solve {summary['batch_solve_p95_s']:.3f}s; wrote "
         f"{out_dir / 'allocations.csv'} and {out_dir / 'summary.json'}"
     )
@@ -593,4 +594,4 @@ def _events_note(summary: dict[str, Any]) -> str:
         return ""
     late = summary["events_after_last_batch"]
     noun = "event" if applied == 1 else "events"
-    return f" ({applied} capacity {noun} applied, {late} after the last batch)"
+    return f" ({applied:,} capacity {noun} applied, {late:,} after the last batch)"

@@ -1724,3 +1724,23 @@ def test_a_capacity_scale_past_the_allocator_s_bound_names_the_node_first(
         "past the 1,000,000,000 units a node can have\n"
     ), result.output
     assert not (tmp_path / "fresh").exists()
+
+
+def test_the_screen_line_writes_every_count_in_thousands() -> None:
+    """The first count had its thousands separator and the rest none:
+    "4,000 orders: 3958 allocated, 42 deferred" (found following
+    docs/cli.md's 4,000-order example)."""
+    from tierflow.cli.allocate_cmd import _screen
+
+    summary = {
+        "n_orders": 4000, "n_allocated": 3958, "n_deferred": 1040,
+        "n_unfillable": 2002, "total_cost": 96019.2, "repriced_total_cost": 96019.2,
+        "rerouted": 1234, "events_applied": 1500, "events_after_last_batch": 1200,
+        "batch_solve_p95_s": 0.5,
+    }  # fmt: skip
+    line = _screen(summary, Path("out"))
+    assert line.startswith(
+        "4,000 orders: 3,958 allocated, 1,040 deferred, 2,002 unfillable; "
+        "total cost 96,019.20 (re-priced 96,019.20); rerouted 1,234 "
+        "(1,500 capacity events applied, 1,200 after the last batch); "
+    ), line
