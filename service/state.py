@@ -169,7 +169,7 @@ def check_key(state: ServiceState, headers: Headers) -> None:
     if not given:
         raise ApiError(
             401,
-            "this endpoint needs the API key (X-API-Key header)",
+            "this endpoint needs the API key (X-API-Key header or Authorization: Bearer)",
             field="X-API-Key",
             headers={"WWW-Authenticate": "Bearer"},
         )

@@ -268,7 +268,7 @@ def test_every_refusal_has_one_shape_and_voice(shared_live: Any) -> None:
         401,
         _body(
             "unauthorized",
-            "this endpoint needs the API key (X-API-Key header)",
+            "this endpoint needs the API key (X-API-Key header or Authorization: Bearer)",
             "X-API-Key",
         ),
     )

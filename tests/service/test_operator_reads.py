@@ -32,7 +32,10 @@ def _refusal(error: str, message: str) -> dict[str, Any]:
     return {"error": error, "message": message, "field": "X-API-Key", "errors": [one]}
 
 
-NO_KEY = _refusal("unauthorized", "this endpoint needs the API key (X-API-Key header)")
+NO_KEY = _refusal(
+    "unauthorized",
+    "this endpoint needs the API key (X-API-Key header or Authorization: Bearer)",
+)
 WRONG_KEY = _refusal("forbidden", "wrong API key")
 #: The ways a caller may send the key: the header, a bearer token
 #: (Prometheus' ``authorization`` / ``bearer_token_file``).
