@@ -70,7 +70,8 @@ class FiniteFloatRange(click.FloatRange):
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return number
+        # -0 is 0: `--workload -0` was echoed "workload": -0.0 in JSON
+        return number + 0.0
 
 
 class Instant(click.ParamType[dt.datetime]):

@@ -287,3 +287,10 @@ def test_a_day_option_says_why_a_day_is_refused(
     result = CliRunner().invoke(cli, [*path, flag, value])
     assert result.exit_code == 2, result.output
     assert f"Error: Invalid value for '{flag}': {reason}" in result.output
+
+
+@pytest.mark.parametrize("value", ["-0", "-0.0", "-0e5"])
+def test_a_negative_zero_is_zero(value: str) -> None:
+    """``capacity show --workload -0 --json`` echoed ``"workload": -0.0``."""
+    number = FiniteFloatRange(0.0, 10.0).convert(value, None, None)
+    assert number == 0.0 and str(number) == "0.0"
