@@ -40,9 +40,7 @@ CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 #: The longest customer id a checkout call takes.
 MAX_CUSTOMER_ID_LENGTH = 64
 #: Why an id is refused, in the checkout page's words.
-CUSTOMER_ID_RULE = (
-    f"must be letters, digits and _.:- only, up to {MAX_CUSTOMER_ID_LENGTH} characters"
-)
+CUSTOMER_ID_RULE = f"must be letters A-Z a-z, digits 0-9 and _.:- only, up to {MAX_CUSTOMER_ID_LENGTH} characters"
 _CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)
 
 

@@ -102,7 +102,7 @@
       // one whole, the pattern as a regex)
       const id = (sent && sent.customer_id) || "";
       if (!id.trim()) return state.samplesOff ? "Enter your customer id." : "Choose a customer.";
-      return `That customer id is not valid: letters, digits and _.:- only, up to ${MAX_ID_CHARS} characters.`;
+      return `That customer id is not valid: letters A-Z a-z, digits 0-9 and _.:- only, up to ${MAX_ID_CHARS} characters.`;
     }
     if (b.field === "dest") {
       const zip = (sent && sent.dest) || "";

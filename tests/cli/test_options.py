@@ -178,8 +178,8 @@ def test_options_takes_the_customer_ids_the_api_takes(
     )  # fmt: skip
     assert result.exit_code == 1
     assert result.output == (
-        f"Error: field 'customer_id': value {customer!r}: must be letters, digits "
-        "and _.:- only, up to 64 characters\n"
+        f"Error: field 'customer_id': value {customer!r}: must be letters A-Z a-z, "
+        "digits 0-9 and _.:- only, up to 64 characters\n"
     )
     assert list(tmp_path.iterdir()) == []
 
