@@ -284,7 +284,8 @@ class Allocations(StorePart):
         where = "" if include_rerouted else " AND status != ?"
         return self._db.frame(
             f"SELECT batch, {', '.join(_LINE_COLUMNS)} FROM allocations "
-            f"WHERE run_id = ?{where} ORDER BY batch, order_id, sku",
+            f"WHERE run_id = ?{where} ORDER BY batch, "
+            f"order_id{self._db.byte_order}, sku{self._db.byte_order}",
             (run_id,) if include_rerouted else (run_id, _REROUTED),
         )
 

@@ -593,7 +593,8 @@ class Checkouts(StorePart):
         """
         frame = self._db.frame(
             f"SELECT {', '.join(ONLINE_ORDER_COLUMNS)} FROM online_orders "
-            "WHERE confirmed_at > ? ORDER BY confirmed_at, order_id, sku",
+            "WHERE confirmed_at > ? ORDER BY confirmed_at, "
+            f"order_id{self._db.byte_order}, sku{self._db.byte_order}",
             (-math.inf if since is None else float(since),),
         )
         # the date the customer was shown (the option's: its last shipment's)
@@ -615,7 +616,8 @@ def confirmed_lines_in(conn: Connection, order_ids: Iterable[str]) -> pd.DataFra
         for chunk in chunks(list(dict.fromkeys(order_ids)))
         for row in conn.execute(
             f"SELECT {', '.join(columns)} FROM online_orders "
-            f"WHERE order_id IN ({marks(len(chunk))}) ORDER BY order_id, sku",
+            f"WHERE order_id IN ({marks(len(chunk))}) "
+            f"ORDER BY order_id{conn.byte_order}, sku{conn.byte_order}",
             tuple(chunk),
         ).fetchall()
     ]
@@ -799,7 +801,7 @@ def _cut_of(conn: Connection, ids: Sequence[str]) -> tuple[str, str, float] | No
         return None
     row = conn.execute(
         "SELECT node_id, sku, cut_at FROM hold_cuts WHERE request_id IN "
-        f"({marks(len(ids))}) ORDER BY request_id LIMIT 1",
+        f"({marks(len(ids))}) ORDER BY request_id{conn.byte_order} LIMIT 1",
         tuple(ids),
     ).fetchone()
     return None if row is None else (str(row[0]), str(row[1]), float(row[2]))

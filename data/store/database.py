@@ -394,6 +394,16 @@ class Connection(Protocol):
         """Run one statement per parameter row."""
         ...
 
+    @property
+    def byte_order(self) -> str:
+        """:attr:`Database.byte_order`: text ``ORDER BY``'d in the order of
+        its bytes, on both backends. Rows locked so are locked in the order
+        every take sorts its cells in (a database's locale put ``Mug``
+        before ``MUG``: two writers then locked two rows in opposite
+        orders), and rows read so come in SQLite's order (an orders export's
+        lines, an allocation's rows, the position a cut names)."""
+        ...
+
 
 class Transaction(Connection, Protocol):
     """An open write transaction, with the dialect details of locking."""
@@ -402,14 +412,6 @@ class Transaction(Connection, Protocol):
     def for_update(self) -> str:
         """`` FOR UPDATE`` where a row read must stay locked until commit;
         ``""`` where the engine runs one writer at a time."""
-        ...
-
-    @property
-    def byte_order(self) -> str:
-        """:attr:`Database.byte_order`: rows locked ``ORDER BY`` text in the
-        order of its bytes, the order every take sorts its cells in (a
-        database's locale put ``Mug`` before ``MUG``: two writers then
-        locked two rows in opposite orders)."""
         ...
 
     def execute_each(self, sql: str, rows: Sequence[Sequence[Any]], /) -> list[int]:

@@ -269,7 +269,7 @@ class Ledger:
         """A reservation's lines, by SKU."""
         rows = self.conn.execute(
             "SELECT sku, quantity FROM reservation_lines WHERE request_id = ? "
-            "ORDER BY sku",
+            f"ORDER BY sku{self.conn.byte_order}",
             (request_id,),
         ).fetchall()
         return tuple(Line(str(s), int(q)) for s, q in rows)

@@ -567,6 +567,7 @@ class _SnapshotReads:
     with the first one, in one round trip."""
 
     __slots__ = ("_begun", "_conn")
+    byte_order = ' COLLATE "C"'
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn

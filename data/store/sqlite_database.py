@@ -86,6 +86,7 @@ class _SnapshotReads:
     another process's lock keeps it out (a read changes nothing)."""
 
     __slots__ = ("_conn", "_waiting")
+    byte_order = " COLLATE BINARY"
 
     def __init__(self, conn: sqlite3.Connection, waiting: Callable[..., Any]) -> None:
         self._conn = conn

@@ -401,7 +401,8 @@ class Inventory(StorePart):
     def inventory_frame(self) -> pd.DataFrame:
         """The inventory table: ``node_id, sku, on_hand, reserved``."""
         return self._db.frame(
-            "SELECT node_id, sku, on_hand, reserved FROM inventory ORDER BY node_id, sku"
+            "SELECT node_id, sku, on_hand, reserved FROM inventory "
+            f"ORDER BY node_id{self._db.byte_order}, sku{self._db.byte_order}"
         )
 
     def stock_levels(self, *, now: float | None = None) -> pd.DataFrame:
@@ -700,7 +701,7 @@ def cut_newest(
                 "ON l.request_id = r.request_id "
                 f"WHERE r.{LIVE_RESERVATION} AND (r.checkout_id = ? OR "
                 "(r.checkout_id IS NULL AND r.request_id = ?)) "
-                "ORDER BY r.request_id, l.sku",
+                f"ORDER BY r.request_id{conn.byte_order}, l.sku{conn.byte_order}",
                 (owner, owner),
             ).fetchall()
             for rid, n, s, q in lines:
@@ -823,7 +824,8 @@ def stock_levels_in(conn: Connection, t: float) -> pd.DataFrame:
     snapshot's reads, which may read more in it)."""
     columns = ["node_id", "sku", "on_hand", "reserved"]
     rows = conn.execute(
-        f"SELECT {', '.join(columns)} FROM inventory ORDER BY node_id, sku"
+        f"SELECT {', '.join(columns)} FROM inventory "
+        f"ORDER BY node_id{conn.byte_order}, sku{conn.byte_order}"
     ).fetchall()
     frame = pd.DataFrame.from_records(rows, columns=columns)
     lapsed = {(str(n), str(s)): int(q) for n, s, q in lapsed_holds(conn, t)}

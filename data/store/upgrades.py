@@ -161,6 +161,7 @@ class Upgrades(StorePart):
         """Charged upgrades (:data:`UPGRADE_COLUMNS`), oldest first."""
         return self._db.frame(
             f"SELECT {', '.join(UPGRADE_COLUMNS)} FROM upgrades "
-            "WHERE confirmed_at > ? ORDER BY confirmed_at, request_id",
+            "WHERE confirmed_at > ? ORDER BY confirmed_at, "
+            f"request_id{self._db.byte_order}",
             (-math.inf if since is None else float(since),),
         )

@@ -136,3 +136,26 @@ def test_the_median_of_tied_spends_is_the_same_customer_on_both_backends(
         )
         got = store.cltv_segment_examples()
     assert [s.customer_id for s in got] == ["a-2"]
+
+
+def test_stock_reads_come_in_byte_order_on_both_backends(
+    locale_state_location: Path | str,
+) -> None:
+    """The inventory's reads (``stock show``, ``GET /v1/stock``, the
+    allocator's starting stock) list positions by the ids' bytes on both
+    backends: a database with a locale's collation listed ``Mug`` before
+    ``MUG`` where SQLite lists ``MUG`` first, and so did the orders an
+    export wrote and an allocation's rows (2026-12-08)."""
+    open_store(locale_state_location).close()
+    rows = [("a-2", "Mug"), ("A1", "MUG"), ("a-2", "MUG"), ("aa", "mug"), ("A1", "b")]
+    run_sql(
+        locale_state_location,
+        "INSERT INTO inventory (node_id, sku, on_hand) VALUES "
+        + ", ".join(f"('{n}', '{s}', 3)" for n, s in rows),
+    )
+    with open_store(locale_state_location) as store:
+        frame = store.inventory_frame()
+        levels = store.stock_levels(now=0.0)
+    expected = sorted(rows, key=lambda r: (r[0].encode(), r[1].encode()))
+    assert list(zip(frame["node_id"], frame["sku"], strict=True)) == expected
+    assert list(zip(levels["node_id"], levels["sku"], strict=True)) == expected
