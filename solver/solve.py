@@ -242,9 +242,12 @@ def _run(
 ) -> SolveResult:
     """The engine's own solve; an exception becomes an ``ERROR`` result (an
     engine whose extra is missing says which one installs it: a traceback
-    told the user nothing they could act on)."""
+    told the user nothing they could act on). So is an answer that is no
+    result for ``problem``: a plug-in returning ``None`` was an
+    ``AttributeError`` from inside ``solve()``, and an assignment of another
+    length came back ``optimal`` for the caller to index out of bounds."""
     try:
-        return eng.solve(problem, params, warm_start=warm_start)
+        result = eng.solve(problem, params, warm_start=warm_start)
     except MissingExtraError as exc:
         return no_solution(
             eng.name,
@@ -262,6 +265,28 @@ def _run(
             time.perf_counter() - start,
             message=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
         )
+    malformed = _malformed(eng.name, problem, result)
+    if malformed:
+        return no_solution(
+            eng.name,
+            problem.n_items,
+            Status.ERROR,
+            time.perf_counter() - start,
+            message=malformed,
+        )
+    return result
+
+
+def _malformed(name: str, problem: AssignmentProblem, result: object) -> str:
+    """Why an engine's answer is no result for ``problem`` ("" when it is)."""
+    if not isinstance(result, SolveResult):
+        return f"{name} returned {type(result).__name__}, not a SolveResult"
+    if result.assignment.shape != (problem.n_items,):
+        return (
+            f"{name} returned an assignment of shape {result.assignment.shape} "
+            f"for {problem.n_items} items"
+        )
+    return ""
 
 
 def _time_left(params: SolveParams, start: float) -> float:

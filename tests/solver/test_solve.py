@@ -96,6 +96,50 @@ def test_no_fallback_when_asked_or_when_infeasible(register_probe: Register) -> 
     assert proven.status is Status.INFEASIBLE and proven.fallback_from is None
 
 
+class _Malformed(_Probe):
+    """A plug-in answering with something that is not a result for the problem."""
+
+    def solve(
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
+    ) -> SolveResult:
+        if self.answer == "none":
+            return None  # type: ignore[return-value]
+        return SolveResult(
+            engine=self.name,
+            status=Status.OPTIMAL,
+            objective=0.0,
+            bound=0.0,
+            runtime_s=0.0,
+            assignment=np.zeros(problem.n_items + 1, dtype=np.int64),
+        )
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("none", "probe returned NoneType, not a SolveResult"),
+        ("short", "probe returned an assignment of shape (4,) for 3 items"),
+    ],
+)
+def test_a_malformed_answer_is_the_engine_error_not_the_callers(
+    register_probe: Register, answer: str, message: str
+) -> None:
+    """A plug-in returning ``None`` was an ``AttributeError`` from inside
+    ``solve()``, and one answering with an assignment of another length came
+    back ``optimal`` for the caller to index out of bounds: an engine never
+    takes the caller down, so either is that engine's error, and the
+    fallback answers."""
+    known = fractional_lp()
+    register_probe(_Malformed(Capabilities(), answer=answer))
+    failed = solve(known.problem, "probe", fallback=False)
+    assert failed.status is Status.ERROR
+    assert message in failed.message
+    assert failed.assignment.shape == (known.problem.n_items,)
+    rescued = solve(known.problem, "probe", time_limit_s=1.0)
+    assert rescued.fallback_from == "probe" and message in rescued.message
+    verify(known.problem, rescued)
+
+
 class _BoundOnly(_Probe):
     """Stops on its time limit without a solution, with a proven bound."""
 
