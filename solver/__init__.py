@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tierflow.data.errors import VerificationError
 from tierflow.data.lazy_names import lazy_names
 from tierflow.solver.engine import Availability, Capabilities, Engine
 from tierflow.solver.params import SolveParams
@@ -35,6 +36,7 @@ __all__ = [
     "SolveParams",
     "SolveResult",
     "Status",
+    "VerificationError",
     "check_assignment",
     "engine_names",
     "engines_with",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from tierflow.data.lazy_names import lazy_names
 
 if TYPE_CHECKING:
-    from tierflow.data.errors import InputError, TierflowError
+    from tierflow.data.errors import InputError, TierflowError, VerificationError
     from tierflow.formulations.problem import AssignmentProblem
     from tierflow.orchestration.checkout.router import OnlineRouter
     from tierflow.solver.registry import engine_names
@@ -27,6 +27,7 @@ _PUBLIC = {
     "SolveResult": "tierflow.solver.result",
     "Status": "tierflow.solver.result",
     "TierflowError": "tierflow.data.errors",
+    "VerificationError": "tierflow.data.errors",
     "engine_names": "tierflow.solver.registry",
     "solve": "tierflow.solver.solve",
     "verify": "tierflow.solver.verify",
@@ -39,6 +40,7 @@ __all__ = [
     "SolveResult",
     "Status",
     "TierflowError",
+    "VerificationError",
     "engine_names",
     "solve",
     "verify",

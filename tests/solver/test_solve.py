@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 from collections.abc import Callable
@@ -325,6 +326,21 @@ def test_the_readme_call_still_works() -> None:
     result = solve(known.problem, "cpsat", time_limit_s=10, seed=0)
     assert result.engine == "cpsat"
     assert result.objective == known.optimum
+
+
+def test_the_error_verify_raises_is_named_beside_it() -> None:
+    """docs/solver.md imports ``solve`` and ``verify`` from ``tierflow.solver``
+    and says ``verify`` "raises VerificationError"; catching it meant finding
+    it in ``tierflow.data.errors``, as neither package named it."""
+    import tierflow
+    import tierflow.solver
+
+    problem = fractional_lp().problem
+    wrong = dataclasses.replace(solve(problem, "greedy"), objective=1.0)
+    for package in (tierflow, tierflow.solver):
+        assert "VerificationError" in package.__all__
+        with pytest.raises(package.VerificationError, match=r"reported objective 1\.0"):
+            verify(problem, wrong)
 
 
 @pytest.mark.parametrize(
