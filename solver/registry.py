@@ -75,9 +75,20 @@ def fallback_engine() -> Engine:
 
 
 def register(engine: Engine) -> None:
-    """Add (or replace) an engine, e.g. a plug-in from outside tierflow."""
+    """Add (or replace) an engine, e.g. a plug-in from outside tierflow.
+
+    Its ``name`` is how ``solve()`` and the CLI's ``--engine`` ask for it, so
+    it must be text one can type: an int landed in :func:`engine_names` and
+    ``""`` became an engine no one could ask for.
+    """
     if not isinstance(engine, Engine):
         raise TypeError(f"{engine!r} does not implement the Engine protocol")
+    name = engine.name
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise TypeError(
+            f"{engine!r}: name must be a non-empty string without surrounding "
+            f"spaces, not {name!r}"
+        )
     if not isinstance(engine.capabilities, Capabilities):
         raise TypeError(f"{engine.name!r}: capabilities must be a Capabilities")
     _ENGINES[engine.name] = engine

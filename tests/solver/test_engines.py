@@ -76,6 +76,52 @@ def test_an_engine_no_suite_checks_is_reported(monkeypatch: pytest.MonkeyPatch) 
     assert unlisted() == ["misfit"]
 
 
+class _Named(BundledEngine):
+    """A plug-in answering with greedy's solution under its own name."""
+
+    name: str
+    capabilities = Capabilities()
+
+    def __init__(self, name: object) -> None:
+        self.name = name  # type: ignore[assignment]
+
+    def solve(
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
+    ) -> SolveResult:
+        answer = get_engine("greedy").solve(problem, params)
+        return dataclasses.replace(answer, engine=self.name)
+
+
+def test_a_plug_in_registers_and_solves_by_its_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tierflow.solver import engine_names, register, registry
+
+    monkeypatch.setattr(registry, "_ENGINES", dict(registry._ENGINES))
+    register(_Named("mine"))
+    assert engine_names()[-1] == "mine"
+    known = fractional_lp()
+    result = solve(known.problem, "mine", time_limit_s=1.0)
+    assert (result.engine, result.fallback_from) == ("mine", None)
+    assert verify(known.problem, result) == known.optimum
+
+
+@pytest.mark.parametrize("name", [3, "", None, " greedy"])
+def test_register_refuses_an_engine_without_a_usable_name(
+    monkeypatch: pytest.MonkeyPatch, name: object
+) -> None:
+    """``register`` took any ``name``: an int landed in ``engine_names()``
+    (the CLI's ``--engine`` choices are strings) and ``""`` became an
+    engine no one could ask for by name."""
+    from tierflow.solver import engine_names, register, registry
+
+    monkeypatch.setattr(registry, "_ENGINES", dict(registry._ENGINES))
+    before = engine_names(baselines=True)
+    with pytest.raises(TypeError, match=r"name must be a non-empty string without"):
+        register(_Named(name))
+    assert engine_names(baselines=True) == before
+
+
 @pytest.mark.parametrize("known", KNOWN, ids=lambda k: k.problem.name)
 def test_engine_on_known_instances(engine: str, known: KnownInstance) -> None:
     result = solve(known.problem, engine, time_limit_s=5.0, seed=1)
