@@ -14,7 +14,7 @@ import traceback
 import numpy as np
 from numpy.typing import NDArray
 
-from tierflow.data.errors import InputError
+from tierflow.data.errors import InputError, SolverError
 from tierflow.data.extras import MissingExtraError
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.engine import Engine
@@ -316,24 +316,38 @@ def _fall_back(
     warm_start: NDArray[np.int64] | None,
     start: float,
 ) -> SolveResult:
-    """The fallback engine's answer, keeping the failed engine's bound and limit."""
+    """The fallback engine's answer, keeping the failed engine's bound and limit.
+
+    The fallback is an engine like any other (a plug-in may register one):
+    its exception or malformed answer is an ``ERROR`` saying both failures,
+    and without a fallback engine the failed result stands; either was
+    raised from ``solve()`` itself."""
     from tierflow.solver.registry import fallback_engine
 
-    backup = fallback_engine()
-    answer = backup.solve(
+    try:
+        backup = fallback_engine()
+    except SolverError as exc:
+        return dataclasses.replace(
+            result, message=f"{result.message}; {exc}".lstrip("; ")
+        )
+    answer = _run(
+        backup,
         problem,
         params
         if params.deterministic  # greedy runs to its end
         else params.replace(
             time_limit_s=max(params.time_limit_s * WARM_START_SHARE, 0.05)
         ),
-        warm_start=warm_start,
+        warm_start,
+        time.perf_counter(),
     )
+    failure = f"{result.status.name} {result.message}".strip()
+    if answer.status is Status.ERROR:
+        failure += f"; {backup.name} failed too: {answer.message}"
     return dataclasses.replace(
         answer.with_bound(result.bound),
         runtime_s=time.perf_counter() - start,
         limit=result.limit if result.limit is not Limit.NONE else answer.limit,
-        message=f"fallback to {backup.name} after {failed}: "
-        f"{result.status.name} {result.message}".strip(),
+        message=f"fallback to {backup.name} after {failed}: {failure}",
         fallback_from=failed,
     )

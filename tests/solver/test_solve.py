@@ -141,6 +141,37 @@ def test_a_malformed_answer_is_the_engine_error_not_the_callers(
     verify(known.problem, rescued)
 
 
+def test_a_failing_fallback_engine_is_an_error_result(
+    register_probe: Register, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback ran outside the guard around the engine: a plug-in
+    registered as the fallback that raised took ``solve()`` down with its
+    exception, and with no fallback engine at all ``solve()`` raised
+    ``SolverError`` instead of returning the engine's own answer."""
+    from tierflow.solver import registry
+
+    register_probe(_Probe(Capabilities(), answer="nothing"))
+    problem = fractional_lp().problem
+    backup = fallback_engine().name
+    broken = _Probe(Capabilities(fallback=True), answer="crash")
+    broken.name = backup
+    monkeypatch.setitem(registry._ENGINES, backup, broken)
+    result = solve(problem, "probe", time_limit_s=1.0)
+    assert (result.status, result.fallback_from) == (Status.ERROR, "probe")
+    assert result.message.startswith(
+        f"fallback to {backup} after probe: NO_SOLUTION; {backup} failed too: "
+        "RuntimeError: backend crashed"
+    )
+    monkeypatch.delitem(registry._ENGINES, backup)
+    alone = solve(problem, "probe", time_limit_s=1.0)
+    assert (alone.engine, alone.status, alone.fallback_from) == (
+        "probe",
+        Status.NO_SOLUTION,
+        None,
+    )
+    assert alone.message == "no available engine can serve as the fallback"
+
+
 class _BoundOnly(_Probe):
     """Stops on its time limit without a solution, with a proven bound."""
 
