@@ -241,7 +241,11 @@ class AssignmentProblem:
                 _check_magnitude(name, arr)
         for name, arr in zip(_ARRAY_FIELDS, (*arrays, preference), strict=True):
             if arr is not None:
+                # a view of a read-only buffer: numpy lets an array that owns
+                # its memory be made writeable again, and a validated problem
+                # then took a negative capacity after the fact
                 arr.flags.writeable = False
+                arr = arr.view()
             object.__setattr__(self, name, arr)
 
     def _core_arrays(self) -> tuple[FloatArray, FloatArray, FloatArray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,29 @@ def test_arrays_are_read_only_and_copied() -> None:
         problem.capacity[0] = 0.0
     with pytest.raises(AttributeError):
         problem.capacity = np.zeros(2)  # type: ignore[misc]
+
+
+def test_no_array_can_be_made_writeable_again() -> None:
+    """The arrays owned their memory, so ``problem.capacity.flags.writeable =
+    True`` was allowed and a validated problem took a negative capacity
+    after the fact: each is now a view of a read-only buffer, which numpy
+    refuses to make writeable."""
+    problem = AssignmentProblem(
+        **_base(
+            use=[[1.0], [1.0], [1.0]],
+            stock=[[2.0], [2.0]],
+            defer_cost=[1.0, 2.0, 3.0],
+            priority=[1.0, 2.0, 3.0],
+            preference=np.eye(3, 2),
+        )
+    )
+    copies = [problem, pickle.loads(pickle.dumps(problem))]
+    copies += [problem.replace(capacity=[1.0, 1.0]), problem.subset(np.array([0]))]
+    for each in copies:
+        for name in [f.name for f in dataclasses.fields(each) if f.name != "name"]:
+            with pytest.raises(ValueError, match="WRITEABLE"):
+                getattr(each, name).flags.writeable = True
+    assert problem.capacity.tolist() == [4.0, 4.0]
 
 
 def test_replace_revalidates() -> None:
