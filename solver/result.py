@@ -102,9 +102,11 @@ class SolveResult:
     fallback_from: str | None = None
 
     def __post_init__(self) -> None:
+        # views of read-only buffers: an array that owns its memory may be
+        # made writeable again, and a verified result changed after the fact
         assignment = np.array(self.assignment, dtype=np.int64, copy=True)
         assignment.flags.writeable = False
-        object.__setattr__(self, "assignment", assignment)
+        object.__setattr__(self, "assignment", assignment.view())
         object.__setattr__(
             self, "unassigned_reason", MappingProxyType(dict(self.unassigned_reason))
         )
@@ -113,7 +115,7 @@ class SolveResult:
             if value is not None:
                 arr = np.array(value, dtype=np.float64, copy=True)
                 arr.flags.writeable = False
-                object.__setattr__(self, name, arr)
+                object.__setattr__(self, name, arr.view())
         if self.status.has_solution and self.objective is None:
             raise ValueError(f"status {self.status.name} needs an objective")
 

@@ -365,6 +365,17 @@ def test_result_is_immutable(name: str) -> None:
         result.objective = 0.0  # type: ignore[misc]
 
 
+def test_a_result_array_cannot_be_made_writeable_again() -> None:
+    """``result.assignment.flags.writeable = True`` was allowed (the array
+    owned its memory), so a verified result could be changed after the
+    fact; so could its duals."""
+    result = solve(fractional_lp().problem, "lp")
+    assert result.bid_price is not None
+    for array in (result.assignment, result.bid_price):
+        with pytest.raises(ValueError, match="WRITEABLE"):
+            array.flags.writeable = True
+
+
 def test_engines_declare_their_capabilities(engine: str) -> None:
     eng = get_engine(engine)
     assert eng.name == engine
