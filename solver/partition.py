@@ -14,8 +14,10 @@ import joblib
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.data.errors import UnknownEngineError
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import dask_cluster
+from tierflow.solver.engine import Engine
 from tierflow.solver.params import SolveParams
 from tierflow.solver.result import Limit, SolveResult, Status
 from tierflow.solver.solve import solve
@@ -63,6 +65,36 @@ def _region_problem(
     return sub.replace(eligible=sub.eligible & nodes[None, :])
 
 
+def _plug_in(engine: str) -> Engine | None:
+    """The engine registered as ``engine`` when tierflow does not ship it:
+    a worker process's registry holds only tierflow's own engines."""
+    from tierflow.solver.registry import get_engine
+
+    eng = get_engine(engine)
+    return None if type(eng).__module__.startswith("tierflow.") else eng
+
+
+def _solve_region(
+    problem: AssignmentProblem,
+    engine: str,
+    plug_in: Engine | None,
+    params: SolveParams,
+) -> SolveResult:
+    """``solve(problem, engine)`` in a worker, with the caller's plug-in
+    registered there first: the regions of a plug-in registered in the
+    caller were ``unknown engine`` on ``loky`` and Dask."""
+    if plug_in is not None:
+        from tierflow.solver.registry import get_engine, register
+
+        try:
+            known = get_engine(engine)
+        except UnknownEngineError:
+            known = None
+        if known is not plug_in:
+            register(plug_in)
+    return solve(problem, engine, params=params)
+
+
 def _solve_regions(
     problem: AssignmentProblem,
     item_region: NDArray[np.intp],
@@ -80,13 +112,16 @@ def _solve_regions(
         items = np.flatnonzero(item_region == r).astype(np.intp)
         parts.append((items, _region_problem(problem, items, node_region == r)))
     one_thread = params.replace(threads=1)
+    plug_in = _plug_in(engine)
     if backend == "dask":
-        calls = [((sub, engine), {"params": one_thread}) for _, sub in parts]
-        results = dask_cluster.run_tasks(solve, calls)
+        calls: list[tuple[tuple[object, ...], dict[str, object]]] = [
+            ((sub, engine, plug_in, one_thread), {}) for _, sub in parts
+        ]
+        results = dask_cluster.run_tasks(_solve_region, calls)
     else:
         with joblib.parallel_config(backend=backend, **_backend_params(backend)):
             results = joblib.Parallel(n_jobs=n_jobs)(
-                joblib.delayed(solve)(sub, engine, params=one_thread)
+                joblib.delayed(_solve_region)(sub, engine, plug_in, one_thread)
                 for _, sub in parts
             )
     assignment = np.full(problem.n_items, -1, dtype=np.int64)
