@@ -102,6 +102,16 @@ class SolveResult:
     fallback_from: str | None = None
 
     def __post_init__(self) -> None:
+        # a plug-in's status in words was an AttributeError from has_solution
+        for name, kind in (("status", Status), ("limit", Limit)):
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                hint = ""
+                if value in [m.value for m in kind]:
+                    hint = f" ({kind.__name__}.{kind(value).name})"
+                raise TypeError(
+                    f"{name} must be a {kind.__name__}{hint}, not {value!r}"
+                )
         # views of read-only buffers: an array that owns its memory may be
         # made writeable again, and a verified result changed after the fact
         assignment = np.array(self.assignment, dtype=np.int64, copy=True)

@@ -365,6 +365,32 @@ def test_result_is_immutable(name: str) -> None:
         result.objective = 0.0  # type: ignore[misc]
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("status", "optimal", r"^status must be a Status \(Status\.OPTIMAL\), not 'optimal'$"),
+        ("limit", "time", r"^limit must be a Limit \(Limit\.TIME\), not 'time'$"),
+    ],
+)  # fmt: skip
+def test_a_result_with_a_status_in_words_says_what_it_needs(
+    field: str, value: str, message: str
+) -> None:
+    """A plug-in's ``SolveResult(status="optimal", ...)`` was ``'str' object
+    has no attribute 'has_solution'`` from inside the result, and a limit in
+    words passed, to fail in ``to_dict`` (``.value``)."""
+    given: dict[str, object] = {
+        "engine": "plug-in",
+        "status": Status.OPTIMAL,
+        "objective": 7.0,
+        "bound": 7.0,
+        "runtime_s": 0.0,
+        "assignment": [0, 1, 1],
+        field: value,
+    }
+    with pytest.raises(TypeError, match=message):
+        SolveResult(**given)  # type: ignore[arg-type]
+
+
 def test_a_result_array_cannot_be_made_writeable_again() -> None:
     """``result.assignment.flags.writeable = True`` was allowed (the array
     owned its memory), so a verified result could be changed after the
