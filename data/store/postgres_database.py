@@ -316,6 +316,13 @@ def url_params(url: str) -> dict[str, Any]:
         lambda m: '"***"' if any(s in m[0] for s in secrets) else m[0],
         problem,
     )
+    if reason != problem and "percent-encoded" in problem:
+        # a secret's own '%' (a password "50%off"): say how to write it, as
+        # a raw '@' is told (the token is masked, so nothing else shows it)
+        reason += (
+            ": a '%' of the password is written %25 in a URL (or give the "
+            "password in PGPASSWORD or ~/.pgpass)"
+        )
     raise InputError(f"not a URL libpq accepts: {reason}")
 
 

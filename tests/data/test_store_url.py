@@ -140,6 +140,11 @@ def test_a_url_libpq_cannot_parse_is_refused_in_its_words(url: str) -> None:
         url_params(url)
     words = " ".join(str(libpq.value).split())
     masked = re.sub(r'"[^"]*"', lambda m: '"***"' if "s3" in m[0] else m[0], words)
+    if "%zz" in url:  # the password's own '%', masked: how to write it
+        masked += (
+            ": a '%' of the password is written %25 in a URL (or give the "
+            "password in PGPASSWORD or ~/.pgpass)"
+        )
     assert str(ours.value) == f"not a URL libpq accepts: {masked}"
 
 
