@@ -292,17 +292,7 @@ def far_node_warnings(
             f"{nodes['node_id'].iloc[int(pos)]}: lat {lat[pos]:g}, lon "
             f"{lon[pos]:g} is {_miles(here[pos])} from the nearest destination"
         )
-        flips = [
-            ("lon", f"lon {-lon[pos]:g}", lat[pos], -lon[pos]),
-            ("lat", f"lat {-lat[pos]:g}", -lat[pos], lon[pos]),
-            (
-                "lat and lon",
-                f"lat {-lat[pos]:g}, lon {-lon[pos]:g}",
-                -lat[pos],
-                -lon[pos],
-            ),
-        ]
-        for what, written, flat, flon in flips:
+        for what, written, flat, flon in _sign_flips(float(lat[pos]), float(lon[pos])):
             miles, near = _nearest(np.array([flat]), np.array([flon]), dest)
             if miles[0] <= NEAR_MILES:
                 out.append(
@@ -349,17 +339,7 @@ def flipped_destination_warnings(
     zip3 = dest["zip3"].to_numpy()
     found = []
     for pos in rows:
-        flips = [
-            ("lon", f"lon {-lon[pos]:g}", lat[pos], -lon[pos]),
-            ("lat", f"lat {-lat[pos]:g}", -lat[pos], lon[pos]),
-            (
-                "lat and lon",
-                f"lat {-lat[pos]:g}, lon {-lon[pos]:g}",
-                -lat[pos],
-                -lon[pos],
-            ),
-        ]
-        for what, written, flat, flon in flips:
+        for what, written, flat, flon in _sign_flips(float(lat[pos]), float(lon[pos])):
             point = (np.array([flat]), np.array([flon]))
             miles = np.hstack([_miles_to(*point, nodes), _miles_to(*point, dest)])[0]
             miles[len(nodes) + pos] = np.inf  # not itself
@@ -381,6 +361,17 @@ def flipped_destination_warnings(
             "flipped: are their signs right?"
         )
     return tuple(out)
+
+
+def _sign_flips(lat: float, lon: float) -> list[tuple[str, str, float, float]]:
+    """The places a lost or added minus sign may have moved ``(lat, lon)``
+    from: what was flipped, the flipped coordinates as written, and the
+    place (``lon`` first: the sign a US longitude loses most)."""
+    return [
+        ("lon", f"lon {-lon:g}", lat, -lon),
+        ("lat", f"lat {-lat:g}", -lat, lon),
+        ("lat and lon", f"lat {-lat:g}, lon {-lon:g}", -lat, -lon),
+    ]
 
 
 def _miles(miles: float) -> str:
