@@ -33,7 +33,7 @@ from tierflow.cli.state_location import (
 )
 from tierflow.data.errors import InputError
 from tierflow.data.limits import EVENT_WINDOW, LIVE_EVENT_LEAD, MAX_UNITS, now
-from tierflow.data.stop_signals import held_stop_signals
+from tierflow.data.stop_signals import held_stop_signals, held_write_stop
 from tierflow.data.wording import counted
 
 if TYPE_CHECKING:
@@ -120,22 +120,25 @@ def ingest_command(
     if not events and str(events_path) != "-":
         # as every reader's empty file: a wrong or truncated export
         raise InputError("file is empty", file=source)
-    with open_state(state_path) as store:
-        mon = CapacityMonitor.open(net, store)
-        mon.check_event_ids(events, file=source)
-        result = mon.ingest(events, file=source)
-        if result.applied:  # nothing new: no snapshot (see _follow)
-            mon.snapshot()
-    if as_json:
-        record = {"applied": result.applied, "duplicates": result.duplicates}
-        record |= {"last_seq": result.last_seq, "stale": result.stale}
-        click.echo(json.dumps(record))
-        return
-    click.echo(
-        f"{counted(result.applied, 'event')} applied{_stale(result.stale)}, "
-        f"{counted(result.duplicates, 'duplicate')} ignored "
-        f"(log at seq {result.last_seq})"
-    )
+    # a stop signal after the commit: the summary, then the stop (the events
+    # were stored, but said "interrupted" alone)
+    with held_write_stop():
+        with open_state(state_path) as store:
+            mon = CapacityMonitor.open(net, store)
+            mon.check_event_ids(events, file=source)
+            result = mon.ingest(events, file=source)
+            if result.applied:  # nothing new: no snapshot (see _follow)
+                mon.snapshot()
+        if as_json:
+            record = {"applied": result.applied, "duplicates": result.duplicates}
+            record |= {"last_seq": result.last_seq, "stale": result.stale}
+            click.echo(json.dumps(record))
+            return
+        click.echo(
+            f"{counted(result.applied, 'event')} applied{_stale(result.stale)}, "
+            f"{counted(result.duplicates, 'duplicate')} ignored "
+            f"(log at seq {result.last_seq})"
+        )
 
 
 def _first_bad_row(

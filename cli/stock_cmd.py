@@ -20,6 +20,7 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.state_location import check_existing_state, open_state
 from tierflow.data.errors import InputError
+from tierflow.data.stop_signals import held_write_stop
 from tierflow.data.wording import counted
 from tierflow.orchestration.stock_load import (
     MODES,
@@ -136,27 +137,30 @@ def load_command(
         (str(n), str(s), int(q))
         for n, s, q in zip(rows["node_id"], rows["sku"], rows["on_hand"], strict=True)
     ]
-    with open_state(state_path) as store:
-        try:
-            done = load_stock(
-                store,
-                net,
-                changes,
-                mode=mode,
-                change_id=change_id,
-                cut_holds=cut_holds,
-            )
-        except InputError as exc:
-            if exc.field == "change_id":  # named by its option
-                raise InputError(
-                    exc.reason, field="--change-id", value=exc.value
+    # a stop signal after the commit: the summary, then the stop (the load
+    # was stored, but said "interrupted" alone: re-run, a receipt added twice)
+    with held_write_stop():
+        with open_state(state_path) as store:
+            try:
+                done = load_stock(
+                    store,
+                    net,
+                    changes,
+                    mode=mode,
+                    change_id=change_id,
+                    cut_holds=cut_holds,
+                )
+            except InputError as exc:
+                if exc.field == "change_id":  # named by its option
+                    raise InputError(
+                        exc.reason, field="--change-id", value=exc.value
+                    ) from None
+                if exc.index is None:
+                    raise
+                raise _at_row(
+                    cell_error(path, rows, exc.index, "on_hand", ""), exc
                 ) from None
-            if exc.index is None:
-                raise
-            raise _at_row(
-                cell_error(path, rows, exc.index, "on_hand", ""), exc
-            ) from None
-    _print_load(path.name, mode, done, change_id, as_json=as_json, cut=cut_holds)
+        _print_load(path.name, mode, done, change_id, as_json=as_json, cut=cut_holds)
 
 
 def _at_row(located: InputError, exc: InputError) -> InputError:

@@ -41,6 +41,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: Never cleared: the process ends.
 STOP_NOW = threading.Event()
 
+#: Set while :func:`held_write_stop` holds a stop signal: a store call
+#: waiting for another process's lock gives up at its next try, as for
+#: :data:`STOP_NOW` (nothing is committed while a call waits), and the
+#: command then stops with the held signal; a write under way is finished
+#: and said first. Cleared as the block ends.
+HELD_WRITE = threading.Event()
+
 
 class HeldStop:
     """A stop signal taken by :func:`held_stop_signals`, for the handler it
@@ -62,6 +69,7 @@ class HeldStop:
         self.holding = True
         self.then_ignore = False
         self.insist_s: float | None = None
+        self.ends_waits = False
         self._taken_at = 0.0
 
     def take(self, signum: int, frame: FrameType | None) -> None:
@@ -69,6 +77,8 @@ class HeldStop:
         if self.taken is None:
             self.taken, self.frame = signum, frame
             self._taken_at = time.monotonic()
+            if self.ends_waits and self.holding:
+                HELD_WRITE.set()
         elif self.insist_s is not None and (
             time.monotonic() - self._taken_at >= self.insist_s
         ):
@@ -110,6 +120,33 @@ def held_stop_signals() -> Iterator[HeldStop]:
         yield held
     finally:
         held.restore()
+
+
+@contextmanager
+def held_write_stop() -> Iterator[None]:
+    """A one-shot write and its summary, not cut between its commit and the
+    summary: a Ctrl-C or SIGTERM inside the block is given on at its end
+    (``tierflow stock load`` and ``capacity ingest`` stopped after their
+    commit said "interrupted" with no summary, and a receipt re-run without
+    ``--change-id`` was added twice).
+
+    A wait for another process's lock inside the block still ends at once
+    (:data:`HELD_WRITE`): the store's call gives up, and the held signal
+    is given on in place of its error, nothing written. A second signal
+    cannot cut the summary short.
+    """
+    with held_stop_signals() as held:
+        if not held.handlers:  # another thread, ignored (nohup), OS default
+            yield
+            return
+        held.then_ignore = True
+        held.ends_waits = True
+        try:
+            yield
+        finally:
+            held.holding = False
+            HELD_WRITE.clear()
+            held.deliver()  # (raising here replaces a wait's error)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ import pandas as pd
 
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.extras import MissingExtraError
-from tierflow.data.stop_signals import STOP_NOW
+from tierflow.data.stop_signals import HELD_WRITE, STOP_NOW
 
 try:  # the one line naming the extra, as `open_store` gives, on a direct import
     import psycopg
@@ -442,7 +442,7 @@ class _AnswerWaitConnection(psycopg.Connection[Any]):
                 now = time.monotonic()
                 if ready and ready & waiting.Ready.R:
                     quiet = now
-                elif not ready and STOP_NOW.is_set() and not cancelled:
+                elif not ready and _stopping() and not cancelled:
                     cancelled = self.stop_cancelled = True
                     with contextlib.suppress(psycopg.Error):  # the kill remains
                         self.cancel_safe(timeout=CANCEL_WAIT_S)
@@ -474,6 +474,13 @@ class _AnswerWaitConnection(psycopg.Connection[Any]):
             "(hung, or a network partition); the connection was closed and "
             "what it sent may still run: a retry with the same ids finds it"
         )
+
+
+def _stopping() -> bool:
+    """Whether a silent wait is to be given up: the process stops at once
+    (:data:`STOP_NOW`), or a one-shot write holds a stop signal
+    (:data:`HELD_WRITE`; PostgreSQL holds a cancel off while it commits)."""
+    return STOP_NOW.is_set() or HELD_WRITE.is_set()
 
 
 class _Stopped(Exception):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.output_folder import file_in_the_way
-from tierflow.data.stop_signals import STOP_NOW
+from tierflow.data.stop_signals import HELD_WRITE, STOP_NOW
 from tierflow.data.store.database import (
     Rows,
     SchemaTooOld,
@@ -481,7 +481,7 @@ class SqliteDatabase:
             waited = time.monotonic() - started
             if waited >= self._timeout_s:
                 raise busy
-            if STOP_NOW.is_set():
+            if STOP_NOW.is_set() or HELD_WRITE.is_set():
                 raise stopped_error(self.path) from busy
             time.sleep(retry_pause(waited))
             try:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tierflow.data.stop_signals import STOP_NOW
+from tierflow.data.stop_signals import HELD_WRITE, STOP_NOW
 from tierflow.data.store.database import (
     StoreUnavailable,
     store_error,
@@ -133,7 +133,7 @@ class WriterLock:
             waited = now - started
             if waited >= self.timeout_s:
                 raise locked_error(self.database, self.timeout_s)
-            if STOP_NOW.is_set():
+            if STOP_NOW.is_set() or HELD_WRITE.is_set():
                 raise stopped_error(self.database)
             time.sleep(retry_pause(waited))
         paths.add(self.path)

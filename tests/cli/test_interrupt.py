@@ -28,6 +28,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -575,3 +576,195 @@ def test_a_wait_for_another_programs_lock_still_runs_its_length(
         "1.5 s for its write lock\n"
     )
     assert _events_logged(state) == 1
+
+
+def _rows(state: Path | str, table: str) -> int:
+    """The rows of ``table`` in the store at ``state`` (SQLite file or
+    PostgreSQL URL) as another process reads them: committed rows only; 0
+    before the store or its table is made."""
+    if isinstance(state, str):
+        import psycopg
+
+        with psycopg.connect(state, autocommit=True) as conn:
+            try:
+                row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            except psycopg.errors.UndefinedTable:
+                return 0
+            return int(row[0]) if row else 0
+    import sqlite3
+
+    if not state.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(state)) as conn:
+        try:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        except sqlite3.OperationalError:  # not migrated yet
+            return 0
+
+
+def _stop_once_committed(
+    proc: subprocess.Popen[str], state: Path | str, table: str, n: int, signum: int
+) -> tuple[str, str, bool]:
+    """``signum`` to ``proc`` as soon as ``table`` holds ``n`` committed rows
+    (the command's write is stored, its summary not yet printed); its stdout,
+    stderr, and whether it still ran when the signal went."""
+    deadline = time.monotonic() + 120
+    while _rows(state, table) < n and proc.poll() is None:
+        assert time.monotonic() < deadline
+    running = proc.poll() is None
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    return out, err, running
+
+
+def _said_and_stopped(
+    out: str, err: str, returncode: int, signum: int, running: bool
+) -> dict[str, Any]:
+    """The command's JSON summary, checked: printed whether or not the
+    signal (sent after the commit) stopped it, and then its usual end."""
+    assert "Traceback" not in err, err
+    assert out, f"stored, but no summary: {err!r} (exit {returncode})"
+    if returncode != 0:
+        assert (err.splitlines()[-1], returncode) == _ENDS[signal.Signals(signum)]
+    else:
+        assert not running or err == "", err
+    summary: dict[str, Any] = json.loads(out)
+    return summary
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_a_stock_load_stopped_after_its_commit_still_prints_its_summary(
+    tmp_path: Path,
+    sample_network: Any,
+    state_location: Path | str,
+    signum: int,
+) -> None:
+    """A stop signal after ``stock load`` committed said "interrupted" alone
+    (exit 130/143, no summary; about 30 ms of a 15k-row load): a user re-ran
+    the receipt (``--mode add``, no ``--change-id``) and it was added twice.
+    Once written, the load prints its summary, then stops with the signal."""
+    inventory = tmp_path / "big.csv"
+    positions = [
+        (node, sku) for node in sorted(sample_network.node_ids)
+        for sku in sorted(sample_network.sku_ids)
+    ][:15_000]  # fmt: skip
+    inventory.write_text(
+        "node_id,sku,on_hand\n" + "".join(f"{n},{s},3\n" for n, s in positions)
+    )
+    proc = _console_script(
+        "stock", "load", "--inventory", str(inventory), "--mode", "add",
+        "--state", str(state_location), "--json",
+    )  # fmt: skip
+    out, err, running = _stop_once_committed(
+        proc, state_location, "inventory", len(positions), signum
+    )
+    assert _rows(state_location, "inventory") == len(positions)
+    summary = _said_and_stopped(out, err, proc.returncode, signum, running)
+    assert summary["file"] == "big.csv", summary
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_a_capacity_ingest_stopped_after_its_commit_still_prints_its_summary(
+    tmp_path: Path,
+    sample_network: Any,
+    state_location: Path | str,
+    signum: int,
+) -> None:
+    """As a stock load: ``capacity ingest`` (not ``--follow``) stopped after
+    its commit printed no summary, its events stored. Now the summary, then
+    the stop, as ``--follow`` does for a batch."""
+    events = tmp_path / "big.jsonl"
+    nodes = sorted(sample_network.node_ids)
+    n = 20_000
+    event = {"ts": "2026-01-05T10:00:00Z", "type": "backlog_delta", "value": 1}
+    lines = (
+        json.dumps({"event_id": f"e{i}", "node_id": nodes[i % len(nodes)], **event})
+        for i in range(n)
+    )
+    events.write_text("".join(f"{line}\n" for line in lines))
+    proc = _console_script(
+        "capacity", "ingest", "--events", str(events),
+        "--state", str(state_location), "--json",
+    )  # fmt: skip
+    out, err, running = _stop_once_committed(
+        proc, state_location, "capacity_events", n, signum
+    )
+    assert _rows(state_location, "capacity_events") == n
+    summary = _said_and_stopped(out, err, proc.returncode, signum, running)
+    assert summary["applied"] == n, summary
+
+
+@contextlib.contextmanager
+def _locked_inventory(state: Path | str) -> Iterator[Callable[[], bool]]:
+    """The store's stock locked by another process for the block (SQLite: a
+    ``sqlite3`` shell's write lock; PostgreSQL: a session's ``LOCK TABLE``
+    in a transaction left open); yields whether a session now waits for it
+    (PostgreSQL; SQLite: always, the caller watches the process)."""
+    if not isinstance(state, str):
+        with locked_by_another_process(state):
+            yield lambda: True
+        return
+    import psycopg
+
+    with psycopg.connect(state) as holder, psycopg.connect(state) as watch:
+        watch.autocommit = True
+        holder.execute("LOCK TABLE inventory IN ACCESS EXCLUSIVE MODE")
+
+        def waited_for() -> bool:
+            row = watch.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            found = row.fetchone()
+            return bool(found and found[0])
+
+        try:
+            yield waited_for
+        finally:
+            holder.rollback()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_a_stock_load_waiting_for_another_programs_lock_stops_at_once(
+    tmp_path: Path, state_location: Path | str, signum: int
+) -> None:
+    """The signal a stock load holds until its summary must not hold a wait
+    for a lock another program has (the store's wait, or PostgreSQL's with
+    no limit): the wait ends at once, nothing written, no summary."""
+    inventory = tmp_path / "receipt.csv"
+    inventory.write_text("node_id,sku,on_hand\nWH-EAST,MUG,5\n")
+    args = ["stock", "load", "--inventory", str(inventory), "--mode", "add"]
+    args += ["--network", str(TINY_NETWORK), "--state", str(state_location)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    with (
+        _locked_inventory(state_location) as waited_for,
+        pytest.MonkeyPatch.context() as env,
+    ):
+        env.setenv(STORE_WAIT_ENV, "30")
+        proc = _console_script(*args)
+        try:
+            deadline = time.monotonic() + 60
+            opened = f"{state_location}-writer"
+            while not (
+                waited_for()
+                if isinstance(state_location, str)
+                else opened in _open_files(proc.pid)
+            ):
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            time.sleep(0.5)
+            assert proc.poll() is None
+            sent = time.monotonic()
+            proc.send_signal(signum)
+            out, err = proc.communicate(timeout=30)
+            waited = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert waited < 1.0, waited
+    assert "Traceback" not in err, err
+    assert out == ""
+    assert (err, proc.returncode) == (
+        f"{_ENDS[signal.Signals(signum)][0]}\n",
+        _ENDS[signal.Signals(signum)][1],
+    )
+    assert _rows(state_location, "inventory") == 1  # the first load alone
