@@ -386,6 +386,9 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
                 for _ in range(int(self.n_estimators))
             )
         self.estimators_ = members
+        # the folds the members were trained on: out-of-fold forecasts go by
+        # these, not by a later ``set_params(n_folds=...)``
+        self.n_folds_ = int(self.n_folds)
         self.n_iter_ = min(m.n_iter_ for m in members)
         return self
 
@@ -456,11 +459,17 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         """Each row's forecast by the members that never saw its group: the
         bag of the group's fold, or every member for a group not in training.
 
-        Requires ``n_folds > 1`` (with one fold every member saw every group).
+        Requires the model to have been fitted with ``n_folds > 1`` (with one
+        fold every member saw every group); the folds it was fitted with
+        (``n_folds_``) count, not the ``n_folds`` parameter set since.
         """
         check_is_fitted(self)
-        if self.n_folds < 2:
-            raise ValueError("out-of-fold forecasts need n_folds >= 2")
+        n_folds = int(getattr(self, "n_folds_", self.n_folds))
+        if n_folds < 2:
+            raise ValueError(
+                "out-of-fold forecasts need n_folds >= 2 when fitted; "
+                f"this model was fitted with n_folds={n_folds}"
+            )
         X = validate_data(
             self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False
         )
@@ -470,9 +479,9 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         fold = self.folds_of(labels)
         features = self._binned(X)
         logs = np.zeros(X.shape[0])
-        size = int(self.n_estimators)
+        size = len(self.estimators_) // n_folds
         with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
-            for k in range(-1, int(self.n_folds)):
+            for k in range(-1, n_folds):
                 rows = fold == k
                 if rows.any():
                     bag = (

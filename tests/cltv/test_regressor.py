@@ -215,3 +215,20 @@ def test_customers_all_alike_are_still_dealt_into_every_fold() -> None:
     ).fit(X, y, groups=groups)
     assert sorted(np.bincount(model.group_folds_).tolist()) == [150, 150]
     assert np.isfinite(model.predict_out_of_fold(X, groups)).all()
+
+
+def test_out_of_fold_forecasts_go_by_the_folds_the_model_was_fitted_with() -> None:
+    """``set_params`` after fitting changes the next fit, not the fitted
+    members: out-of-fold forecasts still use the folds they were trained on
+    (and a model fitted with one fold still refuses after ``n_folds=3``)."""
+    X, y, groups = _customers(0, n_customers=200)
+    model = _fitted(X, y, groups, 0)
+    before = model.predict_out_of_fold(X, groups)
+    model.set_params(n_folds=1)
+    np.testing.assert_array_equal(model.predict_out_of_fold(X, groups), before)
+    model.set_params(n_folds=3)
+    np.testing.assert_array_equal(model.predict_out_of_fold(X, groups), before)
+    one = CLTVRegressor(n_estimators=1, max_iter=5).fit(X, y)
+    one.set_params(n_folds=3)
+    with pytest.raises(ValueError, match="was fitted with n_folds=1"):
+        one.predict_out_of_fold(X, groups)
