@@ -259,6 +259,12 @@ class DayAllocator:
         publish_bid_prices: BidPricePublisher | None = None,
         forecast: DemandForecast | None = None,
     ) -> None:
+        if not isinstance(orders, Orders):
+            # a raw table has none of the checked arrays the allocator reads
+            raise TypeError(
+                "DayAllocator takes the Orders that read_orders returns, "
+                f"got {type(orders).__module__}.{type(orders).__qualname__}"
+            )
         self.network = network
         self.orders = orders
         self.settings = s = settings or AllocationSettings()

@@ -39,6 +39,17 @@ def tiny(tiny_network: Network) -> Network:
     return tiny_network
 
 
+def test_a_raw_table_of_orders_is_refused_with_what_it_takes(tiny: Network) -> None:
+    """A pandas table (the orders CSV read without ``read_orders``) failed
+    deep inside with an AttributeError; it is refused up front, naming what
+    the allocator takes and what it got."""
+    table = pd.DataFrame({"order_id": ["A"], "sku": ["TEE"], "quantity": [1]})
+    with pytest.raises(
+        TypeError, match=r"takes the Orders that read_orders returns, got .*DataFrame"
+    ):
+        DayAllocator(tiny, table)
+
+
 def test_orders_go_to_the_cheapest_node_with_stock(
     tiny: Network, make_orders: MakeOrders
 ) -> None:
