@@ -50,6 +50,10 @@ class Incumbent:
         self.objective = np.inf
         self.bound = -np.inf
         self.notes: list[str] = []
+        #: What stops the run short of a proof: the time limit, unless the
+        #: final CP-SAT phase finished without one for another reason
+        #: (rounded weights or costs), where more time would not help.
+        self.limit = Limit.TIME
 
     def offer(self, assignment: NDArray[np.int64]) -> None:
         """Keep ``assignment`` if it is complete (or deferral is allowed) and better."""
@@ -83,7 +87,9 @@ class Incumbent:
         )
 
     def result(self, engine: str, runtime_s: float) -> SolveResult:
-        """The incumbent as a result: ``OPTIMAL`` when closed, else time-limited."""
+        """The incumbent as a result: ``OPTIMAL`` when closed, else stopped by
+        :attr:`limit` (the time limit, or ``OTHER`` when the final phase
+        ended before it without a proof)."""
         message = "; ".join(self.notes)
         bound = None if not np.isfinite(self.bound) else float(self.bound)
         if self.assignment is None:
@@ -93,7 +99,7 @@ class Incumbent:
                 Status.NO_SOLUTION,
                 runtime_s,
                 bound=bound,
-                limit=Limit.TIME,
+                limit=self.limit,
                 message=message,
             )
         closed = self.closed
@@ -104,7 +110,7 @@ class Incumbent:
             Status.OPTIMAL if closed else Status.FEASIBLE,
             runtime_s,
             bound=None if bound is None else min(bound, float(self.objective)),
-            limit=Limit.NONE if closed else Limit.TIME,
+            limit=Limit.NONE if closed else self.limit,
             message=message,
         )
 
@@ -333,6 +339,14 @@ class _Run:
             engine=self.name,
         )
         self.track.notes.append(f"final {final.status.name}")
+        if final.limit is Limit.OTHER:
+            # CP-SAT finished its search on rounded data well before the
+            # deadline: the run stopped for that reason, not for time
+            self.track.limit = Limit.OTHER
+            self.track.notes.append(
+                f"stopped before the time limit, more time would not help "
+                f"({final.message})"
+            )
         if final.status is Status.INFEASIBLE:
             return dataclasses.replace(final, runtime_s=self.elapsed())
         self.track.take(final)

@@ -680,6 +680,27 @@ def test_thirds_rounded_up_are_no_proof(name: str) -> None:
     assert result.bound is not None and result.bound <= 13.0
 
 
+@pytest.mark.parametrize("name", ["cpsat", "cpsat-plain"])
+def test_weights_no_power_of_ten_makes_whole_stop_for_that_not_time(name: str) -> None:
+    """Random fractional weights are rounded up for CP-SAT, whose optimum of
+    that model proves nothing: ``cpsat-plain`` said limit ``other`` but the
+    ``cpsat`` portfolio said ``time`` after a small part of its budget, though
+    more time would not help (QA). Both now say ``other`` and why."""
+    rng = np.random.default_rng(1)
+    problem = AssignmentProblem(
+        cost=rng.random((30, 4)) * 10,
+        weight=rng.random((30, 4)) * 3 + 1,
+        capacity=np.full(4, 20.0),
+        defer_cost=np.full(30, 50.0),
+    )
+    result = solve(problem, name, time_limit_s=5.0, seed=0)
+    assert result.status is Status.FEASIBLE, result.message
+    assert result.limit is Limit.OTHER, result.message
+    assert result.runtime_s < 4.0
+    assert "weights rounded up (not whole at scale 1e6)" in result.message
+    assert verify(problem, result) == pytest.approx(result.objective)
+
+
 def test_rows_in_small_units_keep_their_answers(engine: str) -> None:
     """One node of capacity 2e-7, items of 3e-7 and 2e-7 that may wait (at 7
     and 0): the optimum 7 leaves both waiting. HiGHS called the LP of these
