@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from tierflow.data.errors import InputError, SolverError
 from tierflow.data.extras import MissingExtraError
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import Engine
+from tierflow.solver.engine import Availability, Engine
 from tierflow.solver.greedy import greedy_assign
 from tierflow.solver.lp import lp_bound
 from tierflow.solver.params import SolveParams
@@ -246,6 +246,18 @@ def _run(
     result for ``problem``: a plug-in returning ``None`` was an
     ``AttributeError`` from inside ``solve()``, and an assignment of another
     length came back ``optimal`` for the caller to index out of bounds."""
+    unavailable = _unavailable(eng)
+    if unavailable:
+        # a plug-in saying it cannot run here was run anyway, and its import
+        # error came back as a traceback: it is answered as a bundled engine
+        # whose extra is missing is
+        return no_solution(
+            eng.name,
+            problem.n_items,
+            Status.ERROR,
+            time.perf_counter() - start,
+            message=unavailable,
+        )
     try:
         result = eng.solve(problem, params, warm_start=warm_start)
     except MissingExtraError as exc:
@@ -275,6 +287,25 @@ def _run(
             message=malformed,
         )
     return result
+
+
+def _unavailable(eng: Engine) -> str:
+    """Why ``eng`` cannot run here, by its own :meth:`~Engine.available`
+    ("" when it can): not installed (with the pip extra that installs it,
+    when the engine names one, as ``cbc`` does) or broken."""
+    try:
+        availability = eng.available()
+    except Exception as exc:  # an engine must never take the caller down
+        return f"the {eng.name} engine could not say whether it is installed: " + (
+            f"{type(exc).__name__}: {exc}"
+        )
+    if availability is Availability.NOT_INSTALLED:
+        extra = getattr(eng, "extra", None)
+        how = f" (pip install 'tierflow[{extra}]' installs it)" if extra else ""
+        return f"the {eng.name} engine is not installed{how}"
+    if availability is Availability.BROKEN:
+        return f"the {eng.name} engine is installed but broken: it cannot run here"
+    return ""
 
 
 def _malformed(name: str, problem: AssignmentProblem, result: object) -> str:

@@ -38,7 +38,7 @@ from tests.solver.unplaceable import REASONS, one_item_fits_nowhere
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import Status, get_engine, solve, verify
 from tierflow.solver.cbc import cbc_command
-from tierflow.solver.engine import BundledEngine, Capabilities, Hint
+from tierflow.solver.engine import Availability, BundledEngine, Capabilities, Hint
 from tierflow.solver.lp import lp_relaxation
 from tierflow.solver.matrix import build_matrix
 from tierflow.solver.params import SolveParams
@@ -104,6 +104,55 @@ def test_a_plug_in_registers_and_solves_by_its_name(
     result = solve(known.problem, "mine", time_limit_s=1.0)
     assert (result.engine, result.fallback_from) == ("mine", None)
     assert verify(known.problem, result) == known.optimum
+
+
+class _NotHere(_Named):
+    """A plug-in whose backend is missing: it says so, and its solve would
+    fail importing it."""
+
+    extra = "mine"
+
+    def __init__(self, name: str, availability: Availability) -> None:
+        super().__init__(name)
+        self.availability = availability
+
+    def available(self) -> Availability:
+        return self.availability
+
+    def solve(
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
+    ) -> SolveResult:
+        raise ModuleNotFoundError("No module named 'mine_backend'")
+
+
+@pytest.mark.parametrize(
+    ("availability", "why"),
+    [
+        (
+            Availability.NOT_INSTALLED,
+            "the mine engine is not installed (pip install 'tierflow[mine]' "
+            "installs it)",
+        ),
+        (Availability.BROKEN, "the mine engine is installed but broken"),
+    ],
+)
+def test_a_plug_in_that_cannot_run_here_is_not_run(
+    monkeypatch: pytest.MonkeyPatch, availability: Availability, why: str
+) -> None:
+    """``solve()`` never asked ``available()``: a plug-in saying it is not
+    installed was run, and its import error came back in the fallback's
+    message with a traceback. It is answered as ``cbc`` without PuLP is."""
+    from tierflow.solver import register, registry
+
+    monkeypatch.setattr(registry, "_ENGINES", dict(registry._ENGINES))
+    register(_NotHere("mine", availability))
+    known = fractional_lp()
+    rescued = solve(known.problem, "mine", time_limit_s=1.0)
+    assert (rescued.engine, rescued.fallback_from) == ("greedy", "mine")
+    assert rescued.message.startswith(f"fallback to greedy after mine: ERROR {why}")
+    assert "Traceback" not in rescued.message and "mine_backend" not in rescued.message
+    alone = solve(known.problem, "mine", time_limit_s=1.0, fallback=False)
+    assert alone.status is Status.ERROR and alone.message.startswith(why)
 
 
 @pytest.mark.parametrize("name", [3, "", None, " greedy"])
