@@ -150,6 +150,9 @@ def test_a_failing_fallback_engine_is_an_error_result(
     ``SolverError`` instead of returning the engine's own answer."""
     from tierflow.solver import registry
 
+    # a copy: the fallback deleted and put back would move to the registry's
+    # end, and the engine lists other tests read would change order
+    monkeypatch.setattr(registry, "_ENGINES", dict(registry._ENGINES))
     register_probe(_Probe(Capabilities(), answer="nothing"))
     problem = fractional_lp().problem
     backup = fallback_engine().name
