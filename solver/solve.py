@@ -246,47 +246,28 @@ def _run(
     result for ``problem``: a plug-in returning ``None`` was an
     ``AttributeError`` from inside ``solve()``, and an assignment of another
     length came back ``optimal`` for the caller to index out of bounds."""
-    unavailable = _unavailable(eng)
-    if unavailable:
-        # a plug-in saying it cannot run here was run anyway, and its import
-        # error came back as a traceback: it is answered as a bundled engine
-        # whose extra is missing is
-        return no_solution(
-            eng.name,
-            problem.n_items,
-            Status.ERROR,
-            time.perf_counter() - start,
-            message=unavailable,
-        )
-    try:
-        result = eng.solve(problem, params, warm_start=warm_start)
-    except MissingExtraError as exc:
-        return no_solution(
-            eng.name,
-            problem.n_items,
-            Status.ERROR,
-            time.perf_counter() - start,
-            message=f"the {eng.name} engine is not installed "
-            f"(pip install 'tierflow[{exc.extra}]' installs it)",
-        )
-    except Exception as exc:  # an engine must never take the caller down
-        return no_solution(
-            eng.name,
-            problem.n_items,
-            Status.ERROR,
-            time.perf_counter() - start,
-            message=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
-        )
-    malformed = _malformed(eng.name, problem, result)
-    if malformed:
-        return no_solution(
-            eng.name,
-            problem.n_items,
-            Status.ERROR,
-            time.perf_counter() - start,
-            message=malformed,
-        )
-    return result
+    # an engine saying it cannot run here is not run (a plug-in's import
+    # error came back as a traceback): answered as a bundled engine whose
+    # extra is missing is
+    why = _unavailable(eng)
+    if not why:
+        try:
+            result = eng.solve(problem, params, warm_start=warm_start)
+        except MissingExtraError as exc:
+            why = _not_installed(eng.name, exc.extra)
+        except Exception as exc:  # an engine must never take the caller down
+            why = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+        else:
+            why = _malformed(eng.name, problem, result)
+            if not why:
+                return result
+    return no_solution(
+        eng.name,
+        problem.n_items,
+        Status.ERROR,
+        time.perf_counter() - start,
+        message=why,
+    )
 
 
 def _unavailable(eng: Engine) -> str:
@@ -300,12 +281,17 @@ def _unavailable(eng: Engine) -> str:
             f"{type(exc).__name__}: {exc}"
         )
     if availability is Availability.NOT_INSTALLED:
-        extra = getattr(eng, "extra", None)
-        how = f" (pip install 'tierflow[{extra}]' installs it)" if extra else ""
-        return f"the {eng.name} engine is not installed{how}"
+        return _not_installed(eng.name, getattr(eng, "extra", None))
     if availability is Availability.BROKEN:
         return f"the {eng.name} engine is installed but broken: it cannot run here"
     return ""
+
+
+def _not_installed(name: str, extra: str | None) -> str:
+    """That engine ``name`` is not installed, with the pip extra that
+    installs it when there is one."""
+    how = f" (pip install 'tierflow[{extra}]' installs it)" if extra else ""
+    return f"the {name} engine is not installed{how}"
 
 
 def _malformed(name: str, problem: AssignmentProblem, result: object) -> str:
