@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.data.delivery_calendar import zone_info
+from tierflow.data.wording import listed
 
 if TYPE_CHECKING:
     from tierflow.data.network import Network
@@ -33,10 +34,8 @@ CLOCK_MILES = 100.0
 
 def _some(what: str, ids: Sequence[str], picked: NDArray[np.bool_] | np.bool_) -> str:
     """``"2 of 3 nodes ... (A, B)"``-style count and the first few ids."""
-    names = [ids[i] for i in np.flatnonzero(picked)[:_SHOW]]
-    more = int(picked.sum()) - len(names)
-    listed = ", ".join(names) + (f" and {more} more" if more > 0 else "")
-    return f"{int(picked.sum())} of {len(ids)} {what} ({listed})"
+    names = [ids[int(i)] for i in np.flatnonzero(picked)]
+    return f"{len(names)} of {len(ids)} {what} ({listed(names, _SHOW)})"
 
 
 def _stock_warnings(network: Network) -> list[str]:

@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
 from tierflow.data.table_reader import file_line, first_error
+from tierflow.data.wording import listed
 from tierflow.data.zones import great_circle_miles
 
 FloatArray = NDArray[np.float64]
@@ -246,11 +247,8 @@ def swapped_coordinate_warnings(
         )
     if len(flagged) > SHOW:
         more = [str(nodes["node_id"].iloc[int(rows[k])]) for k in flagged[SHOW:]]
-        listed = ", ".join(more[:SHOW])
-        if len(more) > SHOW:
-            listed += f" and {len(more) - SHOW} more"
         out.append(
-            f"{path.name}: {len(more)} more nodes ({listed}) are over "
+            f"{path.name}: {len(more)} more nodes ({listed(more, SHOW)}) are over "
             f"{FAR_MILES:,.0f} miles from every destination and within "
             f"{NEAR_MILES:,.0f} miles of one swapped: are their lat and lon the "
             "other way round?"
@@ -305,11 +303,8 @@ def far_node_warnings(
             out.append(f"{where}: is the place right?")
     if len(rows) > SHOW:
         more = [str(nodes["node_id"].iloc[int(pos)]) for pos in rows[SHOW:]]
-        listed = ", ".join(more[:SHOW])
-        if len(more) > SHOW:
-            listed += f" and {len(more) - SHOW} more"
         out.append(
-            f"{path.name}: {len(more)} more nodes ({listed}) are over "
+            f"{path.name}: {len(more)} more nodes ({listed(more, SHOW)}) are over "
             f"{FAR_MILES:,.0f} miles from every destination: are their places right?"
         )
     return tuple(out)

@@ -6,11 +6,20 @@ own), so that none says "1 jobs" or hedges with "job(s)".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``1 order``, ``2 orders``: a count with its noun (``plural`` where
     an ``s`` does not make it: ``batch``, ``batches``), thousands separated."""
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def listed(names: Sequence[str], show: int) -> str:
+    """The first ``show`` of ``names``, comma-separated, and ``and N more``
+    for the rest (a warning's list of ids)."""
+    more = len(names) - show
+    return ", ".join(names[:show]) + (f" and {more} more" if more > 0 else "")
 
 
 def percent(share: float) -> str:
